@@ -1,0 +1,5 @@
+"""``python -m responsemaster``."""
+
+from responsemaster.cli import main
+
+main()

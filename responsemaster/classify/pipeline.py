@@ -1,0 +1,175 @@
+"""Bytes in, verdict out: structure first, then rules, then the model.
+
+The order is the product's policy (SPEC section 6):
+
+1. structural detectors (ARF, MDN, RFC 3464, MTA formats) recognise reports
+   and give every reported recipient a verdict of its own;
+2. message rules (data files) catch what the words of a message make clear:
+   challenges, unsubscribe requests, vacation notices, free-text bounces;
+3. auto-reply header markers label automatic answers nothing else claimed;
+4. the trained model decides the rest.
+
+Classification is pure: it reads no database, no network, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from responsemaster.categories import BOUNCE_CATEGORIES, DEFAULT_REASON, Category, category_of
+from responsemaster.classify import fallback_addresses
+from responsemaster.classify.attribution import TokenReader, attribute
+from responsemaster.classify.detection import Detection
+from responsemaster.classify.detectors import FALLBACK, STRUCTURAL
+from responsemaster.classify.fields import message_fields
+from responsemaster.classify.model import TextModel
+from responsemaster.classify.rules import RuleHit, RuleSet
+from responsemaster.classify.smtp_text import status_class
+from responsemaster.classify.status_codes import reason_from_reply_code, reason_from_status
+from responsemaster.parse.message import ParsedMessage, parse_message
+from responsemaster.verdict import RecipientVerdict, Verdict
+
+#: Fields the message-level rules may read (the diagnostic is per recipient).
+MESSAGE_FIELDS = ("subject", "reply_text", "body", "from", "original_subject")
+#: What an unreadable message becomes: a person will look at it.
+UNREADABLE = Category.USER_REPLY
+
+_ACTION_REASON = {"delayed": "delayed", "delivered": "delivered", "relayed": "delivered", "expanded": "delivered"}
+
+
+class Classifier:
+    """Classifies raw messages; cheap to call, expensive only to build."""
+
+    def __init__(
+        self,
+        rules: RuleSet | None = None,
+        model: TextModel | None = None,
+        read_token: TokenReader | None = None,
+    ) -> None:
+        self.rules = rules if rules is not None else RuleSet.load()
+        self.model = model
+        self.read_token = read_token
+        self._message_fields = [f for f in self.rules.fields() if f in MESSAGE_FIELDS or f.startswith("header:")]
+
+    def classify(self, raw: bytes) -> Verdict:
+        """Never raises: a failure becomes a verdict with ``error`` set."""
+        try:
+            return self._classify(raw)
+        except Exception as exc:  # noqa: BLE001 - one bad message must not stop a run
+            return Verdict(
+                category=UNREADABLE,
+                confidence=0.0,
+                decided_by="error",
+                reason=DEFAULT_REASON[UNREADABLE],
+                error=f"classifier failed: {type(exc).__name__}: {exc}",
+            )
+
+    def _classify(self, raw: bytes) -> Verdict:
+        msg = parse_message(raw)
+        if msg.error:
+            return Verdict(UNREADABLE, 0.0, "error", DEFAULT_REASON[UNREADABLE], error=msg.error)
+        fields = message_fields(msg, (f for f in self._message_fields if f.startswith("header:")))
+        detection = _first(STRUCTURAL, msg)
+        if detection is None:
+            hit = self.rules.first_match(fields, only=self._message_fields)
+            if hit is not None:
+                detection = self._from_message_rule(msg, hit)
+        if detection is None:
+            detection = _first(FALLBACK, msg)
+        if detection is None:
+            detection = self._from_model(msg, fields)
+        return self._verdict(msg, fields, detection)
+
+    def _from_message_rule(self, msg: ParsedMessage, hit: RuleHit) -> Detection:
+        rule = hit.rule
+        detection = Detection(detector=hit.decided_by, category=rule.category, reason=rule.reason, confidence=0.9)
+        if rule.category in BOUNCE_CATEGORIES:
+            detection.category = None
+            detection.recipients = fallback_addresses.recipients(msg)
+        return detection
+
+    def _from_model(self, msg: ParsedMessage, fields: Mapping[str, str]) -> Detection:
+        if self.model is None:
+            return Detection(detector="default", category=Category.USER_REPLY, confidence=0.3)
+        category, probability = self.model.predict(msg, fields)
+        detection = Detection(detector=f"model:{self.model.model_id}", category=category, confidence=probability)
+        if category in BOUNCE_CATEGORIES:
+            detection.recipients = fallback_addresses.recipients(msg)
+        return detection
+
+    def _verdict(self, msg: ParsedMessage, fields: Mapping[str, str], detection: Detection) -> Verdict:
+        for rcpt in detection.recipients:
+            self._decide_recipient(rcpt, detection, fields)
+        if detection.category:
+            category = detection.category
+            reason = detection.reason or self._reason_for(category, fields)
+        elif detection.recipients:
+            category, reason = detection.recipients[0].category, detection.recipients[0].reason
+        else:
+            category, reason = Category.SOFT_BOUNCE, "undefined"
+        is_bounce_like = category in BOUNCE_CATEGORIES or bool(detection.recipients)
+        return Verdict(
+            category=str(category),
+            confidence=detection.confidence,
+            decided_by=detection.detector,
+            reason=reason,
+            recipients=detection.recipients,
+            attribution=attribute(msg, detection.recipients, is_bounce_like, self.read_token),
+            subject=fields.get("subject", ""),
+            sender=msg.sender,
+            message_id=msg.header("Message-ID"),
+            reply_text=fields.get("reply_text", "") if not is_bounce_like else "",
+            suggested_address=detection.suggested_address,
+            feedback_type=detection.feedback_type,
+            error=None,
+        )
+
+    def _reason_for(self, category: str, fields: Mapping[str, str]) -> str:
+        """A finer reason for a category decided without one (e.g. vacation vs moved)."""
+        for rule in self.rules.rules:
+            if rule.category == category and rule.reason and rule.field in MESSAGE_FIELDS:
+                if rule.search(fields.get(rule.field, "")):
+                    return rule.reason
+        return DEFAULT_REASON.get(Category(category), "") if category in Category._value2member_map_ else ""
+
+    def _decide_recipient(self, rcpt: RecipientVerdict, detection: Detection, fields: Mapping[str, str]) -> None:
+        """Fill in a recipient's reason and category, text first, codes second."""
+        if detection.category and not _is_bounce(detection.category):
+            rcpt.reason = rcpt.reason or detection.reason or DEFAULT_REASON[Category(detection.category)]
+            rcpt.category = str(detection.category)
+            rcpt.decided_by = detection.detector
+            return
+        if rcpt.action in _ACTION_REASON:
+            rcpt.reason, rcpt.category, rcpt.decided_by = _ACTION_REASON[rcpt.action], Category.DELIVERY_STATUS, "dsn-action"
+            return
+        if not rcpt.reason:
+            rcpt.reason, rcpt.decided_by = self._reason_from_text(rcpt, fields, detection)
+        rcpt.category = str(category_of(rcpt.reason))
+
+    def _reason_from_text(
+        self, rcpt: RecipientVerdict, fields: Mapping[str, str], detection: Detection
+    ) -> tuple[str, str]:
+        klass = status_class(rcpt.status) or status_class(rcpt.reply_code)
+        for text in (rcpt.diagnostic, fields.get("body", "")):
+            hit = self.rules.match_field("diagnostic", text, klass)
+            if hit is not None:
+                return hit.rule.reason, hit.decided_by
+            if rcpt.status and reason_from_status(rcpt.status):
+                return reason_from_status(rcpt.status), f"status:{rcpt.status}"
+            if rcpt.reply_code and reason_from_reply_code(rcpt.reply_code):
+                return reason_from_reply_code(rcpt.reply_code), f"reply-code:{rcpt.reply_code}"
+        if detection.reason:
+            return detection.reason, detection.detector
+        return "undefined", detection.detector
+
+
+def _first(detectors: Iterable[object], msg: ParsedMessage) -> Detection | None:
+    for detector in detectors:
+        found = detector.detect(msg)  # type: ignore[attr-defined]
+        if found is not None:
+            return found
+    return None
+
+
+def _is_bounce(category: str) -> bool:
+    return category in BOUNCE_CATEGORIES

@@ -1,0 +1,183 @@
+"""Rules as data: TOML files an operator can edit without a code change.
+
+A rule names the field it reads, a pattern, and the category and reason it
+gives. Patterns are compiled with RE2, whose matching time is linear in the
+input, so a hostile diagnostic line cannot make matching explode. Rules are
+tried in file order and the first match wins, so order is policy: put the
+specific rule before the general one. Files given later override rules of the
+same id from earlier files (the operator's file on top of the shipped one).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import re2
+
+from responsemaster.categories import CATEGORIES, REASON_TO_CATEGORY
+
+DEFAULT_RULES = Path(__file__).with_name("rules") / "default.toml"
+
+#: Message fields a rule may read; ``header:<Name>`` reads any header.
+FIELDS = ("subject", "diagnostic", "reply_text", "body", "from", "original_subject")
+
+_OPTIONS = re2.Options()
+_OPTIONS.case_sensitive = False
+_OPTIONS.log_errors = False
+_OPTIONS.max_mem = 8 << 20
+
+
+class RuleError(ValueError):
+    """A rules file is invalid; the message names the file and the line."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    category: str
+    reason: str
+    field: str
+    pattern: str
+    description: str = ""
+    #: Only apply to recipients whose status class is this ('4' or '5'), if set.
+    status_class: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_regex", re2.compile(self.pattern, _OPTIONS))
+
+    def search(self, text: str) -> bool:
+        return bool(text) and self._regex.search(text) is not None  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: Rule
+
+    @property
+    def decided_by(self) -> str:
+        return f"rule:{self.rule.id}"
+
+
+class RuleSet:
+    """An ordered set of rules, indexed by the field they read."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: list[Rule] = list(rules)
+        self._by_field: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            self._by_field.setdefault(rule.field, []).append(rule)
+
+    @classmethod
+    def load(cls, paths: Iterable[Path | str] = ()) -> "RuleSet":
+        """The shipped rules, overridden and extended by ``paths`` in order."""
+        merged: dict[str, Rule] = {}
+        for path in [DEFAULT_RULES, *paths]:
+            for rule in load_rules_file(Path(path)):
+                merged[rule.id] = rule
+        return cls(merged.values())
+
+    def fields(self) -> list[str]:
+        return list(self._by_field)
+
+    def first_match(self, fields: Mapping[str, str], only: Iterable[str] | None = None) -> RuleHit | None:
+        """The first rule, in file order, whose field matches.
+
+        ``only`` restricts the search to some fields (the reason stage reads
+        the diagnostic; the message stage reads subject, reply text, ...).
+        """
+        wanted = set(only) if only is not None else None
+        for rule in self.rules:
+            if wanted is not None and rule.field not in wanted:
+                continue
+            if rule.search(fields.get(rule.field, "")):
+                return RuleHit(rule)
+        return None
+
+    def match_field(self, field: str, text: str, status_class: str = "") -> RuleHit | None:
+        """The first rule reading ``field`` that matches ``text``."""
+        for rule in self._by_field.get(field, ()):
+            if rule.status_class and status_class and rule.status_class != status_class:
+                continue
+            if rule.search(text):
+                return RuleHit(rule)
+        return None
+
+
+def load_rules_file(path: Path) -> list[Rule]:
+    """Parse and validate one rules file; raise :class:`RuleError` on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{path}: not valid TOML: {exc}") from exc
+    entries = data.get("rule", [])
+    if not isinstance(entries, list):
+        raise RuleError(f"{path}: 'rule' must be an array of tables ([[rule]])")
+    rules: list[Rule] = []
+    seen: dict[str, int] = {}
+    for entry in entries:
+        rule_id = entry.get("id") if isinstance(entry, dict) else None
+        line = _line_of(text, rule_id, nth=1 if rule_id in seen else 0)
+        where = f"{path}:{line}" if line else str(path)
+        rule = _validate(entry, where)
+        if rule.id in seen:
+            raise RuleError(f"{where}: duplicate rule id {rule.id!r} (first defined at line {seen[rule.id]})")
+        seen[rule.id] = line
+        rules.append(rule)
+    return rules
+
+
+def _validate(entry: object, where: str) -> Rule:
+    if not isinstance(entry, dict):
+        raise RuleError(f"{where}: a rule must be a table")
+    missing = [k for k in ("id", "category", "field", "pattern") if not entry.get(k)]
+    if missing:
+        raise RuleError(f"{where}: rule is missing {', '.join(missing)}")
+    unknown = set(entry) - {"id", "category", "reason", "field", "pattern", "description", "status_class"}
+    if unknown:
+        raise RuleError(f"{where}: rule {entry['id']!r} has unknown keys: {', '.join(sorted(unknown))}")
+    category = entry["category"]
+    if category not in CATEGORIES:
+        raise RuleError(f"{where}: rule {entry['id']!r}: unknown category {category!r}")
+    reason = entry.get("reason") or ""
+    if reason and REASON_TO_CATEGORY.get(reason) not in (None, category):
+        raise RuleError(
+            f"{where}: rule {entry['id']!r}: reason {reason!r} belongs to "
+            f"{REASON_TO_CATEGORY[reason]}, not {category}"
+        )
+    if reason and reason not in REASON_TO_CATEGORY:
+        raise RuleError(f"{where}: rule {entry['id']!r}: unknown reason {reason!r}")
+    field = entry["field"]
+    if field not in FIELDS and not re.fullmatch(r"header:[A-Za-z0-9-]+", field):
+        raise RuleError(f"{where}: rule {entry['id']!r}: unknown field {field!r} (one of {', '.join(FIELDS)}, header:<Name>)")
+    try:
+        return Rule(
+            id=str(entry["id"]),
+            category=category,
+            reason=reason,
+            field=field,
+            pattern=str(entry["pattern"]),
+            description=str(entry.get("description", "")),
+            status_class=str(entry.get("status_class", "")),
+        )
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise RuleError(f"{where}: rule {entry['id']!r}: bad pattern: {detail}") from exc
+
+
+def _line_of(text: str, rule_id: object, nth: int = 0) -> int:
+    """The line of the ``nth`` ``id = "<rule_id>"``, for error messages."""
+    if not isinstance(rule_id, str):
+        return 0
+    pattern = r'^\s*id\s*=\s*["\']' + re.escape(rule_id) + r'["\']'
+    matches = list(re.finditer(pattern, text, re.M))
+    if len(matches) <= nth:
+        return 0
+    return text.count("\n", 0, matches[nth].start()) + 1

@@ -1,0 +1,89 @@
+"""``classify``, ``rules check``, ``train`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from responsemaster.cli.common import config_option, settings_from
+
+
+@click.command()
+@click.option("--jsonl", is_flag=True, help="One JSON object per message (SPEC section 6 contract).")
+@click.option("--no-model", is_flag=True, help="Structure and rules only; do not load the trained model.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@config_option
+def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, config_path: Path | None) -> None:
+    """Classify .eml files, folders of them, Maildirs and mbox files.
+
+    Messages are streamed in input order; a message that cannot be read or
+    parsed still gets a line, with "error" set, and the run goes on.
+    """
+    from responsemaster.classify import build_classifier
+    from responsemaster.ingest.paths import iter_paths
+    from responsemaster.verdict import Verdict
+
+    settings = settings_from(config_path)
+    if no_model:
+        settings.classify.use_model = False
+    classifier = build_classifier(settings)
+    out = sys.stdout
+    for item in iter_paths(paths):
+        if item.error:
+            verdict = Verdict("user_reply", 0.0, "error", "reply", error=item.error)
+        else:
+            verdict = classifier.classify(item.raw)
+        if jsonl:
+            out.write(json.dumps(verdict.to_json(item.label), ensure_ascii=False) + "\n")
+        else:
+            out.write(_human_line(item.label, verdict) + "\n")
+        out.flush()
+
+
+def _human_line(label: str, verdict) -> str:
+    who = ", ".join(f"{r.address} ({r.reason})" for r in verdict.recipients[:3])
+    extra = f" error: {verdict.error}" if verdict.error else ""
+    return f"{label}\t{verdict.category}\t{verdict.reason}\t{verdict.confidence:.2f}\t{verdict.decided_by}\t{who}{extra}"
+
+
+@click.group()
+def rules() -> None:
+    """Inspect and validate rules files."""
+
+
+@rules.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def rules_check(file: Path) -> None:
+    """Validate a rules FILE: syntax, patterns, categories, reasons, duplicate ids."""
+    from responsemaster.classify.rules import RuleError, load_rules_file
+
+    try:
+        loaded = load_rules_file(file)
+    except RuleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{file}: {len(loaded)} rules OK")
+
+
+@click.command()
+@config_option
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Training data folder (default: training_data/).")
+def train(config_path: Path | None, data_dir: Path | None) -> None:
+    """Rebuild the model from training_data/ into models/<id>/ and point models/CURRENT at it."""
+    from responsemaster.classify.model.training import train_command
+
+    train_command(settings_from(config_path), data_dir)
+
+
+@click.command()
+@config_option
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Labelled data to evaluate on (default: training_data/, cross-validated).")
+def evaluate(config_path: Path | None, data_dir: Path | None) -> None:
+    """Print per-category precision/recall/F1 and a confusion matrix."""
+    from responsemaster.classify.model.training import evaluate_command
+
+    evaluate_command(settings_from(config_path), data_dir)

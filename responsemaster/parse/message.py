@@ -1,0 +1,202 @@
+"""Turn raw bytes into a :class:`ParsedMessage` without ever losing them.
+
+The standard library's compat32 parser is used because it is the most lenient
+and the fastest one available; everything above it (charset fallbacks, depth
+and size limits, report parts, the returned original) is done here. Parsing
+never raises: problems are recorded in ``defects`` and, when nothing usable
+came out, in ``error``.
+"""
+
+from __future__ import annotations
+
+import email
+import email.parser
+import email.policy
+import email.utils
+from dataclasses import dataclass, field
+from email.message import Message
+
+from responsemaster.parse.fields import FieldBlock, parse_field_blocks
+from responsemaster.parse.text import decode_header_value, html_to_text, part_text
+
+#: Limits that keep time and memory bounded on hostile input.
+MAX_PARTS = 400
+MAX_DEPTH = 30
+MAX_BODY_CHARS = 300_000
+
+_REPORT_TYPES = {
+    "message/delivery-status": "delivery-status",
+    "message/global-delivery-status": "delivery-status",
+    "message/feedback-report": "feedback-report",
+    "message/disposition-notification": "disposition-notification",
+    "message/global-disposition-notification": "disposition-notification",
+}
+_ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers")
+
+
+@dataclass
+class ParsedMessage:
+    """A message broken into the fields the detectors and the model read."""
+
+    raw: bytes
+    headers: Message
+    body_text: str = ""
+    #: Field blocks of a message/delivery-status part: block 0 is per-message.
+    delivery_status: list[FieldBlock] = field(default_factory=list)
+    feedback_report: FieldBlock | None = None
+    disposition_notification: FieldBlock | None = None
+    #: Headers and text of the returned original message, when attached.
+    original_headers: Message | None = None
+    original_text: str = ""
+    content_types: list[str] = field(default_factory=list)
+    defects: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def header(self, name: str, source: Message | None = None) -> str:
+        """A decoded header value, '' when absent."""
+        msg = self.headers if source is None else source
+        value = msg.get(name)
+        return decode_header_value(value) if value is not None else ""
+
+    def original_header(self, name: str) -> str:
+        if self.original_headers is None:
+            return ""
+        return self.header(name, self.original_headers)
+
+    @property
+    def subject(self) -> str:
+        return self.header("Subject")
+
+    @property
+    def sender(self) -> str:
+        """The bare From address, lower-cased."""
+        return email.utils.parseaddr(self.header("From"))[1].lower()
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get_content_type()
+
+    @property
+    def is_report(self) -> bool:
+        return self.content_type == "multipart/report"
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse ``raw``; never raises."""
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except (RecursionError, Exception) as exc:  # noqa: BLE001 - the parser's failures are data
+        return _headers_only(raw, f"MIME structure could not be parsed: {type(exc).__name__}")
+    parsed = ParsedMessage(raw=raw, headers=msg)
+    try:
+        _walk(parsed, msg)
+    except RecursionError:
+        parsed.defects.append("MIME nesting too deep")
+    except Exception as exc:  # noqa: BLE001 - keep what was read so far
+        parsed.defects.append(f"part could not be decoded: {type(exc).__name__}: {exc}")
+    parsed.defects.extend(type(d).__name__ for d in getattr(msg, "defects", [])[:20])
+    if not parsed.headers.keys() and not parsed.body_text.strip():
+        parsed.error = "no headers and no readable text: not an e-mail message"
+    return parsed
+
+
+def _headers_only(raw: bytes, why: str) -> ParsedMessage:
+    head, _, body = raw.partition(b"\n\n")
+    try:
+        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    except Exception:  # noqa: BLE001
+        msg = Message()
+    text = body[:MAX_BODY_CHARS].decode("utf-8", "replace")
+    parsed = ParsedMessage(raw=raw, headers=msg, body_text=text, defects=[why])
+    return parsed
+
+
+def _walk(parsed: ParsedMessage, root: Message) -> None:
+    """Depth-first over the parts, bounded in depth and count."""
+    plain: list[str] = []
+    html: list[str] = []
+    stack: list[tuple[Message, int]] = [(root, 0)]
+    seen = 0
+    while stack:
+        part, depth = stack.pop()
+        seen += 1
+        if seen > MAX_PARTS:
+            parsed.defects.append(f"more than {MAX_PARTS} MIME parts; the rest were not read")
+            break
+        ctype = part.get_content_type()
+        parsed.content_types.append(ctype)
+        if ctype in _REPORT_TYPES:
+            _read_report(parsed, part, _REPORT_TYPES[ctype])
+        elif ctype in _ORIGINAL_TYPES:
+            if parsed.original_headers is None:
+                _read_original(parsed, part)
+        elif part.is_multipart():
+            if depth >= MAX_DEPTH:
+                parsed.defects.append(f"MIME nesting deeper than {MAX_DEPTH}; inner parts not read")
+                continue
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend((child, depth + 1) for child in reversed(children))
+        elif ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"):
+            if part.get_filename() is None or ctype == "text/plain":
+                plain.append(part_text(part, MAX_BODY_CHARS))
+        elif ctype == "text/html":
+            html.append(html_to_text(part_text(part, MAX_BODY_CHARS)))
+    body = "\n".join(t for t in plain if t.strip()) or "\n".join(html)
+    parsed.body_text = body[:MAX_BODY_CHARS]
+
+
+def _read_report(parsed: ParsedMessage, part: Message, kind: str) -> None:
+    text = _payload_as_text(part)
+    blocks = parse_field_blocks(text)
+    if kind == "delivery-status":
+        if not parsed.delivery_status:
+            parsed.delivery_status = blocks
+    elif blocks:
+        merged: FieldBlock = {}
+        for block in blocks:
+            for key, value in block.items():
+                merged.setdefault(key, value)
+        if kind == "feedback-report":
+            parsed.feedback_report = parsed.feedback_report or merged
+        else:
+            parsed.disposition_notification = parsed.disposition_notification or merged
+
+
+def _payload_as_text(part: Message) -> str:
+    """A report part's body as text, whatever the parser made of it."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        # compat32 parses message/* bodies into sub-messages: rebuild the blocks.
+        return "\n\n".join(
+            "\n".join(f"{k}: {v}" for k, v in sub.items()) for sub in payload if isinstance(sub, Message)
+        )
+    return part_text(part, MAX_BODY_CHARS)
+
+
+def _read_original(parsed: ParsedMessage, part: Message) -> None:
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        inner = payload[0]
+        parsed.original_headers = inner
+        try:
+            parsed.original_text = _first_text(inner)
+        except Exception:  # noqa: BLE001
+            parsed.defects.append("returned original could not be decoded")
+        return
+    text = part_text(part, MAX_BODY_CHARS)
+    head, _, body = text.lstrip("\r\n").partition("\n\n")
+    parsed.original_headers = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(head + "\n")
+    parsed.original_text = body[:MAX_BODY_CHARS]
+
+
+def _first_text(msg: Message) -> str:
+    for index, part in enumerate(msg.walk()):
+        if index > MAX_PARTS:
+            break
+        ctype = part.get_content_type()
+        if ctype == "text/plain":
+            return part_text(part, MAX_BODY_CHARS)
+        if ctype == "text/html":
+            return html_to_text(part_text(part, MAX_BODY_CHARS))
+    return ""

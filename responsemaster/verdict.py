@@ -1,0 +1,114 @@
+"""What the classifier hands to the rest of the system.
+
+A verdict crosses every stage boundary (classify -> route -> store -> API), so
+it is plain data: frozen-ish dataclasses with a JSON form that is exactly the
+command-line contract of SPEC section 6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RecipientVerdict:
+    """The outcome for one recipient a bounce or DSN reports on."""
+
+    address: str
+    category: str
+    reason: str
+    status: str = ""
+    reply_code: str = ""
+    remote_mta: str = ""
+    diagnostic: str = ""
+    #: The address the mail was delivered to when it differs from ``address``
+    #: (a forwarded address bounced: the subscriber is the original one).
+    final_recipient: str = ""
+    #: DSN Action field (failed, delayed, delivered, relayed, expanded).
+    action: str = ""
+    decided_by: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "category": self.category,
+            "reason": self.reason,
+            "status": self.status,
+            "reply_code": self.reply_code,
+            "remote_mta": self.remote_mta,
+            "diagnostic": self.diagnostic,
+        }
+
+
+@dataclass
+class Attribution:
+    """Who and which campaign a returned message concerns, and how we know."""
+
+    subscriber: str = ""
+    campaign: str = ""
+    #: verp | message-id | dsn | headers | from | none
+    via: str = "none"
+    #: True when a VERP/Message-ID token was present but did not verify: the
+    #: message must never unsubscribe or prune anybody on the token's word.
+    forged_token: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "subscriber": self.subscriber,
+            "campaign": self.campaign,
+            "via": self.via,
+        }
+        if self.forged_token:
+            data["forged_token"] = True
+        return data
+
+
+@dataclass
+class Verdict:
+    """One returned message, classified."""
+
+    category: str
+    confidence: float
+    decided_by: str
+    reason: str = ""
+    recipients: list[RecipientVerdict] = field(default_factory=list)
+    attribution: Attribution = field(default_factory=Attribution)
+    #: Set when the message could not be parsed or classified cleanly.
+    error: str | None = None
+    subject: str = ""
+    sender: str = ""
+    message_id: str = ""
+    #: The human-written part of a reply, without quotes and signature.
+    reply_text: str = ""
+    #: A new address suggested by a "moved" auto-reply (recorded, not applied).
+    suggested_address: str = ""
+    #: ARF Feedback-Type for feedback_loop (abuse, fraud, ...).
+    feedback_type: str = ""
+
+    def to_json(self, file: str | None = None) -> dict[str, Any]:
+        """The SPEC section 6 JSONL object (plus a few optional extras)."""
+        data: dict[str, Any] = {}
+        if file is not None:
+            data["file"] = file
+        data.update(
+            {
+                "category": self.category,
+                "confidence": round(float(self.confidence), 4),
+                "decided_by": self.decided_by,
+                "reason": self.reason,
+                "recipients": [r.to_json() for r in self.recipients],
+                "attribution": self.attribution.to_json(),
+            }
+        )
+        if self.error:
+            data["error"] = self.error
+        if self.suggested_address:
+            data["suggested_address"] = self.suggested_address
+        if self.feedback_type:
+            data["feedback_type"] = self.feedback_type
+        return data
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, for storage."""
+        return asdict(self)
