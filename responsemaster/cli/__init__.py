@@ -19,11 +19,20 @@ main.add_command(train)
 main.add_command(evaluate)
 
 
+#: module -> click commands it defines; a module that does not exist yet is skipped.
+_OPTIONAL: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("responsemaster.cli.verp_cmd", ("verp",)),
+    ("responsemaster.cli.worker_cmd", ("run", "status", "export")),
+    ("responsemaster.cli.mailer_cmd", ("mailer",)),
+    ("responsemaster.cli.api_cmd", ("serve", "apikey")),
+)
+
+
 def _register_optional() -> None:
     """Subcommand areas that live in their own modules (added as they land)."""
     import importlib
 
-    for module, names in (("responsemaster.cli.verp_cmd", ("verp",)),):
+    for module, names in _OPTIONAL:
         try:
             loaded = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -1,0 +1,57 @@
+"""The contract every returned-mail source implements.
+
+A source yields raw messages with a stable key, and is told afterwards what
+became of each one: ``ack`` once its verdict and effects are committed (the
+message leaves the inbox: moved to a processed folder, never deleted),
+``quarantine`` when it could not be parsed or classified (kept whole, with the
+reason). Nothing is acknowledged before the store has committed, so a crash at
+any point loses nothing; the store's unique (source, key) makes the replay
+after a crash a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """One message as it sits in a source."""
+
+    #: The configured name of the source it came from.
+    source: str
+    #: Stable within the source across restarts (Maildir unique name,
+    #: IMAP ``UIDVALIDITY:UID``, mbox offset...).
+    key: str
+    raw: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+
+class Source(Protocol):
+    """Where returned mail waits: a Maildir, an IMAP mailbox, an mbox file..."""
+
+    name: str
+
+    def fetch(self, limit: int) -> list[RawMessage]:
+        """Up to ``limit`` messages not yet acknowledged, oldest first."""
+        ...
+
+    def ack(self, key: str) -> None:
+        """The message's verdict and effects are committed: take it out of the inbox."""
+        ...
+
+    def quarantine(self, key: str, reason: str) -> None:
+        """Move the message, byte for byte, to the errors folder with ``reason``."""
+        ...
+
+    def pending(self) -> int:
+        """How many messages wait in the inbox."""
+        ...
+
+    def close(self) -> None:
+        ...
