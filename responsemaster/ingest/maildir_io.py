@@ -1,0 +1,127 @@
+"""Low-level Maildir operations shared by the Maildir source and the SMTP receiver.
+
+Kept apart from the source so that delivery (the receiver, an MDA's job) and
+consumption (the source) agree on one definition of a Maildir: ``tmp/``,
+``new/``, ``cur/``; unique names; ``:2,FLAGS`` info suffixes; atomic renames
+within one file system.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+#: Separates a Maildir unique name from its info (flags) part.
+INFO_SEP = ":2,"
+_counter = itertools.count()
+
+
+def ensure_maildir(root: Path, subfolder: bool = False) -> Path:
+    """Create ``tmp/``, ``new/`` and ``cur/`` under ``root`` if missing.
+
+    ``subfolder`` also drops the ``maildirfolder`` marker that Maildir++ (and
+    Dovecot) expect in a ``.Folder`` sub-Maildir.
+    """
+    for sub in ("tmp", "new", "cur"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    if subfolder:
+        (root / "maildirfolder").touch(exist_ok=True)
+    return root
+
+
+def key_of(filename: str) -> str:
+    """The stable key of a Maildir file: its unique name without the info part."""
+    return filename.split(INFO_SEP, 1)[0]
+
+
+def unique_name() -> str:
+    """A Maildir unique name: ``<seconds>.M<usec>P<pid>Q<n>.<host>``.
+
+    The host part has ``/`` and ``:`` escaped as the Maildir convention asks,
+    so the name never contains the info separator.
+    """
+    now = time.time()
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    return f"{int(now)}.M{int(now * 1e6) % 1_000_000:06d}P{os.getpid()}Q{next(_counter)}.{host}"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def deliver(root: Path, data: bytes, name: str | None = None) -> Path:
+    """Write ``data`` into ``root/new/`` durably, the way an MDA must.
+
+    tmp/ → write → fsync the file → rename into new/ → fsync new/. Once this
+    returns, the message survives a crash or power loss, so a receiver may
+    answer 250 only after it.
+    """
+    name = name or unique_name()
+    tmp = root / "tmp" / name
+    final = root / "new" / name
+    with open(tmp, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(tmp, final)
+    fsync_dir(root / "new")
+    return final
+
+
+def move_into(src: Path, dest_root: Path, filename: str, sync: bool = False) -> Path:
+    """Move ``src`` into ``dest_root/cur/filename``, never altering its bytes.
+
+    A rename on one file system (atomic). Across file systems (``EXDEV``) the
+    bytes are copied to ``dest_root/tmp``, fsynced and renamed into place before
+    the source is unlinked, so the message exists in at least one place at any
+    instant.
+    """
+    dest = dest_root / "cur" / filename
+    try:
+        os.rename(src, dest)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV
+            raise
+        tmp = dest_root / "tmp" / filename
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.rename(tmp, dest)
+        fsync_dir(dest.parent)
+        os.unlink(src)
+        return dest
+    if sync:
+        fsync_dir(dest.parent)
+    return dest
+
+
+def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
+    """Write a small JSON record so that readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def count_entries(folder: Path) -> int:
+    """Messages in one Maildir sub-directory, counted without keeping the names."""
+    try:
+        with os.scandir(folder) as entries:
+            return sum(1 for entry in entries if not entry.name.startswith("."))
+    except FileNotFoundError:
+        return 0
