@@ -7,15 +7,53 @@ way: category accuracy per message, recipient address precision/recall over
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus"
 SETS = ("bounces", "hand-labelled")
+
+
+def find_corpus() -> Path:
+    """``$RESPONSEMASTER_CORPUS``, else ``<repo>/../shared/corpus``."""
+    env = os.environ.get("RESPONSEMASTER_CORPUS")
+    return Path(env) if env else REPO.parent / "shared" / "corpus"
+
+
+CORPUS = find_corpus()
+
+#: Sisimai's reasons -> our categories: the table of SPEC section 6, kept here
+#: (not imported from the classifier under test) so the scoring of the other
+#: tools cannot drift with it.
+SISIMAI_CATEGORY: dict[str, str] = {
+    **dict.fromkeys(("userunknown", "hostunknown", "hasmoved", "notaccept"), "hard_bounce"),
+    **dict.fromkeys(
+        ("expired", "networkerror", "systemerror", "systemfull", "mailererror", "suspend", "onhold",
+         "undefined", "syntaxerror"),
+        "soft_bounce",
+    ),
+    "mailboxfull": "mailbox_full",
+    **dict.fromkeys(
+        ("blocked", "badreputation", "authfailure", "requireptr", "norelaying", "ratelimited", "speeding",
+         "toomanyconn", "spamdetected", "securityerror", "failedstarttls", "rejected", "filtered"),
+        "mail_block",
+    ),
+    **dict.fromkeys(
+        ("mesgtoobig", "exceedlimit", "contenterror", "virusdetected", "policyviolation", "notcompliantrfc"),
+        "message_restriction",
+    ),
+    "delivered": "delivery_status",
+    "vacation": "auto_reply",
+    "feedback": "feedback_loop",
+}
+#: What a message Sisimai returns no record for counts as: it is "not a
+#: bounce", and the likeliest thing a non-bounce is, is a person's reply.
+SISIMAI_NO_VERDICT = "user_reply"
 
 
 @dataclass
@@ -32,8 +70,8 @@ class Labelled:
         return {r["address"].lower() for r in self.recipients if r.get("address")}
 
 
-def load(set_name: str, corpus: Path = CORPUS) -> list[Labelled]:
-    folder = corpus / set_name
+def load(set_name: str, corpus: Path | None = None) -> list[Labelled]:
+    folder = (corpus or CORPUS) / set_name
     items = []
     with (folder / "labels.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
@@ -122,3 +160,42 @@ def prediction_from_verdict(verdict) -> Prediction:
         addresses=[r.address for r in verdict.recipients],
         reasons={r.address.lower(): r.reason for r in verdict.recipients},
     )
+
+
+def prediction_from_sisimai(records: list[dict]) -> Prediction:
+    """Sisimai's records for one message (sisimai_driver.pl output) as a prediction.
+
+    The category is the first record's (SPEC: a message reporting several
+    recipients takes the category of the first one reported).
+    """
+    if not records:
+        return Prediction(category=SISIMAI_NO_VERDICT)
+    first = records[0].get("reason", "")
+    return Prediction(
+        category=SISIMAI_CATEGORY.get(first, "soft_bounce"),
+        addresses=[r["address"] for r in records if r.get("address")],
+        reasons={r["address"].lower(): r.get("reason", "") for r in records if r.get("address")},
+    )
+
+
+def folds(items: list[Labelled], k: int) -> list[list[Labelled]]:
+    """``k`` disjoint folds, stratified by (set, category), stable across runs and machines.
+
+    Items are ordered by a hash of their file name inside each stratum and
+    dealt round-robin, so every fold sees every category where it can.
+    """
+    strata: dict[tuple[str, str], list[Labelled]] = {}
+    for item in items:
+        strata.setdefault((item.set_name, item.category), []).append(item)
+    out: list[list[Labelled]] = [[] for _ in range(k)]
+    turn = 0
+    for key in sorted(strata):
+        for item in sorted(strata[key], key=lambda i: hashlib.sha256(i.file.encode()).hexdigest()):
+            out[turn % k].append(item)
+            turn += 1
+    return out
+
+
+def training_name(item: Labelled) -> str:
+    """The name a corpus message has in training_data/ (``<set>--<file>``)."""
+    return f"{item.set_name}--{item.file}"
