@@ -27,6 +27,8 @@ class RecipientVerdict:
     final_recipient: str = ""
     #: DSN Action field (failed, delayed, delivered, relayed, expanded).
     action: str = ""
+    #: The SMTP command the remote server rejected (RCPT, MAIL, DATA, HELO, ...).
+    command: str = ""
     decided_by: str = ""
 
     def to_json(self) -> dict[str, Any]:

@@ -45,4 +45,5 @@ class Detector(Protocol):
 
 def recipient(address: str, **fields: str) -> RecipientVerdict:
     """A recipient whose category and reason the pipeline decides later."""
-    return RecipientVerdict(address=address.strip().lower(), category="", reason="", **fields)
+    values = {"category": "", "reason": "", **fields}
+    return RecipientVerdict(address=address.strip().lower(), **values)

@@ -16,6 +16,7 @@ import email.utils
 from dataclasses import dataclass, field
 from email.message import Message
 
+from responsemaster.parse.embedded import dsn_blocks_in_text, inline_original, reports_in_original
 from responsemaster.parse.fields import FieldBlock, parse_field_blocks
 from responsemaster.parse.text import decode_header_value, html_to_text, part_text
 
@@ -95,6 +96,10 @@ def parse_message(raw: bytes) -> ParsedMessage:
     except Exception as exc:  # noqa: BLE001 - keep what was read so far
         parsed.defects.append(f"part could not be decoded: {type(exc).__name__}: {exc}")
     parsed.defects.extend(type(d).__name__ for d in getattr(msg, "defects", [])[:20])
+    try:
+        _recover_embedded(parsed)
+    except Exception as exc:  # noqa: BLE001 - recovery is best effort
+        parsed.defects.append(f"embedded structure could not be read: {type(exc).__name__}")
     if not parsed.headers.keys() and not parsed.body_text.strip():
         parsed.error = "no headers and no readable text: not an e-mail message"
     return parsed
@@ -130,6 +135,9 @@ def _walk(parsed: ParsedMessage, root: Message) -> None:
         elif ctype in _ORIGINAL_TYPES:
             if parsed.original_headers is None:
                 _read_original(parsed, part)
+        elif ctype.startswith("multipart/") and not part.is_multipart():
+            # A multipart whose boundary is missing or wrong: its body is all we have.
+            plain.append(part_text(part, MAX_BODY_CHARS))
         elif part.is_multipart():
             if depth >= MAX_DEPTH:
                 parsed.defects.append(f"MIME nesting deeper than {MAX_DEPTH}; inner parts not read")
@@ -144,6 +152,16 @@ def _walk(parsed: ParsedMessage, root: Message) -> None:
             html.append(html_to_text(part_text(part, MAX_BODY_CHARS)))
     body = "\n".join(t for t in plain if t.strip()) or "\n".join(html)
     parsed.body_text = body[:MAX_BODY_CHARS]
+
+
+def _recover_embedded(parsed: ParsedMessage) -> None:
+    """DSN fields, originals and bounces that arrived as text instead of MIME parts."""
+    if not parsed.delivery_status:
+        parsed.delivery_status = dsn_blocks_in_text(parsed.body_text) or reports_in_original(parsed.original_headers)
+    if parsed.original_headers is None:
+        headers, text = inline_original(parsed.body_text)
+        if headers is not None:
+            parsed.original_headers, parsed.original_text = headers, text
 
 
 def _read_report(parsed: ParsedMessage, part: Message, kind: str) -> None:

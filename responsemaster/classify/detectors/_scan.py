@@ -1,0 +1,196 @@
+"""Shared machinery for the plain-text bounce formats (a helper, not a detector).
+
+Most non-standard bounces are the same shape: an introduction, a list of
+failed addresses each followed by some lines of error text, then the returned
+original. A format module says how *its* introduction, address lines and
+end-of-report marker look; this module walks the lines and turns each address
+block into a recipient with its diagnostic text, status, reply code, remote
+MTA and the SMTP command that failed.
+
+Everything here works on at most :data:`MAX_LINES` lines so that a hostile
+body cannot make a detector slow.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from responsemaster.classify.detection import Detection, recipient
+from responsemaster.classify.smtp_text import clean_diagnostic, find_reply_code, find_status
+from responsemaster.parse.message import ParsedMessage
+from responsemaster.verdict import RecipientVerdict
+
+MAX_LINES = 600
+
+#: An e-mail address as bounces print it (local parts with % routing, hosts without dots).
+ADDRESS = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]+@[\w-]+(?:\.[\w-]+)*", re.ASCII)
+
+#: Where the returned original starts in a plain-text bounce, whatever the MTA.
+ORIGINAL = re.compile(
+    r"^\s*(?:[-=*|_>]+\s*)?(?:"
+    r"below this line is a copy of the message|this is a copy of the message|"
+    r"original message (?:follows|headers|below)|(?:the )?header of the original message|"
+    r"included is a copy of the message|unsent message follows|returned message|"
+    r"message headers follow|message text follows|original message\s*-|"
+    r"a copy of the original message|copy of the original message|undelivered message|"
+    r"headers of the original message|original mail|original message is|"
+    r"original message header|message header follows|content-description: undelivered message|"
+    r"-+\s*original message\s*-+)",
+    re.I,
+)
+
+_BOUNCE_SENDER = re.compile(r"^(?:mailer-daemon|postmaster|post_master|mail\.delivery\.system|mdaemon|"
+                            r"mail-daemon|maildaemon|no-?reply|bounces?|mailer|mail-?delivery|"
+                            r"notify|administrator|root)\b", re.I)
+_REMOTE = re.compile(
+    r"(?:\bhost\s*:?\s+|while talking to\s+|talking to\s+|connected to\s+|"
+    r"server for the recipient domain \S+ by\s+|generating server:\s*)"
+    r"\[?([A-Za-z0-9][\w.-]*\.[A-Za-z0-9-]+|\d+\.\d+\.\d+\.\d+)\]?",
+    re.I,
+)
+_COMMAND = re.compile(
+    r"(?:\bafter\s+|in reply to\s+|following\s+|did not like our\s+|response to\s+|>>>\s*|"
+    r"\bSMTP:|\bSTEP:\s*|\[|\berror\s+(?:following|after)\s+|command\s*[:\n]\s*)"
+    r"(?:the\s+)?(end of data|final DATA|DATA|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH)\b",
+    re.I,
+)
+
+
+@dataclass
+class Block:
+    """One failed address and the lines of text that explain it."""
+
+    address: str
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(line.strip() for line in self.lines if line.strip())
+
+
+def body_lines(msg: ParsedMessage, limit: int = MAX_LINES) -> list[str]:
+    """The body's lines, bounded."""
+    return msg.body_text.splitlines()[:limit]
+
+
+def report_lines(
+    msg: ParsedMessage,
+    start: re.Pattern[str] | None = None,
+    stop: re.Pattern[str] | None = ORIGINAL,
+    lines: list[str] | None = None,
+) -> list[str]:
+    """The lines after the first ``start`` match up to ``stop`` ([] without ``start``)."""
+    lines = body_lines(msg) if lines is None else lines
+    begin = 0
+    if start is not None:
+        for index, line in enumerate(lines):
+            if start.search(line):
+                begin = index + 1
+                break
+        else:
+            return []
+    out = []
+    for line in lines[begin:]:
+        if stop is not None and stop.search(line):
+            break
+        out.append(line)
+    return out
+
+
+def blocks(lines: Iterable[str], rcpt: re.Pattern[str], stop: re.Pattern[str] | None = None) -> list[Block]:
+    """Split ``lines`` at every line ``rcpt`` matches (its ``addr`` group or first address).
+
+    Text on the address line after the address (group ``diag`` when the pattern
+    has one) starts the block's diagnostic.
+    """
+    found: list[Block] = []
+    for line in lines:
+        if stop is not None and stop.search(line):
+            break
+        match = rcpt.search(line)
+        address = _address_of(match) if match else ""
+        if address:
+            first = match.group("diag") if "diag" in rcpt.groupindex and match.group("diag") else ""
+            found.append(Block(address, [first] if first else []))
+        elif found:
+            found[-1].lines.append(line)
+    return found
+
+
+def _address_of(match: re.Match[str]) -> str:
+    text = match.group("addr") if "addr" in match.re.groupindex else match.group(0)
+    found = ADDRESS.search(text or "")
+    return found.group(0).strip(".") if found else ""
+
+
+def make_recipient(address: str, text: str, **extra: str) -> RecipientVerdict:
+    """A recipient with everything the error text says about it."""
+    diagnostic = clean_diagnostic(text)
+    return recipient(
+        address,
+        diagnostic=diagnostic,
+        status=extra.pop("status", "") or find_status(diagnostic),
+        reply_code=extra.pop("reply_code", "") or find_reply_code(diagnostic),
+        remote_mta=extra.pop("remote_mta", "") or remote_mta(diagnostic),
+        command=extra.pop("command", "") or smtp_command(text),
+        **extra,
+    )
+
+
+def detection(name: str, found: Iterable[Block], **extra: str) -> Detection | None:
+    """A Detection for the blocks (duplicates merged), or None when there are none."""
+    merged: dict[str, Block] = {}
+    for block in found:
+        key = block.address.lower()
+        if key in merged:
+            merged[key].lines.extend(block.lines)
+        else:
+            merged[key] = Block(block.address, list(block.lines))
+    recipients = [make_recipient(b.address, b.text, **dict(extra)) for b in merged.values()]
+    if not recipients:
+        return None
+    return Detection(detector=name, recipients=recipients)
+
+
+def remote_mta(text: str) -> str:
+    match = _REMOTE.search(text or "")
+    return match.group(1).rstrip(".").lower() if match else ""
+
+
+def smtp_command(text: str) -> str:
+    """The SMTP command the remote server was answering: RCPT, MAIL, DATA, HELO, ..."""
+    commands = [m.group(1).upper() for m in _COMMAND.finditer(text or "")]
+    if not commands:
+        return ""
+    last = commands[-1]
+    if last in ("END OF DATA", "FINAL DATA"):
+        return "DATA"
+    return last.split()[0].split("_")[0]
+
+
+def sender_is_daemon(msg: ParsedMessage) -> bool:
+    """From is a mailer daemon or postmaster (or empty, as some daemons send it)."""
+    sender = msg.sender or email.utils.parseaddr(msg.header("From"))[1] or msg.header("From")
+    local = sender.split("@")[0].strip().lower()
+    return not local or bool(_BOUNCE_SENDER.match(local))
+
+
+def subject_matches(msg: ParsedMessage, pattern: re.Pattern[str]) -> bool:
+    return bool(pattern.search(msg.subject))
+
+
+def body_has(msg: ParsedMessage, pattern: re.Pattern[str], chars: int = 20_000) -> bool:
+    return bool(pattern.search(msg.body_text[:chars]))
+
+
+def own_addresses(msg: ParsedMessage) -> set[str]:
+    """Addresses that are never the failed recipient: the bounce's own From/To."""
+    found = set()
+    for name in ("From", "To", "Reply-To", "Return-Path"):
+        for _, address in email.utils.getaddresses([msg.header(name)]):
+            if address:
+                found.add(address.lower())
+    return found

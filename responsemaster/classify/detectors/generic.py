@@ -1,0 +1,81 @@
+"""The last structural fallback: a bounce in words no format module knows.
+
+It claims a message only when the envelope says "bounce" (From is a mailer
+daemon or postmaster, or the subject says undeliverable/returned/failure in
+one of the common languages) *and* the report part names a failed address
+near error words. Addresses come from X-Failed-Recipients when present, else
+from the report text before the returned original; the bounce's own
+addresses and the original's sender are never taken for recipients. When
+this finds nothing, the message rules and flufl.bounce still get their turn.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+
+from responsemaster.classify.detection import Detection
+from responsemaster.classify.detectors import _scan
+from responsemaster.parse.message import ParsedMessage
+
+name = "generic"
+
+BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|not delivered|delivery (?:status notification|failure|failed|problem|notification)|"
+    r"returned mail|returning message|failure notice|failed delivery|delivery failed|non[- ]?delivery|"
+    r"mail (?:system )?(?:error|failure)|could not be delivered|returned to sender|rejected|"
+    r"unzustellbar|nicht zustellbar|non remis|non distribuable|no se puede entregar|no entregado|"
+    r"non recapitabile|impossibile recapitare|onbestelbaar|não entregue|niedostarczon|"
+    r"не доставлено|недоставлен|ошибка доставки|配信不能|配送不能|送信エラー|配信エラー|返送|未送達|退信|无法投递",
+    re.I,
+)
+_ERROR_WORDS = re.compile(
+    r"unknown|does not exist|doesn't exist|no such|not found|reject|refused|denied|invalid|unavailable|"
+    r"quota|full|fail|error|could not|couldn't|unable|undeliver|disabled|blocked|timed? ?out|expired|"
+    r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b",
+    re.I,
+)
+_HEADERISH = re.compile(r"^\s*(?:from|sender|reply-to|return-path|message-id|received|date|subject|"
+                        r"references|in-reply-to|x-[\w-]+|cc|dkim-signature)\s*:", re.I)
+_WINDOW = 3
+
+
+def detect(msg: ParsedMessage) -> Detection | None:
+    if not (_scan.sender_is_daemon(msg) or BOUNCE_SUBJECT.search(msg.subject)):
+        return None
+    failed = [a.strip().strip("<>") for a in msg.header("X-Failed-Recipients").split(",") if "@" in a]
+    lines = _scan.report_lines(msg)[:200]
+    if failed:
+        return _scan.detection(name, [_scan.Block(a, _context(lines, a)) for a in failed])
+    excluded = _scan.own_addresses(msg) | _original_senders(msg)
+    found: dict[str, _scan.Block] = {}
+    for index, line in enumerate(lines):
+        if _HEADERISH.match(line):
+            continue
+        for match in _scan.ADDRESS.finditer(line):
+            address = match.group(0).strip(".")
+            if address.lower() in excluded or address.lower() in found:
+                continue
+            window = lines[index : index + _WINDOW + 1]
+            if _ERROR_WORDS.search(" ".join(window)):
+                found[address.lower()] = _scan.Block(address, window)
+    if not found or len(found) > 20:
+        return None
+    return _scan.detection(name, found.values())
+
+
+def _context(lines: list[str], address: str) -> list[str]:
+    for index, line in enumerate(lines):
+        if address.lower() in line.lower():
+            return lines[index : index + _WINDOW + 1]
+    return [line for line in lines if _ERROR_WORDS.search(line)][:3]
+
+
+def _original_senders(msg: ParsedMessage) -> set[str]:
+    found = set()
+    for header in ("From", "Sender", "Return-Path", "Reply-To"):
+        for _, address in email.utils.getaddresses([msg.original_header(header)]):
+            if address:
+                found.add(address.lower())
+    postmaster = {a for a in _scan.ADDRESS.findall(msg.body_text[:5000]) if a.lower().startswith(("postmaster@", "mailer-daemon@"))}
+    return found | {a.lower() for a in postmaster}
