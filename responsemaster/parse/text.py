@@ -71,9 +71,15 @@ def part_text(part: Message, limit: int) -> str:
     return decode_bytes(data, charset).replace("\x00", "")[:limit]
 
 
+#: Header values are cut to this many characters before decoding: RFC 5322
+#: allows 998 per line, and the standard library's ``decode_header`` and
+#: ``parseaddr`` are superlinear (a 5 MB Subject of encoded-words took minutes).
+MAX_HEADER_CHARS = 16_384
+
+
 def decode_header_value(value: object) -> str:
     """A header value with RFC 2047 encoded-words and raw 8-bit bytes decoded."""
-    text = str(value)
+    text = str(value)[:MAX_HEADER_CHARS]
     if any("\udc80" <= c <= "\udcff" for c in text):
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if "=?" not in text:
