@@ -149,18 +149,46 @@ class Classifier:
     def _reason_from_text(
         self, rcpt: RecipientVerdict, fields: Mapping[str, str], detection: Detection
     ) -> tuple[str, str]:
+        """The server's words first, then the RFC 3463 status, then the reply code, then the body."""
         klass = status_class(rcpt.status) or status_class(rcpt.reply_code)
-        for text in (rcpt.diagnostic, fields.get("body", "")):
-            hit = self.rules.match_field("diagnostic", text, klass)
+        hit = self.rules.match_field("diagnostic", rcpt.diagnostic, klass)
+        if hit is not None:
+            return _refine(hit.rule.reason, rcpt), hit.decided_by
+        by_status = reason_from_status(rcpt.status)
+        if by_status and by_status != "undefined":
+            return by_status, f"status:{rcpt.status}"
+        if rcpt.reply_code and reason_from_reply_code(rcpt.reply_code):
+            return reason_from_reply_code(rcpt.reply_code), f"reply-code:{rcpt.reply_code}"
+        if not rcpt.diagnostic:
+            hit = self.rules.match_field("diagnostic", fields.get("body", "")[:5000], klass)
             if hit is not None:
-                return hit.rule.reason, hit.decided_by
-            if rcpt.status and reason_from_status(rcpt.status):
-                return reason_from_status(rcpt.status), f"status:{rcpt.status}"
-            if rcpt.reply_code and reason_from_reply_code(rcpt.reply_code):
-                return reason_from_reply_code(rcpt.reply_code), f"reply-code:{rcpt.reply_code}"
+                return _refine(hit.rule.reason, rcpt), hit.decided_by
         if detection.reason:
             return detection.reason, detection.detector
+        if rcpt.action in ("delayed", "expired"):
+            return "expired", "dsn-action"
         return "undefined", detection.detector
+
+
+def _refine(reason: str, rcpt: RecipientVerdict) -> str:
+    """A user-unknown answer that was not given to RCPT TO is the recipient's filter talking.
+
+    Servers that say "550 User unknown" after DATA, or with a status that says
+    "mailbox status" (5.2.x) rather than "bad address" (5.1.x), accepted the
+    address and then refused the message: a reception filter (common with
+    Japanese mobile carriers), not a missing mailbox. Pruning on it would
+    remove a live subscriber, so it is ``filtered`` (a block), as Sisimai does.
+    """
+    if reason != "userunknown" or rcpt.command == "RCPT":
+        return reason
+    by_status = reason_from_status(rcpt.status)
+    if by_status in ("userunknown", "hostunknown", "hasmoved"):
+        return reason
+    if rcpt.command == "DATA" or by_status == "filtered":
+        return "filtered"
+    if rcpt.reply_code and not rcpt.command and by_status in ("", "undefined"):
+        return "filtered"
+    return reason
 
 
 def _first(detectors: Iterable[object], msg: ParsedMessage) -> Detection | None:

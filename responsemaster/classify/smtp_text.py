@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
-_REPLY = re.compile(r"(?<![\d.#-])([245][0-5]\d)(?:[ -]|$)(?![.\d])")
+_REPLY = re.compile(r"(?<![\w.#/=%-])([245][0-5]\d)(?![\w.]|:\d)")
 _DIAG_PREFIX = re.compile(r"^\s*(?:smtp|x-[\w.-]+|x-unix|mailbox|unknown|uucp|x400)\s*;\s*", re.I)
 _WS = re.compile(r"\s+")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 #: Exact status codes first (X.Y.Z without the class), then subject.detail.
 _BY_DETAIL: dict[str, str] = {
-    "0.0": "undefined",
+    # X.1: addressing
     "1.0": "userunknown",
     "1.1": "userunknown",
     "1.2": "hostunknown",
@@ -18,33 +18,38 @@ _BY_DETAIL: dict[str, str] = {
     "1.6": "hasmoved",
     "1.7": "rejected",
     "1.8": "rejected",
-    "1.10": "userunknown",
-    "2.0": "userunknown",
+    "1.9": "systemerror",
+    "1.10": "notaccept",
+    # X.2: the mailbox
+    "2.0": "filtered",
     "2.1": "suspend",
     "2.2": "mailboxfull",
     "2.3": "exceedlimit",
-    "2.4": "systemerror",
+    "2.4": "filtered",
+    # X.3: the receiving system
     "3.0": "systemerror",
     "3.1": "systemfull",
     "3.2": "notaccept",
     "3.3": "systemerror",
     "3.4": "mesgtoobig",
     "3.5": "systemerror",
+    # X.4: network and routing
     "4.0": "networkerror",
     "4.1": "expired",
     "4.2": "networkerror",
     "4.3": "systemerror",
     "4.4": "hostunknown",
-    "4.5": "networkerror",
+    "4.5": "systemfull",
     "4.6": "networkerror",
     "4.7": "expired",
-    "5.0": "systemerror",
+    # X.5: protocol
     "5.1": "syntaxerror",
     "5.2": "syntaxerror",
-    "5.3": "syntaxerror",
+    "5.3": "toomanyconn",
     "5.4": "syntaxerror",
     "5.5": "syntaxerror",
     "5.6": "syntaxerror",
+    # X.6: content
     "6.0": "contenterror",
     "6.1": "contenterror",
     "6.2": "contenterror",
@@ -52,25 +57,30 @@ _BY_DETAIL: dict[str, str] = {
     "6.4": "contenterror",
     "6.5": "contenterror",
     "6.6": "contenterror",
-    "7.0": "blocked",
-    "7.1": "rejected",
-    "7.2": "rejected",
+    "6.7": "contenterror",
+    "6.8": "contenterror",
+    "6.9": "contenterror",
+    "6.10": "contenterror",
+    # X.7: security and policy
+    "7.0": "securityerror",
+    "7.1": "blocked",
+    "7.2": "blocked",
     "7.3": "securityerror",
     "7.4": "securityerror",
     "7.5": "securityerror",
     "7.6": "securityerror",
     "7.7": "securityerror",
     "7.8": "securityerror",
-    "7.9": "securityerror",
+    "7.9": "policyviolation",
     "7.10": "securityerror",
     "7.11": "securityerror",
     "7.12": "securityerror",
     "7.13": "suspend",
     "7.14": "securityerror",
     "7.15": "securityerror",
-    "7.16": "securityerror",
-    "7.17": "securityerror",
-    "7.18": "securityerror",
+    "7.16": "mesgtoobig",
+    "7.17": "suspend",
+    "7.18": "suspend",
     "7.19": "securityerror",
     "7.20": "authfailure",
     "7.21": "authfailure",
@@ -79,8 +89,14 @@ _BY_DETAIL: dict[str, str] = {
     "7.24": "authfailure",
     "7.25": "requireptr",
     "7.26": "authfailure",
-    "7.27": "notaccept",
+    "7.27": "rejected",
+    "7.28": "spamdetected",
+    "7.29": "authfailure",
+    "7.30": "securityerror",
 }
+
+#: When a provider's own detail code is not in the table, the subject still says something.
+_BY_SUBJECT: dict[str, str] = {"3": "systemerror", "4": "networkerror", "6": "contenterror", "7": "blocked"}
 
 _BY_REPLY_CODE: dict[str, str] = {
     "421": "blocked",
@@ -105,7 +121,7 @@ def reason_from_status(status: str) -> str:
     parts = status.split(".")
     if len(parts) != 3:
         return ""
-    reason = _BY_DETAIL.get(f"{parts[1]}.{parts[2]}", "")
+    reason = _BY_DETAIL.get(f"{parts[1]}.{parts[2]}", "") or _BY_SUBJECT.get(parts[1], "")
     if parts[0] == "4" and reason == "userunknown":
         return "undefined"
     if parts[0] == "2":

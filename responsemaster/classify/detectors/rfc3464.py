@@ -1,19 +1,30 @@
 """RFC 3464 delivery status notifications (``message/delivery-status``).
 
-Also RFC 6533's ``message/global-delivery-status``. Every recipient block
-becomes a recipient; when a forwarded address bounced, Original-Recipient
-names the address we mailed (our subscriber) while Final-Recipient names
-where it was forwarded, so Original-Recipient wins.
+Also RFC 6533's ``message/global-delivery-status`` and DSN fields the parser
+recovered from text parts. Every recipient block becomes a recipient; when a
+forwarded address bounced, Original-Recipient names the address we mailed
+(our subscriber) while Final-Recipient names where it was forwarded, so
+Original-Recipient wins. Many MTAs leave Diagnostic-Code empty and explain in
+the human-readable part instead, so an empty diagnostic is filled from the
+text next to the address there (and the failed SMTP command is read from it).
 """
 
 from __future__ import annotations
 
+import re
+
 from responsemaster.classify.detection import Detection, recipient
+from responsemaster.classify.detectors._scan import smtp_command
 from responsemaster.classify.smtp_text import clean_diagnostic, find_reply_code, find_status
 from responsemaster.parse.fields import FieldBlock, address_of, mta_of
 from responsemaster.parse.message import ParsedMessage
+from responsemaster.verdict import RecipientVerdict
 
 name = "rfc3464"
+
+_MAILER_TYPES = ("x-unix", "x-postfix", "x-local")
+_NEAR_LINES = 5
+_BOUNDARY = re.compile(r"^\s*(?:--\S{6,}|-{3,}|content-type:|reporting-mta:|final-recipient:)", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:
@@ -25,6 +36,9 @@ def detect(msg: ParsedMessage) -> Detection | None:
     recipients = [r for r in recipients if r.address]
     if not recipients:
         return None
+    lines = msg.body_text.splitlines()[:600]
+    for rcpt in recipients:
+        _explain_from_text(rcpt, lines)
     return Detection(detector=name, recipients=recipients)
 
 
@@ -32,12 +46,13 @@ def _is_recipient_block(block: FieldBlock) -> bool:
     return "final-recipient" in block or "original-recipient" in block
 
 
-def _recipient(block: FieldBlock, per_message: FieldBlock):
+def _recipient(block: FieldBlock, per_message: FieldBlock) -> RecipientVerdict:
     original = address_of(block.get("original-recipient", ""))
     final = address_of(block.get("final-recipient", ""))
-    diagnostic = clean_diagnostic(block.get("diagnostic-code", ""))
+    raw_diagnostic = block.get("diagnostic-code", "")
+    diagnostic = clean_diagnostic(raw_diagnostic)
     status = find_status(block.get("status", "")) or find_status(diagnostic)
-    return recipient(
+    found = recipient(
         original or final,
         final_recipient=final if original and final and final.lower() != original.lower() else "",
         status=status,
@@ -45,4 +60,42 @@ def _recipient(block: FieldBlock, per_message: FieldBlock):
         remote_mta=mta_of(block.get("remote-mta", "")),
         diagnostic=diagnostic,
         action=block.get("action", "").strip().lower(),
+        command=smtp_command(diagnostic),
     )
+    kind = raw_diagnostic.partition(";")[0].strip().lower()
+    if kind in _MAILER_TYPES and (not diagnostic or diagnostic.isdigit()):
+        # A local delivery program failed (exit code only): the mailer, not the address.
+        found.reason = "mailererror"
+    return found
+
+
+def _explain_from_text(rcpt: RecipientVerdict, lines: list[str]) -> None:
+    """Fill an empty diagnostic and the SMTP command from the human-readable part."""
+    if rcpt.diagnostic and rcpt.command:
+        return
+    near = _text_near(lines, rcpt.final_recipient or rcpt.address) or _text_near(lines, rcpt.address)
+    if not near:
+        return
+    if not rcpt.diagnostic:
+        rcpt.diagnostic = clean_diagnostic(near)
+        rcpt.reply_code = rcpt.reply_code or find_reply_code(rcpt.diagnostic)
+    rcpt.command = rcpt.command or smtp_command(near)
+
+
+def _text_near(lines: list[str], address: str) -> str:
+    """The line naming ``address`` and the explanation under it, up to a blank line."""
+    if not address:
+        return ""
+    wanted = address.lower()
+    for index, line in enumerate(lines):
+        if wanted not in line.lower() or line.lower().lstrip().startswith(("to:", "from:", "final-recipient", "original-recipient")):
+            continue
+        chunk = [line]
+        for follow in lines[index + 1 : index + 1 + _NEAR_LINES]:
+            if not follow.strip() or _BOUNDARY.match(follow):
+                break
+            chunk.append(follow)
+        text = " ".join(part.strip() for part in chunk)
+        rest = text.lower().replace(wanted, "").strip(" <>:.()")
+        return text if len(rest) > 3 else ""
+    return ""
