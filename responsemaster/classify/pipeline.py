@@ -14,6 +14,7 @@ Classification is pure: it reads no database, no network, no clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from responsemaster.categories import BOUNCE_CATEGORIES, DEFAULT_REASON, Category, category_of
@@ -170,6 +171,10 @@ class Classifier:
         return "undefined", detection.detector
 
 
+#: "550 : User unknown" with no address: how mobile carriers' reception filters refuse.
+_CARRIER_FILTER = re.compile(r"^\s*5\d\d\s*:\s*user unknown", re.I)
+
+
 def _refine(reason: str, rcpt: RecipientVerdict) -> str:
     """A user-unknown answer that was not given to RCPT TO is the recipient's filter talking.
 
@@ -179,14 +184,16 @@ def _refine(reason: str, rcpt: RecipientVerdict) -> str:
     Japanese mobile carriers), not a missing mailbox. Pruning on it would
     remove a live subscriber, so it is ``filtered`` (a block), as Sisimai does.
     """
+    if rcpt.command == "MAIL" and reason in ("userunknown", "hostunknown", "filtered"):
+        # Refused at MAIL FROM: it is our sender address that "does not exist".
+        return "rejected"
     if reason != "userunknown" or rcpt.command == "RCPT":
         return reason
     by_status = reason_from_status(rcpt.status)
     if by_status in ("userunknown", "hostunknown", "hasmoved"):
         return reason
-    if rcpt.command == "DATA" or by_status == "filtered":
-        return "filtered"
-    if rcpt.reply_code and not rcpt.command and by_status in ("", "undefined"):
+    mailbox_status = rcpt.status.split(".")[1:] in (["2", "0"], ["2", "1"], ["2", "4"])
+    if rcpt.command == "DATA" or mailbox_status or _CARRIER_FILTER.search(rcpt.diagnostic):
         return "filtered"
     return reason
 

@@ -186,10 +186,20 @@ def _payload_as_text(part: Message) -> str:
     payload = part.get_payload()
     if isinstance(payload, list):
         # compat32 parses message/* bodies into sub-messages: rebuild the blocks.
-        return "\n\n".join(
+        return _jis_decoded("\n\n".join(
             "\n".join(f"{k}: {v}" for k, v in sub.items()) for sub in payload if isinstance(sub, Message)
-        )
-    return part_text(part, MAX_BODY_CHARS)
+        ))
+    return _jis_decoded(part_text(part, MAX_BODY_CHARS))
+
+
+def _jis_decoded(text: str) -> str:
+    """Report fields written in ISO-2022-JP without a charset label (Japanese MTAs do)."""
+    if "\x1b$" not in text:
+        return text
+    try:
+        return text.encode("utf-8").decode("iso-2022-jp")
+    except (UnicodeError, LookupError):
+        return text
 
 
 def _read_original(parsed: ParsedMessage, part: Message) -> None:

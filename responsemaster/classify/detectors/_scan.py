@@ -52,7 +52,7 @@ _REMOTE = re.compile(
     re.I,
 )
 _COMMAND = re.compile(
-    r"(?:\bafter\s+|in reply to\s+|following\s+|did not like our\s+|response to\s+|>>>\s*|"
+    r"(?:\bafter\s+|in reply to\s+|following\s+|progress was\s+|did not like our\s+|response to\s+|>>>\s*|"
     r"\bSMTP:|\bSTEP:\s*|\[|\berror\s+(?:following|after)\s+|command\s*[:\n]\s*)"
     r"(?:the\s+)?(end of data|final DATA|DATA|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH)\b",
     re.I,

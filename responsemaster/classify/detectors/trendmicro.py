@@ -18,4 +18,8 @@ _RCPT = re.compile(r"(?P<diag>(?:reason:\s*)?unable to deliver message to\s*<(?P
 def detect(msg: ParsedMessage) -> Detection | None:
     if not (_MARK.search(msg.header("From")) or _scan.body_has(msg, _MARK, 2000)):
         return None
-    return _scan.detection(name, _scan.blocks(_scan.body_lines(msg)[:60], _RCPT))
+    found = _scan.detection(name, _scan.blocks(_scan.body_lines(msg)[:60], _RCPT))
+    if found is not None:
+        # InterScan says only this when the next hop refused the recipient at RCPT time.
+        found.reason = "userunknown"
+    return found

@@ -29,7 +29,9 @@ def detect(msg: ParsedMessage) -> Detection | None:
     for line in lines:
         match = _VERDICT.match(line)
         if match:
-            found.append(_scan.Block(match.group("addr"), [*_answers(pending), match.group("diag")]))
+            answers = _answers(pending)
+            said = answers if any(a.lstrip().startswith("<<<") for a in answers) else [*answers, match.group("diag")]
+            found.append(_scan.Block(match.group("addr"), said))
             pending = []
         elif line.strip():
             pending.append(line)
