@@ -1,0 +1,176 @@
+"""``run``, ``status`` and ``export``: the worker from the shell (SPEC section 10)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from responsemaster.cli.common import config_option, settings_from
+from responsemaster.config import ConfigError, Settings
+
+console = Console(stderr=True)
+
+
+def _batch_line(batch) -> None:  # type: ignore[no-untyped-def]
+    """The one log line per batch an operator watches scroll by."""
+    if batch.fetched == 0:
+        return
+    rate = batch.done / batch.seconds if batch.seconds else 0.0
+    cats = ", ".join(f"{k} {v}" for k, v in batch.categories.most_common()) or "-"
+    console.log(
+        f"[bold]{batch.source}[/]: {batch.processed} processed, {batch.duplicates} already done, "
+        f"[yellow]{batch.quarantined} quarantined[/], [red]{batch.failed} failed[/], "
+        f"{batch.delivered} effects sent ({rate:.0f} msg/s) [dim]{cats}[/]"
+    )
+
+
+@click.command("run")
+@config_option
+@click.option("--once", is_flag=True, help="Drain what is there now, deliver pending effects, and exit.")
+@click.option("--workers", type=int, default=None, help="Huey consumer workers (default [queue] workers, else 1).")
+@click.option("--no-receiver", is_flag=True, help="Do not start the built-in SMTP receiver.")
+def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: bool) -> None:
+    """The worker: drain every configured source, record verdicts, route them."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_from(config_path)
+    try:
+        if once:
+            _run_once(settings)
+        else:
+            _run_forever(settings, str(config_path) if config_path else None, workers, not no_receiver)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _run_once(settings: Settings) -> None:
+    from responsemaster.worker_runtime import Runtime, build_sources
+
+    runtime = Runtime.build(settings)
+    sources = build_sources(settings)
+    settle = float(settings.section("worker").get("settle_seconds", 10.0))
+    try:
+        totals = runtime.drain_all_once(sources, on_batch=_batch_line, settle_seconds=settle)
+    finally:
+        for source in sources:
+            source.close()
+        runtime.close()
+    for total in totals.values():
+        console.log(
+            f"[green]done[/] {total.source}: {total.processed} processed, {total.duplicates} already done, "
+            f"{total.quarantined} quarantined, {total.failed} failed"
+        )
+
+
+def _run_forever(settings: Settings, config_file: str | None, workers: int | None, receiver_on: bool) -> None:
+    from responsemaster.queue import make_huey, register_tasks
+    from responsemaster.store import open_store
+    from responsemaster.worker_runtime import build_sources
+
+    open_store(settings).close()  # migrate once, before any consumer forks
+    huey = make_huey(settings)
+    tasks = register_tasks(huey)
+    queue = settings.section("queue")
+    count = workers or int(queue.get("workers", 1))
+    names = [s.name for s in build_sources(settings)]
+    receiver = _start_receiver(settings) if receiver_on else None
+    stop = threading.Event()
+    poll = float(settings.section("worker").get("poll_seconds", 2.0))
+    producer = threading.Thread(target=_produce, args=(huey, tasks, config_file, names, count, poll, stop), daemon=True)
+    producer.start()
+    console.log(f"worker: {count} consumer(s) on {', '.join(names)}; queue {type(huey).__name__}")
+    consumer = huey.create_consumer(workers=count, worker_type=str(queue.get("worker_type", "process")), periodic=False)
+    try:
+        consumer.run()
+    finally:
+        stop.set()
+        if receiver is not None:
+            receiver.stop()
+
+
+def _produce(huey, tasks, config_file, names, workers, poll, stop) -> None:  # type: ignore[no-untyped-def]
+    """Keep one drain per source (and one outbox sweep) queued while the consumer runs."""
+    while not stop.is_set():
+        if huey.pending_count() < max(workers, len(names)):
+            for name in names:
+                tasks.drain_source(config_file, name)
+            tasks.deliver_outbox(config_file)
+        stop.wait(poll)
+
+
+def _start_receiver(settings: Settings):  # type: ignore[no-untyped-def]
+    try:
+        from responsemaster.ingest.smtp_receiver import start_receiver
+    except ModuleNotFoundError:
+        return None
+    receiver = start_receiver(settings)
+    if receiver is not None:
+        console.log(f"receiver: listening on {receiver.address[0]}:{receiver.address[1]}")
+    return receiver
+
+
+@click.command("status")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help='Print {"sources": [...]} as JSON.')
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Per source: processed, pending, quarantined, last error."""
+    from responsemaster.store import open_store
+    from responsemaster.store.queries import source_counts
+    from responsemaster.worker_runtime import build_sources
+
+    settings = settings_from(config_path)
+    store = open_store(settings)
+    with store.reader() as session:
+        counts = source_counts(session)
+    store.close()
+    rows = []
+    for source in build_sources(settings):
+        entry = counts.pop(source.name, {"processed": 0, "quarantined": 0, "last_error": None})
+        try:
+            pending = source.pending()
+        finally:
+            source.close()
+        rows.append({"name": source.name, "processed": entry["processed"], "pending": pending,
+                     "quarantined": entry["quarantined"], "last_error": entry["last_error"]})
+    for name, entry in sorted(counts.items()):  # sources no longer configured keep their history
+        rows.append({"name": name, "processed": entry["processed"], "pending": 0,
+                     "quarantined": entry["quarantined"], "last_error": entry["last_error"]})
+    if as_json:
+        click.echo(json.dumps({"sources": rows}))
+        return
+    _print_status(rows)
+
+
+def _print_status(rows: list[dict]) -> None:  # type: ignore[type-arg]
+    from rich.table import Table
+
+    table = Table("source", "processed", "pending", "quarantined", "last error")
+    for row in rows:
+        table.add_row(row["name"], str(row["processed"]), str(row["pending"]), str(row["quarantined"]), row["last_error"] or "")
+    Console().print(table)
+
+
+@click.group("export")
+def export() -> None:
+    """Export recorded data."""
+
+
+@export.command("verdicts")
+@config_option
+def export_verdicts(config_path: Path | None) -> None:
+    """Every recorded verdict as JSONL: one line per message and recipient, with the message's stable id."""
+    from responsemaster.store import open_store
+    from responsemaster.store.queries import iter_verdict_lines
+
+    store = open_store(settings_from(config_path))
+    out = click.get_text_stream("stdout")
+    with store.reader() as session:
+        for line in iter_verdict_lines(session):
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    store.close()
+
+

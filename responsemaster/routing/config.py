@@ -1,0 +1,167 @@
+"""What happens per category: configuration, with SPEC section 2 as the default.
+
+Like listmonk's bounce actions, dispositions are data. An operator overrides a
+category in TOML::
+
+    [routing.categories.hard_bounce]
+    actions = ["log", "prune"]
+
+    [routing.bounce_score]
+    weights = { soft_bounce = 1.0, mailbox_full = 0.5 }
+    threshold = 5.0
+    stale_days = 7
+
+An action is a disposition name, optionally with an argument after a colon
+(``"move:Replies"``). Unknown names are a configuration error at start-up,
+not a surprise at the first message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from responsemaster.categories import CATEGORIES
+from responsemaster.config import ConfigError, Settings
+
+DEFAULT_ACTIONS: dict[str, list[str]] = {
+    "hard_bounce": ["log", "prune"],
+    "soft_bounce": ["log", "bounce_score"],
+    "mailbox_full": ["log", "bounce_score"],
+    "mail_block": ["log", "alert"],
+    "message_restriction": ["log", "alert"],
+    "delivery_status": ["log"],
+    "auto_reply": ["log", "record_moved"],
+    "challenge_response": ["log", "forward", "review"],
+    "feedback_loop": ["log", "unsubscribe", "suppress"],
+    "unsubscribe_request": ["log", "unsubscribe"],
+    "user_reply": ["log", "reset_score", "forward", "review"],
+}
+
+
+@dataclass
+class SmtpSettings:
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    #: none | starttls | ssl
+    tls: str = "none"
+    timeout: float = 30.0
+
+
+@dataclass
+class BounceScoreSettings:
+    weights: dict[str, float] = field(default_factory=lambda: {"soft_bounce": 1.0, "mailbox_full": 0.5, "hard_bounce": 5.0})
+    threshold: float = 5.0
+    stale_days: int = 7
+    #: Mailman counts at most one bounce per address per day.
+    once_per_day: bool = True
+
+
+@dataclass
+class OutboxSettings:
+    #: A claimed effect is someone else's only after this; keep it above the send timeouts.
+    lease_seconds: float = 120.0
+    max_attempts: int = 8
+    backoff_seconds: float = 5.0
+    backoff_max_seconds: float = 3600.0
+
+
+@dataclass
+class RoutingConfig:
+    actions: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_ACTIONS.items()})
+    folders: dict[str, str] = field(default_factory=dict)
+    forward_to: str = ""
+    alert_to: str = ""
+    from_address: str = "responsemaster@localhost"
+    max_forwards_per_sender: int = 10
+    max_alerts_per_domain: int = 10
+    #: Categories whose Auto-Submitted mail is still forwarded (a person must act on a challenge).
+    forward_auto_submitted: list[str] = field(default_factory=lambda: ["challenge_response"])
+    webhook_url: str = ""
+    webhook_timeout: float = 10.0
+    webhook_headers: dict[str, str] = field(default_factory=dict)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    bounce_score: BounceScoreSettings = field(default_factory=BounceScoreSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+
+    def actions_for(self, category: str) -> list[tuple[str, str]]:
+        """(disposition, argument) pairs configured for ``category``."""
+        return [_split(spec) for spec in self.actions.get(category, ["log"])]
+
+
+def _split(spec: str) -> tuple[str, str]:
+    name, _, arg = spec.partition(":")
+    return name.strip(), arg.strip()
+
+
+def load_routing(settings: Settings) -> RoutingConfig:
+    """``[routing]`` over the defaults; raises :class:`ConfigError` naming the bad key."""
+    data = settings.section("routing")
+    config = RoutingConfig()
+    for key in ("forward_to", "alert_to", "from_address", "webhook_url"):
+        if key in data:
+            setattr(config, key, str(data[key]))
+    for key in ("max_forwards_per_sender", "max_alerts_per_domain"):
+        if key in data:
+            setattr(config, key, int(data[key]))
+    if "forward_auto_submitted" in data:
+        config.forward_auto_submitted = list(data["forward_auto_submitted"])
+    _load_categories(config, data.get("categories", {}))
+    _fill(config.smtp, _table(data, "smtp"))
+    config.smtp.password = os.environ.get(str(_table(data, "smtp").get("password_env", "RESPONSEMASTER_SMTP_PASSWORD")), config.smtp.password)
+    webhook = _table(data, "webhook")
+    config.webhook_url = str(webhook.get("url", config.webhook_url))
+    config.webhook_timeout = float(webhook.get("timeout", config.webhook_timeout))
+    config.webhook_headers = {str(k): str(v) for k, v in dict(webhook.get("headers", {})).items()}
+    _fill(config.bounce_score, _table(data, "bounce_score"))
+    _fill(config.outbox, _table(data, "outbox"))
+    _validate(config)
+    return config
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[routing.{name}] must be a table")
+    return value
+
+
+def _load_categories(config: RoutingConfig, categories: Any) -> None:
+    if not isinstance(categories, dict):
+        raise ConfigError("[routing.categories] must be a table of categories")
+    for category, table in categories.items():
+        if category not in CATEGORIES:
+            raise ConfigError(f"[routing.categories.{category}]: unknown category (one of {', '.join(CATEGORIES)})")
+        if "actions" in table:
+            actions = table["actions"]
+            if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+                raise ConfigError(f"[routing.categories.{category}] actions must be a list of strings")
+            config.actions[category] = list(actions)
+        if "folder" in table:
+            config.folders[category] = str(table["folder"])
+
+
+def _fill(target: Any, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if key == "password_env":
+            continue
+        if not hasattr(target, key):
+            raise ConfigError(f"[routing]: unknown key {key!r} in {type(target).__name__}")
+        current = getattr(target, key)
+        setattr(target, key, type(current)(value) if not isinstance(current, dict) else dict(value))
+
+
+def _validate(config: RoutingConfig) -> None:
+    from responsemaster.routing.dispositions import DISPOSITIONS
+
+    for category, actions in config.actions.items():
+        for name, _arg in (_split(a) for a in actions):
+            if name not in DISPOSITIONS:
+                raise ConfigError(
+                    f"[routing.categories.{category}]: unknown action {name!r} (one of {', '.join(sorted(DISPOSITIONS))})"
+                )
+    if config.smtp.tls not in ("none", "starttls", "ssl"):
+        raise ConfigError("[routing.smtp] tls must be none, starttls or ssl")

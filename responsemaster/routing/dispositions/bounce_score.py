@@ -1,0 +1,55 @@
+"""bounce_score: Mailman's bounce score, with listmonk's "actions are settings".
+
+Each bounce adds its category's weight to the address's score; at most one
+bounce counts per day (a flood of retries from one outage is one event); a
+score whose last bounce is older than ``stale_days`` starts again from zero;
+at ``threshold`` the address is pruned (status + suppression, never deleted).
+A mail *from* the address resets the score (see ``reset_score``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action, set_action, touch
+from responsemaster.routing.status import change_status, suppress
+from responsemaster.store.subscribers import NOT_MAILABLE, SubscriberStatus
+
+
+class BounceScore:
+    name = "bounce_score"
+    scope = "recipient"
+    changes_state = True
+
+    def apply(self, ctx: RouteContext, target: Target) -> None:
+        if not target.address:
+            return
+        action = record_action(ctx, self.name, target.address)
+        if action is None:
+            return
+        settings = ctx.config.bounce_score
+        weight = float(settings.weights.get(target.category, 0.0))
+        sub = get_or_create_subscriber(ctx, target.address)
+        if sub.status in NOT_MAILABLE:
+            set_action(ctx, action, "skipped", f"already {sub.status}")
+            return
+        last = sub.last_bounce_at
+        if last is not None and ctx.now - last > timedelta(days=settings.stale_days):
+            sub.bounce_score = 0.0  # stale: the old bounces no longer say anything
+        elif last is not None and settings.once_per_day and last.date() == ctx.now.date():
+            set_action(ctx, action, "skipped", f"already scored today (score {sub.bounce_score:g})")
+            return
+        sub.bounce_score = round(sub.bounce_score + weight, 6)
+        sub.last_bounce_at = ctx.now
+        touch(ctx, sub)
+        detail = f"+{weight:g} -> {sub.bounce_score:g} / {settings.threshold:g}"
+        if sub.bounce_score >= settings.threshold:
+            change_status(ctx, sub, SubscriberStatus.PRUNED, f"bounce_score:{sub.bounce_score:g}")
+            suppress(ctx, target.address, "bounce_score", sub.id)
+            detail += " (pruned)"
+        elif weight > 0:
+            change_status(ctx, sub, SubscriberStatus.BOUNCING, f"{target.category}:{target.reason}")
+        set_action(ctx, action, "done", detail)
+
+
+DISPOSITION = BounceScore()

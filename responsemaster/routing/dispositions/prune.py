@@ -1,0 +1,28 @@
+"""prune: the address does not exist; never mail it again (status + suppression, no deletion)."""
+
+from __future__ import annotations
+
+from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action, set_action
+from responsemaster.routing.status import change_status, suppress
+from responsemaster.store.subscribers import SubscriberStatus
+
+
+class Prune:
+    name = "prune"
+    scope = "recipient"
+    changes_state = True
+
+    def apply(self, ctx: RouteContext, target: Target) -> None:
+        if not target.address:
+            return
+        action = record_action(ctx, self.name, target.address)
+        if action is None:
+            return
+        sub = get_or_create_subscriber(ctx, target.address)
+        changed = change_status(ctx, sub, SubscriberStatus.PRUNED, f"{target.category}:{target.reason}")
+        suppress(ctx, target.address, target.category, sub.id)
+        if not changed:
+            set_action(ctx, action, "skipped", f"already {sub.status}")
+
+
+DISPOSITION = Prune()

@@ -1,0 +1,118 @@
+"""The external effects themselves: build and send a forward or an alert, POST a webhook.
+
+Pure I/O with the payload an outbox row carries; no database here. Every send
+has a timeout shorter than the outbox lease, so a slow server cannot make two
+workers hold the same effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+
+from responsemaster.routing.config import RoutingConfig, SmtpSettings
+
+
+class DeliveryError(RuntimeError):
+    """The effect was not delivered; the outbox retries it later."""
+
+
+def build_forward(payload: dict[str, Any], raw: bytes, config: RoutingConfig) -> EmailMessage:
+    """Reply text on top, the original attached whole (message/rfc822), facts in X- headers."""
+    msg = EmailMessage()
+    msg["From"] = config.from_address
+    msg["To"] = payload["to"]
+    if payload.get("sender"):
+        msg["Reply-To"] = payload["sender"]
+    msg["Subject"] = f"[{payload['category']}] {payload.get('subject') or '(no subject)'}"[:900]
+    msg["Message-ID"] = payload["message_id"]
+    msg["Date"] = formatdate(localtime=False)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-ResponseMaster-Category"] = payload["category"]
+    msg["X-ResponseMaster-Reason"] = payload.get("reason", "")
+    msg["X-ResponseMaster-Subscriber"] = payload.get("subscriber", "")
+    msg["X-ResponseMaster-Campaign"] = payload.get("campaign", "")
+    msg["X-ResponseMaster-Message-Uid"] = payload["uid"]
+    intro = (
+        f"{payload.get('reply_text') or '(no reply text could be extracted; see the attached original)'}\n\n"
+        f"-- \nResponseMaster: {payload['category']} from {payload.get('sender') or 'unknown sender'}"
+        f" (subscriber: {payload.get('subscriber') or 'unknown'}).\nThe original message is attached.\n"
+    )
+    msg.set_content(intro)
+    msg.add_attachment(message_from_bytes(raw, policy=policy.compat32), filename="original.eml")
+    return msg
+
+
+def build_alert(payload: dict[str, Any], config: RoutingConfig) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = config.from_address
+    msg["To"] = payload["to"]
+    msg["Subject"] = f"[ResponseMaster] {payload['category']} ({payload['reason']}) at {payload['domain']}"
+    msg["Message-ID"] = payload["message_id"]
+    msg["Date"] = formatdate(localtime=False)
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-ResponseMaster-Category"] = payload["category"]
+    msg["X-ResponseMaster-Message-Uid"] = payload["uid"]
+    msg.set_content(
+        "A receiving server rejected our mail because of the sender or the message, not the address.\n\n"
+        f"category:   {payload['category']}\nreason:     {payload['reason']}\n"
+        f"domain:     {payload['domain']}\naddress:    {payload['address']}\n"
+        f"status:     {payload.get('status', '')}\nremote MTA: {payload.get('remote_mta', '')}\n"
+        f"diagnostic: {payload.get('diagnostic', '')}\nmessage:    {payload['uid']}\n"
+    )
+    return msg
+
+
+def send_mail(msg: EmailMessage, smtp: SmtpSettings) -> None:
+    """Send through the configured relay; raise :class:`DeliveryError` on any failure."""
+    try:
+        asyncio.run(
+            aiosmtplib.send(
+                msg,
+                hostname=smtp.host,
+                port=smtp.port,
+                username=smtp.username or None,
+                password=smtp.password or None,
+                use_tls=smtp.tls == "ssl",
+                start_tls=True if smtp.tls == "starttls" else False,
+                timeout=smtp.timeout,
+            )
+        )
+    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        raise DeliveryError(f"smtp {smtp.host}:{smtp.port}: {exc}") from exc
+
+
+def post_webhook(payload: dict[str, Any], config: RoutingConfig, idempotency_key: str) -> None:
+    """POST the event; any 2xx is success, anything else is retried by the outbox."""
+    body = json.dumps(payload["event"], sort_keys=True).encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key, **config.webhook_headers}
+    request = urllib.request.Request(payload["url"], data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=config.webhook_timeout) as response:
+            if not 200 <= response.status < 300:
+                raise DeliveryError(f"webhook {payload['url']}: HTTP {response.status}")
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"webhook {payload['url']}: HTTP {exc.code}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryError(f"webhook {payload['url']}: {exc}") from exc
+
+
+def deliver(kind: str, payload: dict[str, Any], config: RoutingConfig, var: Path, idempotency_key: str) -> None:
+    if kind == "forward":
+        raw = (Path(var) / payload["raw_path"]).read_bytes()
+        send_mail(build_forward(payload, raw, config), config.smtp)
+    elif kind == "alert":
+        send_mail(build_alert(payload, config), config.smtp)
+    elif kind == "webhook":
+        post_webhook(payload, config, idempotency_key)
+    else:
+        raise DeliveryError(f"unknown outbox kind {kind!r}")

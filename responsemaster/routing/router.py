@@ -1,0 +1,81 @@
+"""Apply the configured dispositions to one verdict, inside the caller's transaction.
+
+Recipient-scope dispositions run for every address the verdict concerns,
+under *that address's* category (a DSN can report a hard failure for one
+recipient and a delay for another). Message-scope dispositions (forward,
+alert, webhook, move, review) run once, under the message's category.
+
+A forged VERP/Message-ID token never changes anybody's state: every
+state-changing disposition is replaced by a ``flagged`` action that records
+what would have happened, and the message is logged as usual.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import Session
+
+from responsemaster.routing.config import RoutingConfig
+from responsemaster.routing.context import RouteContext, Target, record_action
+from responsemaster.routing.dispositions import DISPOSITIONS
+from responsemaster.store.messages import MessageVerdict, RawMessageRow
+from responsemaster.verdict import Verdict
+
+
+def targets_of(verdict: Verdict) -> list[Target]:
+    """Each address the verdict concerns, with its own category and reason.
+
+    With one reported recipient and a token-attributed subscriber, the
+    subscriber wins: a bounce of a forwarded address names the final
+    recipient, but the address on our list is the original one.
+    """
+    attribution = verdict.attribution
+    trusted = attribution.via in ("verp", "message-id") and not attribution.forged_token
+    if verdict.recipients:
+        if len(verdict.recipients) == 1 and trusted and attribution.subscriber:
+            only = verdict.recipients[0]
+            return [Target(attribution.subscriber, only.category, only.reason)]
+        return [Target(r.address, r.category, r.reason) for r in verdict.recipients]
+    address = attribution.subscriber or verdict.sender
+    return [Target(address, verdict.category, verdict.reason)]
+
+
+class Router:
+    """Dispositions per category, from configuration; stateless between messages."""
+
+    def __init__(self, config: RoutingConfig, var: Path) -> None:
+        self.config = config
+        self.var = Path(var)
+
+    def route(
+        self, session: Session, message: RawMessageRow, verdict_row: MessageVerdict, verdict: Verdict, raw: bytes
+    ) -> RouteContext:
+        """Write every action (and outbox row) for this verdict; returns the context (outbox ids)."""
+        ctx = RouteContext(session, self.config, message, verdict_row, verdict, raw, self.var)
+        targets = targets_of(verdict)
+        if ctx.forged:
+            record_action(ctx, "flag_forged_token", verdict.attribution.subscriber or "-", "flagged",
+                          "VERP/Message-ID token did not verify: no state change applied")
+        for target in targets:
+            self._apply(ctx, target, scope="recipient")
+        head = targets[0] if targets else Target("", verdict.category, verdict.reason)
+        self._apply(ctx, Target(head.address, verdict.category, verdict.reason), scope="message")
+        return ctx
+
+    def _apply(self, ctx: RouteContext, target: Target, scope: str) -> None:
+        for name, arg in self.config.actions_for(target.category):
+            disposition = DISPOSITIONS[name]
+            if disposition.scope != scope:
+                continue
+            if ctx.forged and disposition.changes_state:
+                record_action(ctx, name, target.address or "-", "flagged", "forged token: not applied")
+                continue
+            disposition.apply(ctx, Target(target.address, target.category, target.reason, arg))
+
+
+def build_router(settings: object) -> Router:
+    """The router the settings' ``[routing]`` section describes."""
+    from responsemaster.routing.config import load_routing
+
+    return Router(load_routing(settings), settings.var)  # type: ignore[attr-defined]

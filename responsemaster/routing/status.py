@@ -1,0 +1,55 @@
+"""Subscriber status changes and suppressions: the only way routing prunes.
+
+Nothing is deleted. A status changes (with when and why), list memberships
+are marked left, and a suppression row records the address, the reason and
+the message that decided it. Stronger states win: a complaint is never
+downgraded to an unsubscribe or a prune.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from responsemaster.routing.context import RouteContext, touch
+from responsemaster.store.base import address_key, clip, domain_of
+from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
+from responsemaster.store.upsert import insert_ignore
+
+_RANK = {
+    SubscriberStatus.ACTIVE: 0,
+    SubscriberStatus.BOUNCING: 1,
+    SubscriberStatus.PRUNED: 2,
+    SubscriberStatus.UNSUBSCRIBED: 3,
+    SubscriberStatus.COMPLAINED: 4,
+}
+
+
+def change_status(ctx: RouteContext, sub: Subscriber, status: SubscriberStatus, reason: str) -> bool:
+    """Move ``sub`` to ``status`` unless it already is there or somewhere stronger."""
+    if sub.status == status or _RANK.get(SubscriberStatus(sub.status), 0) > _RANK[status]:
+        return False
+    sub.status = status
+    sub.status_reason = clip(reason, 255)
+    sub.status_changed_at = ctx.now
+    touch(ctx, sub)
+    if status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED, SubscriberStatus.PRUNED):
+        ctx.session.execute(
+            update(ListMembership)
+            .where(ListMembership.subscriber_id == sub.id, ListMembership.status == "subscribed")  # type: ignore[arg-type]
+            .values(status="unsubscribed", left_at=ctx.now)
+        )
+    return True
+
+
+def suppress(ctx: RouteContext, address: str, reason: str, subscriber_id: int | None) -> bool:
+    """Add ``address`` to the suppression list (once); True when it was new."""
+    values = {
+        "address": clip(address, 320),
+        "address_key": clip(address_key(address), 320),
+        "domain": clip(domain_of(address), 255),
+        "reason": reason,
+        "since": ctx.now,
+        "by": f"message:{ctx.uid}",
+        "subscriber_id": subscriber_id,
+    }
+    return bool(insert_ignore(ctx.session, Suppression.__table__, values, ["address_key"]))  # type: ignore[attr-defined]

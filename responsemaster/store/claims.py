@@ -1,0 +1,66 @@
+"""Leases on source messages and per-source bookkeeping, shared by all workers.
+
+A source may do its own claiming (the Maildir source renames into
+``rm-claimed/``); this table is the database-side lease that works for every
+source, and it counts attempts: a message whose processing keeps failing (or
+keeps killing its worker) is quarantined after ``max_attempts`` instead of
+being retried forever in front of the others.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlmodel import Session
+
+from responsemaster.store.actions import MessageClaim, SourceState
+from responsemaster.store.base import utcnow
+from responsemaster.store.upsert import insert_or_update
+
+_claims = MessageClaim.__table__  # type: ignore[attr-defined]
+_state = SourceState.__table__  # type: ignore[attr-defined]
+
+
+def claim(session: Session, source: str, keys: list[str], owner: str, lease_seconds: float) -> dict[str, int]:
+    """Take the lease on each key that is free (or ours, or expired): key -> attempts so far.
+
+    Keys leased by another live worker are left out of the result.
+    """
+    now = utcnow()
+    until = now + timedelta(seconds=lease_seconds)
+    for key in keys:
+        insert_or_update(
+            session,
+            _claims,
+            {"source": source, "key": key, "owner": owner, "lease_until": until, "attempts": 1, "last_error": ""},
+            ["source", "key"],
+            {"owner": owner, "lease_until": until, "attempts": _claims.c.attempts + 1},
+            where=or_(_claims.c.owner == owner, _claims.c.lease_until < now),
+        )
+    rows = session.execute(
+        select(_claims.c.key, _claims.c.attempts).where(
+            and_(_claims.c.source == source, _claims.c.owner == owner, _claims.c.key.in_(keys))
+        )
+    )
+    return {key: attempts for key, attempts in rows}
+
+
+def release(session: Session, source: str, key: str, owner: str, error: str = "") -> None:
+    """Give a lease back early (after a failure), keeping the attempt count and the error."""
+    session.execute(
+        _claims.update()
+        .where(and_(_claims.c.source == source, _claims.c.key == key, _claims.c.owner == owner))
+        .values(lease_until=utcnow(), last_error=error[:4000])
+    )
+
+
+def note_error(session: Session, source: str, error: str) -> None:
+    now = utcnow()
+    values = {"name": source, "last_error": error[:4000], "last_error_at": now, "last_batch_at": now}
+    insert_or_update(session, _state, values, ["name"], {"last_error": error[:4000], "last_error_at": now})
+
+
+def note_batch(session: Session, source: str) -> None:
+    now = utcnow()
+    insert_or_update(session, _state, {"name": source, "last_batch_at": now, "last_error": ""}, ["name"], {"last_batch_at": now})

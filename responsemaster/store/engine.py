@@ -1,0 +1,75 @@
+"""One engine factory for SQLite (embedded default) and PostgreSQL (scale-out).
+
+SQLite is tuned for several worker processes on one file: WAL so readers never
+block the writer, a busy timeout instead of instant "database is locked",
+foreign keys on (off by default in SQLite), and ``BEGIN IMMEDIATE`` so a
+transaction takes the write lock up front: two writers queue instead of
+deadlocking on a read-to-write upgrade. PostgreSQL needs nothing special:
+same models, same code, by URL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+if TYPE_CHECKING:
+    from responsemaster.config import Settings
+
+#: Milliseconds a SQLite writer waits for the lock before giving up.
+BUSY_TIMEOUT_MS = 60_000
+
+
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 (the one driver we ship)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(settings: "Settings | str", *, synchronous: str | None = None, echo: bool = False) -> Engine:
+    """The engine for ``settings.database_url`` (or a URL given directly)."""
+    if isinstance(settings, str):
+        url, options = normalize_url(settings), {}
+    else:
+        url, options = normalize_url(settings.database_url), settings.section("database")
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        sync = synchronous or str(options.get("sqlite_synchronous", "NORMAL")).upper()
+        return _sqlite_engine(url, parsed.database, sync, echo)
+    pool = int(options.get("pool_size", 5))
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool, max_overflow=pool)
+
+
+def _sqlite_engine(url: str, database: str | None, synchronous: str, echo: bool) -> Engine:
+    if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"[database] sqlite_synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy (not the driver) decide when a transaction begins.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

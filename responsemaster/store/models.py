@@ -1,0 +1,41 @@
+"""Every table of the product, imported in one place so the metadata is complete."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from responsemaster.store.actions import ActionTaken, MessageClaim, OutboxItem, SourceState
+from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem
+from responsemaster.store.platform import ApiKey, Delivery, OperationLog, SenderAccount
+from responsemaster.store.subscribers import (
+    Campaign,
+    ListMembership,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+)
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "ActionTaken",
+    "ApiKey",
+    "Campaign",
+    "Delivery",
+    "ListMembership",
+    "MailingList",
+    "MessageClaim",
+    "MessageVerdict",
+    "OperationLog",
+    "OutboxItem",
+    "RawMessageRow",
+    "RecipientVerdictRow",
+    "ReviewItem",
+    "SenderAccount",
+    "SourceState",
+    "Subscriber",
+    "SubscriberStatus",
+    "Suppression",
+    "metadata",
+]

@@ -1,0 +1,87 @@
+"""Tables the mailer and the HTTP API build on; designed now, filled later.
+
+Kept minimal on purpose: the columns every later feature needs to stay
+consistent with the return-path loop (a delivery names the campaign and the
+subscriber a bounce will be attributed to; a good delivery can reset a bounce
+score), and no more.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from responsemaster.store.base import text, ts
+
+
+class Delivery(SQLModel, table=True):
+    """The send log: one row per (campaign, subscriber)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "subscriber_id", name="uq_deliveries_campaign_subscriber"),
+        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    subscriber_id: int = Field(foreign_key="subscribers.id", index=True)
+    address: str = Field(max_length=320)
+    domain: str = Field(default="", max_length=255, index=True)
+    #: The VERP envelope sender and Message-ID that carry the token.
+    return_path: str = Field(default="", max_length=320)
+    message_id: str = Field(default="", max_length=998)
+    #: queued | sent | deferred | failed | suppressed
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = ts(nullable=True)
+    last_error: str = text()
+    queued_at: datetime = ts()
+    sent_at: datetime | None = ts(nullable=True)
+
+
+class SenderAccount(SQLModel, table=True):
+    """An SMTP relay the mailer may use; the secret stays in the environment."""
+
+    __tablename__ = "sender_accounts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255, unique=True)
+    host: str = Field(max_length=255)
+    port: int = Field(default=587)
+    username: str = Field(default="", max_length=255)
+    #: Name of the environment variable holding the password, never the password.
+    secret_env: str = Field(default="", max_length=255)
+    from_address: str = Field(default="", max_length=320)
+    max_per_hour: int = Field(default=0)
+    created_at: datetime = ts()
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key, stored hashed; revoked keys stay for the audit trail."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=255, unique=True)
+    key_hash: str = Field(max_length=128, unique=True)
+    #: read | write | admin
+    scope: str = Field(default="read", max_length=16)
+    created_at: datetime = ts()
+    revoked_at: datetime | None = ts(nullable=True)
+    last_used_at: datetime | None = ts(nullable=True)
+
+
+class OperationLog(SQLModel, table=True):
+    """Who changed what by hand (API, CLI, review page)."""
+
+    __tablename__ = "operation_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = ts(index=True)
+    actor: str = Field(default="", max_length=255)
+    operation: str = Field(max_length=64)
+    target: str = Field(default="", max_length=512)
+    detail: str = text()

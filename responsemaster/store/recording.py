@@ -1,0 +1,96 @@
+"""Writing a classified message: the raw row, its verdict, one row per recipient.
+
+Called inside the worker's one transaction; the router adds actions, outbox
+rows and review items to the same transaction before it commits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlmodel import Session
+
+from responsemaster.ingest.source import RawMessage
+from responsemaster.store.base import address_key, clip, domain_of
+from responsemaster.store.database import message_uid
+from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
+from responsemaster.verdict import Verdict
+
+
+def find_recorded(session: Session, source: str, key: str, sha256: str) -> RawMessageRow | None:
+    """The row of this message if it was already recorded (same key, or same bytes, same source)."""
+    stmt = select(RawMessageRow).where(
+        RawMessageRow.source == source, or_(RawMessageRow.key == key, RawMessageRow.sha256 == sha256)
+    )
+    return session.execute(stmt.limit(1)).scalars().first()
+
+
+def concerned_address(verdict: Verdict) -> str:
+    """The subscriber a message is about: attribution first, then the first recipient, then From."""
+    if verdict.attribution.subscriber:
+        return verdict.attribution.subscriber
+    if verdict.recipients:
+        return verdict.recipients[0].address
+    return verdict.sender
+
+
+def record_message(
+    session: Session, msg: RawMessage, verdict: Verdict, path: str, quarantine_reason: str | None = None
+) -> tuple[RawMessageRow, MessageVerdict]:
+    """Insert the raw message row and its verdict rows (flushing, not committing)."""
+    row = RawMessageRow(
+        uid=message_uid(msg.source, msg.key),
+        source=msg.source,
+        key=msg.key,
+        sha256=msg.sha256,
+        size=len(msg.raw),
+        path=path,
+        state="quarantined" if quarantine_reason else "processed",
+        error=clip(quarantine_reason) or None,
+    )
+    session.add(row)
+    session.flush()
+    subject = concerned_address(verdict)
+    attribution = verdict.attribution
+    mv = MessageVerdict(
+        message_id=row.id,  # type: ignore[arg-type]
+        category=verdict.category,
+        reason=verdict.reason,
+        confidence=float(verdict.confidence),
+        decided_by=clip(verdict.decided_by, 255),
+        subscriber=clip(subject, 320),
+        subscriber_key=clip(address_key(subject), 320),
+        domain=clip(domain_of(subject), 255),
+        campaign=clip(attribution.campaign, 255),
+        via=clip(attribution.via, 16),
+        forged_token=attribution.forged_token,
+        error=clip(verdict.error) or None,
+        subject=clip(verdict.subject),
+        sender=clip(verdict.sender, 998),
+        header_message_id=clip(verdict.message_id, 998),
+        suggested_address=clip(verdict.suggested_address, 320),
+        feedback_type=clip(verdict.feedback_type, 64),
+        reply_text=clip(verdict.reply_text),
+    )
+    session.add(mv)
+    session.flush()
+    for position, rcpt in enumerate(verdict.recipients):
+        session.add(
+            RecipientVerdictRow(
+                verdict_id=mv.id,  # type: ignore[arg-type]
+                position=position,
+                address=clip(rcpt.address, 320),
+                address_key=clip(address_key(rcpt.address), 320),
+                domain=clip(domain_of(rcpt.address), 255),
+                category=rcpt.category,
+                reason=clip(rcpt.reason, 64),
+                status=clip(rcpt.status, 16),
+                reply_code=clip(rcpt.reply_code, 8),
+                remote_mta=clip(rcpt.remote_mta, 255),
+                diagnostic=clip(rcpt.diagnostic),
+                final_recipient=clip(rcpt.final_recipient, 320),
+                action=clip(rcpt.action, 16),
+                decided_by=clip(rcpt.decided_by, 255),
+            )
+        )
+    session.flush()
+    return row, mv

@@ -1,0 +1,97 @@
+"""Everything one worker process needs, built once from the settings.
+
+Shared by ``responsemaster run --once`` (inline), the Huey tasks (one runtime
+per consumer process, built lazily after the fork) and the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from responsemaster.config import Settings
+from responsemaster.ingest.source import Source
+from responsemaster.routing.outbox import OutboxDeliverer
+from responsemaster.routing.router import Router, build_router
+from responsemaster.store.database import Store, open_store
+from responsemaster.worker import BatchResult, WorkerOptions, drain, merge_results, worker_id
+
+logger = logging.getLogger("responsemaster.worker")
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    """``[worker]`` over the defaults."""
+    data = settings.section("worker")
+    options = WorkerOptions()
+    for key in ("batch_size", "max_attempts"):
+        if key in data:
+            setattr(options, key, int(data[key]))
+    if "lease_seconds" in data:
+        options.lease_seconds = float(data["lease_seconds"])
+    return options
+
+
+def build_sources(settings: Settings) -> list[Source]:
+    """The ``[[sources]]`` of the settings (the ingest factory), default Maildir ./var/returns/."""
+    from responsemaster.ingest.factory import build_sources as factory
+
+    return factory(settings)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    classifier: Any
+    router: Router
+    deliverer: OutboxDeliverer
+    options: WorkerOptions
+    owner: str
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Runtime":
+        from responsemaster.classify import build_classifier
+
+        store = open_store(settings)
+        router = build_router(settings)
+        owner = worker_id()
+        return cls(
+            settings=settings,
+            store=store,
+            classifier=build_classifier(settings),
+            router=router,
+            deliverer=OutboxDeliverer(store, router.config, owner),
+            options=worker_options(settings),
+            owner=owner,
+        )
+
+    def drain(self, source: Source, on_batch: Callable[[BatchResult], None] | None = None) -> BatchResult:
+        return drain(source, self.classifier, self.store, self.router, self.deliverer, self.options, self.owner, on_batch)
+
+    def drain_all_once(
+        self, sources: list[Source], on_batch: Callable[[BatchResult], None] | None = None, settle_seconds: float = 10.0
+    ) -> dict[str, BatchResult]:
+        """Drain every source, then wait (at most ``settle_seconds`` without progress) for
+        messages other workers hold and for effects still due, so ``--once`` leaves nothing behind."""
+        totals = {s.name: BatchResult(s.name) for s in sources}
+        deadline = time.monotonic() + settle_seconds
+        while True:
+            progressed = False
+            for source in sources:
+                batch = self.drain(source, on_batch)
+                merge_results(totals[source.name], batch)
+                progressed |= batch.done > 0
+            progressed |= self.deliverer.deliver_due() > 0
+            if progressed:
+                deadline = time.monotonic() + settle_seconds
+            waiting = sum(s.pending() for s in sources) + self.deliverer.pending()
+            if waiting == 0 or time.monotonic() > deadline:
+                return totals
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.store.close()
+
