@@ -159,7 +159,7 @@ class Classifier:
         if by_status and by_status != "undefined":
             return by_status, f"status:{rcpt.status}"
         if rcpt.reply_code and reason_from_reply_code(rcpt.reply_code):
-            return reason_from_reply_code(rcpt.reply_code), f"reply-code:{rcpt.reply_code}"
+            return _refine(reason_from_reply_code(rcpt.reply_code), rcpt), f"reply-code:{rcpt.reply_code}"
         if not rcpt.diagnostic:
             hit = self.rules.match_field("diagnostic", fields.get("body", "")[:5000], klass)
             if hit is not None:
