@@ -46,12 +46,12 @@ def _notification(text: str) -> dict:
     if not match:
         return {}
     try:
-        data = json.loads(match.group(0))
+        data = json.loads(match.group(0), strict=False)
     except ValueError:
         return {}
     if isinstance(data, dict) and isinstance(data.get("Message"), str):
         try:
-            data = json.loads(data["Message"])
+            data = json.loads(data["Message"], strict=False)
         except ValueError:
             return {}
     return data if isinstance(data, dict) else {}
