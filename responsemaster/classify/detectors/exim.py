@@ -20,10 +20,12 @@ from responsemaster.parse.message import ParsedMessage
 name = "exim"
 
 INTRO = re.compile(r"this message was created automatically by mail delivery software|"
+                   r"recipient addresses that were\s+incorrectly constructed|"
                    r"message .{0,80}?has not yet been delivered", re.I)
 START = re.compile(r"following address(?:\(es\)|es)?\s*(?:failed|failed:)?\s*:?\s*$|"
                    r"address\(es\) failed:|could not be delivered to one or more|"
-                   r"has not yet been delivered to the following|this is a permanent error\.?\s*$",
+                   r"has not yet been delivered to the following|this is a permanent error\.?\s*$|"
+                   r"incorrectly constructed:?\s*$",
                    re.I)
 STOP = re.compile(r"^\s*-{2,}\s*(?:this is a copy|the header of the original|original message)|"
                   r"^\s*included is a copy|^\s*-{3,}\s*$|^\s*\*{5,}\s*$", re.I)
@@ -31,6 +33,10 @@ STOP = re.compile(r"^\s*-{2,}\s*(?:this is a copy|the header of the original|ori
 RCPT = re.compile(
     r"^(?:\s{1,6})?[\"<]?(?P<addr>[^\s<>\"@]+@[\w.-]+)[\">]?\s*(?::\s*(?P<diag>.*))?$"
 )
+#: "  list@example.org <user@example.org>: malformed address: ..." (Exim's syntax report).
+_MALFORMED = re.compile(r"^\s+\S+\s+<(?P<addr>[^\s<>]+@[^\s<>]+)>:\s*(?P<diag>.*)$")
+#: A bare local part ("  kijitora"): the domain is in the returned original's headers.
+_LOCAL_ONLY = re.compile(r"^\s{2}(?P<local>[\w.+=-]+)\s*$")
 _GENERATED = re.compile(r"^\s*(?:save to|pipe to|\S+@\S+)?.*?generated (?:by|from)\s+(?P<addr>\S+@[\w.-]+)", re.I)
 _DELAYED = re.compile(r"has not yet been delivered|delay reason|warning: message .* delayed", re.I)
 
@@ -40,13 +46,29 @@ def scan(msg: ParsedMessage, detector: str, start: re.Pattern[str] = START) -> D
     lines = _scan.report_lines(msg, start=start, stop=STOP)
     found = _scan.blocks(lines, RCPT)
     if not found:
-        found = _scan.blocks(lines, _GENERATED)
+        found = _scan.blocks(lines, _MALFORMED) or _scan.blocks(lines, _GENERATED) or _local_only(msg, lines)
     found = [b for b in found if not _is_sender_note(b)]
     detection = _scan.detection(detector, found)
     if detection is not None and (_DELAYED.search(msg.subject) or _scan.body_has(msg, _DELAYED, 2000)):
         for rcpt in detection.recipients:
             rcpt.action = "delayed"
     return detection
+
+
+def _local_only(msg: ParsedMessage, lines: list[str]) -> list[_scan.Block]:
+    """Blocks for "  localpart" lines, completed from the original's To or Received ``for``."""
+    candidates = _scan.ADDRESS.findall(msg.original_header("To") + " " + " ".join(
+        msg.original_headers.get_all("Received") or [] if msg.original_headers is not None else []))
+    found: list[_scan.Block] = []
+    for index, line in enumerate(lines):
+        match = _LOCAL_ONLY.match(line)
+        if not match:
+            continue
+        local = match.group("local").lower()
+        full = next((c for c in candidates if c.lower().split("@")[0] == local), "")
+        if full:
+            found.append(_scan.Block(full, [l for l in lines[index + 1 : index + 4] if l.startswith("    ")]))
+    return found
 
 
 def _is_sender_note(block: _scan.Block) -> bool:
