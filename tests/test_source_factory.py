@@ -86,3 +86,40 @@ def test_receiver_section(tmp_path: Path) -> None:
     receiver = receiver_settings(settings)
     assert receiver.domains == ["returns.example.org"] and receiver.maildir == tmp_path / "spool"
     assert (receiver.port, receiver.max_size, receiver.enabled) == (25, 1000, False)
+
+
+def test_imap_entries_one_source_per_mailbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from responsemaster.ingest.imap_source import ImapSource
+
+    monkeypatch.setenv("RM_TEST_IMAP_PASSWORD", "from-env")
+    settings = _settings(
+        tmp_path,
+        """
+[[sources]]
+type = "imap"
+name = "shared"
+host = "imap.example.org"
+tls = "starttls"
+user = "returns"
+password = "from-file"
+password_env = "RM_TEST_IMAP_PASSWORD"
+mailboxes = ["INBOX", "Bounces"]
+filter = { recipient_contains = "bounces+" }
+""",
+    )
+    first, second = build_sources(settings)  # no connection is made until the first fetch
+    assert isinstance(first, ImapSource) and [first.name, second.name] == ["shared/INBOX", "shared/Bounces"]
+    assert first.config.password == "from-env" and first.config.port == 143
+    assert second.config.mailbox == "Bounces" and first.config.processed_folder == "Processed"
+    assert first.config.criteria == (
+        '(OR TO "bounces+" OR HEADER Delivered-To "bounces+" HEADER X-Original-To "bounces+")'
+    )
+
+
+def test_imap_filter_errors_name_the_key(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path,
+        '[[sources]]\nname = "i"\ntype = "imap"\nhost = "h"\nuser = "u"\npassword = "p"\nfilter = { to = "x" }\n',
+    )
+    with pytest.raises(ConfigError, match=re.escape("sources[0] (i): key 'filter' unknown filter keys: to")):
+        build_sources(settings)

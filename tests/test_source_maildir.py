@@ -185,3 +185,14 @@ def test_memory_stays_flat_on_a_large_maildir(maildir: Path) -> None:
     tracemalloc.stop()
     assert drained == 3000
     assert max(peaks) < 2_000_000  # a window of names and one batch, not the whole folder
+
+
+def test_wait_returns_when_mail_arrives(maildir: Path) -> None:
+    from responsemaster.ingest.source import wait_for_mail
+
+    source = MaildirSource("returns", maildir)
+    assert wait_for_mail(source, 0.3) is False
+    threading.Timer(0.3, lambda: deliver(maildir, _message(1))).start()
+    started = time.monotonic()
+    assert wait_for_mail(source, 10) is True
+    assert time.monotonic() - started < 5

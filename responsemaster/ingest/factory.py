@@ -189,7 +189,6 @@ def _imap(settings: Settings, entry: _Entry, name: str) -> list[Source]:
             tls_verify=entry.get_bool("tls_verify", True),
             ca_file=_resolve(settings, ca_file) if ca_file else None,
             criteria=criteria,
-            claim_folder=entry.get_str("claim_folder", "ResponseMaster.Claimed"),
             lease_seconds=entry.get_int("lease_seconds", 600),
             idle=entry.get_bool("idle", True),
             state_dir=settings.var / "state",

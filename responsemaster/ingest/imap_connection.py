@@ -35,8 +35,6 @@ class ImapConfig:
     ca_file: Path | None = None
     #: Extra IMAP SEARCH criteria (a string) limiting what this source touches.
     criteria: str = ""
-    #: Unused by the keyword claim; kept for configurations that name it.
-    claim_folder: str = "ResponseMaster.Claimed"
     lease_seconds: float = 600.0
     idle: bool = True
     timeout: float = 60.0

@@ -155,6 +155,17 @@ class MaildirSource:
         """Messages in this source's processed folder."""
         return sum(count_entries(self.processed_dir / sub) for sub in ("new", "cur"))
 
+    def wait(self, timeout: float, poll: float = 0.2) -> bool:
+        """Poll ``new/`` until a message appears or ``timeout`` passes; True if one did."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with os.scandir(self.root / "new") as entries:
+                if any(not entry.name.startswith(".") for entry in entries):
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
     def renew_leases(self) -> None:
         """Push the lease of every held claim forward (for a batch that runs long)."""
         expiry = int(time.time() + self.lease_seconds)

@@ -7,11 +7,18 @@ message leaves the inbox: moved to a processed folder, never deleted),
 reason). Nothing is acknowledged before the store has committed, so a crash at
 any point loses nothing; the store's unique (source, key) makes the replay
 after a crash a no-op.
+
+Optional extensions (not part of the protocol, so a source need not have
+them; call them through the helpers below): ``wait(timeout) -> bool`` blocks
+until new mail may be there (IMAP IDLE, a Maildir poll), ``renew_leases()``
+keeps claims alive during a long batch, ``quarantined()`` / ``processed()``
+count what the source itself holds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,3 +62,16 @@ class Source(Protocol):
 
     def close(self) -> None:
         ...
+
+
+def wait_for_mail(source: Source, timeout: float) -> bool:
+    """Block until ``source`` may have new mail, or ``timeout`` seconds.
+
+    Uses the source's own ``wait`` (IMAP IDLE, a Maildir poll) when it has
+    one; otherwise sleeps. True means "fetch again now".
+    """
+    wait = getattr(source, "wait", None)
+    if wait is not None:
+        return bool(wait(timeout))
+    time.sleep(timeout)
+    return False
