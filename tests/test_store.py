@@ -1,0 +1,117 @@
+"""The store on SQLite and PostgreSQL: uniqueness, foreign keys, claims, queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
+from responsemaster.ingest.source import RawMessage
+from responsemaster.store import Store, message_uid
+from responsemaster.store import claims
+from responsemaster.store.actions import MessageClaim, SourceState
+from responsemaster.store.base import address_key, clip, utcnow
+from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
+from responsemaster.store.queries import iter_verdict_lines, source_counts
+from responsemaster.store.recording import find_recorded, record_message
+from responsemaster.store.subscribers import Subscriber
+from responsemaster.verdict import Attribution, RecipientVerdict, Verdict
+
+
+def _bounce(address: str = "Jane@Example.org") -> Verdict:
+    return Verdict(
+        "hard_bounce", 0.99, "rfc3464", "userunknown",
+        recipients=[RecipientVerdict(address, "hard_bounce", "userunknown", "5.1.1", "550", "mx.example.org",
+                                     "550 5.1.1 no such user\x00", final_recipient="j@forward.example")],
+        attribution=Attribution(address, "spring", "dsn"),
+        subject="Undelivered Mail Returned to Sender",
+        sender="MAILER-DAEMON@example.org",
+    )
+
+
+def test_subscriber_address_is_unique_case_insensitively(store: Store) -> None:  # noqa: F811
+    with store.transaction() as s:
+        s.add(Subscriber(address="Jane@Example.org", address_key=address_key("Jane@Example.org")))
+    with pytest.raises(IntegrityError):
+        with store.transaction() as s:
+            s.add(Subscriber(address="jane@EXAMPLE.org", address_key=address_key("jane@EXAMPLE.org")))
+    with store.reader() as s:
+        rows = s.execute(select(Subscriber)).scalars().all()
+    assert [r.address for r in rows] == ["Jane@Example.org"]
+    assert rows[0].created_at.tzinfo is not None
+
+
+def test_raw_message_is_unique_per_source_and_key(store: Store) -> None:  # noqa: F811
+    msg = RawMessage("returns", "k1", b"Subject: x\n\nbody\n")
+    with store.transaction() as s:
+        record_message(s, msg, _bounce(), "messages/aa/x.eml")
+    with pytest.raises(IntegrityError):
+        with store.transaction() as s:
+            record_message(s, msg, _bounce(), "messages/aa/x.eml")
+    with store.transaction() as s:  # same key in another source is another message
+        record_message(s, RawMessage("other", "k1", msg.raw), _bounce(), "messages/aa/x.eml")
+    with store.reader() as s:
+        assert find_recorded(s, "returns", "k1", "nope") is not None
+        assert find_recorded(s, "returns", "k2", msg.sha256) is not None  # same bytes, same source
+        assert find_recorded(s, "third", "k1", msg.sha256) is None
+
+
+def test_verdict_rows_keep_every_field_and_strip_nul(store: Store) -> None:  # noqa: F811
+    msg = RawMessage("returns", "k1", b"Subject: x\n\nbody\n")
+    with store.transaction() as s:
+        row, verdict = record_message(s, msg, _bounce(), "messages/aa/x.eml")
+    with store.reader() as s:
+        v = s.execute(select(MessageVerdict)).scalars().one()
+        r = s.execute(select(RecipientVerdictRow)).scalars().one()
+        m = s.get(RawMessageRow, row.id)
+    assert m is not None and m.uid == message_uid("returns", "k1") and m.sha256 == msg.sha256
+    assert (v.category, v.reason, v.decided_by, v.via, v.domain) == ("hard_bounce", "userunknown", "rfc3464", "dsn", "example.org")
+    assert v.subscriber_key == "jane@example.org"
+    assert (r.address_key, r.status, r.reply_code, r.final_recipient) == ("jane@example.org", "5.1.1", "550", "j@forward.example")
+    assert r.diagnostic == "550 5.1.1 no such user"
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:  # noqa: F811
+    with pytest.raises(IntegrityError):
+        with store.transaction() as s:
+            s.add(MessageVerdict(message_id=424242, category="user_reply"))
+
+
+def test_claims_lease_attempts_and_expiry(store: Store) -> None:  # noqa: F811
+    with store.transaction() as s:
+        assert claims.claim(s, "returns", ["a", "b"], "w1", 60) == {"a": 1, "b": 1}
+    with store.transaction() as s:
+        assert claims.claim(s, "returns", ["a", "c"], "w2", 60) == {"c": 1}
+    with store.transaction() as s:  # w1 renews its own lease
+        assert claims.claim(s, "returns", ["a"], "w1", 60) == {"a": 2}
+    with store.transaction() as s:  # w1 dies: its lease runs out
+        s.get(MessageClaim, ("returns", "a")).lease_until = utcnow() - timedelta(seconds=1)  # type: ignore[union-attr]
+    with store.transaction() as s:
+        assert claims.claim(s, "returns", ["a"], "w2", 60) == {"a": 3}
+    with store.transaction() as s:
+        claims.release(s, "returns", "a", "w2", "boom")
+        claims.note_error(s, "returns", "a: boom")
+    with store.reader() as s:
+        assert s.get(SourceState, "returns").last_error == "a: boom"  # type: ignore[union-attr]
+
+
+def test_status_counts_and_export_lines(store: Store) -> None:  # noqa: F811
+    with store.transaction() as s:
+        record_message(s, RawMessage("returns", "k1", b"a"), _bounce(), "p")
+        record_message(s, RawMessage("returns", "k2", b"b"), Verdict("user_reply", 0.5, "model:x", "reply", sender="a@b.c"), "p")
+        record_message(s, RawMessage("returns", "k3", b""), Verdict("user_reply", 0, "error", error="empty"), "p", "empty")
+    with store.reader() as s:
+        counts = source_counts(s)
+        lines = list(iter_verdict_lines(s, chunk=2))
+    assert counts["returns"]["processed"] == 2 and counts["returns"]["quarantined"] == 1
+    assert [line["id"] for line in lines] == [message_uid("returns", k) for k in ("k1", "k2", "k3")]
+    assert lines[0]["recipient"]["address"] == "Jane@Example.org" and lines[1]["recipient"] is None
+    assert lines[2]["error"] == "empty" and lines[2]["state"] == "quarantined"
+
+
+def test_clip_makes_text_safe_for_postgres() -> None:
+    assert clip("a\x00b\udcff", 10) == "ab?"
+    assert clip(None) == ""
