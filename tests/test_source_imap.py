@@ -103,6 +103,7 @@ def test_folders_are_created_and_configurable(admin: IMAPClient, make_source: Ma
     source = make_source(processed_folder="RM.Done", errors_folder="RM.Failed")
     [message] = source.fetch(5)
     source.ack(message.key)
+    source.flush()
     assert admin.folder_exists("RM.Done") and admin.folder_exists("RM.Failed")
     assert _folder_bodies(admin, "RM.Done") == [_bounce(1)]
 
@@ -116,8 +117,8 @@ def test_filter_leaves_unrelated_mail_alone(admin: IMAPClient, make_source: Make
     assert [m.key.split(":")[1] for m in batch] == ["2", "3"]
     for message in batch:
         source.ack(message.key)
+    assert source.pending() == 0  # (sends the gathered acks)
     assert _flags(admin) == {1: ()}  # not read, not flagged, not moved
-    assert source.pending() == 0
 
 
 def test_uidvalidity_change_rekeys(admin: IMAPClient, make_source: Maker) -> None:
@@ -231,3 +232,18 @@ def test_conditional_store_refuses_the_loser(admin: IMAPClient, make_source: Mak
     assert len(won_by_b) == 2
     assert set(got_a).isdisjoint(won_by_b)
     assert got_a == [f"{a.uidvalidity}:3"]  # only the one B did not take
+
+
+def test_acks_are_gathered_into_one_move(admin: IMAPClient, make_source: Maker) -> None:
+    admin.multiappend("INBOX", [_bounce(n) for n in range(5)])
+    source = make_source()
+    source.ack_batch = 3
+    batch = source.fetch(10)
+    for message in batch[:2]:
+        source.ack(message.key)
+    assert len(_folder_bodies(admin, "INBOX")) == 5  # not sent yet: still claimed by us
+    source.ack(batch[2].key)  # the third reaches ack_batch
+    assert len(_folder_bodies(admin, "INBOX")) == 2
+    source.ack(batch[3].key)
+    assert source.fetch(10) == []  # the fifth is ours already; the fetch sends the gathered ack first
+    assert len(_folder_bodies(admin, "Processed")) == 4
