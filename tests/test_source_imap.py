@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fixtures.dovecot import dovecot, dovecot_user  # noqa: F401 - fixtures
 from imapclient import IMAPClient
 
 from responsemaster.ingest.imap_source import CLAIMED, ImapConfig, ImapSource, search_filter
