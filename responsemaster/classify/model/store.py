@@ -1,12 +1,104 @@
-"""Loading the current trained model from ``models/`` (placeholder until training lands)."""
+"""Saving and loading trained models: skops files, an explicit trusted list.
+
+Why not pickle: loading a pickle runs whatever code it names, and talon's
+pickled model broke on every new library version. A skops file only builds
+the types listed in :data:`TRUSTED`; anything else makes loading fail
+(``skops.io.exceptions.UntrustedTypesFoundException``), so a model file
+swapped by an attacker cannot execute code. The list is written out here on
+purpose, not computed from the file at load time.
+
+Layout of one model: ``models/<id>/model.skops`` (the scikit-learn pipeline),
+``lemmas.json`` (the reduced lemma tables the features use) and
+``meta.json`` (versions, labels, counts, data hash, metrics, settings).
+``models/CURRENT`` holds the id in use.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import zipfile
 from pathlib import Path
+from typing import Any
 
 from responsemaster.classify.model import TextModel
+
+MODEL_FILE = "model.skops"
+LEMMAS_FILE = "lemmas.json"
+META_FILE = "meta.json"
+CURRENT = "CURRENT"
+
+#: Every non-builtin type a model.skops may contain. Extend it only together
+#: with a change to estimator.build_pipeline, and only with scikit-learn/numpy types.
+TRUSTED: list[str] = [
+    "numpy.dtype",
+    "numpy.float32",
+    "numpy.float64",
+    "numpy.int32",
+    "numpy.int64",
+    "numpy.ndarray",
+    "scipy.sparse._csr.csr_matrix",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.feature_extraction.text.CountVectorizer",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.svm._classes.LinearSVC",
+    "builtins.slice",
+]
+
+
+def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any], make_current: bool = True) -> Path:
+    """Write ``models_dir/<model_id>/`` and, by default, point CURRENT at it."""
+    import skops.io as sio
+
+    target = Path(models_dir) / model_id
+    target.mkdir(parents=True, exist_ok=True)
+    sio.dump(model.pipeline, target / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+    lemmas = {lang: dict(sorted(table.items())) for lang, table in model.normaliser.lemmas.items()}
+    (target / LEMMAS_FILE).write_text(json.dumps(lemmas, ensure_ascii=False, separators=(",", ":")), "utf-8")
+    (target / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True) + "\n", "utf-8")
+    untrusted = [t for t in sio.get_untrusted_types(file=target / MODEL_FILE) if t not in TRUSTED]
+    if untrusted:
+        raise RuntimeError(f"model contains types missing from store.TRUSTED: {untrusted}")
+    if make_current:
+        _write_atomically(Path(models_dir) / CURRENT, model_id + "\n")
+    return target
+
+
+def load_model(model_dir: Path) -> TextModel:
+    """The model in ``model_dir``; only types in :data:`TRUSTED` are built."""
+    import skops.io as sio
+
+    from responsemaster.classify.model.estimator import TrainedModel
+    from responsemaster.classify.model.features import Normaliser
+
+    model_dir = Path(model_dir)
+    pipeline = sio.load(model_dir / MODEL_FILE, trusted=TRUSTED)
+    lemmas = json.loads((model_dir / LEMMAS_FILE).read_text("utf-8")) if (model_dir / LEMMAS_FILE).exists() else {}
+    meta = json.loads((model_dir / META_FILE).read_text("utf-8"))
+    return TrainedModel(pipeline=pipeline, normaliser=Normaliser(lemmas=lemmas), model_id=model_dir.name, meta=meta)
+
+
+def current_model_dir(models_dir: Path) -> Path | None:
+    """The folder ``models/CURRENT`` names, if it exists."""
+    pointer = Path(models_dir) / CURRENT
+    if not pointer.is_file():
+        return None
+    model_id = pointer.read_text("utf-8").strip()
+    if not model_id or "/" in model_id or model_id.startswith("."):
+        return None
+    folder = Path(models_dir) / model_id
+    return folder if (folder / MODEL_FILE).is_file() else None
 
 
 def load_current_model(models_dir: Path) -> TextModel | None:
     """The model ``models/CURRENT`` points at, or None when none is trained yet."""
-    return None
+    folder = current_model_dir(models_dir)
+    return load_model(folder) if folder is not None else None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
