@@ -13,7 +13,7 @@ from sqlalchemy import update
 from responsemaster.routing.context import RouteContext, touch
 from responsemaster.store.base import address_key, clip, domain_of
 from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
-from responsemaster.store.upsert import insert_ignore
+from responsemaster.store.upsert import insert_ignore, insert_or_update
 
 _RANK = {
     SubscriberStatus.ACTIVE: 0,
@@ -52,4 +52,8 @@ def suppress(ctx: RouteContext, address: str, reason: str, subscriber_id: int | 
         "by": f"message:{ctx.uid}",
         "subscriber_id": subscriber_id,
     }
-    return bool(insert_ignore(ctx.session, Suppression.__table__, values, ["address_key"]))  # type: ignore[attr-defined]
+    table = Suppression.__table__  # type: ignore[attr-defined]
+    if reason == "complaint":  # a complaint is the strongest reason: it replaces a weaker one
+        update_values = {"reason": reason, "by": values["by"], "since": ctx.now}
+        return bool(insert_or_update(ctx.session, table, values, ["address_key"], update_values, table.c.reason != reason))
+    return bool(insert_ignore(ctx.session, table, values, ["address_key"]))

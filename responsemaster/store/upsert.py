@@ -26,7 +26,7 @@ def _insert(session: Session, table: Table) -> Any:
 def insert_ignore(session: Session, table: Table, values: dict[str, Any], conflict: list[str]) -> int:
     """Insert unless a row with the same ``conflict`` columns exists; rows inserted (0 or 1)."""
     stmt = _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    return session.connection().execute(stmt).rowcount or 0
+    return _touched(session, stmt, table)
 
 
 def insert_or_update(
@@ -40,4 +40,10 @@ def insert_or_update(
     """Insert, or update the existing row (only where ``where`` holds); rows touched."""
     stmt = _insert(session, table).values(**values)
     stmt = stmt.on_conflict_do_update(index_elements=conflict, set_=update, where=where)
-    return session.connection().execute(stmt).rowcount or 0
+    return _touched(session, stmt, table)
+
+
+def _touched(session: Session, stmt: Any, table: Table) -> int:
+    """Rows written, counted through RETURNING: psycopg reports rowcount -1 for INSERT ... RETURNING."""
+    stmt = stmt.returning(*table.primary_key.columns)
+    return len(session.connection().execute(stmt).fetchall())

@@ -1,0 +1,185 @@
+"""Dispositions per category, on SQLite and PostgreSQL: prune, score, unsubscribe, complaints, forgery."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
+from responsemaster.config import ConfigError, Settings
+from responsemaster.ingest.source import RawMessage
+from responsemaster.routing import Router, load_routing
+from responsemaster.routing.context import RouteContext
+from responsemaster.store import Store
+from responsemaster.store.actions import ActionTaken, OutboxItem
+from responsemaster.store.base import address_key
+from responsemaster.store.messages import ReviewItem
+from responsemaster.store.recording import record_message
+from responsemaster.store.subscribers import ListMembership, MailingList, Subscriber, Suppression
+from responsemaster.verdict import Attribution, RecipientVerdict, Verdict
+
+_keys = itertools.count()
+REPLY = b"From: Jane <jane@example.org>\nTo: news@list.example\nSubject: Re: news\n\nThanks, see you.\n"
+
+
+def router_for(store: Store, routing: dict | None = None) -> Router:  # type: ignore[type-arg]
+    settings = Settings(base_dir=store.var.parent, sections={"routing": routing or {}})
+    return Router(load_routing(settings), store.var)
+
+
+def route(store: Store, router: Router, verdict: Verdict, raw: bytes = b"x") -> RouteContext:
+    msg = RawMessage("returns", f"k{next(_keys)}", raw)
+    path = store.raw_files.keep(raw)
+    with store.transaction() as session:
+        row, vrow = record_message(session, msg, verdict, path)
+        return router.route(session, row, vrow, verdict, raw)
+
+
+def bounce(category: str, reason: str, address: str = "jane@example.org", **attribution: object) -> Verdict:
+    return Verdict(category, 0.99, "rfc3464", reason,
+                   recipients=[RecipientVerdict(address, category, reason, "5.1.1", "550")],
+                   attribution=Attribution(address, "spring", **{"via": "dsn", **attribution}))  # type: ignore[arg-type]
+
+
+def subscriber(store: Store, address: str) -> Subscriber | None:
+    with store.reader() as s:
+        return s.execute(select(Subscriber).where(Subscriber.address_key == address_key(address))).scalars().first()
+
+
+def count(store: Store, model: type, **where: object) -> int:
+    with store.reader() as s:
+        stmt = select(func.count()).select_from(model)
+        for key, value in where.items():
+            stmt = stmt.where(getattr(model, key) == value)
+        return int(s.execute(stmt).scalar_one())
+
+
+def test_hard_bounce_prunes_without_deleting(store: Store) -> None:  # noqa: F811
+    with store.transaction() as s:
+        s.add(Subscriber(address="Jane@example.org", address_key="jane@example.org"))
+        s.add(MailingList(name="news"))
+    with store.transaction() as s:
+        s.add(ListMembership(list_id=1, subscriber_id=1))
+    route(store, router_for(store), bounce("hard_bounce", "userunknown", "JANE@example.org"))
+    sub = subscriber(store, "jane@example.org")
+    assert sub is not None and sub.status == "pruned" and sub.status_reason == "hard_bounce:userunknown"
+    assert count(store, Suppression, address_key="jane@example.org", reason="hard_bounce") == 1
+    assert count(store, ListMembership, status="unsubscribed") == 1
+    assert count(store, Subscriber) == 1
+
+
+def test_soft_bounces_score_once_a_day_go_stale_and_prune_at_threshold(store: Store) -> None:  # noqa: F811
+    router = router_for(store, {"bounce_score": {"threshold": 3.0, "stale_days": 7}})
+    route(store, router, bounce("soft_bounce", "expired"))
+    route(store, router, bounce("soft_bounce", "expired"))  # same day: not counted again
+    sub = subscriber(store, "jane@example.org")
+    assert sub is not None and (sub.bounce_score, sub.status) == (1.0, "bouncing")
+    for days_ago, expected in ((2, 2.0), (30, 1.0)):  # a stale score starts again
+        with store.transaction() as s:
+            row = s.get(Subscriber, sub.id)
+            row.last_bounce_at = row.last_bounce_at - timedelta(days=days_ago)  # type: ignore[union-attr,operator]
+        route(store, router, bounce("soft_bounce", "expired"))
+        assert subscriber(store, "jane@example.org").bounce_score == expected  # type: ignore[union-attr]
+    for _ in range(2):
+        with store.transaction() as s:
+            row = s.get(Subscriber, sub.id)
+            row.last_bounce_at = row.last_bounce_at - timedelta(days=1)  # type: ignore[union-attr,operator]
+        route(store, router, bounce("soft_bounce", "expired"))
+    final = subscriber(store, "jane@example.org")
+    assert final is not None and final.status == "pruned" and final.bounce_score == 3.0
+    assert count(store, Suppression, reason="bounce_score") == 1
+
+
+def test_mailbox_full_weighs_less_and_a_reply_resets_the_score(store: Store) -> None:  # noqa: F811
+    router = router_for(store)
+    route(store, router, bounce("mailbox_full", "mailboxfull"))
+    assert subscriber(store, "jane@example.org").bounce_score == 0.5  # type: ignore[union-attr]
+    reply = Verdict("user_reply", 0.9, "model:x", "reply", sender="Jane@Example.org", reply_text="Thanks")
+    route(store, router, reply, REPLY)
+    sub = subscriber(store, "jane@example.org")
+    assert sub is not None and (sub.bounce_score, sub.status) == (0.0, "active")
+
+
+def test_forged_token_never_prunes_or_unsubscribes(store: Store) -> None:  # noqa: F811
+    router = router_for(store)
+    route(store, router, bounce("hard_bounce", "userunknown", via="verp", forged_token=True))
+    route(store, router, Verdict("unsubscribe_request", 0.9, "rule:x", "unsubscribe", sender="jane@example.org",
+                                  attribution=Attribution("jane@example.org", "c", "verp", forged_token=True)))
+    sub = subscriber(store, "jane@example.org")
+    assert sub is None or sub.status == "active"
+    assert count(store, Suppression) == 0
+    assert count(store, ActionTaken, status="flagged") >= 3  # the flag + each refused disposition
+    assert count(store, ActionTaken, disposition="log") == 2
+
+
+def test_moved_notice_records_the_suggested_address_only(store: Store) -> None:  # noqa: F811
+    verdict = Verdict("auto_reply", 0.9, "rule:moved", "moved", sender="jane@example.org",
+                      attribution=Attribution("jane@example.org", "c", "from"), suggested_address="jane@new.example")
+    route(store, router_for(store), verdict)
+    sub = subscriber(store, "jane@example.org")
+    assert sub is not None and (sub.suggested_address, sub.status, sub.address) == ("jane@new.example", "active", "jane@example.org")
+
+
+@pytest.mark.parametrize("category,status,reason", [("feedback_loop", "complained", "complaint"),
+                                                      ("unsubscribe_request", "unsubscribed", "unsubscribe")])
+def test_complaints_and_requests_unsubscribe_and_suppress(store: Store, category: str, status: str, reason: str) -> None:  # noqa: F811
+    verdict = Verdict(category, 0.95, "arf", "feedback", sender="jane@example.org", feedback_type="abuse",
+                      attribution=Attribution("jane@example.org", "c", "headers"))
+    route(store, router_for(store), verdict)
+    assert subscriber(store, "jane@example.org").status == status  # type: ignore[union-attr]
+    assert count(store, Suppression, reason=reason) == 1
+
+
+def test_mail_block_alerts_and_never_prunes(store: Store) -> None:  # noqa: F811
+    router = router_for(store, {"alert_to": "deliverability@example.net", "max_alerts_per_domain": 2})
+    for _ in range(3):
+        route(store, router, bounce("mail_block", "blocked"))
+    assert subscriber(store, "jane@example.org") is None
+    assert count(store, OutboxItem, kind="alert") == 2
+    assert count(store, ActionTaken, disposition="alert", status="skipped") == 1
+
+
+def test_user_reply_is_forwarded_and_reviewed_but_auto_replies_are_not(store: Store) -> None:  # noqa: F811
+    router = router_for(store, {"forward_to": "support@example.net", "max_forwards_per_sender": 2})
+    reply = Verdict("user_reply", 0.9, "model:x", "reply", sender="jane@example.org", reply_text="Thanks")
+    for _ in range(3):
+        route(store, router, reply, REPLY)
+    auto = b"From: jane@example.org\nAuto-Submitted: auto-replied\nSubject: away\n\nI am away.\n"
+    route(store, router, reply, auto)
+    assert count(store, OutboxItem, kind="forward") == 2
+    assert count(store, ActionTaken, disposition="forward", status="skipped") == 2  # the cap, then Auto-Submitted
+    assert count(store, ReviewItem, state="open") == 4
+    challenge = Verdict("challenge_response", 0.9, "rule:c", "challenge", sender="bot@example.com")
+    route(store, router, challenge, b"From: bot@example.com\nAuto-Submitted: auto-replied\n\nClick to verify\n")
+    assert count(store, OutboxItem, kind="forward") == 3
+
+
+def test_operator_overrides_and_move_folder(store: Store) -> None:  # noqa: F811
+    router = router_for(store, {"categories": {"hard_bounce": {"actions": ["log", "move:Bounces"]}}})
+    ctx = route(store, router, bounce("hard_bounce", "userunknown"), b"bounce bytes")
+    assert subscriber(store, "jane@example.org") is None
+    assert (store.var / "folders" / "Bounces" / "new" / f"{ctx.uid}.eml").read_bytes() == b"bounce bytes"
+
+
+def test_every_action_is_idempotent_per_message(store: Store) -> None:  # noqa: F811
+    router = router_for(store, {"forward_to": "support@example.net"})
+    reply = Verdict("user_reply", 0.9, "model:x", "reply", sender="jane@example.org", reply_text="Thanks")
+    ctx = route(store, router, reply, REPLY)
+    with store.transaction() as session:
+        again = router.route(session, ctx.message, ctx.verdict_row, reply, REPLY)
+    assert again.outbox_ids == []
+    assert count(store, ActionTaken) == len({"log", "forward", "review"})
+
+
+@pytest.mark.parametrize("routing,message", [
+    ({"categories": {"hard_bounce": {"actions": ["log", "explode"]}}}, "unknown action 'explode'"),
+    ({"categories": {"bounces": {"actions": ["log"]}}}, "unknown category"),
+    ({"smtp": {"tls": "maybe"}}, "tls must be"),
+])
+def test_bad_routing_config_is_refused_with_the_key(tmp_path: Path, routing: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=message):
+        load_routing(Settings(base_dir=tmp_path, sections={"routing": routing}))
