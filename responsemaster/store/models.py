@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from responsemaster.store.actions import ActionTaken, MessageClaim, OutboxItem, SourceState
+from responsemaster.store.mailing import CampaignPlan, MailTemplate, SenderUsage, SubscriberFields
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem
 from responsemaster.store.platform import ApiKey, Delivery, OperationLog, SenderAccount
 from responsemaster.store.subscribers import (
@@ -22,8 +23,10 @@ __all__ = [
     "ActionTaken",
     "ApiKey",
     "Campaign",
+    "CampaignPlan",
     "Delivery",
     "ListMembership",
+    "MailTemplate",
     "MailingList",
     "MessageClaim",
     "MessageVerdict",
@@ -33,8 +36,10 @@ __all__ = [
     "RecipientVerdictRow",
     "ReviewItem",
     "SenderAccount",
+    "SenderUsage",
     "SourceState",
     "Subscriber",
+    "SubscriberFields",
     "SubscriberStatus",
     "Suppression",
     "metadata",
