@@ -19,7 +19,12 @@ def build_classifier(settings: "Settings | None" = None) -> "Classifier":
     from responsemaster.classify.rules import RuleSet
     from responsemaster.config import Settings
 
+    from responsemaster.verp_keys import configured_keyring, token_reader
+
     settings = settings or Settings()
     rules = RuleSet.load(settings.classify.rules_files)
     model = load_current_model(settings.classify.models_dir) if settings.classify.use_model else None
-    return Classifier(rules=rules, model=model)
+    section = settings.section("verp")
+    keyring = configured_keyring(section)
+    read_token = token_reader(keyring, section) if keyring is not None else None
+    return Classifier(rules=rules, model=model, read_token=read_token)

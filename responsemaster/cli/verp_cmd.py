@@ -16,8 +16,6 @@ Where the keys come from, first match wins:
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,36 +31,13 @@ from responsemaster.verp import (
     parse_return_path,
     return_path,
 )
-
-DEFAULT_BOUNCE_DOMAIN = "bounces.localhost"
-DEFAULT_KEY_ID = "k1"
-SECRET_ENV = "RESPONSEMASTER_VERP_SECRET"
-KEY_ID_ENV = "RESPONSEMASTER_VERP_KEY_ID"
-
-
-def keyring_from_env(environ: Mapping[str, str] | None = None) -> Keyring | None:
-    """A one-key keyring from ``RESPONSEMASTER_VERP_SECRET``, or None when it is unset."""
-    env = os.environ if environ is None else environ
-    secret = env.get(SECRET_ENV)
-    if not secret:
-        return None
-    key_id = env.get(KEY_ID_ENV) or DEFAULT_KEY_ID
-    return Keyring({key_id: secret.encode("utf-8")}, current=key_id)
-
-
-def keyring_from_section(section: Mapping[str, Any]) -> Keyring | None:
-    """A keyring from a ``[verp]`` config table, or None when it lists no keys."""
-    keys = section.get("keys") or {}
-    if not keys:
-        return None
-    if not isinstance(keys, Mapping):
-        raise ValueError("[verp] keys must be a table of key id = secret")
-    current = section.get("current_key") or (next(iter(keys)) if len(keys) == 1 else None)
-    if not current:
-        raise ValueError("[verp] lists several keys: set current_key to the one that signs")
-    return Keyring.from_settings(
-        {str(k): str(v) for k, v in keys.items()}, current, section.get("retired_keys", ())
-    )
+from responsemaster.verp_keys import (
+    DEFAULT_BOUNCE_DOMAIN,
+    DEFAULT_KEY_ID,
+    SECRET_ENV,
+    keyring_from_env,
+    keyring_from_section,
+)
 
 
 def _resolve(key_id: str | None, secret: str | None, config_path: Path | None) -> tuple[Keyring, dict[str, Any]]:

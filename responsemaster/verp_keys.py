@@ -1,0 +1,93 @@
+"""VERP keys from configuration, and the token reader attribution uses.
+
+The ``[verp]`` table of the configuration file::
+
+    [verp]
+    keys = { k1 = "", k2 = "" }      # secrets; RESPONSEMASTER_VERP_KEY_<ID> overrides each
+    current_key = "k2"               # signs new mail; the others only verify
+    retired_keys = ["k0"]            # never verify again
+    prefix = "bounces"
+    bounce_domain = "bounces.example.org"
+    message_id_domain = "mail.example.org"   # default: bounce_domain
+
+``RESPONSEMASTER_VERP_SECRET`` (with ``RESPONSEMASTER_VERP_KEY_ID``) gives a
+one-key keyring without a file. Without any key, tokens are not read at all:
+attribution falls back to DSN recipients, headers and From.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from responsemaster.classify.attribution import TokenReader, TokenResult
+from responsemaster.verp import (
+    DEFAULT_PREFIX,
+    InvalidToken,
+    Keyring,
+    decode_token,
+    parse_return_path,
+    token_from_message_id,
+)
+
+DEFAULT_BOUNCE_DOMAIN = "bounces.localhost"
+DEFAULT_KEY_ID = "k1"
+SECRET_ENV = "RESPONSEMASTER_VERP_SECRET"
+KEY_ID_ENV = "RESPONSEMASTER_VERP_KEY_ID"
+
+
+def keyring_from_env(environ: Mapping[str, str] | None = None) -> Keyring | None:
+    """A one-key keyring from ``RESPONSEMASTER_VERP_SECRET``, or None when it is unset."""
+    env = os.environ if environ is None else environ
+    secret = env.get(SECRET_ENV)
+    if not secret:
+        return None
+    key_id = env.get(KEY_ID_ENV) or DEFAULT_KEY_ID
+    return Keyring({key_id: secret.encode("utf-8")}, current=key_id)
+
+
+def keyring_from_section(section: Mapping[str, Any]) -> Keyring | None:
+    """A keyring from a ``[verp]`` config table, or None when it lists no keys."""
+    keys = section.get("keys") or {}
+    if not keys:
+        return None
+    if not isinstance(keys, Mapping):
+        raise ValueError("[verp] keys must be a table of key id = secret")
+    current = section.get("current_key") or (next(iter(keys)) if len(keys) == 1 else None)
+    if not current:
+        raise ValueError("[verp] lists several keys: set current_key to the one that signs")
+    return Keyring.from_settings({str(k): str(v) for k, v in keys.items()}, current, section.get("retired_keys", ()))
+
+
+def configured_keyring(section: Mapping[str, Any]) -> Keyring | None:
+    """The environment's one-key keyring, else the config table's, else None."""
+    return keyring_from_env() or keyring_from_section(section)
+
+
+def token_reader(keyring: Keyring, section: Mapping[str, Any]) -> TokenReader:
+    """Reads tokens from envelope addresses and from our own Message-IDs.
+
+    A Message-ID is only considered when its domain is ours, so another
+    mailer's Message-ID that happens to look like a token is never flagged
+    as forged.
+    """
+    prefix = str(section.get("prefix") or DEFAULT_PREFIX).lower()
+    bounce_domain = str(section.get("bounce_domain") or DEFAULT_BOUNCE_DOMAIN).lower()
+    id_domain = str(section.get("message_id_domain") or bounce_domain).lower()
+
+    def read(value: str) -> TokenResult | None:
+        local, _, domain = value.strip("<> ").rpartition("@")
+        local, domain = local.lower(), domain.lower()
+        try:
+            if local.startswith(prefix + "+"):
+                data = parse_return_path(value, keyring, prefix)
+            elif domain == id_domain and (token := token_from_message_id(value)) is not None:
+                data = decode_token(token, keyring)
+            else:
+                return None
+        except InvalidToken:
+            return TokenResult("", "", valid=False)
+        return TokenResult(data.subscriber, data.campaign, valid=True)
+
+    return read
