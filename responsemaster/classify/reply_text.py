@@ -89,6 +89,11 @@ _LONG_RULE = re.compile(r"^(?:_{10,}|-{10,}|={10,}|\*{10,})$")
 #: A line ending in a colon that names a date or address, just above quoted lines
 #: (catches attributions in any wording: "Twas brillig at 15:33 when x@y did gyre:").
 _COLON_END = re.compile(r"^.{0,300}:\s*$")
+#: A date or time, then an address, then a colon: Yandex, Mail.ru and many webmails
+#: ('26.06.2014, 14:41, "Alexander L" <abc@example.com>:') whose quote is HTML, not ">".
+_DATED_ADDRESS = re.compile(
+    r"^.{0,120}?(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}).{0,150}?[\w.+-]+@[\w.-]+[>\])]?\s*:\s*$"
+)
 
 TEXT, QUOTED, SPLIT, ATTRIBUTION, SIGNATURE, EMPTY = "t", "q", "s", "a", "g", "e"
 
@@ -167,6 +172,8 @@ def _splitter_span(lines: list[str], index: int) -> int:
     block = _header_block(lines, index)
     if block >= 2 and _FROM_HEADER.match(line) or block >= 3:
         return block
+    if _DATED_ADDRESS.match(line):
+        return 1
     # Attribution lines, possibly wrapped by the client over up to three lines.
     if _COLON_END.match(line) and re.search(r"\d|@", line) and _quoted_after(lines, index):
         return 1
@@ -203,6 +210,8 @@ def _header_block(lines: list[str], index: int) -> int:
         line = lines[index + count][:MAX_LINE]
         if _HEADER.match(line):
             count += 1
+            if not line.split(":", 1)[1].strip("* \t") and index + count < len(lines) and lines[index + count].strip():
+                count += 1  # "From:" with its value on the next line (Outlook 2003 HTML)
         elif count and line[:1] in (" ", "\t") and line.strip():
             count += 1  # folded value (long To: lists)
         else:
