@@ -19,9 +19,10 @@ tables and "abwesend/abwesende", "absent/absente" share one feature.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from spacy.attrs import IDX, LOWER
@@ -152,10 +153,12 @@ class Normaliser:
         return stops
 
 
-def full_lemma_tables(languages: Iterable[str] = LANGUAGES) -> dict[str, dict[str, str]]:
+@functools.lru_cache(maxsize=2)
+def full_lemma_tables(languages: tuple[str, ...] = LANGUAGES) -> dict[str, dict[str, str]]:
     """spaCy's lookup lemma tables (the spacy-lookups-data package), as plain dicts.
 
-    Slow (seconds) and large: used for training only. The JSON files are read
+    Slow (seconds) and large: used for training only, read once per process
+    (callers must not modify the result). The JSON files are read
     directly because spaCy's ``Table`` keeps only hashes of the forms, and the
     reduced table a model ships needs the strings.
     """

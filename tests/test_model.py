@@ -1,0 +1,156 @@
+"""Retraining can never rot: train + evaluate end to end on a small real set.
+
+Runs the real functions and the real CLI on five messages per category
+copied from training_data/ into a temporary folder, then checks what an
+admin relies on: a model folder with meta.json, CURRENT pointing at it, a
+model that loads only through the trusted list, valid predictions, and an
+evaluation that prints every category.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from responsemaster.categories import CATEGORIES
+from responsemaster.classify.fields import message_fields
+from responsemaster.classify.model.dataset import data_hash, load_examples
+from responsemaster.classify.model.estimator import TrainedModel, rows_for
+from responsemaster.classify.model.fastpath import FastScorer
+from responsemaster.classify.model.store import CURRENT, MODEL_FILE, TRUSTED, load_current_model, load_model
+from responsemaster.classify.model.training import train_model
+from responsemaster.cli import main
+from responsemaster.parse.message import parse_message
+
+REPO = Path(__file__).resolve().parent.parent
+PER_CATEGORY = 5
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Up to five real messages per category, in the training_data layout."""
+    data = tmp_path_factory.mktemp("data")
+    for category in CATEGORIES:
+        files = sorted((REPO / "training_data" / category).glob("*.eml"))[:PER_CATEGORY]
+        assert files, f"training_data/{category} is empty"
+        (data / category).mkdir()
+        for path in files:
+            shutil.copyfile(path, data / category / path.name)
+    return data
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("work")
+    (work / "responsemaster.toml").write_text('[classify]\nmodels_dir = "models"\n', "utf-8")
+    return work
+
+
+@pytest.fixture(scope="module")
+def trained(small_data: Path, workdir: Path) -> Path:
+    """``responsemaster train`` through the CLI; returns the models folder."""
+    result = CliRunner().invoke(main, ["train", "--config", str(workdir / "responsemaster.toml"),
+                                       "--data", str(small_data)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return workdir / "models"
+
+
+def test_train_writes_model_meta_and_current(trained: Path, small_data: Path) -> None:
+    model_id = (trained / CURRENT).read_text().strip()
+    folder = trained / model_id
+    assert (folder / MODEL_FILE).is_file() and (folder / "meta.json").is_file()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["model_id"] == model_id and model_id.endswith(meta["data_sha256"][:10])
+    assert meta["data_sha256"] == data_hash(small_data, load_examples(small_data))
+    assert sorted(meta["labels"]) == sorted(CATEGORIES)
+    assert all(meta["counts"][c] >= 1 for c in CATEGORIES)
+    for library in ("scikit-learn", "skops", "spacy", "spacy-lookups-data", "numpy"):
+        assert meta["libraries"][library]
+    cv = meta["cross_validation"]
+    assert 0.0 <= cv["macro_f1"] <= 1.0 and set(cv["per_category"]) >= set(CATEGORIES)
+    assert meta["temperature"] > 0
+
+
+def test_model_loads_through_the_trusted_list_and_predicts(trained: Path, small_data: Path) -> None:
+    import skops.io as sio
+
+    folder = trained / (trained / CURRENT).read_text().strip()
+    assert set(sio.get_untrusted_types(file=folder / MODEL_FILE)) <= set(TRUSTED)
+    model = load_current_model(trained)
+    assert model is not None and model.model_id == folder.name
+    for path in sorted(small_data.glob("*/*.eml"))[::3]:
+        msg = parse_message(path.read_bytes())
+        category, probability = model.predict(msg, message_fields(msg))
+        assert category in CATEGORIES
+        assert 0.0 < probability <= 1.0
+
+
+def test_a_model_file_naming_untrusted_code_is_refused(trained: Path, tmp_path: Path) -> None:
+    """A swapped model.skops that would call os.system is not loaded."""
+    import os
+
+    import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    folder = trained / (trained / CURRENT).read_text().strip()
+    evil = tmp_path / "evil"
+    shutil.copytree(folder, evil)
+    sio.dump(Pipeline([("x", FunctionTransformer(os.system))]), evil / MODEL_FILE)
+    with pytest.raises(UntrustedTypesFoundException):
+        load_model(evil)
+
+
+def test_no_model_means_none(tmp_path: Path) -> None:
+    assert load_current_model(tmp_path) is None
+    (tmp_path / CURRENT).write_text("../../etc\n")
+    assert load_current_model(tmp_path) is None
+
+
+def test_evaluate_cross_validates_and_prints_every_category(trained: Path, small_data: Path, workdir: Path) -> None:
+    config = str(workdir / "responsemaster.toml")
+    for args in (["evaluate", "--config", config], ["evaluate", "--config", config, "--data", str(small_data)]):
+        if args[-1] == config:
+            # cross-validation on the default data: point it at the small set through the config
+            (workdir / "cv.toml").write_text(
+                f'[classify]\nmodels_dir = "models"\ntraining_data = "{small_data}"\n', "utf-8")
+            args = ["evaluate", "--config", str(workdir / "cv.toml")]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        for category in CATEGORIES:
+            assert category in result.output
+        assert "macro-F1" in result.output and "confusion matrix" in result.output
+
+
+@pytest.fixture(scope="module")
+def held_out(small_data: Path) -> tuple[TrainedModel, Path]:
+    """A model trained through the API with one corpus file left out (as the benchmark does)."""
+    examples = load_examples(small_data)
+    left_out = next(e for e in examples if "--" in e.path.name)
+    corpus_name = left_out.path.name.split("--", 1)[1]  # the name in ../shared/corpus/<set>/
+    kept = load_examples(small_data, exclude={corpus_name})
+    assert len(kept) == len(examples) - 1 and left_out.path not in {e.path for e in kept}
+    return train_model(kept), left_out.path
+
+
+def test_api_for_benchmarks_holds_corpus_files_out(held_out: tuple[TrainedModel, Path]) -> None:
+    model, path = held_out
+    msg = parse_message(path.read_bytes())
+    assert model.predict(msg, message_fields(msg))[0] in CATEGORIES
+
+
+def test_fast_scorer_matches_scikit_learn(held_out: tuple[TrainedModel, Path], small_data: Path) -> None:
+    """The per-message fast path computes exactly the pipeline's margins."""
+    model = held_out[0]
+    examples = load_examples(small_data)
+    rows = rows_for([e.read() for e in examples], model.normaliser)
+    expected = model.pipeline.decision_function(rows)
+    scorer = FastScorer(model.pipeline)
+    got = np.array([scorer.margins(list(row)) for row in rows])
+    assert np.allclose(got, expected, atol=1e-6)
