@@ -65,3 +65,49 @@ def test_cli_rules_check(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert failed.returncode != 0
     assert f"{bad}:3:" in failed.stdout + failed.stderr
+
+
+PROVIDER = '''
+[[rule]]
+id = "p"
+category = "mail_block"
+reason = "blocked"
+field = "diagnostic"
+remote_mta = '(?:^|\\.)example\\.net$'
+command = ["RCPT", "data"]
+pattern = 'AUP#X1'
+'''
+
+
+def test_remote_mta_and_command_keys(tmp_path: Path) -> None:
+    from responsemaster.classify.rules import MatchContext
+
+    rules = RuleSet(load_rules_file(write(tmp_path, PROVIDER)))
+    (rule,) = rules.rules
+    assert rule.command == ("RCPT", "DATA")
+    text = "554 AUP#X1 go away"
+    assert rules.match_field("diagnostic", text) is None  # no context: a keyed rule never fires
+    assert rules.match_field("diagnostic", text, context=MatchContext(("mx.example.net", ""), "RCPT")) is not None
+    # The recipient's domain counts as a host when the remote MTA is unknown.
+    assert rules.match_field("diagnostic", text, context=MatchContext(("", "example.net"), "DATA")) is not None
+    assert rules.match_field("diagnostic", text, context=MatchContext(("mx.example.org", "example.org"), "RCPT")) is None
+    assert rules.match_field("diagnostic", text, context=MatchContext(("mx.example.net", ""), "MAIL")) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("command = [\"RCPT\", \"data\"]", 'command = "QUIT"'), "unknown command 'QUIT'"),
+        (("command = [\"RCPT\", \"data\"]", "command = 5"), "command must be a string or a list"),
+        (("remote_mta = '", "remote_mta = '(unclosed"), "bad pattern"),
+        (('field = "diagnostic"', 'field = "subject"'), "only apply to field"),
+    ],
+    ids=["unknown command", "command type", "bad remote_mta", "keys need diagnostic"],
+)
+def test_provider_keys_are_validated(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    text = PROVIDER.replace(*change)
+    assert text != PROVIDER
+    with pytest.raises(RuleError) as error:
+        load_rules_file(write(tmp_path, text))
+    assert message in str(error.value)
+    assert f"{tmp_path / 'rules.toml'}:3:" in str(error.value)

@@ -14,19 +14,16 @@ Classification is pure: it reads no database, no network, no clock.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from responsemaster.categories import BOUNCE_CATEGORIES, DEFAULT_REASON, Category, category_of
-from responsemaster.classify import fallback_addresses
+from responsemaster.classify import fallback_addresses, reasons
 from responsemaster.classify.attribution import TokenReader, attribute
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import FALLBACK, STRUCTURAL
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model import TextModel
 from responsemaster.classify.rules import RuleHit, RuleSet
-from responsemaster.classify.smtp_text import status_class
-from responsemaster.classify.status_codes import reason_from_reply_code, reason_from_status
 from responsemaster.parse.message import ParsedMessage, parse_message
 from responsemaster.verdict import RecipientVerdict, Verdict
 
@@ -144,58 +141,8 @@ class Classifier:
             rcpt.reason, rcpt.category, rcpt.decided_by = _ACTION_REASON[rcpt.action], Category.DELIVERY_STATUS, "dsn-action"
             return
         if not rcpt.reason:
-            rcpt.reason, rcpt.decided_by = self._reason_from_text(rcpt, fields, detection)
+            rcpt.reason, rcpt.decided_by = reasons.decide(self.rules, rcpt, fields, detection)
         rcpt.category = str(category_of(rcpt.reason))
-
-    def _reason_from_text(
-        self, rcpt: RecipientVerdict, fields: Mapping[str, str], detection: Detection
-    ) -> tuple[str, str]:
-        """The server's words first, then the RFC 3463 status, then the reply code, then the body."""
-        klass = status_class(rcpt.status) or status_class(rcpt.reply_code)
-        hit = self.rules.match_field("diagnostic", rcpt.diagnostic, klass)
-        if hit is not None:
-            return _refine(hit.rule.reason, rcpt), hit.decided_by
-        by_status = reason_from_status(rcpt.status)
-        if by_status and by_status != "undefined":
-            return by_status, f"status:{rcpt.status}"
-        if rcpt.reply_code and reason_from_reply_code(rcpt.reply_code):
-            return _refine(reason_from_reply_code(rcpt.reply_code), rcpt), f"reply-code:{rcpt.reply_code}"
-        if not rcpt.diagnostic:
-            hit = self.rules.match_field("diagnostic", fields.get("body", "")[:5000], klass)
-            if hit is not None:
-                return _refine(hit.rule.reason, rcpt), hit.decided_by
-        if detection.reason:
-            return detection.reason, detection.detector
-        if rcpt.action in ("delayed", "expired"):
-            return "expired", "dsn-action"
-        return "undefined", detection.detector
-
-
-#: "550 : User unknown" with no address: how mobile carriers' reception filters refuse.
-_CARRIER_FILTER = re.compile(r"^\s*5\d\d\s*:\s*user unknown", re.I)
-
-
-def _refine(reason: str, rcpt: RecipientVerdict) -> str:
-    """A user-unknown answer that was not given to RCPT TO is the recipient's filter talking.
-
-    Servers that say "550 User unknown" after DATA, or with a status that says
-    "mailbox status" (5.2.x) rather than "bad address" (5.1.x), accepted the
-    address and then refused the message: a reception filter (common with
-    Japanese mobile carriers), not a missing mailbox. Pruning on it would
-    remove a live subscriber, so it is ``filtered`` (a block), as Sisimai does.
-    """
-    if rcpt.command == "MAIL" and reason in ("userunknown", "hostunknown", "filtered"):
-        # Refused at MAIL FROM: it is our sender address that "does not exist".
-        return "rejected"
-    if reason != "userunknown" or rcpt.command == "RCPT":
-        return reason
-    by_status = reason_from_status(rcpt.status)
-    if by_status in ("userunknown", "hostunknown", "hasmoved"):
-        return reason
-    mailbox_status = rcpt.status.split(".")[1:] in (["2", "0"], ["2", "1"], ["2", "4"])
-    if rcpt.command == "DATA" or mailbox_status or _CARRIER_FILTER.search(rcpt.diagnostic):
-        return "filtered"
-    return reason
 
 
 def _first(detectors: Iterable[object], msg: ParsedMessage) -> Detection | None:

@@ -6,6 +6,23 @@ input, so a hostile diagnostic line cannot make matching explode. Rules are
 tried in file order and the first match wins, so order is policy: put the
 specific rule before the general one. Files given later override rules of the
 same id from earlier files (the operator's file on top of the shipped one).
+
+Two optional keys narrow a ``diagnostic`` rule to the context a provider's
+wording only means something in:
+
+``remote_mta``
+    An RE2 pattern matched against the remote MTA that answered and against
+    the recipient's domain (whichever is known). Providers publish their own
+    rejection codes (``AUP#CXBL``, ``LPN007_102``, ``IB104``); a rule keyed by
+    the provider's host reads them without mistaking them elsewhere.
+``command``
+    The SMTP command(s) the refusal answered (``CONN``, ``HELO``, ``EHLO``,
+    ``MAIL``, ``RCPT``, ``DATA``): a string or a list. The same words mean
+    different things before and after DATA ("unknown user" to RCPT is a
+    missing mailbox; to DATA it is the recipient's filter).
+
+A rule with either key is skipped when the recipient's context is unknown or
+does not match.
 """
 
 from __future__ import annotations
@@ -24,6 +41,9 @@ DEFAULT_RULES = Path(__file__).with_name("rules") / "default.toml"
 
 #: Message fields a rule may read; ``header:<Name>`` reads any header.
 FIELDS = ("subject", "diagnostic", "reply_text", "body", "from", "original_subject")
+#: SMTP stages a rule's ``command`` may name.
+COMMANDS = ("CONN", "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA")
+_KEYS = {"id", "category", "reason", "field", "pattern", "description", "status_class", "remote_mta", "command"}
 
 _OPTIONS = re2.Options()
 _OPTIONS.case_sensitive = False
@@ -45,12 +65,38 @@ class Rule:
     description: str = ""
     #: Only apply to recipients whose status class is this ('4' or '5'), if set.
     status_class: str = ""
+    #: Only apply when the remote MTA or the recipient's domain matches this RE2 pattern.
+    remote_mta: str = ""
+    #: Only apply when the refused SMTP command is one of these.
+    command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_regex", re2.compile(self.pattern, _OPTIONS))
+        host = re2.compile(self.remote_mta, _OPTIONS) if self.remote_mta else None
+        object.__setattr__(self, "_host", host)
 
     def search(self, text: str) -> bool:
         return bool(text) and self._regex.search(text) is not None  # type: ignore[attr-defined]
+
+    def applies(self, context: "MatchContext | None") -> bool:
+        """Whether the rule's ``remote_mta`` and ``command`` keys accept ``context``."""
+        if self.remote_mta:
+            hosts = context.hosts if context else ()
+            if not any(h and self._host.search(h) for h in hosts):  # type: ignore[attr-defined]
+                return False
+        if self.command:
+            if context is None or context.command not in self.command:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class MatchContext:
+    """What a diagnostic was said in answer to: the hosts involved and the SMTP command."""
+
+    #: The remote MTA's name and the recipient's domain (either may be empty).
+    hosts: tuple[str, ...] = ()
+    command: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,14 +143,25 @@ class RuleSet:
                 return RuleHit(rule)
         return None
 
-    def match_field(self, field: str, text: str, status_class: str = "") -> RuleHit | None:
-        """The first rule reading ``field`` that matches ``text``."""
+    def match_field(
+        self, field: str, text: str, status_class: str = "", context: MatchContext | None = None
+    ) -> RuleHit | None:
+        """The first rule reading ``field`` that matches ``text`` (in ``context``, if given)."""
+        for rule in self.matches(field, text, status_class, context):
+            return rule
+        return None
+
+    def matches(
+        self, field: str, text: str, status_class: str = "", context: MatchContext | None = None
+    ) -> Iterable[RuleHit]:
+        """Every rule reading ``field`` that matches ``text``, in file order."""
         for rule in self._by_field.get(field, ()):
             if rule.status_class and status_class and rule.status_class != status_class:
                 continue
+            if (rule.remote_mta or rule.command) and not rule.applies(context):
+                continue
             if rule.search(text):
-                return RuleHit(rule)
-        return None
+                yield RuleHit(rule)
 
 
 def load_rules_file(path: Path) -> list[Rule]:
@@ -140,7 +197,7 @@ def _validate(entry: object, where: str) -> Rule:
     missing = [k for k in ("id", "category", "field", "pattern") if not entry.get(k)]
     if missing:
         raise RuleError(f"{where}: rule is missing {', '.join(missing)}")
-    unknown = set(entry) - {"id", "category", "reason", "field", "pattern", "description", "status_class"}
+    unknown = set(entry) - _KEYS
     if unknown:
         raise RuleError(f"{where}: rule {entry['id']!r} has unknown keys: {', '.join(sorted(unknown))}")
     category = entry["category"]
@@ -157,6 +214,18 @@ def _validate(entry: object, where: str) -> Rule:
     field = entry["field"]
     if field not in FIELDS and not re.fullmatch(r"header:[A-Za-z0-9-]+", field):
         raise RuleError(f"{where}: rule {entry['id']!r}: unknown field {field!r} (one of {', '.join(FIELDS)}, header:<Name>)")
+    command = entry.get("command", ())
+    commands = (command,) if isinstance(command, str) else command
+    if not isinstance(commands, (list, tuple)) or not all(isinstance(c, str) for c in commands):
+        raise RuleError(f"{where}: rule {entry['id']!r}: command must be a string or a list of strings")
+    commands = tuple(c.upper() for c in commands)
+    bad = [c for c in commands if c not in COMMANDS]
+    if bad:
+        raise RuleError(f"{where}: rule {entry['id']!r}: unknown command {bad[0]!r} (one of {', '.join(COMMANDS)})")
+    if (entry.get("remote_mta") or commands) and field != "diagnostic":
+        raise RuleError(f"{where}: rule {entry['id']!r}: remote_mta and command only apply to field = \"diagnostic\"")
+    if "remote_mta" in entry and not isinstance(entry["remote_mta"], str):
+        raise RuleError(f"{where}: rule {entry['id']!r}: remote_mta must be a pattern string")
     try:
         return Rule(
             id=str(entry["id"]),
@@ -166,6 +235,8 @@ def _validate(entry: object, where: str) -> Rule:
             pattern=str(entry["pattern"]),
             description=str(entry.get("description", "")),
             status_class=str(entry.get("status_class", "")),
+            remote_mta=str(entry.get("remote_mta", "")),
+            command=commands,
         )
     except re2.error as exc:
         detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)

@@ -1,0 +1,92 @@
+"""The reason of a reported recipient: words, provider codes, status and SMTP stage.
+
+Each case is a diagnostic as real servers word it (taken from the shapes in
+the corpus, with our own addresses) and the reason the evidence supports.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from responsemaster.classify import reasons
+from responsemaster.classify.detection import Detection, recipient
+from responsemaster.classify.rules import RuleSet
+
+RULES = RuleSet.load()
+
+
+def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str = "",
+           address: str = "someone@example.org", reply_code: str = "") -> str:
+    rcpt = recipient(address, diagnostic=diagnostic, status=status, command=command, remote_mta=remote_mta,
+                     reply_code=reply_code)
+    reason, _ = reasons.decide(RULES, rcpt, {}, Detection(detector="test"))
+    return reason
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "reason"),
+    [
+        # The stage decides what "user unknown" means.
+        ("unknown user to RCPT", dict(diagnostic="550 5.1.1 <a@b>: User unknown", status="5.1.1", command="RCPT"),
+         "userunknown"),
+        ("unknown user after DATA", dict(diagnostic="550 Unknown user a@b", status="5.0.0", command="DATA"),
+         "filtered"),
+        ("mailbox-status code with unknown user", dict(diagnostic="550 User unknown", status="5.2.0"), "filtered"),
+        ("'does not exist' to MAIL FROM is our sender",
+         dict(diagnostic="553 5.1.0 sender.example does not exist", status="5.1.0", command="MAIL"), "rejected"),
+        # A specific status outranks words of a later or unrelated reason ...
+        ("5.1.1 with a virus scanner in the transcript",
+         dict(diagnostic="550 5.1.1 <a@b>... User unknown; scanned by ClamAV virus filter", status="5.1.1"),
+         "userunknown"),
+        ("5.4.4 that says 'name service error'",
+         dict(diagnostic="Host or domain name not found. Name service error for name=x.example type=A",
+              status="5.4.4"), "hostunknown"),
+        # ... but not words that name the sender's side or the mailbox state.
+        ("5.1.1 reused for a blocklist", dict(diagnostic="550 5.1.1 Client host blocked using zen.spamhaus.org",
+                                               status="5.1.1"), "blocked"),
+        ("5.1.1 reused for a full mailbox", dict(diagnostic="550 5.1.1 mailbox is full", status="5.1.1"),
+         "mailboxfull"),
+        # The server's own code beats the relay's summary.
+        ("X.0.0 in the DSN, 5.1.0 from the server", dict(diagnostic="550 #5.1.0 Address rejected.", status="5.0.0"),
+         "userunknown"),
+        # Nothing understood.
+        ("words nobody understood", dict(diagnostic="Error (test message)"), "onhold"),
+        ("nothing said", dict(diagnostic=""), "undefined"),
+    ],
+)
+def test_generic_evidence(case: str, kwargs: dict, reason: str) -> None:
+    assert decide(**kwargs) == reason, case
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "reason"),
+    [
+        ("Cox blocklist code", dict(diagnostic="550 5.1.0 <x@y> sender rejected. AUP#CDRBL",
+                                    remote_mta="cxr.mx.a.cloudfilter.net", status="5.1.0"), "blocked"),
+        ("Spectrum limit code by recipient domain", dict(diagnostic="550 5.1.0 <x@y> sender rejected. AUP#In-1310",
+                                                          address="a@charter.net", status="5.1.0"), "toomanyconn"),
+        ("La Poste 'try later' code", dict(diagnostic="550 5.5.0 Service refuse. LPN001_108",
+                                          remote_mta="smtpz4.laposte.net", reply_code="550"), "undefined"),
+        ("Orange spam-IP code", dict(diagnostic="550 mwinf ME Client host blocked for spamming issues. OFR006_102",
+                                     remote_mta="smtp-in.orange.fr"), "blocked"),
+        ("docomo after DATA", dict(diagnostic="550 Unknown user a@docomo.ne.jp", status="5.0.0", command="DATA",
+                                   remote_mta="mfsmax.docomo.ne.jp"), "rejected"),
+        ("au reception filter", dict(diagnostic="550 : User unknown", remote_mta="lsean.ezweb.ne.jp"), "filtered"),
+        ("GoDaddy SPF code", dict(diagnostic="550 5.1.0 not allowed per SPF Record. IB508",
+                                  remote_mta="smtp.secureserver.net"), "authfailure"),
+    ],
+)
+def test_provider_codes(case: str, kwargs: dict, reason: str) -> None:
+    assert decide(**kwargs) == reason, case
+
+
+def test_provider_code_means_nothing_elsewhere() -> None:
+    # The same AUP code from an unrelated host falls back to the generic words.
+    assert decide("550 5.1.0 <x@y> sender rejected. AUP#CDRBL", status="5.1.0", remote_mta="mx.example.org") == "rejected"
+
+
+def test_precise_status() -> None:
+    assert reasons.precise_status("5.0.0", "550 5.1.1 <a@b> no such user") == "5.1.1"
+    assert reasons.precise_status("5.0.0", "421 4.4.2 timeout") == "5.0.0"  # another class: keep the DSN's
+    assert reasons.precise_status("5.7.1", "550 5.1.1 whatever") == "5.7.1"  # already specific
+    assert reasons.precise_status("", "") == ""
