@@ -74,6 +74,8 @@ class _Prepared:
     verdict: Verdict | None = None
     path: str = ""
     reason: str | None = None
+    #: Set when the message was already recorded (a replay): its state and error then.
+    recorded: tuple[str, str | None] | None = None
 
 
 def process_batch(
@@ -96,7 +98,12 @@ def process_batch(
     if not messages:
         return result
     attempts = _claim(store, source.name, messages, owner, options)
-    prepared = [_prepare(store, m, classifier, attempts, options, result) for m in messages]
+    prepared: list[_Prepared | None] = []
+    for msg in messages:
+        try:
+            prepared.append(_prepare(store, msg, classifier, attempts, options, result))
+        except Exception as exc:  # noqa: BLE001 - one message must never block the next
+            _failed(store, source.name, msg.key, owner, exc, result)
     store.raw_files.sync()  # one flush for the whole batch, before any commit names the files
     outbox_ids: list[int] = []
     for item in prepared:
@@ -105,9 +112,7 @@ def process_batch(
         try:
             outbox_ids.extend(_commit(store, router, source, item, result))
         except Exception as exc:  # noqa: BLE001 - one message must never block the next
-            result.failed += 1
-            logger.exception("%s: %s failed", source.name, item.msg.key)
-            _note_failure(store, source.name, item.msg.key, owner, f"{item.msg.key}: {type(exc).__name__}: {exc}")
+            _failed(store, source.name, item.msg.key, owner, exc, result)
     if deliverer is not None and outbox_ids:
         result.delivered = deliverer.deliver_due(ids=outbox_ids)
     with store.transaction() as session:
@@ -129,13 +134,15 @@ def _prepare(
         result.skipped += 1
         return None
     item = _Prepared(msg)
+    with store.reader() as session:
+        row = find_recorded(session, msg.source, msg.key, msg.sha256)
+        if row is not None:
+            item.recorded = (row.state, row.error)
+            return item  # already recorded: only the source has to be told again
     if attempts[msg.key] > options.max_attempts:
-        item.reason = f"gave up after {attempts[msg.key] - 1} attempts"
+        item.reason = f"gave up after {attempts[msg.key] - 1} attempts: {_last_error(store, msg)}"
         item.verdict = Verdict("user_reply", 0.0, "error", "reply", error=item.reason)
     else:
-        with store.reader() as session:
-            if find_recorded(session, msg.source, msg.key, msg.sha256) is not None:
-                return item  # verdict None: already recorded, ack only
         item.verdict = classifier.classify(msg.raw)  # type: ignore[attr-defined]
         if item.verdict.error:
             item.reason = item.verdict.error
@@ -143,13 +150,21 @@ def _prepare(
     return item
 
 
+def _last_error(store: Store, msg: RawMessage) -> str:
+    from responsemaster.store.actions import MessageClaim
+
+    with store.reader() as session:
+        claim = session.get(MessageClaim, (msg.source, msg.key))
+        return (claim.last_error if claim is not None else "") or "the worker died while handling it"
+
+
 def _commit(store: Store, router: Router, source: Source, item: _Prepared, result: BatchResult) -> list[int]:
     """The one transaction for one message, then the ack (or quarantine) to the source."""
     msg = item.msg
     outbox: list[int] = []
-    if item.verdict is None:
+    if item.recorded is not None:
+        _tell_source_again(source, msg.key, *item.recorded)
         result.duplicates += 1
-        source.ack(msg.key)
         return outbox
     try:
         with store.transaction() as session:
@@ -158,10 +173,11 @@ def _commit(store: Store, router: Router, source: Source, item: _Prepared, resul
                 outbox = router.route(session, row, verdict_row, item.verdict, msg.raw).outbox_ids
     except IntegrityError:
         with store.reader() as session:
-            if find_recorded(session, msg.source, msg.key, msg.sha256) is None:
+            row = find_recorded(session, msg.source, msg.key, msg.sha256)
+            if row is None:
                 raise
         result.duplicates += 1  # another worker committed it first
-        source.ack(msg.key)
+        _tell_source_again(source, msg.key, row.state, row.error)
         return []
     if item.reason is not None:
         source.quarantine(msg.key, item.reason)
@@ -173,6 +189,20 @@ def _commit(store: Store, router: Router, source: Source, item: _Prepared, resul
         result.processed += 1
         result.categories[item.verdict.category] += 1
     return outbox
+
+
+def _tell_source_again(source: Source, key: str, state: str, error: str | None) -> None:
+    """A replay after a crash between commit and ack: repeat the ack (or the quarantine)."""
+    if state == "quarantined":
+        source.quarantine(key, error or "quarantined")
+    else:
+        source.ack(key)
+
+
+def _failed(store: Store, source: str, key: str, owner: str, exc: Exception, result: BatchResult) -> None:
+    result.failed += 1
+    logger.error("%s: %s failed: %s: %s", source, key, type(exc).__name__, exc, exc_info=exc)
+    _note_failure(store, source, key, owner, f"{key}: {type(exc).__name__}: {exc}")
 
 
 def _note_failure(store: Store, source: str, key: str, owner: str, error: str) -> None:

@@ -13,7 +13,9 @@ from rich.console import Console
 from responsemaster.cli.common import config_option, settings_from
 from responsemaster.config import ConfigError, Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, log_path=False)
+if not console.is_terminal:  # logs to a file or a pipe: one line per batch, never wrapped
+    console = Console(stderr=True, log_path=False, width=400)
 
 
 def _batch_line(batch) -> None:  # type: ignore[no-untyped-def]

@@ -64,6 +64,9 @@ class CampaignPlan(SQLModel, table=True):
     #: The Huey task id of a scheduled send (to revoke it when rescheduled).
     task_id: str = Field(default="", max_length=64)
     last_error: str = text()
+    #: The process running the send, and until when; a crashed run's lease expires.
+    lease_owner: str = Field(default="", max_length=128)
+    lease_until: datetime | None = ts(nullable=True)
 
 
 class SenderUsage(SQLModel, table=True):

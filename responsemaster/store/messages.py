@@ -84,6 +84,7 @@ class RecipientVerdictRow(SQLModel, table=True):
         Index("ix_recipient_verdicts_address_key", "address_key"),
         Index("ix_recipient_verdicts_category_created", "category", "created_at"),
         Index("ix_recipient_verdicts_domain_category", "domain", "category"),
+        UniqueConstraint("verdict_id", "position", name="uq_recipient_verdicts_position"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -298,7 +298,8 @@ def upgrade() -> None:
     sa.Column('decided_by', sa.String(length=255), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['verdict_id'], ['message_verdicts.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('verdict_id', 'position', name='uq_recipient_verdicts_position')
     )
     op.create_index('ix_recipient_verdicts_address_key', 'recipient_verdicts', ['address_key'], unique=False)
     op.create_index('ix_recipient_verdicts_category_created', 'recipient_verdicts', ['category', 'created_at'], unique=False)

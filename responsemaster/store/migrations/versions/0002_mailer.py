@@ -54,6 +54,8 @@ def upgrade() -> None:
         sa.Column("recipient_limit", sa.Integer(), nullable=False),
         sa.Column("task_id", sa.String(length=64), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("lease_owner", sa.String(length=128), nullable=False),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"]),
         sa.ForeignKeyConstraint(["template_id"], ["mail_templates.id"]),
         sa.PrimaryKeyConstraint("campaign_id"),

@@ -1,0 +1,148 @@
+"""The worker on a real Maildir: exactly once, replays, quarantine, poison, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from fixtures.sinks import SmtpSink, smtp_sink  # noqa: F401 - fixture
+from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
+from fixtures.worker_setup import cli, fill_maildir, maildir_counts, write_config
+from responsemaster.config import Settings
+from responsemaster.ingest.maildir_source import MaildirSource
+from responsemaster.routing import OutboxDeliverer, Router, load_routing
+from responsemaster.store import Store
+from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
+from responsemaster.worker import WorkerOptions, drain
+
+
+def _count(store: Store, model: type, **where: object) -> int:
+    with store.reader() as s:
+        stmt = select(func.count()).select_from(model)
+        for key, value in where.items():
+            stmt = stmt.where(getattr(model, key) == value)
+        return int(s.execute(stmt).scalar_one())
+
+
+def _drain(store: Store, classifier: object, source: MaildirSource, options: WorkerOptions | None = None):  # type: ignore[no-untyped-def]
+    router = Router(load_routing(Settings(base_dir=store.var.parent)), store.var)
+    deliverer = OutboxDeliverer(store, router.config, "w1")
+    return drain(source, classifier, store, router, deliverer, options or WorkerOptions(batch_size=25), "w1")
+
+
+def test_every_message_is_recorded_once_and_acked(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    box = tmp_path / "box"
+    written = fill_maildir(box, corpus_files, 80, poison_every=40)
+    source = MaildirSource("returns", box, quarantine=tmp_path / "quarantine")
+    total = _drain(store, classifier, source)
+    assert (total.processed, total.quarantined, total.duplicates, total.failed) == (78, 2, 0, 0)
+    assert _count(store, RawMessageRow) == _count(store, MessageVerdict) == 80
+    assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 78}
+    with store.reader() as s:
+        paths = s.execute(select(RawMessageRow.path, RawMessageRow.sha256)).all()
+    assert {store.raw_files.read(p) for p, _ in paths} == set(written)  # every byte kept
+    again = _drain(store, classifier, MaildirSource("returns", box, quarantine=tmp_path / "quarantine"))
+    assert again.fetched == 0
+
+
+def test_quarantine_keeps_bytes_exactly_with_the_reason_and_the_rest_goes_on(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    box = tmp_path / "box"
+    written = fill_maildir(box, corpus_files, 10, poison_every=3)  # 3 blank messages among 10
+    source = MaildirSource("returns", box, quarantine=tmp_path / "quarantine")
+    total = _drain(store, classifier, source)
+    assert (total.processed, total.quarantined) == (7, 3)
+    kept = sorted((tmp_path / "quarantine" / "cur").iterdir())
+    assert sorted(p.read_bytes() for p in kept) == sorted(w for w in written if not w.strip())
+    reasons = [json.loads(p.read_text()) for p in (tmp_path / "quarantine" / "reasons").iterdir()]
+    assert all("not an e-mail message" in r["reason"] for r in reasons)
+    with store.reader() as s:
+        rows = s.execute(select(RawMessageRow).where(RawMessageRow.state == "quarantined")).scalars().all()
+    assert len(rows) == 3 and all("not an e-mail message" in (r.error or "") for r in rows)
+
+
+def test_a_replay_after_commit_is_only_acked(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 30, poison_every=10)
+    _drain(store, classifier, MaildirSource("returns", box, quarantine=tmp_path / "q"))
+    for done in (box / ".Processed" / "cur").iterdir():  # as if the worker died before every ack
+        done.rename(box / "new" / done.name.split(":2,")[0])
+    for done in (tmp_path / "q" / "cur").iterdir():
+        done.rename(box / "new" / done.name.split(":2,")[0])
+    before = (_count(store, RawMessageRow), _count(store, RecipientVerdictRow))
+    total = _drain(store, classifier, MaildirSource("returns", box, quarantine=tmp_path / "q"))
+    assert (total.processed, total.duplicates) == (0, 30)
+    assert (_count(store, RawMessageRow), _count(store, RecipientVerdictRow)) == before
+    assert maildir_counts(box)["processed"] == 27 and len(list((tmp_path / "q" / "cur").iterdir())) == 3
+
+
+class ExplodingClassifier:
+    """Fault injection: the real classifier never raises, so a raising one stands in for a bug."""
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+
+    def classify(self, raw: bytes):  # type: ignore[no-untyped-def]
+        if b"rm-test-3@" in raw:
+            raise RuntimeError("boom")
+        return self.real.classify(raw)  # type: ignore[attr-defined]
+
+
+def test_a_failing_message_never_blocks_the_rest_and_is_quarantined_after_max_attempts(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 12)
+    options = WorkerOptions(batch_size=5, max_attempts=2, lease_seconds=0)
+    failed = 0
+    for _ in range(4):
+        source = MaildirSource("returns", box, quarantine=tmp_path / "q")
+        failed += _drain(store, ExplodingClassifier(classifier), source, options).failed
+        source.close()  # give the failed message back to the inbox
+    assert failed == 2
+    assert _count(store, RawMessageRow, state="processed") == 11
+    with store.reader() as s:
+        row = s.execute(select(RawMessageRow).where(RawMessageRow.state == "quarantined")).scalars().one()
+    assert "gave up after 2 attempts" in (row.error or "") and "boom" in (row.error or "")
+    assert maildir_counts(box)["inbox"] == 0
+
+
+def test_run_once_status_and_export_from_the_shell(tmp_path: Path, corpus_files: list[Path], smtp_sink: SmtpSink) -> None:  # noqa: F811
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 60, poison_every=30)
+    config = write_config(tmp_path / "rm.toml", box, f"sqlite:///{tmp_path / 'var' / 'rm.db'}",
+                          routing={"forward_to": "support@example.net", "smtp": {"port": smtp_sink.port}})
+    run = cli("run", "--once", "--config", str(config))
+    assert run.returncode == 0, run.stderr
+    assert "58 processed" in run.stderr and "2 quarantined" in run.stderr
+    status = json.loads(cli("status", "--json", "--config", str(config)).stdout)
+    (entry,) = status["sources"]
+    assert entry == {"name": "returns", "processed": 58, "pending": 0, "quarantined": 2, "last_error": entry["last_error"]}
+    assert "quarantined" in entry["last_error"]
+    lines = [json.loads(line) for line in cli("export", "verdicts", "--config", str(config)).stdout.splitlines()]
+    assert len({line["id"] for line in lines}) == 60
+    assert all(set(line) >= {"id", "category", "reason", "decided_by", "attribution", "recipient"} for line in lines)
+    assert smtp_sink.received == smtp_sink.distinct > 0
+
+
+@pytest.mark.parametrize("workers", [3])
+def test_several_workers_on_one_maildir_process_each_message_once(  # noqa: F811
+    db_url: str, tmp_path: Path, corpus_files: list[Path], smtp_sink: SmtpSink, workers: int  # noqa: F811
+) -> None:
+    import subprocess
+    import sys
+
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 400, poison_every=100)
+    config = write_config(tmp_path / "rm.toml", box, db_url, worker={"batch_size": 20, "settle_seconds": 5},
+                          routing={"forward_to": "support@example.net", "smtp": {"port": smtp_sink.port},
+                                   "max_forwards_per_sender": 1000})
+    procs = [subprocess.Popen([sys.executable, "-m", "responsemaster", "run", "--once", "--config", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(workers)]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outputs]
+    status = json.loads(cli("status", "--json", "--config", str(config)).stdout)["sources"][0]
+    assert (status["processed"], status["quarantined"], status["pending"]) == (396, 4, 0)
+    assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 396}
+    assert sum("processed" in o[1] for o in outputs) == workers
+    assert smtp_sink.received == smtp_sink.distinct > 0
