@@ -90,3 +90,36 @@ def test_precise_status() -> None:
     assert reasons.precise_status("5.0.0", "421 4.4.2 timeout") == "5.0.0"  # another class: keep the DSN's
     assert reasons.precise_status("5.7.1", "550 5.1.1 whatever") == "5.7.1"  # already specific
     assert reasons.precise_status("", "") == ""
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "reason"),
+    [
+        ("bare refusal to MAIL FROM", dict(diagnostic="550 5.7.1 Access denied", status="5.7.1", command="MAIL"),
+         "rejected"),
+        ("specific words to MAIL FROM still decide",
+         dict(diagnostic="550 5.7.0 Please use the smtp server of your ISP.", status="5.7.0", command="MAIL"),
+         "blocked"),
+        ("refused at connection", dict(diagnostic="550 Access denied...", command="CONN"), "blocked"),
+        ("bare 5.7.1 with no cause", dict(diagnostic="550 5.7.1 <a@b>... Access denied (state 13).", status="5.7.1"),
+         "securityerror"),
+        ("expired because DNS failed", dict(diagnostic="550 5.4.312 Message expired, DNS query failed",
+                                            status="5.4.312"), "networkerror"),
+        ("expired because no connection",
+         dict(diagnostic="Sorry, I wasn't able to establish an SMTP connection. (#4.4.1) I'm not going to try again; "
+                         "this message has been in the queue too long.", status="4.4.1"), "networkerror"),
+        ("a reason's name in a URL is not evidence",
+         dict(diagnostic="550 5.2.1 <a@b>: Recipient address rejected: User unknown. See https://x.example/#filtered",
+              status="5.2.1", command="RCPT"), "userunknown"),
+    ],
+)
+def test_stage_and_cause(case: str, kwargs: dict, reason: str) -> None:
+    assert decide(**kwargs) == reason, case
+
+
+def test_connection_stage_is_read_from_text() -> None:
+    from responsemaster.classify.detectors._scan import smtp_command
+
+    assert smtp_command("SMTP error from remote mail server after initial connection: 554 go away") == "CONN"
+    assert smtp_command("connect to mx.example.net[192.0.2.1]: server refused to talk to me: 421 busy") == "CONN"
+    assert smtp_command("said: 550 no (in reply to RCPT TO command)") == "RCPT"

@@ -71,7 +71,7 @@ _BY_DETAIL: dict[str, str] = {
     "7.6": "securityerror",
     "7.7": "securityerror",
     "7.8": "securityerror",
-    "7.9": "policyviolation",
+    "7.9": "securityerror",
     "7.10": "securityerror",
     "7.11": "securityerror",
     "7.12": "securityerror",
@@ -126,6 +126,10 @@ def reason_from_status(status: str) -> str:
         return "undefined"
     if parts[0] == "2":
         return "delivered"
+    if parts[0] == "5" and parts[1:] == ["7", "1"]:
+        # "Delivery not authorized": permanent refusals give no cause (the
+        # words, when there are any, decide); the temporary 4.7.1 is a block.
+        return "securityerror"
     return reason
 
 

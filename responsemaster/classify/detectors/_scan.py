@@ -54,9 +54,13 @@ _REMOTE = re.compile(
 _COMMAND = re.compile(
     r"(?:\bafter\s+|in reply to\s+|following\s+|progress was\s+|did not like our\s+|response to\s+|>>>\s*|"
     r"\bSMTP:|\bSTEP:\s*|\[|\berror\s+(?:following|after)\s+|command\s*[:\n]\s*)"
-    r"(?:the\s+)?(end of data|final DATA|DATA|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH)\b",
+    r"(?:the\s+)?(end of data|final DATA|DATA|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH"
+    r"|initial connection)\b"
+    r"|(refused to talk to me|greeting)",
     re.I,
 )
+#: Names the scanner reads that mean "the server refused us at connection time".
+_CONNECTION = ("CONNECT", "INITIAL CONNECTION", "REFUSED TO TALK TO ME", "GREETING")
 
 
 @dataclass
@@ -162,12 +166,14 @@ def remote_mta(text: str) -> str:
 
 def smtp_command(text: str) -> str:
     """The SMTP command the remote server was answering: RCPT, MAIL, DATA, HELO, ..."""
-    commands = [m.group(1).upper() for m in _COMMAND.finditer(text or "")]
+    commands = [(m.group(1) or m.group(2)).upper() for m in _COMMAND.finditer(text or "")]
     if not commands:
         return ""
     last = commands[-1]
     if last in ("END OF DATA", "FINAL DATA"):
         return "DATA"
+    if last in _CONNECTION:
+        return "CONN"
     return last.split()[0].split("_")[0]
 
 
