@@ -31,6 +31,9 @@ from responsemaster.parse.message import ParsedMessage
 
 #: Languages with a spaCy blank class, stop words and a lemma lookup table.
 LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "pt", "sv", "da")
+#: Languages tokenised by their own blank spaCy class; the rest use the multi-language
+#: "xx" rules. French is left out: its exception table takes seconds to build.
+OWN_TOKENIZER: frozenset[str] = frozenset({"en", "de", "es", "it", "nl", "pt", "sv", "da"})
 #: The model's input columns, in order (the ColumnTransformer selects by index).
 COLUMNS: tuple[str, ...] = ("subject", "reply", "diag", "text", "chars", "sender", "flags")
 #: How much text each column reads; bounded so prediction stays ~1 ms.
@@ -140,7 +143,7 @@ class Normaliser:
         if tokenizer is None:
             import spacy
 
-            tokenizer = spacy.blank(lang if lang in LANGUAGES else "xx").tokenizer
+            tokenizer = spacy.blank(lang if lang in OWN_TOKENIZER else "xx").tokenizer
             self._tokenizers[lang] = tokenizer
         return tokenizer
 
