@@ -123,3 +123,15 @@ def test_connection_stage_is_read_from_text() -> None:
     assert smtp_command("SMTP error from remote mail server after initial connection: 554 go away") == "CONN"
     assert smtp_command("connect to mx.example.net[192.0.2.1]: server refused to talk to me: 421 busy") == "CONN"
     assert smtp_command("said: 550 no (in reply to RCPT TO command)") == "RCPT"
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "reason"),
+    [
+        ("Your message wasn't delivered to a@b.example because the address couldn't be found.", "userunknown"),
+        ("550 Your server requires confirmation. Visit http://x.example/Whitelist.aspx to confirm this mail server.",
+         "blocked"),
+    ],
+)
+def test_words_without_codes(diagnostic: str, reason: str) -> None:
+    assert decide(diagnostic) == reason
