@@ -1,0 +1,304 @@
+"""``responsemaster mailer ...``: lists, imports, templates, campaigns, sending, DKIM keys, stats.
+
+Thin wrappers over the ``mailer`` package; each command opens the store the
+settings name (migrated to head) and prints what an operator needs to act on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from responsemaster.cli.common import config_option, settings_from
+from responsemaster.config import ConfigError, Settings
+
+
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    from responsemaster.store.database import open_store
+
+    return open_store(settings)
+
+
+@click.group("mailer")
+def mailer() -> None:
+    """Subscribers, lists, templates and campaigns whose every return can be attributed."""
+
+
+@mailer.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--list", "list_name", required=True, help="List to add the subscribers to (created if new).")
+@config_option
+def import_cmd(csv_file: Path, list_name: str, config_path: Path | None) -> None:
+    """Import subscribers from CSV_FILE (needs an email column; other columns become template fields)."""
+    from mailer.subscribers import import_csv
+
+    store = _store(settings_from(config_path))
+    try:
+        report = import_csv(store, csv_file.read_bytes(), list_name)
+    except ValueError as exc:
+        raise click.ClickException(f"{csv_file}: {exc}") from exc
+    finally:
+        store.close()
+    for line in report.lines():
+        click.echo(line)
+
+
+@mailer.command("export")
+@click.option("--list", "list_name", default=None, help="Only this list (default: every subscriber).")
+@click.option("--field", "fields", multiple=True, help="Extra personalisation columns to include.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@config_option
+def export_cmd(list_name: str | None, fields: tuple[str, ...], output: Path | None, config_path: Path | None) -> None:
+    """Export subscribers as CSV (cells that a spreadsheet would run as formulas are neutralised)."""
+    from mailer.subscribers import export_csv
+
+    store = _store(settings_from(config_path))
+    try:
+        if output is None:
+            count = export_csv(store, list_name, sys.stdout, list(fields))  # type: ignore[arg-type]
+        else:
+            with open(output, "w", encoding="utf-8", newline="") as handle:
+                count = export_csv(store, list_name, handle, list(fields))  # type: ignore[arg-type]
+    finally:
+        store.close()
+    click.echo(f"exported {count} subscribers", err=True)
+
+
+@mailer.command("add")
+@click.argument("address")
+@click.option("--list", "list_name", required=True)
+@click.option("--name", default="")
+@config_option
+def add_cmd(address: str, list_name: str, name: str, config_path: Path | None) -> None:
+    """Add one ADDRESS to a list (validated like an import)."""
+    from mailer.subscribers import add_subscriber
+
+    store = _store(settings_from(config_path))
+    try:
+        report = add_subscriber(store, list_name, address, name)
+    finally:
+        store.close()
+    if report.rejected:
+        raise click.ClickException(report.rejected[0].reason)
+    click.echo(f"{address}: {'added' if report.added_to_list else 'already on ' + list_name}")
+
+
+@mailer.command("template")
+@click.argument("name")
+@click.option("--subject", required=True, help="Subject (a Jinja2 template too).")
+@click.option("--html", "html_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--text", "text_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@config_option
+def template_cmd(name: str, subject: str, html_file: Path | None, text_file: Path | None, config_path: Path | None) -> None:
+    """Store template NAME from an HTML file and/or a text file (checked before it is saved)."""
+    from mailer.campaigns import save_template
+    from mailer.templates import TemplateProblem
+
+    html = html_file.read_text(encoding="utf-8") if html_file else ""
+    text = text_file.read_text(encoding="utf-8") if text_file else ""
+    store = _store(settings_from(config_path))
+    try:
+        save_template(store, name, subject, html, text)
+    except TemplateProblem as exc:
+        raise click.ClickException(f"template {name}: {exc}") from exc
+    finally:
+        store.close()
+    click.echo(f"template {name} saved")
+
+
+@mailer.command("campaign")
+@click.argument("name")
+@click.option("--list", "list_name", required=True)
+@click.option("--template", "template_name", required=True)
+@click.option("--limit", type=int, default=0, help="Send to at most this many of the list's addresses (0: all).")
+@click.option("--from", "from_address", default="", help="From header (default [mailer] from_address).")
+@click.option("--reply-to", default="")
+@config_option
+def campaign_cmd(name: str, list_name: str, template_name: str, limit: int, from_address: str, reply_to: str,
+                 config_path: Path | None) -> None:
+    """Create draft campaign NAME (its id goes into every VERP token)."""
+    from mailer.campaigns import CampaignError, create_campaign
+
+    store = _store(settings_from(config_path))
+    try:
+        cid = create_campaign(store, name, list_name, template_name, from_address=from_address, reply_to=reply_to, limit=limit)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"campaign {name} created (id {cid})")
+
+
+@mailer.command("preflight")
+@click.argument("campaign")
+@config_option
+def preflight_cmd(campaign: str, config_path: Path | None) -> None:
+    """Render every recipient's message of CAMPAIGN without sending; exit 1 on any error."""
+    from mailer.campaigns import CampaignError, load_campaign, preflight
+    from mailer.compose import Composer
+    from mailer.settings import mailer_settings
+
+    settings = settings_from(config_path)
+    store = _store(settings)
+    try:
+        with store.reader() as session:
+            loaded = load_campaign(session, campaign)
+        composer = Composer(mailer_settings(settings), loaded.campaign.id, loaded.campaign.name, "x@localhost")  # type: ignore[arg-type]
+        report = preflight(store, loaded, lambda sid: composer.unsubscribe_url(composer.token(sid)))
+    except (CampaignError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@mailer.command("send")
+@click.argument("campaign")
+@click.option("--at", "at", default=None, help="Schedule for this ISO time (UTC if no offset) through the queue.")
+@config_option
+def send_cmd(campaign: str, at: str | None, config_path: Path | None) -> None:
+    """Send CAMPAIGN now (in this process), or schedule it with --at (run `mailer worker`)."""
+    settings = settings_from(config_path)
+    if at is not None:
+        _schedule(settings, config_path, campaign, _parse_time(at))
+        return
+    from mailer.campaigns import CampaignError
+    from mailer.service import send_campaign
+
+    try:
+        result = send_campaign(settings, campaign)
+    except (CampaignError, ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"campaign {result.campaign}: {result.status}")
+    for key, value in sorted(result.counts.items()):
+        click.echo(f"  {key}: {value}")
+    if result.note:
+        click.echo(result.note)
+    if result.next_run_at:
+        click.echo(f"next run due at {result.next_run_at.isoformat()} (send again, or let `mailer worker` do it)")
+    if result.status == "preflight_failed":
+        sys.exit(1)
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO time such as 2026-05-01T09:00") from exc
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _schedule(settings: Settings, config_path: Path | None, campaign: str, when: datetime) -> None:
+    from sqlalchemy import update
+
+    from mailer.campaigns import CampaignError, load_campaign, set_status
+    from mailer.tasks import make_mailer_huey, register_mailer_tasks
+    from responsemaster.store.mailing import CampaignPlan
+
+    store = _store(settings)
+    try:
+        with store.reader() as session:
+            cid = load_campaign(session, campaign).campaign.id
+        tasks = register_mailer_tasks(make_mailer_huey(settings))
+        task_id = tasks.schedule(str(config_path.resolve()) if config_path else None, cid, eta=when)  # type: ignore[arg-type]
+        set_status(store, cid, "scheduled", scheduled_at=when)  # type: ignore[arg-type]
+        with store.transaction() as session:
+            session.execute(update(CampaignPlan).where(CampaignPlan.campaign_id == cid).values(task_id=task_id))  # type: ignore[arg-type]
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(f"campaign {campaign} scheduled for {when.isoformat()} (task {task_id})")
+
+
+@mailer.command("worker")
+@click.option("--workers", type=int, default=1)
+@config_option
+def worker_cmd(workers: int, config_path: Path | None) -> None:
+    """Run the Huey consumer for scheduled and continued campaign runs."""
+    from mailer.tasks import make_mailer_huey, register_mailer_tasks
+
+    settings = settings_from(config_path)
+    _store(settings).close()  # migrate before any consumer forks
+    huey = make_mailer_huey(settings)
+    register_mailer_tasks(huey)
+    huey.create_consumer(workers=workers, worker_type="thread").run()
+
+
+@mailer.command("resend-uncertain")
+@click.argument("campaign")
+@config_option
+def resend_uncertain_cmd(campaign: str, config_path: Path | None) -> None:
+    """Queue CAMPAIGN's 'uncertain' recipients again (they may get a second copy: you decide)."""
+    from sqlalchemy import update
+
+    from mailer.campaigns import load_campaign
+    from responsemaster.store.platform import Delivery
+
+    store = _store(settings_from(config_path))
+    try:
+        with store.transaction() as session:
+            cid = load_campaign(session, campaign).campaign.id
+            count = session.execute(update(Delivery).where(Delivery.campaign_id == cid, Delivery.status == "uncertain")  # type: ignore[arg-type]
+                                    .values(status="queued")).rowcount
+    finally:
+        store.close()
+    click.echo(f"{count} uncertain recipients queued again; run `mailer send {campaign}`")
+
+
+@mailer.command("stats")
+@click.argument("campaign", required=False)
+@click.option("--by-domain", is_flag=True, help="Per recipient domain (needs CAMPAIGN).")
+@config_option
+def stats_cmd(campaign: str | None, by_domain: bool, config_path: Path | None) -> None:
+    """Campaign analytics as JSON: sent, failed at send time, bounces by category, replies, complaints, unsubscribes."""
+    from mailer.analytics import all_campaign_stats, campaign_stats, domain_stats
+    from mailer.campaigns import CampaignError, load_campaign
+
+    store = _store(settings_from(config_path))
+    try:
+        with store.reader() as session:
+            if campaign is None:
+                data: object = all_campaign_stats(session)
+            else:
+                loaded = load_campaign(session, campaign).campaign
+                data = domain_stats(session, loaded) if by_domain else campaign_stats(session, loaded)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@mailer.command("dkim-keygen")
+@click.option("--domain", required=True, help="The signing domain (d=).")
+@click.option("--selector", required=True, help="The selector (s=).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Private key file (default var/dkim/<selector>.<domain>.pem).")
+@click.option("--bits", type=click.IntRange(1024, 4096), default=2048)
+@config_option
+def dkim_keygen_cmd(domain: str, selector: str, out: Path | None, bits: int, config_path: Path | None) -> None:
+    """Generate a DKIM key; print the SPF, DKIM and DMARC records to publish and the config to add."""
+    from mailer.dkim_keys import dns_records, generate_rsa_key, write_private_key
+    from mailer.settings import mailer_settings
+
+    settings = settings_from(config_path)
+    path = out or settings.var / "dkim" / f"{selector}.{domain}.pem"
+    private, public = generate_rsa_key(bits)
+    try:
+        write_private_key(path, private)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{path} exists: refusing to replace a key that may be published") from exc
+    relays = [r.host for r in mailer_settings(settings).relays]
+    click.echo(f"; private key written to {path} (mode 0600)")
+    click.echo("; publish these DNS records:")
+    for record in dns_records(domain, selector, public, relays):
+        click.echo(record.zone_line())
+    click.echo("; and add to the configuration:")
+    click.echo(f'[mailer.dkim]\ndomain = "{domain}"\nselector = "{selector}"\nkey_file = "{path}"')
