@@ -95,9 +95,9 @@ def test_a_model_file_naming_untrusted_code_is_refused(trained: Path, tmp_path: 
     import os
 
     import skops.io as sio
-    from skops.io.exceptions import UntrustedTypesFoundException
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
+    from skops.io.exceptions import UntrustedTypesFoundException
 
     folder = trained / (trained / CURRENT).read_text().strip()
     evil = tmp_path / "evil"

@@ -39,7 +39,7 @@ _ATTRIBUTION = re.compile(
     rf"^.{{0,300}}?(?:{_VERBS})(?:\s*\(.{{0,60}}\))?\s*:?\s*$"
     # "Am 26. Mai 2003 schrieb Dirk <d@example.org>:", "Le 3 mars, Jean <j@x> a écrit :"
     rf"|^[-\s]*(?:on|am|le|el|il|op|em|den|dnia|w\s+dniu|в)\s.{{0,250}}?(?:{_VERBS})\s.{{0,150}}:\s*$",
-    re.I,
+    re.IGNORECASE,
 )
 _RULE = re.compile(
     r"^\s*(?:-{2,}|_{2,}|\*{2,})?\s*(?:original\s+message|urspr(?:ü|ue)ngliche\s+nachricht|message\s+d'origine|"
@@ -47,29 +47,29 @@ _RULE = re.compile(
     r"opprinnelig\s+melding|oprindelig\s+meddelelse|alkuper(?:ä|a)inen\s+viesti|wiadomo(?:ś|s)(?:ć|c)\s+oryginalna|"
     r"исходное\s+сообщение|forwarded\s+message|weitergeleitete\s+nachricht|message\s+transf(?:é|e)r(?:é|e)|"
     r"mensaje\s+reenviado|messaggio\s+inoltrato|doorgestuurd\s+bericht)\s*(?:-{2,}|_{2,}|\*{2,})?\s*$",
-    re.I,
+    re.IGNORECASE,
 )
 _FORWARD_INTRO = re.compile(
     r"^\s*(?:begin\s+forwarded\s+message|anfang\s+der\s+weitergeleiteten\s+nachricht|"
     r"d(?:é|e)but\s+du\s+message\s+r(?:é|e)exp(?:é|e)di(?:é|e)|inicio\s+del\s+mensaje\s+reenviado|"
     r"inizio\s+messaggio\s+inoltrato|in(?:í|i)cio\s+da\s+mensagem\s+encaminhada)\s*:\s*$",
-    re.I,
+    re.IGNORECASE,
 )
 _HEADER = re.compile(
     r"^\s*\*?(?:from|von|de|da|van|från|fra|od|lähettäjä|feladó|от|差出人|発信者|sent|gesendet|envoy(?:é|e)|"
     r"enviado(?:\s+el)?|inviato|verzonden|skickat|sendt|wysłano|lähetetty|отправлено|date|datum|fecha|data|dátum|"
     r"дата|to|an|à|a|para|aan|till|til|do|vastaanottaja|кому|subject|betreff|objet|asunto|oggetto|onderwerp|"
     r"ämne|emne|temat|aihe|тема|cc|kopie)\s*:\*?(?:\s|$)",
-    re.I,
+    re.IGNORECASE,
 )
-_FROM_HEADER = re.compile(r"^\s*\*?(?:from|von|de|da|van|från|fra|od|lähettäjä|feladó|от|差出人|発信者)\s*:", re.I)
+_FROM_HEADER = re.compile(r"^\s*\*?(?:from|von|de|da|van|från|fra|od|lähettäjä|feladó|от|差出人|発信者)\s*:", re.IGNORECASE)
 _SIGNATURE = re.compile(
     r"^(?:--\s?|—|sent\s+from\s+my\s.{1,40}|sent\s+from\s+(?:outlook|mail|yahoo\s+mail).{0,40}|"
     r"get\s+outlook\s+for\s.{1,20}|sent\s+with\s+\w+.{0,60}|envoy(?:é|e)\s+de\s+mon\s.{1,40}|"
     r"von\s+meinem\s.{1,40}\s+gesendet.{0,10}|enviado\s+desde\s+mi\s.{1,40}|enviado\s+do\s+meu\s.{1,40}|"
     r"inviato\s+da(?:l)?\s.{1,40}|verzonden\s+(?:vanaf|met)\s.{1,40}|skickat\s+från\s.{1,40}|"
     r"отправлено\s+с\s.{1,40})$",
-    re.I,
+    re.IGNORECASE,
 )
 _CLOSING = re.compile(
     r"^(?:best(?:\s+regards|\s+wishes)?|(?:kind|warm|many)\s+regards|regards|cheers|thanks(?:\s+again)?|"
@@ -78,7 +78,7 @@ _CLOSING = re.compile(
     r"saludos(?:\s+cordiales)?|atentamente|un\s+saluto|cordiali\s+saluti|saluti|met\s+vriendelijke\s+groet(?:en)?|"
     r"groeten|atenciosamente|abraços|med\s+vänliga\s+hälsningar|hälsningar|mvh|med\s+venlig\s+hilsen|"
     r"с\s+уважением)\s*[,.!]*(?:\s+[A-ZÀ-Ý][\w.'-]{0,20})?$",
-    re.I,
+    re.IGNORECASE,
 )
 _DASH_NAME = re.compile(r"^-\s?[^\W\d_][\w .'-]{0,30}$")
 #: A bare name signing off: "David", "Joe Smith", "cheers, Joe".

@@ -45,9 +45,9 @@ SETTINGS: dict[str, Any] = {
 
 
 def build_pipeline(settings: Mapping[str, Any] = SETTINGS) -> Pipeline:
-    """An unfitted pipeline: per-column vectorisers, then logistic regression."""
+    """An unfitted pipeline: per-column vectorisers, then a class-weighted linear SVM."""
     cap = settings["max_features_per_column"]
-    words = dict(token_pattern=r"\S+", lowercase=False, sublinear_tf=True, dtype=np.float32)
+    words = {"token_pattern": r"\S+", "lowercase": False, "sublinear_tf": True, "dtype": np.float32}
     index = {name: i for i, name in enumerate(COLUMNS)}
     columns = ColumnTransformer(
         [

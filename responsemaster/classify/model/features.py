@@ -46,12 +46,12 @@ CHARS_CHARS = 250
 MEMO_SIZE = 200_000
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_URL = re.compile(r"^(?:https?://|www\.)", re.I)
+_URL = re.compile(r"^(?:https?://|www\.)", re.IGNORECASE)
 _STATUS = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 _REPLY_CODE = re.compile(r"^[245]\d\d$")
 _DIGITS = re.compile(r"\d")
 _WORDS = re.compile(r"[^\W\d_]{2,}")
-_QUOTED = re.compile(r"^\s*>", re.M)
+_QUOTED = re.compile(r"^\s*>", re.MULTILINE)
 _ROLE_SENDERS = (
     "mailer-daemon", "postmaster", "mail-daemon", "maildaemon", "noreply", "no-reply", "donotreply",
     "do-not-reply", "bounce", "bounces", "abuse", "autoreply", "auto-reply", "notification",

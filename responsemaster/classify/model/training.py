@@ -40,7 +40,7 @@ from responsemaster.classify.model.estimator import (
 from responsemaster.classify.model.features import Normaliser, full_lemma_tables, reduce_lemmas
 from responsemaster.classify.model.metrics import scores
 
-__all__ = ["load_examples", "train_model", "cross_validate", "train_command", "evaluate_command"]
+__all__ = ["cross_validate", "evaluate_command", "load_examples", "train_command", "train_model"]
 
 REPO_DATA = Path(__file__).resolve().parents[3] / "training_data"
 FOLDS = 5
