@@ -1,0 +1,284 @@
+"""Hostile and broken input: every message gets a result, the run goes on, time and memory stay bounded.
+
+Bounds here are safety limits (a hang or a blow-up fails), not performance
+assertions: they are ten or more times what a healthy run needs. Speed is
+measured by benchmarks/classify_bench.py, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from responsemaster.categories import CATEGORIES
+
+#: Seconds any single message may take, whatever it contains.
+TIME_LIMIT = 5.0
+
+
+def assert_result(verdict) -> None:
+    """A verdict with one of the eleven categories; an error, if any, is a string."""
+    assert verdict.category in CATEGORIES, verdict
+    assert verdict.error is None or isinstance(verdict.error, str)
+    assert 0.0 <= float(verdict.confidence) <= 1.0
+    json.dumps(verdict.to_json("x"), ensure_ascii=False).encode("utf-8")  # the CLI can print it
+
+
+def classify_bounded(classifier, raw: bytes, seconds: float = TIME_LIMIT, megabytes: float | None = None):
+    """Classify ``raw`` in a forked child; fail if it raises, hangs, or (when asked) allocates too much.
+
+    A child, because a runaway regular expression cannot be interrupted
+    in-process: the parent kills it after ``seconds`` and the test fails
+    instead of hanging the suite.
+    """
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_classify_and_report, args=(classifier, raw, megabytes is not None, send))
+    child.start()
+    send.close()
+    if not receive.poll(seconds):
+        child.kill()
+        child.join()
+        pytest.fail(f"no result within {seconds}s (limit): unbounded time", pytrace=False)
+    outcome = receive.recv()
+    child.join()
+    if "exception" in outcome:
+        pytest.fail(f"classify raised: {outcome['exception']}", pytrace=False)
+    assert outcome["elapsed"] < seconds
+    if megabytes is not None:
+        assert outcome["peak"] < megabytes * 1e6, f"peak {outcome['peak'] / 1e6:.0f} MB (limit {megabytes} MB)"
+    verdict = outcome["verdict"]
+    assert_result(verdict)
+    return verdict
+
+
+def _classify_and_report(classifier, raw: bytes, trace: bool, send) -> None:
+    if trace:
+        tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        verdict = classifier.classify(raw)
+        outcome = {"verdict": verdict}
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which fails the test
+        outcome = {"exception": f"{type(exc).__name__}: {exc}"}
+    outcome["elapsed"] = time.perf_counter() - started
+    outcome["peak"] = tracemalloc.get_traced_memory()[1] if trace else 0
+    send.send(outcome)
+    send.close()
+    os._exit(0)
+
+
+# --- hostile messages, built here -------------------------------------------------------------
+
+
+def nested_mime(depth: int) -> bytes:
+    head = b"From: a@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n"
+    opens = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i) for i in range(depth))
+    closes = b"".join(b"\r\n--b%d--\r\n" % i for i in reversed(range(depth)))
+    return head + opens + b"Content-Type: text/plain\r\n\r\nhello\r\n" + closes
+
+
+def dsn_with_diagnostic(diagnostic: bytes, sender: bytes = b"MAILER-DAEMON@mx.example.org",
+                        subject: bytes = b"Delivery Status Notification (Failure)") -> bytes:
+    return (
+        b"From: " + sender + b"\r\nTo: list@example.com\r\nSubject: " + subject + b"\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\n" + diagnostic + b"\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
+        b"Final-Recipient: rfc822; user@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"Diagnostic-Code: smtp; 550 " + diagnostic + b"\r\n\r\n--B--\r\n"
+    )
+
+
+def text_bounce_with(line: bytes, sender: bytes, subject: bytes) -> bytes:
+    return (b"From: " + sender + b"\r\nSubject: " + subject + b"\r\nTo: list@example.com\r\n\r\n"
+            b"This is the mail system at host mx.example.org.\r\n\r\n" + line + b"\r\n" + line + b"\r\n")
+
+
+def ten_megabytes() -> bytes:
+    line = b"<user@example.org>: host mx.example.org said: 550 5.1.1 user unknown " + b"x" * 40 + b"\r\n"
+    return (b"From: MAILER-DAEMON@mx.example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            b"Content-Type: text/plain\r\n\r\n" + line * (10_000_000 // len(line)))
+
+
+HOSTILE: dict[str, Callable[[], bytes]] = {
+    "empty": lambda: b"",
+    "only-headers": lambda: b"From: someone@example.org\r\nSubject: hello\r\nTo: list@example.com\r\n",
+    "only-headers-no-newline": lambda: b"From: someone@example.org",
+    "binary-garbage": lambda: random.Random(1).randbytes(200_000),
+    "binary-garbage-with-header": lambda: b"Subject: x\r\n\r\n" + random.Random(2).randbytes(200_000),
+    "nul-in-headers": lambda: b"From: a\x00@example.org\r\nSub\x00ject: x\x00y\r\nTo: \x00\r\n\x00: \x00\r\n\r\nbody\x00",
+    "nul-everywhere": lambda: b"\x00" * 100_000,
+    "mime-nested-1000": lambda: nested_mime(1000),
+    "mime-nested-5000": lambda: nested_mime(5000),
+    "unknown-charsets": lambda: (
+        b'From: =?x-klingon?Q?Kor?= <a@example.org>\r\nSubject: =?x-foo-bar?B?////?= =?utf-8?Q?caf=E9?=\r\n'
+        b'Content-Type: text/plain; charset="x-nonexistent-9"\r\n\r\ncaf\xe9 \xff\xfe\x80\r\n'),
+    "lying-charset": lambda: b"From: a@example.org\r\nContent-Type: text/plain; charset=utf-16\r\n\r\n\xff\xd8\x00",
+    "broken-base64": lambda: (
+        b"From: a@example.org\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"
+        b"\r\nSGVsbG8gd29y!!!bGQ=\r\n===\r\nQQ\r\n"),
+    "broken-quoted-printable": lambda: (
+        b"From: a@example.org\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n=E9=\r\n=" * 100),
+    "missing-boundary": lambda: (
+        b'From: a@example.org\r\nContent-Type: multipart/mixed; boundary="nope"\r\n\r\n--other\r\n\r\ntext\r\n'),
+    "no-boundary-parameter": lambda: b"From: a@example.org\r\nContent-Type: multipart/report\r\n\r\n--x\r\nhi\r\n",
+    "delivery-status-garbage": lambda: (
+        b'From: MAILER-DAEMON@x.org\r\nContent-Type: multipart/report; boundary="B"\r\n\r\n--B\r\n'
+        b"Content-Type: message/delivery-status\r\n\r\n" + b":::\r\n\r\n;;;\r\n" * 5000 + b"\r\n--B--\r\n"),
+    "huge-header-line": lambda: b"Subject: " + b"=?utf-8?q?a?= " * 400_000 + b"\r\nFrom: " + b"<" * 1_000_000 + b"\r\n\r\nhi",
+    "many-headers": lambda: b"X-H: v\r\n" * 200_000 + b"\r\nbody",
+    "many-recipients": lambda: dsn_with_diagnostic(b"x").replace(
+        b"Final-Recipient: rfc822; user@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n",
+        b"Final-Recipient: rfc822; u@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n" * 20_000),
+    "many-parts": lambda: b'From: a@example.org\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    + b"--b\r\nContent-Type: text/plain\r\n\r\npart\r\n" * 50_000 + b"--b--\r\n",
+    "nested-rfc822": lambda: (b"Content-Type: message/rfc822\r\n\r\n" * 2000) + b"Subject: inner\r\n\r\nhi",
+}
+
+#: Lines built to make a backtracking regular expression explode (catastrophic
+#: or polynomial backtracking): long runs with the final character wrong.
+REDOS_LINES: dict[str, bytes] = {
+    "a-then-bang": b"a" * 50_000 + b"!",
+    "spaces-then-x": b" " * 50_000 + b"x",
+    "tabs-and-spaces": b" \t" * 25_000 + b"!",
+    "dashes": b"-" * 50_000,
+    "at-signs": b"a@" * 25_000 + b"!",
+    "angle-at": b"<a@" * 15_000,
+    "dot-runs": b"a." * 25_000 + b"@",
+    "words-then-bang": b"user unknown " * 4_000 + b"!",
+    "nested-repetition-bait": b"(a+)+" * 10_000 + b"a" * 10_000 + b"!",
+    "wrote-bait": b"on " * 15_000 + b"x",
+    "colons": b": " * 25_000,
+    "lt-run": b"<" * 50_000 + b"a@b",
+    "mailto": b"a@b <mailto:" * 5_000,
+    "ellipsis": b"a@b..." * 8_000,
+}
+#: Who a text bounce claims to come from, so that the MTA-specific detectors run too.
+BOUNCE_ENVELOPES = (
+    (b"MAILER-DAEMON@mx.example.org", b"Undelivered Mail Returned to Sender"),
+    (b"MAILER-DAEMON@mx.example.org", b"failure notice"),
+    (b"Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>", b"Returned mail: see transcript for details"),
+    (b"Mail Delivery System <Mailer-Daemon@mx.example.org>", b"Mail delivery failed: returning message to sender"),
+    (b"postmaster@example.org", b"Undeliverable: hello"),
+    (b"someone@example.org", b"Re: hello"),
+)
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_message_gets_a_result(classifier, name: str) -> None:
+    classify_bounded(classifier, HOSTILE[name]())
+
+
+def test_ten_megabyte_message_is_bounded(classifier) -> None:
+    classify_bounded(classifier, ten_megabytes(), seconds=TIME_LIMIT, megabytes=200)
+
+
+@pytest.mark.parametrize("name", sorted(REDOS_LINES))
+def test_backtracking_bait_in_a_dsn(classifier, name: str) -> None:
+    classify_bounded(classifier, dsn_with_diagnostic(REDOS_LINES[name]))
+
+
+@pytest.mark.parametrize("envelope", range(len(BOUNCE_ENVELOPES)))
+@pytest.mark.parametrize("name", sorted(REDOS_LINES))
+def test_backtracking_bait_in_text_bounces(classifier, name: str, envelope: int) -> None:
+    sender, subject = BOUNCE_ENVELOPES[envelope]
+    classify_bounded(classifier, text_bounce_with(REDOS_LINES[name], sender, subject))
+
+
+def test_truncated_corpus_messages(classifier, sample_messages: list[bytes]) -> None:
+    """Real messages cut at many points (inside headers, boundaries, base64, DSN fields)."""
+    for raw in sample_messages:
+        cuts = sorted({1, 10, 100, len(raw) // 3, len(raw) // 2, len(raw) - 1, *range(0, len(raw), max(1, len(raw) // 12))})
+        for cut in cuts:
+            classify_bounded(classifier, raw[:cut])
+
+
+# --- property test ------------------------------------------------------------------------------
+
+
+def _mutate(raw: bytes, ops: list[tuple[str, int, int]]) -> bytes:
+    data = bytearray(raw)
+    for op, a, b in ops:
+        n = len(data)
+        if n == 0:
+            break
+        i = a % n
+        if op == "flip":
+            data[i] ^= 1 << (b % 8)
+        elif op == "truncate":
+            del data[i:]
+        elif op == "nul":
+            data[i:i] = b"\x00" * (1 + b % 4)
+        elif op in ("dup-line", "drop-line"):
+            lines = bytes(data).split(b"\n")
+            j = a % len(lines)
+            lines[j:j + 1] = [lines[j], lines[j]] if op == "dup-line" else []
+            data = bytearray(b"\n".join(lines))
+        elif op == "swap-boundary":
+            lines = bytes(data).split(b"\n")
+            marks = [k for k, line in enumerate(lines) if line.startswith(b"--")]
+            if len(marks) >= 2:
+                x, y = marks[a % len(marks)], marks[b % len(marks)]
+                lines[x], lines[y] = lines[y], lines[x]
+            data = bytearray(b"\n".join(lines))
+        elif op == "bytes":
+            data[i:i] = bytes([b % 256]) * (1 + a % 64)
+    return bytes(data)
+
+
+_OPS = st.lists(
+    st.tuples(st.sampled_from(["flip", "truncate", "nul", "dup-line", "drop-line", "swap-boundary", "bytes"]),
+              st.integers(0, 1 << 20), st.integers(0, 1 << 20)),
+    min_size=1, max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pick=st.integers(0, 10_000), ops=_OPS)
+def test_mutated_corpus_messages_never_raise(classifier, sample_messages: list[bytes], pick: int, ops) -> None:
+    raw = _mutate(sample_messages[pick % len(sample_messages)], ops)
+    verdict = classifier.classify(raw)
+    assert verdict.category in CATEGORIES
+
+
+# --- through the command line -------------------------------------------------------------------
+
+
+def test_cli_gives_one_line_per_hostile_input_in_order(tmp_path: Path) -> None:
+    names = ["empty", "binary-garbage", "nul-in-headers", "mime-nested-1000", "unknown-charsets", "broken-base64",
+             "only-headers", "huge-header-line"]
+    paths = []
+    for number, name in enumerate(names):
+        path = tmp_path / f"{number:02d}-{name}.eml"
+        path.write_bytes(HOSTILE[name]())
+        paths.append(path)
+    bait = tmp_path / "99-redos.eml"
+    bait.write_bytes(dsn_with_diagnostic(REDOS_LINES["spaces-then-x"]))
+    paths.append(bait)
+    missing = tmp_path / "does-not-exist.eml"
+    paths.insert(3, missing)
+    proc = subprocess.run(
+        [sys.executable, "-m", "responsemaster", "classify", "--jsonl", "--no-model", *map(str, paths)],
+        capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8"}, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")[-2000:]
+    lines = proc.stdout.decode("utf-8").splitlines()
+    assert len(lines) == len(paths), proc.stdout[-2000:]
+    rows = [json.loads(line) for line in lines]
+    assert [row["file"] for row in rows] == [str(p) for p in paths]
+    for row in rows:
+        assert row["category"] in CATEGORIES
+    assert "error" in rows[3]  # the missing file
