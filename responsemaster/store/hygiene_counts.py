@@ -31,6 +31,8 @@ class VerdictDayCount(SQLModel, table=True):
     """Verdicts of one category and reason, on one UTC day, for one domain/campaign (or all)."""
 
     __tablename__ = "verdict_day_counts"
+    #: "Top domains over 30 days" reads one dimension by day, not one value's history.
+    __table_args__ = (Index("ix_verdict_day_counts_dimension_day", "dimension", "day"),)
 
     dimension: str = Field(max_length=16, primary_key=True)
     value: str = Field(max_length=255, primary_key=True)

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("dimension", "value", "day", "category", "reason"),
     )
+    op.create_index("ix_verdict_day_counts_dimension_day", "verdict_day_counts", ["dimension", "day"])
     op.create_index("ix_raw_messages_state_received", "raw_messages", ["state", "received_at"])
     op.create_index("ix_review_items_state_confidence", "review_items", ["state", "confidence", "id"])
     op.create_index("ix_message_verdicts_subscriber_created", "message_verdicts", ["subscriber_key", "created_at"])
@@ -45,4 +46,5 @@ def downgrade() -> None:
     op.drop_index("ix_message_verdicts_subscriber_created", table_name="message_verdicts")
     op.drop_index("ix_review_items_state_confidence", table_name="review_items")
     op.drop_index("ix_raw_messages_state_received", table_name="raw_messages")
+    op.drop_index("ix_verdict_day_counts_dimension_day", table_name="verdict_day_counts")
     op.drop_table("verdict_day_counts")

@@ -1,0 +1,55 @@
+"""The ``[api]`` table of the configuration file, with the SPEC's safe defaults.
+
+    [api]
+    host = "127.0.0.1"          # SPEC section 10: the API listens on 127.0.0.1:8025
+    port = 8025
+    metrics_public = true       # /metrics and /health without a key (for Prometheus)
+    trusted_proxies = []        # X-Forwarded-For is believed only from these addresses
+    secure_cookies = false      # set true behind HTTPS (review page login cookie)
+    training_data = ""          # default: [classify] training_data, ./training_data, the repo's
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from responsemaster.config import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8025
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    metrics_public: bool = True
+    trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+    secure_cookies: bool = False
+    training_data: Path | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ApiSettings":
+        data = settings.section("api")
+        training = str(data.get("training_data", "") or "")
+        path = None
+        if training:
+            path = Path(training)
+            path = path if path.is_absolute() else settings.base_dir / path
+        return cls(
+            host=str(data.get("host", DEFAULT_HOST)),
+            port=int(data.get("port", DEFAULT_PORT)),
+            metrics_public=bool(data.get("metrics_public", True)),
+            trusted_proxies=frozenset(str(p) for p in data.get("trusted_proxies", [])),
+            secure_cookies=bool(data.get("secure_cookies", False)),
+            training_data=path,
+        )
+
+    def training_dir(self, settings: Settings) -> Path:
+        """Where relabelled messages go: the folder ``responsemaster train`` reads."""
+        if self.training_data is not None:
+            return self.training_data
+        from responsemaster.classify.model.training import default_data_dir
+
+        return default_data_dir(settings)

@@ -1,0 +1,75 @@
+"""Campaign analytics: the mailer's numbers (``mailer.analytics``) plus returns per day and failures.
+
+The mailer owns what "sent", "failed at send" and "bounced" mean for a
+campaign, so its analytics module is called as is; this controller adds
+rates, the day-by-day returns and the failures summary from the verdict
+counts. A campaign is named by its name (the VERP token's campaign) or id.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from litestar import Controller, get
+from sqlalchemy import or_, select
+
+from api import counts, ranges
+from api.context import ApiContext
+from api.controllers.common import API, READ, SECURITY, not_found
+from api.schemas import CampaignAnalytics, CampaignList
+from responsemaster.store.subscribers import Campaign
+
+
+def _rates(stats: dict[str, Any]) -> dict[str, float]:
+    sent = int(stats.get("sent") or 0)
+    if not sent:
+        return {}
+    return {name: round(int(stats.get(key) or 0) / sent, 5) for name, key in (
+        ("bounce_rate", "bounced"), ("complaint_rate", "complaints"), ("unsubscribe_rate", "unsubscribes"),
+        ("reply_rate", "human_replies"), ("auto_reply_rate", "auto_replies"))}
+
+
+def _find(session: Any, name: str) -> Campaign | None:
+    cond = Campaign.name == name
+    if name.isdigit() and len(name) < 12:
+        cond = or_(cond, Campaign.id == int(name))  # type: ignore[assignment]
+    return session.execute(select(Campaign).where(cond)).scalars().first()
+
+
+def _first_day(campaign: Campaign) -> date:
+    start = campaign.started_at or campaign.scheduled_at or campaign.created_at
+    return start.date() if start else ranges.today_utc() - timedelta(days=29)
+
+
+class CampaignController(Controller):
+    path = f"{API}/campaigns"
+    tags = ["campaigns"]
+    opt = READ
+    security = SECURITY
+
+    @get("/", sync_to_thread=True, summary="Every campaign with its send and return totals")
+    def list_all(self, ctx: ApiContext) -> CampaignList:
+        from mailer.analytics import all_campaign_stats
+
+        with ctx.store.reader() as session:
+            items = all_campaign_stats(session)
+        return CampaignList(items=[{**i, "rates": _rates(i)} for i in items])
+
+    @get("/{campaign:str}", sync_to_thread=True, summary="One campaign: sends, returns, rates, failures")
+    def show(self, ctx: ApiContext, campaign: str) -> CampaignAnalytics:
+        from mailer.analytics import campaign_stats, domain_stats
+
+        with ctx.store.reader() as session:
+            row = _find(session, campaign)
+            if row is None:
+                not_found(f"no campaign {campaign!r}")
+            stats = campaign_stats(session, row)
+            by_domain = domain_stats(session, row)
+            first = min(_first_day(row), ranges.today_utc())
+            last = ranges.today_utc()
+            first = max(first, last - timedelta(days=ranges.MAX_DAYS - 1))
+            days = counts.per_day(session, first, last, campaign=row.name)
+            lines, summary = counts.failures(session, first, last, campaign=row.name)
+        return CampaignAnalytics(campaign=row.name, status=row.status, stats=stats, by_domain=by_domain,
+                                 rates=_rates(stats), failures=lines, summary=summary, per_day=days)

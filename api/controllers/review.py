@@ -1,0 +1,61 @@
+"""The review queue as JSON: list (least confident first), read, resolve, relabel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import ValidationException
+from litestar.params import Parameter
+
+from api import review_ops
+from api.context import ApiContext
+from api.controllers.common import API, READ, SECURITY, WRITE, actor_and_address, not_found
+from api.schemas import RelabelIn, RelabelOut, ResolveIn, ReviewDetail, ReviewOut, ReviewPage
+
+ItemId = Annotated[int, Parameter(ge=1, le=2**62)]
+
+
+class ReviewController(Controller):
+    path = f"{API}/review"
+    tags = ["review"]
+    opt = READ
+    security = SECURITY
+
+    @get("/", sync_to_thread=True, summary="The review queue, least confident first")
+    def list_items(
+        self, ctx: ApiContext,
+        queue_state: Annotated[Literal["open", "resolved", "all"], Parameter(query="state")] = "open",
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        offset: Annotated[int, Parameter(ge=0, le=10_000_000)] = 0,
+    ) -> ReviewPage:
+        with ctx.store.reader() as session:
+            items, total = review_ops.list_items(session, queue_state, limit, offset)
+        return ReviewPage(items=items, total=total)
+
+    @get("/{item_id:int}", sync_to_thread=True, summary="One review item: verdict, reply text, recipients")
+    def show(self, ctx: ApiContext, item_id: ItemId) -> ReviewDetail:
+        with ctx.store.reader() as session:
+            try:
+                return review_ops.detail(session, item_id)[0]
+            except review_ops.NoSuchItem as exc:
+                not_found(str(exc))
+
+    @post("/{item_id:int}/resolve", sync_to_thread=True, opt=WRITE, status_code=200, summary="Mark handled")
+    def resolve(self, ctx: ApiContext, request: Request[Any, Any, Any], item_id: ItemId, data: ResolveIn) -> ReviewOut:
+        actor, addr = actor_and_address(request)
+        try:
+            return review_ops.resolve(ctx, item_id, actor, addr, data.note)
+        except review_ops.NoSuchItem as exc:
+            not_found(str(exc))
+
+    @post("/{item_id:int}/relabel", sync_to_thread=True, opt=WRITE, status_code=200,
+          summary="Correct the category; the message joins training_data/<category>/")
+    def relabel(self, ctx: ApiContext, request: Request[Any, Any, Any], item_id: ItemId, data: RelabelIn) -> RelabelOut:
+        actor, addr = actor_and_address(request)
+        try:
+            return review_ops.relabel(ctx, item_id, data.category, actor, addr, data.note, data.resolve)
+        except review_ops.NoSuchItem as exc:
+            not_found(str(exc))
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None

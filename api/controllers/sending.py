@@ -1,0 +1,44 @@
+"""Sending views: sends per day / sender account / recipient domain, quotas, failures by reason."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from api import ranges, sending_views as views
+from api.context import ApiContext
+from api.controllers.common import API, READ, SECURITY
+from api.controllers.stats import RangeParam, SinceParam, UntilParam
+from api.schemas import Quota, SendingReport
+
+
+class SendingController(Controller):
+    path = f"{API}/sending"
+    tags = ["sending"]
+    opt = READ
+    security = SECURITY
+
+    @get("/", sync_to_thread=True, summary="Sends per day, account and domain over a range, with quotas and failures")
+    def report(
+        self, ctx: ApiContext, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        domains: Annotated[int, Parameter(ge=1, le=10_000, description="How many domains to list")] = 50,
+    ) -> SendingReport:
+        first, last = ranges.resolve(period, since, until, default="today")
+        dialect = ctx.store.dialect
+        with ctx.store.reader() as session:
+            return SendingReport(
+                since=first, until=last,
+                per_day=views.per_day(session, dialect, first, last),
+                per_account=views.per_account(session, first, last),
+                per_domain=views.per_domain(session, first, last, domains),
+                quotas=views.quotas(session, ctx.settings),
+                delivery_failures=views.delivery_failures(session, first, last),
+                bounce_reasons=views.bounce_reasons(session, first, last),
+            )
+
+    @get("/quotas", sync_to_thread=True, summary="Each sender account's quota: total, sent, remaining")
+    def quotas(self, ctx: ApiContext) -> list[Quota]:
+        with ctx.store.reader() as session:
+            return views.quotas(session, ctx.settings)

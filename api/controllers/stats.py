@@ -1,0 +1,66 @@
+"""Counts per category per day, per recipient domain and per campaign, over a time range.
+
+The operator's view from bulk-mail platforms: "failures: 18 addresses do not
+exist, 4 mailboxes full, 35 rejected", for everything, one domain or one
+campaign, over today / this week / this month / 7, 30, 90 days / a chosen range.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.params import Parameter
+
+from api import counts, ranges
+from api.context import ApiContext
+from api.controllers.common import API, READ, SECURITY
+from api.schemas import CampaignReport, CategoryReport, DomainReport
+
+RangeParam = Annotated[ranges.Period | None, Parameter(query="range", description="Named range (UTC days)")]
+SinceParam = Annotated[date | None, Parameter(description="First day (UTC, inclusive)")]
+UntilParam = Annotated[date | None, Parameter(description="Last day (UTC, inclusive)")]
+CategoryParam = Annotated[str | None, Parameter(max_length=32)]
+NameParam = Annotated[str | None, Parameter(max_length=255)]
+
+
+class StatsController(Controller):
+    path = f"{API}/stats"
+    tags = ["stats"]
+    opt = READ
+    security = SECURITY
+
+    @get("/categories", sync_to_thread=True, summary="Verdicts per category per day, and the failures summary")
+    def categories(
+        self, ctx: ApiContext, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        domain: NameParam = None, campaign: NameParam = None,
+    ) -> CategoryReport:
+        first, last = ranges.resolve(period, since, until)
+        with ctx.store.reader() as session:
+            days = counts.per_day(session, first, last, domain, campaign)
+            lines, summary = counts.failures(session, first, last, domain, campaign)
+        return CategoryReport(since=first, until=last, totals=counts.totals(days), per_day=days,
+                              failures=lines, summary=summary)
+
+    @get("/domains", sync_to_thread=True, summary="Verdicts per recipient domain (largest first)")
+    def domains(
+        self, ctx: ApiContext, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        category: CategoryParam = None, domain: NameParam = None,
+        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 100,
+    ) -> DomainReport:
+        first, last = ranges.resolve(period, since, until)
+        with ctx.store.reader() as session:
+            items = counts.per_domain(session, first, last, category, domain, limit)
+        return DomainReport(since=first, until=last, items=items)
+
+    @get("/campaigns", sync_to_thread=True, summary="Verdicts per campaign (largest first)")
+    def campaigns(
+        self, ctx: ApiContext, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        category: CategoryParam = None, campaign: NameParam = None,
+        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 100,
+    ) -> CampaignReport:
+        first, last = ranges.resolve(period, since, until)
+        with ctx.store.reader() as session:
+            items = counts.per_campaign(session, first, last, category, campaign, limit)
+        return CampaignReport(since=first, until=last, items=items)

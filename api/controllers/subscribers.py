@@ -1,0 +1,111 @@
+"""A subscriber's status, bounce score and full verdict history.
+
+History joins two views of the same facts: verdicts whose *subject* is the
+address (an auto-reply, a complaint, a reply) and DSN lines that *report*
+the address as a failed recipient. A message in both is shown once, with the
+recipient line's details (status, reply code, remote MTA).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.params import Parameter
+from sqlalchemy import select
+
+from api.context import ApiContext
+from api.controllers.common import API, READ, SECURITY, not_found
+from api.schemas import SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
+from responsemaster.store.base import address_key
+from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
+from responsemaster.store.subscribers import Subscriber, Suppression
+
+
+def suppression_out(row: Suppression | None) -> SuppressionOut | None:
+    if row is None:
+        return None
+    return SuppressionOut(address=row.address, domain=row.domain, reason=row.reason, since=row.since, by=row.by)
+
+
+def subscriber_out(sub: Subscriber, suppression: Suppression | None) -> SubscriberOut:
+    return SubscriberOut(
+        address=sub.address,
+        status=sub.status,
+        status_reason=sub.status_reason,
+        status_changed_at=sub.status_changed_at,
+        bounce_score=round(float(sub.bounce_score), 4),
+        last_bounce_at=sub.last_bounce_at,
+        last_category=sub.last_category,
+        last_verdict_at=sub.last_verdict_at,
+        suggested_address=sub.suggested_address,
+        origin=sub.origin,
+        created_at=sub.created_at,
+        suppression=suppression_out(suppression),
+    )
+
+
+def verdict_history(session: Any, key: str, limit: int, before: datetime | None) -> tuple[list[VerdictOut], bool]:
+    """Newest first; True when older entries remain."""
+    subject = (
+        select(MessageVerdict, RawMessageRow.uid)
+        .join(RawMessageRow, RawMessageRow.id == MessageVerdict.message_id)
+        .where(MessageVerdict.subscriber_key == key)
+    )
+    reported = (
+        select(RecipientVerdictRow, MessageVerdict, RawMessageRow.uid)
+        .join(MessageVerdict, MessageVerdict.id == RecipientVerdictRow.verdict_id)
+        .join(RawMessageRow, RawMessageRow.id == MessageVerdict.message_id)
+        .where(RecipientVerdictRow.address_key == key)
+    )
+    if before is not None:
+        subject = subject.where(MessageVerdict.created_at < before)
+        reported = reported.where(RecipientVerdictRow.created_at < before)
+    subject = subject.order_by(MessageVerdict.created_at.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+    reported = reported.order_by(RecipientVerdictRow.created_at.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+    found: dict[int, VerdictOut] = {}
+    for rcpt, mv, uid in session.execute(reported):
+        found.setdefault(mv.id, VerdictOut(
+            message_uid=uid, at=rcpt.created_at, role="recipient", category=rcpt.category, reason=rcpt.reason,
+            confidence=round(mv.confidence, 4), decided_by=rcpt.decided_by or mv.decided_by, campaign=mv.campaign,
+            via=mv.via, status=rcpt.status, reply_code=rcpt.reply_code, remote_mta=rcpt.remote_mta,
+            diagnostic=rcpt.diagnostic[:2000],
+        ))
+    for mv, uid in session.execute(subject):
+        found.setdefault(mv.id, VerdictOut(
+            message_uid=uid, at=mv.created_at, role="subject", category=mv.category, reason=mv.reason,
+            confidence=round(mv.confidence, 4), decided_by=mv.decided_by, campaign=mv.campaign, via=mv.via,
+        ))
+    items = sorted(found.values(), key=lambda v: (v.at, v.message_uid), reverse=True)
+    return items[:limit], len(items) > limit
+
+
+class SubscriberController(Controller):
+    path = f"{API}/subscribers"
+    tags = ["subscribers"]
+    opt = READ
+    security = SECURITY
+
+    @get("/{address:str}", sync_to_thread=True, summary="A subscriber's status and bounce score")
+    def show(self, ctx: ApiContext, address: str) -> SubscriberOut:
+        key = address_key(address)
+        with ctx.store.reader() as session:
+            sub = session.execute(select(Subscriber).where(Subscriber.address_key == key)).scalars().first()
+            if sub is None:
+                not_found(f"no subscriber {address!r}")
+            supp = session.execute(select(Suppression).where(Suppression.address_key == key)).scalars().first()
+            return subscriber_out(sub, supp)
+
+    @get("/{address:str}/verdicts", sync_to_thread=True, summary="Every verdict about an address, newest first")
+    def verdicts(
+        self,
+        ctx: ApiContext,
+        address: str,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        before: Annotated[datetime | None, Parameter(description="Only verdicts older than this")] = None,
+    ) -> VerdictPage:
+        key = address_key(address)
+        with ctx.store.reader() as session:
+            items, more = verdict_history(session, key, limit, before)
+        return VerdictPage(address=address, items=items, next_before=items[-1].at if more and items else None)

@@ -1,0 +1,154 @@
+"""The suppression list: paged, exported as streamed CSV, added to and lifted by hand (logged).
+
+Lifting a suppression (re-subscribing) is the one place the API removes a
+row: the mailer treats "a suppression row exists" as "never send", so the
+row has to go. Its full content is copied into the operation log first, so
+nothing is lost. A complaint can only be lifted with an admin key: mailing
+someone who reported you as spam is how reputations are lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import Parameter
+from litestar.response import Stream
+from sqlalchemy import delete, func, select, update
+
+from api import oplog
+from api.context import ApiContext
+from api.controllers.common import API, READ, SECURITY, WRITE, actor_and_address, caller_of, not_found
+from api.controllers.subscribers import suppression_out
+from api.schemas import ChangeOut, ResubscribeIn, SuppressIn, SuppressionOut, SuppressionPage
+from responsemaster.store.base import address_key, clip, domain_of, utcnow
+from responsemaster.store.database import Store
+from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
+
+CSV_COLUMNS = ("address", "domain", "reason", "since", "by")
+
+
+def _filtered(stmt: Any, reason: str | None, domain: str | None) -> Any:
+    if reason:
+        stmt = stmt.where(Suppression.reason == reason)
+    if domain:
+        stmt = stmt.where(Suppression.domain == domain.lower())
+    return stmt
+
+
+def iter_csv(store: Store, reason: str | None, domain: str | None, chunk: int = 2000) -> Iterator[bytes]:
+    """The whole list as CSV, read in keyset-paged chunks so memory stays flat."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    last_id = 0
+    while True:
+        with store.reader() as session:
+            stmt = _filtered(select(Suppression), reason, domain).where(Suppression.id > last_id)  # type: ignore[operator]
+            rows = list(session.execute(stmt.order_by(Suppression.id).limit(chunk)).scalars())
+        for row in rows:
+            writer.writerow([row.address, row.domain, row.reason, row.since.isoformat(), row.by])
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < chunk:
+            return
+        last_id = rows[-1].id  # type: ignore[assignment]
+
+
+class SuppressionController(Controller):
+    path = f"{API}/suppressions"
+    tags = ["suppressions"]
+    opt = READ
+    security = SECURITY
+
+    @get("/", sync_to_thread=True, summary="The suppression list, newest first, paged")
+    def list_page(
+        self,
+        ctx: ApiContext,
+        page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
+        per_page: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        reason: Annotated[str | None, Parameter(max_length=64)] = None,
+        domain: Annotated[str | None, Parameter(max_length=255)] = None,
+    ) -> SuppressionPage:
+        with ctx.store.reader() as session:
+            total = session.execute(_filtered(select(func.count()).select_from(Suppression), reason, domain)).scalar_one()
+            stmt = _filtered(select(Suppression), reason, domain).order_by(Suppression.id.desc())  # type: ignore[union-attr]
+            rows = session.execute(stmt.offset((page - 1) * per_page).limit(per_page)).scalars()
+            items = [suppression_out(r) for r in rows]
+        return SuppressionPage(items=[i for i in items if i is not None], total=int(total), page=page, per_page=per_page)
+
+    @get("/export.csv", sync_to_thread=False, summary="The whole suppression list as CSV (streamed)",
+         media_type="text/csv")
+    def export_csv(
+        self,
+        ctx: ApiContext,
+        reason: Annotated[str | None, Parameter(max_length=64)] = None,
+        domain: Annotated[str | None, Parameter(max_length=255)] = None,
+    ) -> Stream:
+        return Stream(
+            iter_csv(ctx.store, reason, domain),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="suppressions.csv"'},
+        )
+
+    @post("/", sync_to_thread=True, opt=WRITE, status_code=201, summary="Suppress an address by hand")
+    def add(self, ctx: ApiContext, request: Request[Any, Any, Any], data: SuppressIn) -> SuppressionOut:
+        actor, addr = actor_and_address(request)
+        key = address_key(data.address)
+        with ctx.store.transaction() as session:
+            row = session.execute(select(Suppression).where(Suppression.address_key == key)).scalars().first()
+            if row is None:
+                sub = session.execute(select(Subscriber).where(Subscriber.address_key == key)).scalars().first()
+                row = Suppression(address=clip(data.address, 320), address_key=key, domain=domain_of(data.address),
+                                  reason=data.reason, since=utcnow(), by=clip(f"api:{caller_of(request).name}", 255),
+                                  subscriber_id=sub.id if sub else None)
+                session.add(row)
+                session.flush()
+                oplog.record(session, actor, addr, "suppression.add", data.address, reason=data.reason)
+            out = suppression_out(row)
+        assert out is not None
+        return out
+
+    @post("/{address:str}/resubscribe", sync_to_thread=True, opt=WRITE, status_code=200,
+          summary="Lift a suppression and make the subscriber active again (logged, with a reason)")
+    def resubscribe(
+        self, ctx: ApiContext, request: Request[Any, Any, Any], address: str, data: ResubscribeIn
+    ) -> ChangeOut:
+        actor, addr = actor_and_address(request)
+        key = address_key(address)
+        now = utcnow()
+        with ctx.store.transaction() as session:
+            supp = session.execute(select(Suppression).where(Suppression.address_key == key)).scalars().first()
+            if supp is None:
+                not_found(f"{address!r} is not suppressed")
+            if supp.reason == "complaint" and not caller_of(request).allows("admin"):
+                raise PermissionDeniedException("lifting a spam complaint needs an admin key")
+            lifted = {"reason": supp.reason, "since": supp.since.isoformat(), "by": supp.by}
+            session.execute(delete(Suppression).where(Suppression.id == supp.id))
+            sub = session.execute(select(Subscriber).where(Subscriber.address_key == key)).scalars().first()
+            restored = 0
+            if sub is not None:
+                previous = sub.status
+                sub.status = SubscriberStatus.ACTIVE
+                sub.status_reason = clip(f"resubscribed: {data.reason}", 255)
+                sub.status_changed_at = now
+                sub.bounce_score = 0.0
+                sub.updated_at = now
+                session.add(sub)
+                # Memberships the suppression ended (same moment) come back; older departures stay.
+                restored = session.execute(
+                    update(ListMembership)
+                    .where(ListMembership.subscriber_id == sub.id, ListMembership.status == "unsubscribed",  # type: ignore[arg-type]
+                           ListMembership.left_at >= supp.since - timedelta(minutes=1))  # type: ignore[operator]
+                    .values(status="subscribed", left_at=None)
+                ).rowcount or 0
+                lifted["previous_status"] = previous
+            oplog.record(session, actor, addr, "suppression.resubscribe", supp.address,
+                         reason=data.reason, lifted=lifted, lists_restored=restored)
+        return ChangeOut(address=supp.address, status="active", changed=True)

@@ -1,0 +1,52 @@
+"""Time ranges in whole UTC days: ``today``, ``week``, ``month``, ``7d``, ``30d``, or ``since``/``until``.
+
+Whole days because the counts are kept per UTC day (``verdict_day_counts``):
+every range the API offers is then answered from the summary exactly.
+Both ends are inclusive.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Literal
+
+from litestar.exceptions import ValidationException
+
+Period = Literal["today", "week", "month", "7d", "30d", "90d", "custom"]
+PERIODS: tuple[str, ...] = ("today", "week", "month", "7d", "30d", "90d", "custom")
+MAX_DAYS = 3660
+
+
+def today_utc() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def resolve(period: str | None, since: date | None, until: date | None, default: str = "30d") -> tuple[date, date]:
+    """The inclusive ``(first, last)`` day; ``since``/``until`` alone imply ``custom``."""
+    today = today_utc()
+    if period is None:
+        period = "custom" if since is not None or until is not None else default
+    if period == "custom":
+        first = since or (until or today) - timedelta(days=29)
+        last = until or today
+    elif period == "today":
+        first = last = today
+    elif period == "week":
+        first, last = today - timedelta(days=today.weekday()), today
+    elif period == "month":
+        first, last = today.replace(day=1), today
+    elif period.endswith("d") and period[:-1].isdigit():
+        first, last = today - timedelta(days=int(period[:-1]) - 1), today
+    else:
+        raise ValidationException(f"range must be one of {', '.join(PERIODS)}")
+    if first > last:
+        raise ValidationException(f"since ({first}) is after until ({last})")
+    if (last - first).days >= MAX_DAYS:
+        raise ValidationException(f"a range covers at most {MAX_DAYS} days")
+    return first, last
+
+
+def bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` as aware datetimes for row-level queries."""
+    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
+    return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=timezone.utc)

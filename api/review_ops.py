@@ -1,0 +1,132 @@
+"""The review queue's operations, shared by the JSON API and the HTML review page.
+
+The queue is ordered least-confident first: a person's time is best spent
+where the model was least sure. Resolving and relabelling are logged in the
+operation log in the same transaction; a relabel also writes the message
+into the training data (:mod:`api.training_data`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from api import oplog
+from api.context import ApiContext
+from api.schemas import RecipientOut, RelabelOut, ReviewDetail, ReviewOut
+from api.training_data import write_relabel
+from responsemaster.categories import CATEGORIES
+from responsemaster.store.base import clip, utcnow
+from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem
+
+STATES = ("open", "resolved", "all")
+
+
+class NoSuchItem(LookupError):
+    pass
+
+
+def _base() -> Any:
+    return (
+        select(ReviewItem, RawMessageRow, MessageVerdict)
+        .join(RawMessageRow, RawMessageRow.id == ReviewItem.message_id)
+        .join(MessageVerdict, MessageVerdict.message_id == ReviewItem.message_id, isouter=True)
+    )
+
+
+def item_out(item: ReviewItem, raw: RawMessageRow, mv: MessageVerdict | None) -> ReviewOut:
+    return ReviewOut(
+        id=item.id or 0, message_uid=raw.uid, category=item.category, confidence=round(item.confidence, 4),
+        state=item.state, relabelled_to=item.relabelled_to, resolved_by=item.resolved_by,
+        resolved_at=item.resolved_at, created_at=item.created_at,
+        subject=(mv.subject if mv else "")[:500], sender=(mv.sender if mv else "")[:320],
+        decided_by=mv.decided_by if mv else "",
+    )
+
+
+def list_items(session: Any, state: str = "open", limit: int = 50, offset: int = 0) -> tuple[list[ReviewOut], int]:
+    stmt, count = _base(), select(func.count()).select_from(ReviewItem)
+    if state != "all":
+        stmt, count = stmt.where(ReviewItem.state == state), count.where(ReviewItem.state == state)
+    stmt = stmt.order_by(ReviewItem.confidence, ReviewItem.id).offset(offset).limit(limit)
+    return [item_out(*row) for row in session.execute(stmt)], int(session.execute(count).scalar_one())
+
+
+def neighbours(session: Any, item: ReviewOut) -> tuple[int | None, int | None]:
+    """Previous and next open items in queue order (for j/k on the page)."""
+    key = (ReviewItem.confidence, ReviewItem.id)
+    after = (ReviewItem.confidence > item.confidence) | (
+        (ReviewItem.confidence == item.confidence) & (ReviewItem.id > item.id))  # type: ignore[operator]
+    before = (ReviewItem.confidence < item.confidence) | (
+        (ReviewItem.confidence == item.confidence) & (ReviewItem.id < item.id))  # type: ignore[operator]
+    open_ = ReviewItem.state == "open"
+    nxt = session.execute(select(ReviewItem.id).where(open_, after).order_by(*key).limit(1)).scalar()
+    prv = session.execute(select(ReviewItem.id).where(open_, before)
+                          .order_by(ReviewItem.confidence.desc(), ReviewItem.id.desc()).limit(1)).scalar()  # type: ignore[attr-defined,union-attr]
+    return prv, nxt
+
+
+def load(session: Any, item_id: int) -> tuple[ReviewItem, RawMessageRow, MessageVerdict | None]:
+    row = session.execute(_base().where(ReviewItem.id == item_id)).first()
+    if row is None:
+        raise NoSuchItem(f"no review item {item_id}")
+    return row[0], row[1], row[2]
+
+
+def detail(session: Any, item_id: int) -> tuple[ReviewDetail, RawMessageRow]:
+    item, raw, mv = load(session, item_id)
+    recipients = []
+    if mv is not None:
+        rows = session.execute(select(RecipientVerdictRow).where(RecipientVerdictRow.verdict_id == mv.id)
+                               .order_by(RecipientVerdictRow.position)).scalars()
+        recipients = [RecipientOut(address=r.address, category=r.category, reason=r.reason, status=r.status,
+                                   reply_code=r.reply_code, remote_mta=r.remote_mta, diagnostic=r.diagnostic[:2000])
+                      for r in rows]
+    out = ReviewDetail(
+        item=item_out(item, raw, mv), reason=mv.reason if mv else "", campaign=mv.campaign if mv else "",
+        subscriber=mv.subscriber if mv else "", reply_text=mv.reply_text if mv else "",
+        recipients=recipients, note=item.note,
+    )
+    return out, raw
+
+
+def resolve(ctx: ApiContext, item_id: int, actor: str, address: str, note: str = "") -> ReviewOut:
+    with ctx.store.transaction() as session:
+        item, raw, mv = load(session, item_id)
+        _resolve(item, actor, note)
+        session.add(item)
+        oplog.record(session, actor, address, "review.resolve", f"review:{item_id}", message=raw.uid, note=note)
+        session.flush()
+        return item_out(item, raw, mv)
+
+
+def _resolve(item: ReviewItem, actor: str, note: str) -> None:
+    if item.state != "resolved":
+        item.state = "resolved"
+        item.resolved_by = clip(actor, 255)
+        item.resolved_at = utcnow()
+    if note:
+        item.note = clip(note, 4000)
+
+
+def relabel(ctx: ApiContext, item_id: int, category: str, actor: str, address: str, note: str = "",
+            resolve_too: bool = True) -> RelabelOut:
+    """Record the correct category and write the message into the training data, in one step."""
+    if category not in CATEGORIES:
+        raise ValueError(f"category must be one of: {', '.join(CATEGORIES)}")
+    with ctx.store.transaction() as session:
+        item, raw, mv = load(session, item_id)
+        previous = item.relabelled_to or item.category
+        data = ctx.store.raw_files.read(raw.path)
+        relative = write_relabel(ctx.training_dir, data, raw.sha256, category, previous, actor, raw.uid, note)
+        item.relabelled_to = category
+        if resolve_too:
+            _resolve(item, actor, note)
+        elif note:
+            item.note = clip(note, 4000)
+        session.add(item)
+        oplog.record(session, actor, address, "review.relabel", f"review:{item_id}", message=raw.uid,
+                     previous=previous, category=category, training_file=relative)
+        session.flush()
+        return RelabelOut(item=item_out(item, raw, mv), previous=previous, training_file=relative)

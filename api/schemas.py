@@ -1,0 +1,304 @@
+"""Every request and response body of the API, in one place (msgspec: fast, and typed in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+Category = Annotated[str, Meta(pattern=r"^[a-z_]{3,32}$")]
+Reason = Annotated[str, Meta(min_length=3, max_length=500)]
+
+
+class Problem(Struct):
+    status_code: int
+    detail: str
+
+
+class Health(Struct):
+    status: str
+    database: str
+    model: str | None
+    quarantined: int
+
+
+class SuppressionOut(Struct):
+    address: str
+    domain: str
+    reason: str
+    since: datetime
+    by: str
+
+
+class SubscriberOut(Struct):
+    address: str
+    status: str
+    status_reason: str
+    status_changed_at: datetime | None
+    bounce_score: float
+    last_bounce_at: datetime | None
+    last_category: str
+    last_verdict_at: datetime | None
+    suggested_address: str
+    origin: str
+    created_at: datetime
+    suppression: SuppressionOut | None
+
+
+class VerdictOut(Struct):
+    """One verdict concerning an address: as the message's subject, or as a reported recipient."""
+
+    message_uid: str
+    at: datetime
+    role: str
+    category: str
+    reason: str
+    confidence: float
+    decided_by: str
+    campaign: str
+    via: str
+    status: str = ""
+    reply_code: str = ""
+    remote_mta: str = ""
+    diagnostic: str = ""
+
+
+class VerdictPage(Struct):
+    address: str
+    items: list[VerdictOut]
+    #: Pass as ``before`` for the next (older) page; null at the end.
+    next_before: datetime | None
+
+
+class SuppressionPage(Struct):
+    items: list[SuppressionOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class ResubscribeIn(Struct):
+    reason: Reason
+
+
+class SuppressIn(Struct):
+    address: Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+    reason: Annotated[str, Meta(min_length=1, max_length=64)] = "manual"
+
+
+class ChangeOut(Struct):
+    address: str
+    status: str
+    changed: bool
+
+
+class DayCount(Struct):
+    day: date
+    category: str
+    count: int
+
+
+class FailureLine(Struct):
+    """One line of "18 addresses do not exist, 4 mailboxes full, 35 rejected"."""
+
+    category: str
+    reason: str
+    count: int
+    label: str
+
+
+class CategoryReport(Struct):
+    since: date
+    until: date
+    totals: dict[str, int]
+    per_day: list[DayCount]
+    failures: list[FailureLine]
+    summary: str
+
+
+class DomainCount(Struct):
+    domain: str
+    total: int
+    categories: dict[str, int]
+
+
+class DomainReport(Struct):
+    since: date
+    until: date
+    items: list[DomainCount]
+
+
+class CampaignCount(Struct):
+    campaign: str
+    total: int
+    categories: dict[str, int]
+
+
+class CampaignReport(Struct):
+    since: date
+    until: date
+    items: list[CampaignCount]
+
+
+class CampaignAnalytics(Struct):
+    """Sends and returns of one campaign: ``stats`` and ``by_domain`` come from the mailer's analytics."""
+
+    campaign: str
+    status: str
+    stats: dict[str, Any]
+    by_domain: dict[str, dict[str, Any]]
+    rates: dict[str, float]
+    failures: list[FailureLine]
+    summary: str
+    per_day: list[DayCount]
+
+
+class CampaignList(Struct):
+    items: list[dict[str, Any]]
+
+
+class QuarantineItem(Struct):
+    uid: str
+    source: str
+    key: str
+    error: str
+    size: int
+    received_at: datetime
+    state: str
+
+
+class QuarantinePage(Struct):
+    items: list[QuarantineItem]
+    total: int
+    page: int
+    per_page: int
+
+
+class TaskOut(Struct):
+    task: str
+    id: str
+    target: str = ""
+
+
+class RecipientOut(Struct):
+    address: str
+    category: str
+    reason: str
+    status: str
+    reply_code: str
+    remote_mta: str
+    diagnostic: str
+
+
+class ReviewOut(Struct):
+    id: int
+    message_uid: str
+    category: str
+    confidence: float
+    state: str
+    relabelled_to: str
+    resolved_by: str
+    resolved_at: datetime | None
+    created_at: datetime
+    subject: str
+    sender: str
+    decided_by: str
+
+
+class ReviewDetail(Struct):
+    item: ReviewOut
+    reason: str
+    campaign: str
+    subscriber: str
+    reply_text: str
+    recipients: list[RecipientOut]
+    note: str
+
+
+class ReviewPage(Struct):
+    items: list[ReviewOut]
+    total: int
+
+
+class ResolveIn(Struct):
+    note: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class RelabelIn(Struct):
+    category: Category
+    note: Annotated[str, Meta(max_length=2000)] = ""
+    resolve: bool = True
+
+
+class RelabelOut(Struct):
+    item: ReviewOut
+    previous: str
+    training_file: str
+
+
+class ModelInfo(Struct):
+    model_id: str | None
+    created_utc: str | None
+    metrics: dict[str, Any]
+    trained_on: dict[str, int]
+    training_data: dict[str, int]
+    relabels: int
+    data_sha256: str | None
+
+
+class OplogEntry(Struct):
+    id: int
+    at: datetime
+    actor: str
+    operation: str
+    target: str
+    detail: dict[str, Any]
+
+
+class OplogPage(Struct):
+    items: list[OplogEntry]
+    next_before_id: int | None
+
+
+class SendDay(Struct):
+    day: date
+    sent: int
+    failed: int
+    deferred: int
+
+
+class SendAccount(Struct):
+    account: str
+    sent: int
+
+
+class SendDomain(Struct):
+    domain: str
+    sent: int
+    failed: int
+    bounced: int
+
+
+class Quota(Struct):
+    account: str
+    period: str
+    total: int | None
+    sent: int
+    remaining: int | None
+
+
+class SendingReport(Struct):
+    since: date
+    until: date
+    per_day: list[SendDay]
+    per_account: list[SendAccount]
+    per_domain: list[SendDomain]
+    quotas: list[Quota]
+    delivery_failures: dict[str, int]
+    bounce_reasons: list[FailureLine]
+
+
+def to_builtins(value: Any) -> Any:
+    return msgspec.to_builtins(value)

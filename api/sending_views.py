@@ -1,0 +1,135 @@
+"""Sending views for the mailer's operators: sends per day, sender account and domain; quotas; failures.
+
+Sources: ``deliveries`` (the mailer's send log; a row's moment is its
+``sent_at``, else when it was queued), ``sender_usage`` (messages accepted per
+relay per UTC hour, which is what quotas are counted on) and the verdict
+counts for returned bounces. Quotas come from ``sender_accounts`` (hourly) and
+the ``[[mailer.relays]]`` configuration (daily), the same numbers the mailer
+enforces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from api import counts, ranges
+from api.schemas import FailureLine, Quota, SendAccount, SendDay, SendDomain
+from responsemaster.categories import BOUNCE_CATEGORIES
+from responsemaster.config import Settings
+from responsemaster.store.base import utcnow
+from responsemaster.store.hygiene_counts import VerdictDayCount
+from responsemaster.store.mailing import SenderUsage
+from responsemaster.store.platform import Delivery, SenderAccount
+
+_SMTP = re.compile(r"\b([245]\d\d)\b[ -]?(?:([245]\.\d{1,3}\.\d{1,3}))?")
+
+
+def day_of(column: Any, dialect: str) -> Any:
+    """A UTC timestamp column as ``YYYY-MM-DD`` text on either backend."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)
+
+
+def failure_reason(error: str) -> str:
+    """Group free-text send errors by their SMTP reply and status code (``550 5.1.1``)."""
+    match = _SMTP.search(error or "")
+    if match:
+        return " ".join(p for p in match.groups() if p)
+    text = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
+    return text[:60] or "unknown"
+
+
+def per_day(session: Any, dialect: str, first: date, last: date) -> list[SendDay]:
+    start, end = ranges.bounds(first, last)
+    moment = func.coalesce(Delivery.sent_at, Delivery.queued_at)
+    day = day_of(moment, dialect)
+    rows = session.execute(select(day, Delivery.status, func.count())
+                           .where(moment >= start, moment < end).group_by(day, Delivery.status))
+    found: dict[str, Counter[str]] = defaultdict(Counter)
+    for d, status, n in rows:
+        found[d][status] += int(n)
+    return [SendDay(day=date.fromisoformat(d), sent=c["sent"], failed=c["failed"], deferred=c["deferred"])
+            for d, c in sorted(found.items())]
+
+
+def per_account(session: Any, first: date, last: date) -> list[SendAccount]:
+    start, end = ranges.bounds(first, last)
+    rows = session.execute(
+        select(SenderAccount.name, func.coalesce(func.sum(SenderUsage.sent), 0))
+        .join(SenderUsage, (SenderUsage.account_id == SenderAccount.id) & (SenderUsage.hour >= start)
+              & (SenderUsage.hour < end), isouter=True)
+        .group_by(SenderAccount.name).order_by(SenderAccount.name))
+    return [SendAccount(account=name, sent=int(n)) for name, n in rows]
+
+
+def per_domain(session: Any, first: date, last: date, limit: int) -> list[SendDomain]:
+    start, end = ranges.bounds(first, last)
+    moment = func.coalesce(Delivery.sent_at, Delivery.queued_at)
+    rows = session.execute(select(Delivery.domain, Delivery.status, func.count())
+                           .where(moment >= start, moment < end).group_by(Delivery.domain, Delivery.status))
+    found: dict[str, Counter[str]] = defaultdict(Counter)
+    for domain, status, n in rows:
+        found[domain][status] += int(n)
+    bounced = dict(session.execute(
+        select(VerdictDayCount.value, func.sum(VerdictDayCount.n))
+        .where(VerdictDayCount.dimension == "domain", VerdictDayCount.day >= first.isoformat(),
+               VerdictDayCount.day <= last.isoformat(),
+               VerdictDayCount.category.in_(sorted(BOUNCE_CATEGORIES)))  # type: ignore[attr-defined]
+        .group_by(VerdictDayCount.value)).all())
+    items = [SendDomain(domain=d, sent=c["sent"], failed=c["failed"], bounced=int(bounced.get(d, 0)))
+             for d, c in found.items()]
+    items.sort(key=lambda s: (-s.sent, s.domain))
+    return items[:limit]
+
+
+def delivery_failures(session: Any, first: date, last: date) -> dict[str, int]:
+    start, end = ranges.bounds(first, last)
+    moment = func.coalesce(Delivery.sent_at, Delivery.queued_at)
+    rows = session.execute(select(Delivery.last_error, func.count())
+                           .where(moment >= start, moment < end, Delivery.status.in_(("failed", "deferred")))  # type: ignore[attr-defined]
+                           .group_by(Delivery.last_error).limit(10_000))
+    found: Counter[str] = Counter()
+    for error, n in rows:
+        found[failure_reason(error)] += int(n)
+    return dict(found.most_common())
+
+
+def _daily_limits(settings: Settings) -> dict[str, int]:
+    try:
+        from mailer.settings import mailer_settings
+
+        return {r.name: r.max_per_day for r in mailer_settings(settings).relays}
+    except Exception:  # noqa: BLE001 - a view must not fail on a mailer config problem
+        return {}
+
+
+def quotas(session: Any, settings: Settings) -> list[Quota]:
+    """Each account's hourly and daily quota: total (None = unlimited), sent, remaining."""
+    now = utcnow()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    day_start = hour - timedelta(hours=23)
+    daily = _daily_limits(settings)
+    out = []
+    for account in session.execute(select(SenderAccount).order_by(SenderAccount.name)).scalars():
+        used = dict(session.execute(
+            select(SenderUsage.hour >= hour, func.coalesce(func.sum(SenderUsage.sent), 0))
+            .where(SenderUsage.account_id == account.id, SenderUsage.hour >= day_start)
+            .group_by(SenderUsage.hour >= hour)).all())
+        sent_hour = int(used.get(True, 0))
+        sent_day = sent_hour + int(used.get(False, 0))
+        for period, total, sent in (("hour", account.max_per_hour, sent_hour),
+                                    ("24h", daily.get(account.name, 0), sent_day)):
+            limit = int(total or 0) or None
+            out.append(Quota(account=account.name, period=period, total=limit, sent=sent,
+                             remaining=max(0, limit - sent) if limit else None))
+    return out
+
+
+def bounce_reasons(session: Any, first: date, last: date) -> list[FailureLine]:
+    return counts.failures(session, first, last)[0]
