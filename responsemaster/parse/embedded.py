@@ -14,22 +14,23 @@ import email.policy
 import re
 from email.message import Message
 
+from responsemaster.parse import linear
 from responsemaster.parse.fields import FieldBlock, parse_field_blocks
 
 #: A DSN recipient field at the start of a line, where a text part carries one.
-_DSN_FIELD = re.compile(r"^(?:final-recipient|original-recipient)\s*:\s*\S", re.I | re.M)
-_DSN_START = re.compile(r"^(?:reporting-mta|final-recipient|original-recipient|arrival-date)\s*:", re.I | re.M)
-_DSN_END = re.compile(r"^(?:--\S{6,}|content-type\s*:\s*(?:message|text)/(?:rfc822|rfc822-headers))", re.I | re.M)
+_DSN_FIELD = linear.compile(r"^(?:final-recipient|original-recipient)\s*:\s*\S", re.I | re.M)
+_DSN_START = linear.compile(r"^(?:reporting-mta|final-recipient|original-recipient|arrival-date)\s*:", re.I | re.M)
+_DSN_END = linear.compile(r"^(?:--\S{6,}|content-type\s*:\s*(?:message|text)/(?:rfc822|rfc822-headers))", re.I | re.M)
 
 #: The line after which a plain-text bounce quotes the original message.
-_ORIGINAL_MARKER = re.compile(
+_ORIGINAL_MARKER = linear.compile(
     r"^\s*(?:[-=*|_]+\s*)?(?:below this line is a copy of the message|this is a copy of the message|"
     r"original message (?:follows|headers)|the header of the original message|included is a copy of the message|"
     r"unsent message follows|returned message|message headers follow|message text follows|"
     r"-+\s*original message\s*-+|original message header)[^\n]*$",
     re.I | re.M,
 )
-_HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]?\S?")
+_HEADER_LINE = linear.compile(r"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]?\S?")
 
 
 def dsn_blocks_in_text(text: str) -> list[FieldBlock]:

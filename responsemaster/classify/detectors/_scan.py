@@ -20,16 +20,17 @@ from dataclasses import dataclass, field
 
 from responsemaster.classify.detection import Detection, recipient
 from responsemaster.classify.smtp_text import clean_diagnostic, find_reply_code, find_status
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 from responsemaster.verdict import RecipientVerdict
 
 MAX_LINES = 600
 
 #: An e-mail address as bounces print it (local parts with % routing, hosts without dots).
-ADDRESS = re.compile(r"[\w!#$%&'*+/=?^`{|}~.-]+@[\w-]+(?:\.[\w-]+)*", re.ASCII)
+ADDRESS = linear.compile(r"[\w!#$%&'*+/=?^`{|}~.-]+@[\w-]+(?:\.[\w-]+)*", re.ASCII)
 
 #: Where the returned original starts in a plain-text bounce, whatever the MTA.
-ORIGINAL = re.compile(
+ORIGINAL = linear.compile(
     r"^\s*(?:[-=*|_>]+\s*)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
     r"original message (?:follows|headers|below)|(?:the )?header of the original message|"
@@ -42,16 +43,16 @@ ORIGINAL = re.compile(
     re.I,
 )
 
-_BOUNCE_SENDER = re.compile(r"^(?:mailer-daemon|postmaster|post_master|mail\.delivery\.system|mdaemon|"
+_BOUNCE_SENDER = linear.compile(r"^(?:mailer-daemon|postmaster|post_master|mail\.delivery\.system|mdaemon|"
                             r"mail-daemon|maildaemon|no-?reply|bounces?|mailer|mail-?delivery|"
                             r"notify|administrator|root)\b", re.I)
-_REMOTE = re.compile(
+_REMOTE = linear.compile(
     r"(?:\bhost\s*:?\s+|while talking to\s+|talking to\s+|connected to\s+|"
     r"server for the recipient domain \S+ by\s+|generating server:\s*)"
     r"\[?([A-Za-z0-9][\w.-]*\.[A-Za-z0-9-]+|\d+\.\d+\.\d+\.\d+)\]?",
     re.I,
 )
-_COMMAND = re.compile(
+_COMMAND = linear.compile(
     r"(?:\bafter\s+|in reply to\s+|following\s+|progress was\s+|did not like our\s+|response to\s+|>>>\s*|"
     r"\bSMTP:|\bSTEP:\s*|\[|\berror\s+(?:following|after)\s+|command\s*[:\n]\s*)"
     r"(?:the\s+)?(end of data|final DATA|DATA|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH"

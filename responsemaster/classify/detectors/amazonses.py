@@ -13,11 +13,12 @@ import re
 
 from responsemaster.classify.detection import Detection, recipient
 from responsemaster.classify.smtp_text import clean_diagnostic, find_reply_code
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "amazonses"
 
-_JSON = re.compile(r"\{.*\}", re.S)
+_JSON = linear.compile(r"\{.*\}", re.S)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

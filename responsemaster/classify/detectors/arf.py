@@ -13,12 +13,13 @@ import email.utils
 import re
 
 from responsemaster.classify.detection import Detection, recipient
+from responsemaster.parse import linear
 from responsemaster.parse.fields import address_of
 from responsemaster.parse.message import ParsedMessage
 
 name = "arf"
 
-_RCPT_TO = re.compile(rb"^original-rcpt-to:[ \t]*(.+?)\r?$", re.I | re.M)
+_RCPT_TO = linear.compile(rb"^original-rcpt-to:[ \t]*(.+?)\r?$", re.I | re.M)
 _HOTMAIL = "X-HmXmrOriginalRecipient"
 
 

@@ -7,13 +7,14 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "biglobe"
 
-_ADDRESSES = re.compile(r"-+\s*the following addresses had delivery problems\s*-+", re.I)
-_INFO = re.compile(r"-+\s*non-delivered information\s*-+", re.I)
-_STOP = re.compile(r"^\s*-{3,}", re.I)
+_ADDRESSES = linear.compile(r"-+\s*the following addresses had delivery problems\s*-+", re.I)
+_INFO = linear.compile(r"-+\s*non-delivered information\s*-+", re.I)
+_STOP = linear.compile(r"^\s*-{3,}", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

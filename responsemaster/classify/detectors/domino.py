@@ -10,12 +10,13 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "domino"
 
-_INTRO = re.compile(r"^\s*was not delivered to:\s*$", re.I)
-_BECAUSE = re.compile(r"^\s*because:\s*$", re.I)
+_INTRO = linear.compile(r"^\s*was not delivered to:\s*$", re.I)
+_BECAUSE = linear.compile(r"^\s*because:\s*$", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

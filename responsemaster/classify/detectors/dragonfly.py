@@ -10,12 +10,13 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "dragonfly"
 
-_RCPT = re.compile(r"there was an error delivering your mail to <?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\.?\s*$", re.I)
-_STOP = re.compile(r"^\s*message headers follow", re.I)
+_RCPT = linear.compile(r"there was an error delivering your mail to <?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\.?\s*$", re.I)
+_STOP = linear.compile(r"^\s*message headers follow", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -11,13 +11,14 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "exchange2003"
 
-_INTRO = re.compile(r"did not reach the following recipient\(?s?\)?|"
+_INTRO = linear.compile(r"did not reach the following recipient\(?s?\)?|"
                     r"could not be delivered to the following recipient", re.I)
-_RCPT = re.compile(r"^\s*(?P<addr>[^\s@]+@[\w.-]+)\s+on\s+\w+", re.I)
+_RCPT = linear.compile(r"^\s*(?P<addr>[^\s@]+@[\w.-]+)\s+on\s+\w+", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -15,30 +15,31 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "exim"
 
-INTRO = re.compile(r"this message was created automatically by mail delivery software|"
+INTRO = linear.compile(r"this message was created automatically by mail delivery software|"
                    r"recipient addresses that were\s+incorrectly constructed|"
                    r"message .{0,80}?has not yet been delivered", re.I)
-START = re.compile(r"following address(?:\(es\)|es)?\s*(?:failed|failed:)?\s*:?\s*$|"
+START = linear.compile(r"following address(?:\(es\)|es)?\s*(?:failed|failed:)?\s*:?\s*$|"
                    r"address\(es\) failed:|could not be delivered to one or more|"
                    r"has not yet been delivered to the following|this is a permanent error\.?\s*$|"
                    r"incorrectly constructed:?\s*$",
                    re.I)
-STOP = re.compile(r"^\s*-{2,}\s*(?:this is a copy|the header of the original|original message)|"
+STOP = linear.compile(r"^\s*-{2,}\s*(?:this is a copy|the header of the original|original message)|"
                   r"^\s*included is a copy|^\s*-{3,}\s*$|^\s*\*{5,}\s*$", re.I)
 #: "  user@example.org" / "  <user@example.org>: text" / '"user@example.org":' / "  user@x:".
-RCPT = re.compile(
+RCPT = linear.compile(
     r"^(?:\s{1,6})?[\"<]?(?P<addr>[^\s<>\"@]+@[\w.-]+)[\">]?\s*(?::\s*(?P<diag>.*))?$"
 )
 #: "  list@example.org <user@example.org>: malformed address: ..." (Exim's syntax report).
-_MALFORMED = re.compile(r"^\s+\S+\s+<(?P<addr>[^\s<>]+@[^\s<>]+)>:\s*(?P<diag>.*)$")
+_MALFORMED = linear.compile(r"^\s+\S+\s+<(?P<addr>[^\s<>]+@[^\s<>]+)>:\s*(?P<diag>.*)$")
 #: A bare local part ("  kijitora"): the domain is in the returned original's headers.
-_LOCAL_ONLY = re.compile(r"^\s{2}(?P<local>[\w.+=-]+)\s*$")
-_GENERATED = re.compile(r"^\s*(?:save to|pipe to|\S+@\S+)?.*?generated (?:by|from)\s+(?P<addr>\S+@[\w.-]+)", re.I)
-_DELAYED = re.compile(r"has not yet been delivered|delay reason|warning: message .* delayed", re.I)
+_LOCAL_ONLY = linear.compile(r"^\s{2}(?P<local>[\w.+=-]+)\s*$")
+_GENERATED = linear.compile(r"^\s*(?:save to|pipe to|\S+@\S+)?.*?generated (?:by|from)\s+(?P<addr>\S+@[\w.-]+)", re.I)
+_DELAYED = linear.compile(r"has not yet been delivered|delay reason|warning: message .* delayed", re.I)
 
 
 def scan(msg: ParsedMessage, detector: str, start: re.Pattern[str] = START) -> Detection | None:

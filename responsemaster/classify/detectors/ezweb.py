@@ -13,15 +13,16 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "ezweb"
 
-_INTRO = re.compile(r"each of the following recipients was rejected|"
+_INTRO = linear.compile(r"each of the following recipients was rejected|"
                     r"the following recipients did not receive this message|"
                     r"your message was not delivered within", re.I)
-_RCPT = re.compile(r"^\s*(?:recipient:\s*)?<(?P<addr>[^\s<>]+@[^\s<>]+)>\s*$", re.I)
-_STOP = re.compile(r"^\s*-{5,}\s*$|^\s*(?:from|to|subject|message-id|received):\s", re.I)
+_RCPT = linear.compile(r"^\s*(?:recipient:\s*)?<(?P<addr>[^\s<>]+@[^\s<>]+)>\s*$", re.I)
+_STOP = linear.compile(r"^\s*-{5,}\s*$|^\s*(?:from|to|subject|message-id|received):\s", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

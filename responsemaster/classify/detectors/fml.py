@@ -11,11 +11,12 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "fml"
 
-_REFUSED = re.compile(r"(?P<diag>you are not a member of this mailing list <(?P<addr>[^\s<>]+@[^\s<>]+)>.*)$", re.I)
+_REFUSED = linear.compile(r"(?P<diag>you are not a member of this mailing list <(?P<addr>[^\s<>]+@[^\s<>]+)>.*)$", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -16,11 +16,12 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "generic"
 
-BOUNCE_SUBJECT = re.compile(
+BOUNCE_SUBJECT = linear.compile(
     r"undeliver|undelivered|not delivered|delivery (?:status notification|failure|failed|problem|notification)|"
     r"returned mail|returning message|failure notice|failed delivery|delivery failed|non[- ]?delivery|"
     r"mail (?:system )?(?:error|failure)|could not be delivered|returned to sender|rejected|"
@@ -29,15 +30,17 @@ BOUNCE_SUBJECT = re.compile(
     r"не доставлено|недоставлен|ошибка доставки|配信不能|配送不能|送信エラー|配信エラー|返送|未送達|退信|无法投递",
     re.I,
 )
-_ERROR_WORDS = re.compile(
+_ERROR_WORDS = linear.compile(
     r"unknown|does not exist|doesn't exist|no such|not found|reject|refused|denied|invalid|unavailable|"
     r"quota|full|fail|error|could not|couldn't|unable|undeliver|disabled|blocked|timed? ?out|expired|"
     r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b",
     re.I,
 )
-_HEADERISH = re.compile(r"^\s*(?:from|sender|reply-to|return-path|message-id|received|date|subject|"
+_HEADERISH = linear.compile(r"^\s*(?:from|sender|reply-to|return-path|message-id|received|date|subject|"
                         r"references|in-reply-to|x-[\w-]+|cc|dkim-signature)\s*:", re.I)
 _WINDOW = 3
+_LINE_CHARS = 2000
+_MAX_RECIPIENTS = 20
 
 
 def detect(msg: ParsedMessage) -> Detection | None:
@@ -48,18 +51,22 @@ def detect(msg: ParsedMessage) -> Detection | None:
     if failed:
         return _scan.detection(name, [_scan.Block(a, _context(lines, a)) for a in failed])
     excluded = _scan.own_addresses(msg) | _original_senders(msg)
+    lines = [line[:_LINE_CHARS] for line in lines]
+    # One error-word search per line, not per address: a line of thousands of
+    # addresses must cost linear time, not quadratic.
+    erring = [bool(_ERROR_WORDS.search(line)) for line in lines]
     found: dict[str, _scan.Block] = {}
     for index, line in enumerate(lines):
-        if _HEADERISH.match(line):
+        if _HEADERISH.match(line) or not any(erring[index : index + _WINDOW + 1]):
             continue
         for match in _scan.ADDRESS.finditer(line):
             address = match.group(0).strip(".")
             if address.lower() in excluded or address.lower() in found:
                 continue
-            window = lines[index : index + _WINDOW + 1]
-            if _ERROR_WORDS.search(" ".join(window)):
-                found[address.lower()] = _scan.Block(address, window)
-    if not found or len(found) > 20:
+            found[address.lower()] = _scan.Block(address, lines[index : index + _WINDOW + 1])
+            if len(found) > _MAX_RECIPIENTS:
+                return None  # a list of addresses, not a report on a few recipients
+    if not found:
         return None
     return _scan.detection(name, found.values())
 

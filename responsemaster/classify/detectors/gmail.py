@@ -12,15 +12,16 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "gmail"
 
-_INTRO = re.compile(r"delivery to the following recipients? (?:failed permanently|has been delayed|failed)|"
+_INTRO = linear.compile(r"delivery to the following recipients? (?:failed permanently|has been delayed|failed)|"
                     r"technical details of (?:permanent|temporary) failure", re.I)
-_RCPT = re.compile(r"^\s{2,}(?P<addr>[^\s@]+@[\w.-]+)\s*$")
-_STOP = re.compile(r"^\s*-+\s*(?:original message|message header follows)", re.I)
-_DELAY = re.compile(r"has been delayed|warning message only|will be retried", re.I)
+_RCPT = linear.compile(r"^\s{2,}(?P<addr>[^\s@]+@[\w.-]+)\s*$")
+_STOP = linear.compile(r"^\s*-+\s*(?:original message|message header follows)", re.I)
+_DELAY = linear.compile(r"has been delayed|warning message only|will be retried", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -11,12 +11,13 @@ import re
 
 from responsemaster.classify.detection import Detection, recipient
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "googlegroups"
 
-_GROUPS = re.compile(r"google groups|groups\.google\.com|googlegroups|google グループ", re.I)
-_FAILED = re.compile(r"^\s*(?:the response was|unspecified error).*", re.I)
+_GROUPS = linear.compile(r"google groups|groups\.google\.com|googlegroups|google グループ", re.I)
+_FAILED = linear.compile(r"^\s*(?:the response was|unspecified error).*", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

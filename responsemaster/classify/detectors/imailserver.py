@@ -11,13 +11,14 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "imailserver"
 
-_SUBJECT = re.compile(r"^undeliverable mail\b", re.I)
-_RCPT = re.compile(r"^\s*(?P<diag>.*?)\s*(?::|\bto)\s+<?(?P<addr>[^\s<>:]+@[\w.-]+)>?\s*$", re.I)
-_STOP = re.compile(r"^\s*original message follows", re.I)
+_SUBJECT = linear.compile(r"^undeliverable mail\b", re.I)
+_RCPT = linear.compile(r"^\s*(?P<diag>.*?)\s*(?::|\bto)\s+<?(?P<addr>[^\s<>:]+@[\w.-]+)>?\s*$", re.I)
+_STOP = linear.compile(r"^\s*original message follows", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -6,11 +6,12 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "kddi"
 
-_RCPT = re.compile(r"could not be delivered to:?\s*<?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\s*$", re.I)
+_RCPT = linear.compile(r"could not be delivered to:?\s*<?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\s*$", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -7,12 +7,13 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "mailfoundry"
 
-_RCPT = re.compile(r"^\s*unable to deliver message to:\s*<?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\s*$", re.I)
-_STOP = re.compile(r"^\s*(?:this has been a permanent failure|-{3,})", re.I)
+_RCPT = linear.compile(r"^\s*unable to deliver message to:\s*<?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\s*$", re.I)
+_STOP = linear.compile(r"^\s*(?:this has been a permanent failure|-{3,})", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -7,13 +7,14 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "mailmarshal"
 
-_BECAUSE = re.compile(r"^\s*could not be delivered because of\s*$", re.I)
-_AFFECTED = re.compile(r"^\s*the following recipients were affected:?\s*$", re.I)
-_STOP = re.compile(r"^\s*(?:additional information|={5,})", re.I)
+_BECAUSE = linear.compile(r"^\s*could not be delivered because of\s*$", re.I)
+_AFFECTED = linear.compile(r"^\s*the following recipients were affected:?\s*$", re.I)
+_STOP = linear.compile(r"^\s*(?:additional information|={5,})", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -6,12 +6,13 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan, exim
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "mailru"
 
-_INTRO = re.compile(r"сервером mail\.ru|не может быть доставлено одному или нескольким получателям", re.I)
-_START = re.compile(r"не может быть доставлено одному или нескольким получателям|" + exim.START.pattern, re.I)
+_INTRO = linear.compile(r"сервером mail\.ru|не может быть доставлено одному или нескольким получателям", re.I)
+_START = linear.compile(r"не может быть доставлено одному или нескольким получателям|" + exim.START.pattern, re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

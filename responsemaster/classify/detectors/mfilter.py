@@ -7,12 +7,13 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "mfilter"
 
-_MARK = re.compile(r"m-filter", re.I)
-_SECTION = re.compile(r"^-{5,}\s*(server message|smtp command|original message)", re.I)
+_MARK = linear.compile(r"m-filter", re.I)
+_SECTION = linear.compile(r"^-{5,}\s*(server message|smtp command|original message)", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -10,12 +10,13 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "notes"
 
-_START = re.compile(r"^-+\s*failure reasons\s*-+", re.I)
-_STOP = re.compile(r"^-+\s*returned message\s*-+", re.I)
+_START = linear.compile(r"^-+\s*failure reasons\s*-+", re.I)
+_STOP = linear.compile(r"^-+\s*returned message\s*-+", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -13,11 +13,12 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "office365"
 
-_INTRO = re.compile(
+_INTRO = linear.compile(
     r"delivery has failed to these recipients or (?:groups|distribution lists)|"
     r"your message (?:to .* )?couldn't be delivered|"
     r"diagnostic information for administrators|"
@@ -26,11 +27,11 @@ _INTRO = re.compile(
     r"次の受信者またはグループへの配信に失敗しました",
     re.I,
 )
-_ADMIN = re.compile(r"diagnostic information for administrators|diagnoseinformationen für administratoren", re.I)
-_RCPT = re.compile(r"^\s*(?P<addr>[^\s<>@]+@[\w.-]+)(?:\s*<mailto:[^>]*>)?\s*$", re.I)
-_STOP = re.compile(r"^\s*original message headers|^\s*(?:received|message-id|from):\s", re.I)
-_REMOTE_SAID = re.compile(r"remote server returned\s+'?(.+?)'?\s*$", re.I)
-_GENERATING = re.compile(r"generating server:\s*(\S+)", re.I)
+_ADMIN = linear.compile(r"diagnostic information for administrators|diagnoseinformationen für administratoren", re.I)
+_RCPT = linear.compile(r"^\s*(?P<addr>[^\s<>@]+@[\w.-]+)(?:\s*<mailto:[^>]*>)?\s*$", re.I)
+_STOP = linear.compile(r"^\s*original message headers|^\s*(?:received|message-id|from):\s", re.I)
+_REMOTE_SAID = linear.compile(r"remote server returned\s+'?(.+?)'?\s*$", re.I)
+_GENERATING = linear.compile(r"generating server:\s*(\S+)", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

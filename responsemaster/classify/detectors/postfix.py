@@ -11,15 +11,16 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "postfix"
 
-_INTRO = re.compile(r"this is the (?:mail system|postfix program) at host|"
+_INTRO = linear.compile(r"this is the (?:mail system|postfix program) at host|"
                     r"could not be delivered to one or more destinations|"
                     r"message could not be delivered to one or more recipients", re.I)
-_RCPT = re.compile(r"^<(?P<addr>[^\s<>]+@[^\s<>]+)>(?:\s*\(expanded from [^)]*\))?\s*:\s*(?P<diag>.*)$", re.I)
-_STOP = re.compile(r"^\s*(?:-{2,}|content-description:)|^--[\w.=/-]{6,}|^\s*reporting-mta:", re.I)
+_RCPT = linear.compile(r"^<(?P<addr>[^\s<>]+@[^\s<>]+)>(?:\s*\(expanded from [^)]*\))?\s*:\s*(?P<diag>.*)$", re.I)
+_STOP = linear.compile(r"^\s*(?:-{2,}|content-description:)|^--[\w.=/-]{6,}|^\s*reporting-mta:", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

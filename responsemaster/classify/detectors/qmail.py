@@ -12,18 +12,19 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "qmail"
 
-_INTRO = re.compile(
+_INTRO = linear.compile(
     r"this is the qmail-send program|i'm afraid i wasn't able to deliver your message|"
     r"(?:^|\s)this is the qmail program",
     re.I,
 )
 #: ``<user@example.org>:`` alone on a line (some variants add text after the colon).
-RCPT = re.compile(r"^\s*<(?P<addr>[^<>\s]+@[^<>\s]*)>\s*:?\s*(?P<diag>.*)$")
-STOP = re.compile(r"^\s*---\s*(?:below this line|enclosed is a copy|original message)", re.I)
+RCPT = linear.compile(r"^\s*<(?P<addr>[^<>\s]+@[^<>\s]*)>\s*:?\s*(?P<diag>.*)$")
+STOP = linear.compile(r"^\s*---\s*(?:below this line|enclosed is a copy|original message)", re.I)
 
 
 def scan(msg: ParsedMessage, intro: re.Pattern[str], detector: str) -> Detection | None:

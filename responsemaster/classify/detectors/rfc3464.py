@@ -16,6 +16,7 @@ import re
 from responsemaster.classify.detection import Detection, recipient
 from responsemaster.classify.detectors._scan import smtp_command
 from responsemaster.classify.smtp_text import clean_diagnostic, find_reply_code, find_status
+from responsemaster.parse import linear
 from responsemaster.parse.fields import FieldBlock, address_of, mta_of
 from responsemaster.parse.message import ParsedMessage
 from responsemaster.verdict import RecipientVerdict
@@ -24,7 +25,7 @@ name = "rfc3464"
 
 _MAILER_TYPES = ("x-unix", "x-postfix", "x-local")
 _NEAR_LINES = 5
-_BOUNDARY = re.compile(r"^\s*(?:--\S{6,}|-{3,}|content-type:|reporting-mta:|final-recipient:)", re.I)
+_BOUNDARY = linear.compile(r"^\s*(?:--\S{6,}|-{3,}|content-type:|reporting-mta:|final-recipient:)", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -12,19 +12,20 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "sendmail"
 
-_ERRORS = re.compile(r"-+\s*the following addresses? had (?:permanent fatal|permanent delivery|delivery|transient non-fatal)? ?(?:errors|problems)\s*-+", re.I)
-_TRANSCRIPT = re.compile(r"-+\s*transcript of session follows\s*-+", re.I)
-_END = re.compile(r"^\s*-+\s*(?:unsent message follows|original message|transcript of session|"
+_ERRORS = linear.compile(r"-+\s*the following addresses? had (?:permanent fatal|permanent delivery|delivery|transient non-fatal)? ?(?:errors|problems)\s*-+", re.I)
+_TRANSCRIPT = linear.compile(r"-+\s*transcript of session follows\s*-+", re.I)
+_END = linear.compile(r"^\s*-+\s*(?:unsent message follows|original message|transcript of session|"
                   r"message header follows|non-delivered information)|^--[\w.=/-]{6,}|^content-type:", re.I)
-_RCPT = re.compile(
+_RCPT = linear.compile(
     r"^\s*(?:>>>\s*)?(?:\S+\s+)?<?(?P<addr>[^\s<>()\[\]]+@[^\s<>()\[\]]+?)>?(?:\s+<[^>]*>)?\s*"
     r"(?:[(\[](?P<diag>.*)[)\]])?\s*$"
 )
-_VERDICT = re.compile(r"^\s*(?:\d{3}\s+(?:\d\.\d+\.\d+\s+)?)?<?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\.\.\.\s*(?P<diag>.*)$")
+_VERDICT = linear.compile(r"^\s*(?:\d{3}\s+(?:\d\.\d+\.\d+\s+)?)?<?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\.\.\.\s*(?P<diag>.*)$")
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -7,12 +7,13 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "trendmicro"
 
-_MARK = re.compile(r"interscan|trend micro", re.I)
-_RCPT = re.compile(r"(?P<diag>(?:reason:\s*)?unable to deliver message to\s*<(?P<addr>[^\s<>]+@[^\s<>]+)>.*)$", re.I)
+_MARK = linear.compile(r"interscan|trend micro", re.I)
+_RCPT = linear.compile(r"(?P<diag>(?:reason:\s*)?unable to deliver message to\s*<(?P<addr>[^\s<>]+@[^\s<>]+)>.*)$", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

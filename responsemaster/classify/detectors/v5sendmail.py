@@ -11,13 +11,14 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "v5sendmail"
 
-_START = re.compile(r"-+\s*transcript of session follows\s*-+", re.I)
-_STOP = re.compile(r"^\s*-+\s*(?:unsent message follows|original message)", re.I)
-_VERDICT = re.compile(r"^\s*\d{3}\s+<(?P<addr>[^\s<>]+@[^\s<>]+)>\.\.\.\s*(?P<diag>.*)$")
+_START = linear.compile(r"-+\s*transcript of session follows\s*-+", re.I)
+_STOP = linear.compile(r"^\s*-+\s*(?:unsent message follows|original message)", re.I)
+_VERDICT = linear.compile(r"^\s*\d{3}\s+<(?P<addr>[^\s<>]+@[^\s<>]+)>\.\.\.\s*(?P<diag>.*)$")
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

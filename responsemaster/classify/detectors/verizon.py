@@ -7,13 +7,14 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "verizon"
 
-_DETAILS = re.compile(r"^\s*message details:\s*$", re.I)
-_RCPT_TO = re.compile(r"^\s*rcpt to:\s*<?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\s*$", re.I)
-_ERROR = re.compile(r"^\s*error(?: message below)?:", re.I)
+_DETAILS = linear.compile(r"^\s*message details:\s*$", re.I)
+_RCPT_TO = linear.compile(r"^\s*rcpt to:\s*<?(?P<addr>[^\s<>]+@[^\s<>]+?)>?\s*$", re.I)
+_ERROR = linear.compile(r"^\s*error(?: message below)?:", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

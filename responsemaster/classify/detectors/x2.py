@@ -11,13 +11,14 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan, qmail
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "x2"
 
-_INTRO = re.compile(r"unable to deliver (?:the )?message to the following address|"
+_INTRO = linear.compile(r"unable to deliver (?:the )?message to the following address|"
                     r"your delivery to the following address has been failed", re.I)
-_FAILED = re.compile(r"^\s*delivery failed:\s*(?P<addr>\S+@\S+)\s*$", re.I)
+_FAILED = linear.compile(r"^\s*delivery failed:\s*(?P<addr>\S+@\S+)\s*$", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

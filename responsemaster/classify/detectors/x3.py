@@ -7,14 +7,15 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "x3"
 
-_INTRO = re.compile(r"del[ie]very to the following recipients? failed permanently", re.I)
-_RCPT = re.compile(r"^\s*\*\s*(?P<addr>[^\s@]+@[\w.-]+)\s*$")
-_DETAILS = re.compile(r"^\s*technical details:?\s*$", re.I)
-_FRAME = re.compile(r"^\s*={10,}\s*$")
+_INTRO = linear.compile(r"del[ie]very to the following recipients? failed permanently", re.I)
+_RCPT = linear.compile(r"^\s*\*\s*(?P<addr>[^\s@]+@[\w.-]+)\s*$")
+_DETAILS = linear.compile(r"^\s*technical details:?\s*$", re.I)
+_FRAME = linear.compile(r"^\s*={10,}\s*$")
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

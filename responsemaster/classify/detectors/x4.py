@@ -7,11 +7,12 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan, qmail
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "x4"
 
-_INTRO = re.compile(r"(?:your )?mail message to the following address\(?e?s?\)? could not be delivered|"
+_INTRO = linear.compile(r"(?:your )?mail message to the following address\(?e?s?\)? could not be delivered|"
                     r"could not be delivered\. this is a permanent error", re.I)
 
 

@@ -8,11 +8,12 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "x6"
 
-_RCPT = re.compile(r"(?P<diag>smtp server <[^>]*> rejected recipient <(?P<addr>[^\s<>]+@[^\s<>]+)>.*)$", re.I)
+_RCPT = linear.compile(r"(?P<diag>smtp server <[^>]*> rejected recipient <(?P<addr>[^\s<>]+@[^\s<>]+)>.*)$", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -6,11 +6,12 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan, qmail
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "yahoo"
 
-_INTRO = re.compile(r"sorry,? we were unable to deliver your message to the following address", re.I)
+_INTRO = linear.compile(r"sorry,? we were unable to deliver your message to the following address", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

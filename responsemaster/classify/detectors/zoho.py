@@ -6,12 +6,13 @@ import re
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import _scan
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage
 
 name = "zoho"
 
-_RCPT = re.compile(r"^\s*<?(?P<addr>[^\s<>@]+@[\w.-]+)>?\s+(?P<diag>.*(?:error_code|invalid address|reason).*)$", re.I)
-_STOP = re.compile(r"^\s*(?:received|message-id|from|date|to|subject)\s*:", re.I)
+_RCPT = linear.compile(r"^\s*<?(?P<addr>[^\s<>@]+@[\w.-]+)>?\s+(?P<diag>.*(?:error_code|invalid address|reason).*)$", re.I)
+_STOP = linear.compile(r"^\s*(?:received|message-id|from|date|to|subject)\s*:", re.I)
 
 
 def detect(msg: ParsedMessage) -> Detection | None:
