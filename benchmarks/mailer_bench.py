@@ -82,10 +82,10 @@ def populate(settings, n: int) -> int:  # type: ignore[no-untyped-def]
     """N subscribers on one list, inserted in bulk (setup, not measured); the campaign id."""
     from mailer.campaigns import create_campaign, save_template
     from mailer.subscribers import ensure_list
+    from responsemaster.store.base import utcnow
     from responsemaster.store.database import open_store
     from responsemaster.store.mailing import SubscriberFields
     from responsemaster.store.subscribers import ListMembership, Subscriber
-    from responsemaster.store.base import utcnow
 
     store = open_store(settings)
     now = utcnow()

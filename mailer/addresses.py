@@ -29,7 +29,7 @@ def validate_address(cell: str) -> str:
         raise InvalidAddress("empty address")
     if any(ch in text for ch in "\r\n\x00"):
         raise InvalidAddress("address contains a line break or NUL")
-    name, address = parseaddr(text)
+    _name, address = parseaddr(text)
     if not address or "@" not in address:
         raise InvalidAddress(f"not an address: {text[:80]!r}")
     if text not in (address, f"<{address}>") and not text.endswith(f"<{address}>"):

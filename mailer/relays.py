@@ -13,7 +13,7 @@ stops taking work while the others carry on.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import Session
@@ -26,7 +26,7 @@ from responsemaster.store.upsert import insert_ignore, insert_or_update
 
 
 def hour_of(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 class RelayState:

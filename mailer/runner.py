@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import update
 
 from mailer import deliveries as dl
-from mailer.campaigns import Loaded, preflight, renew_lease, take_lease, release_lease, set_status
+from mailer.campaigns import Loaded, preflight, release_lease, renew_lease, set_status, take_lease
 from mailer.compose import Composer
 from mailer.relays import RelayState, load_states, next_budget_at
 from mailer.send_verdicts import Refusal, record_refusal
@@ -232,7 +232,7 @@ class CampaignRun:
             with session.begin_nested():  # type: ignore[attr-defined]
                 record_refusal(session, self.store, self.router, refusal, self.classifier)  # type: ignore[arg-type]
             self.result.counts["verdicts_recorded"] += 1
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("campaign %s: cannot record the refusal of %s", self.loaded.campaign.name, refusal.address)
 
     def _finish(self) -> RunResult:

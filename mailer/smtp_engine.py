@@ -191,13 +191,13 @@ class SmtpEngine:
     async def _connect(self, relay: RelayState, failures: int) -> tuple[aiosmtplib.SMTP | None, int]:
         settings = relay.settings
         smtp = aiosmtplib.SMTP(hostname=settings.host, port=settings.port, timeout=settings.timeout,
-                               use_tls=settings.tls == "tls", start_tls=True if settings.tls == "starttls" else False)
+                               use_tls=settings.tls == "tls", start_tls=settings.tls == "starttls")
         try:
             await smtp.connect()
             if settings.username:
                 await smtp.login(settings.username, settings.password)
             return smtp, 0
-        except (SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, SMTPException, OSError) as exc:
             failures += 1
             log.warning("relay %s: cannot connect (%s/%s): %s", relay.name, failures, MAX_CONNECT_FAILURES, exc)
             if failures >= MAX_CONNECT_FAILURES:
@@ -223,7 +223,7 @@ async def transact(smtp: aiosmtplib.SMTP, job: Job, relay: RelayState) -> Outcom
                 await _rset(smtp)
             status = "failed" if exc.code >= 500 else "deferred"
             return Outcome(job, status, exc.code, exc.message, command, relay)
-        except (SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, SMTPException, OSError) as exc:
             status = "uncertain" if command == "DATA" else "requeue"
             return Outcome(job, status, 0, f"{type(exc).__name__}: {exc}", command, relay)
     return Outcome(job, "sent", 250, "", "DATA", relay)
@@ -232,7 +232,7 @@ async def transact(smtp: aiosmtplib.SMTP, job: Job, relay: RelayState) -> Outcom
 async def _rset(smtp: aiosmtplib.SMTP) -> None:
     try:
         await smtp.rset()
-    except (SMTPException, OSError, asyncio.TimeoutError):
+    except (TimeoutError, SMTPException, OSError):
         smtp.close()
 
 
@@ -240,8 +240,7 @@ async def _drop(smtp: aiosmtplib.SMTP) -> None:
     try:
         if smtp.is_connected:
             await asyncio.wait_for(smtp.quit(), 2)
-    except (SMTPException, OSError, asyncio.TimeoutError):
+    except (TimeoutError, SMTPException, OSError):
         pass
     finally:
         smtp.close()
-    return None

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-
 import dkim
-import pytest
 from click.testing import CliRunner
+from test_mailer_support import ScriptedSink, make_settings, open_test_store, populate, simple_campaign
 
 from mailer.dkim_keys import dkim_record, generate_rsa_key, public_der_from_private
 from mailer.service import send_campaign
 from responsemaster.cli.mailer_cmd import mailer
-from test_mailer_support import ScriptedSink, make_settings, open_test_store, populate, simple_campaign
 
 
 def _dns_for(record_value: str, name: str):

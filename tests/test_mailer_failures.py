@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from test_mailer_support import ScriptedSink, make_settings, open_test_store, populate, simple_campaign
 
-from mailer.campaigns import save_template, take_lease
+from mailer.campaigns import take_lease
 from mailer.service import send_campaign
 from mailer.tasks import make_mailer_huey, register_mailer_tasks
 from responsemaster.store.base import utcnow
@@ -15,7 +16,6 @@ from responsemaster.store.mailing import CampaignPlan, SenderUsage
 from responsemaster.store.messages import MessageVerdict, RecipientVerdictRow
 from responsemaster.store.platform import Delivery
 from responsemaster.store.subscribers import Campaign, Subscriber, Suppression
-from test_mailer_support import ScriptedSink, make_settings, open_test_store, populate, simple_campaign
 
 
 @pytest.fixture

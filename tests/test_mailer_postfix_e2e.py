@@ -28,9 +28,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-
 from fixtures.servers import free_port, missing, wait_for_port
+from sqlalchemy import select
+from test_mailer_support import make_settings, open_test_store, populate, simple_campaign
+
 from mailer.analytics import campaign_stats
 from mailer.service import send_campaign
 from mailer.settings import mailer_settings
@@ -38,7 +39,6 @@ from mailer.token_reader import make_token_reader
 from responsemaster.store.messages import MessageVerdict, RecipientVerdictRow
 from responsemaster.store.subscribers import Campaign, Subscriber, Suppression
 from responsemaster.worker_runtime import Runtime, build_sources
-from test_mailer_support import make_settings, open_test_store, populate, simple_campaign
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +120,7 @@ biff = no
     def postfix(self, *args: str) -> subprocess.CompletedProcess[str]:
         # Postfix reports fatal errors on stderr only when it is a terminal; `script` gives it one.
         command = " ".join(["postfix", "-c", str(self.conf), *args])
-        return subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=60)
+        return subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=60, check=False)
 
     def maildir(self, address: str) -> Path:
         local, domain = address.split("@")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from email.utils import parseaddr
-
 import pytest
 from sqlalchemy import select
+from test_mailer_support import ScriptedSink, make_settings, open_test_store, populate, simple_campaign
 
 from mailer.service import send_campaign
+from mailer.settings import mailer_settings
 from responsemaster.store.platform import Delivery
 from responsemaster.store.subscribers import Subscriber, Suppression
-from responsemaster.verp import parse_return_path, decode_token, token_from_message_id
-from mailer.settings import mailer_settings
-from test_mailer_support import ScriptedSink, make_settings, open_test_store, populate, simple_campaign
+from responsemaster.verp import decode_token, parse_return_path, token_from_message_id
 
 
 @pytest.fixture

@@ -13,13 +13,12 @@ from email.policy import default
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from aiosmtpd.controller import Controller
-
 from fixtures.servers import free_port
+
 from mailer.campaigns import create_campaign, save_template
 from mailer.subscribers import import_csv
-import tomli_w
-
 from responsemaster.config import Settings, load_settings
 from responsemaster.store.database import Store, open_store
 
@@ -80,7 +79,7 @@ class ScriptedSink:
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    def start(self) -> "ScriptedSink":
+    def start(self) -> ScriptedSink:
         self.controller.start()
         return self
 
