@@ -105,3 +105,13 @@ def test_an_unreachable_server_ends_dead_after_max_attempts(store: Store) -> Non
     with store.reader() as s:
         item = s.execute(select(OutboxItem)).scalars().one()
     assert (item.state, item.attempts) == ("dead", 3) and "127.0.0.1" in item.last_error
+
+
+def test_an_original_with_overlong_lines_is_attached_byte_exact(store: Store, smtp_sink: SmtpSink) -> None:  # noqa: F811
+    raw = REPLY + b"x" * 3000 + b"\n"
+    router = router_for(store, _smtp(smtp_sink))
+    ctx = route(store, router, _reply(), raw)
+    assert OutboxDeliverer(store, router.config, "w1").deliver_due(ids=ctx.outbox_ids) == 1
+    (msg,) = smtp_sink.parsed()
+    attachment = list(msg.iter_parts())[1]
+    assert attachment.get_filename() == "original.eml" and attachment.get_content() == raw

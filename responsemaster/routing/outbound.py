@@ -48,8 +48,16 @@ def build_forward(payload: dict[str, Any], raw: bytes, config: RoutingConfig) ->
         f" (subscriber: {payload.get('subscriber') or 'unknown'}).\nThe original message is attached.\n"
     )
     msg.set_content(intro)
-    msg.add_attachment(message_from_bytes(raw, policy=policy.compat32), filename="original.eml")
+    if _fits_rfc822(raw):
+        msg.add_attachment(message_from_bytes(raw, policy=policy.compat32), filename="original.eml")
+    else:  # a message/rfc822 part cannot be transfer-encoded: keep the bytes exact in base64
+        msg.add_attachment(raw, maintype="application", subtype="octet-stream", filename="original.eml")
     return msg
+
+
+def _fits_rfc822(raw: bytes) -> bool:
+    """Whether the original can travel as message/rfc822 (SMTP lines of at most 998 octets, no NUL)."""
+    return b"\0" not in raw and all(len(line.rstrip(b"\r")) <= 998 for line in raw.split(b"\n"))
 
 
 def build_alert(payload: dict[str, Any], config: RoutingConfig) -> EmailMessage:
