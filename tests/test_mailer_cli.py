@@ -1,0 +1,46 @@
+"""The `mailer` commands end to end through click: template, campaign, preflight, send, stats, export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from responsemaster.cli.mailer_cmd import mailer
+from test_mailer_support import ScriptedSink, make_settings
+
+
+@pytest.fixture
+def sink():
+    server = ScriptedSink().start()
+    yield server
+    server.stop()
+
+
+def test_commands_from_csv_to_stats(tmp_path, sink, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_settings(tmp_path, [sink.relay()])
+    config = ["--config", str(tmp_path / "responsemaster.toml")]
+    (tmp_path / "subs.csv").write_text("email,name,city\nann@example.com,Ann,Paris\nghost@example.net,Gh,Oslo\n")
+    (tmp_path / "t.html").write_text("<p>{{ name }} in {{ city }}</p>")
+    (tmp_path / "bad.html").write_text("<p>{{ nope }}</p>")
+    sink.unknown_users.add("ghost@example.net")
+    run = CliRunner().invoke
+    assert run(mailer, ["import", "subs.csv", "--list", "news", *config]).exit_code == 0
+    assert run(mailer, ["template", "t", "--subject", "Hi {{ name }}", "--html", "t.html", *config]).exit_code == 0
+    assert run(mailer, ["template", "bad", "--subject", "x", "--html", "bad.html", *config]).exit_code == 0
+    assert run(mailer, ["campaign", "c1", "--list", "news", "--template", "t", *config]).exit_code == 0
+    assert run(mailer, ["campaign", "c2", "--list", "news", "--template", "bad", *config]).exit_code == 0
+    bad = run(mailer, ["preflight", "c2", *config])
+    assert bad.exit_code == 1 and "'nope' is undefined" in bad.output
+    assert run(mailer, ["send", "c2", *config]).exit_code == 1 and not sink.messages
+    assert run(mailer, ["preflight", "c1", *config]).exit_code == 0
+    sent = run(mailer, ["send", "c1", *config])
+    assert sent.exit_code == 0 and "campaign c1: sent" in sent.output, sent.output
+    stats = json.loads(run(mailer, ["stats", "c1", *config]).output)
+    assert (stats["sent"], stats["failed_at_send"], stats["failed_at_send_by_category"]) == (1, 1, {"hard_bounce": 1})
+    by_domain = json.loads(run(mailer, ["stats", "c1", "--by-domain", *config]).output)
+    assert by_domain["example.net"]["failed_at_send"] == 1 and by_domain["example.com"]["sent"] == 1
+    exported = run(mailer, ["export", "--list", "news", "--field", "city", *config])
+    assert "ghost@example.net,Gh,pruned,0.0,Oslo" in exported.output
