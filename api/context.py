@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from litestar.di import NamedDependency
+
 from api.config import ApiSettings
 from api.tasks import ApiTasks
 from responsemaster.config import Settings
@@ -32,3 +34,7 @@ class ApiContext:
     @property
     def models_dir(self) -> Path:
         return Path(self.settings.classify.models_dir)
+
+
+#: How handlers ask for the context: an explicitly named dependency (Litestar >= 2.23).
+Ctx = NamedDependency[ApiContext]

@@ -12,10 +12,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from litestar import Controller, get
+from litestar.params import FromPath
 from sqlalchemy import or_, select
 
 from api import counts, ranges
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import API, READ, SECURITY, not_found
 from api.schemas import CampaignAnalytics, CampaignList
 from responsemaster.store.subscribers import Campaign
@@ -49,7 +50,7 @@ class CampaignController(Controller):
     security = SECURITY
 
     @get("/", sync_to_thread=True, summary="Every campaign with its send and return totals")
-    def list_all(self, ctx: ApiContext) -> CampaignList:
+    def list_all(self, ctx: Ctx) -> CampaignList:
         from mailer.analytics import all_campaign_stats
 
         with ctx.store.reader() as session:
@@ -57,7 +58,7 @@ class CampaignController(Controller):
         return CampaignList(items=[{**i, "rates": _rates(i)} for i in items])
 
     @get("/{campaign:str}", sync_to_thread=True, summary="One campaign: sends, returns, rates, failures")
-    def show(self, ctx: ApiContext, campaign: str) -> CampaignAnalytics:
+    def show(self, ctx: Ctx, campaign: FromPath[str]) -> CampaignAnalytics:
         from mailer.analytics import campaign_stats, domain_stats
 
         with ctx.store.reader() as session:

@@ -18,7 +18,7 @@ from litestar.response import Response
 from sqlalchemy import func, select, text
 
 from api.auth import presented_key
-from api.context import ApiContext
+from api.context import Ctx
 from api.keys import verify_key
 from api.model_info import current_meta
 from api.schemas import Health
@@ -29,7 +29,7 @@ from responsemaster.store.messages import RawMessageRow, ReviewItem
 from responsemaster.store.subscribers import Subscriber, Suppression
 
 
-def _check_private(ctx: ApiContext, request: Request[Any, Any, Any]) -> None:
+def _check_private(ctx: Ctx, request: Request[Any, Any, Any]) -> None:
     if ctx.api.metrics_public:
         return
     key = presented_key(request, cookie_ok=False)
@@ -50,7 +50,7 @@ def _metric(lines: list[str], name: str, kind: str, help_text: str, samples: lis
         lines.append(f"{name}{{{rendered}}} {value:g}" if rendered else f"{name} {value:g}")
 
 
-def render_metrics(ctx: ApiContext) -> str:
+def render_metrics(ctx: Ctx) -> str:
     now = utcnow()
     lines: list[str] = []
     with ctx.store.reader() as s:
@@ -99,7 +99,7 @@ class HealthController(Controller):
     tags = ["health"]
 
     @get("/health", sync_to_thread=True, summary="Liveness and database check")
-    def health(self, ctx: ApiContext, request: Request[Any, Any, Any]) -> Response[Health]:
+    def health(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Response[Health]:
         _check_private(ctx, request)
         try:
             with ctx.store.reader() as s:
@@ -115,6 +115,6 @@ class HealthController(Controller):
         return Response(body, status_code=200 if database == "ok" else 503)
 
     @get("/metrics", sync_to_thread=True, summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
-    def metrics(self, ctx: ApiContext, request: Request[Any, Any, Any]) -> str:
+    def metrics(self, ctx: Ctx, request: Request[Any, Any, Any]) -> str:
         _check_private(ctx, request)
         return render_metrics(ctx)

@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 
 from api import oplog
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import ADMIN, API, READ, SECURITY, actor_and_address
 from api.model_info import current_meta, metrics_of, relabel_count, training_counts
 from api.schemas import ModelInfo, TaskOut
@@ -25,7 +25,7 @@ class ModelController(Controller):
     security = SECURITY
 
     @get("/", sync_to_thread=True, summary="The current model and the training data")
-    def info(self, ctx: ApiContext) -> ModelInfo:
+    def info(self, ctx: Ctx) -> ModelInfo:
         meta = current_meta(ctx.models_dir) or {}
         data_dir = ctx.training_dir
         return ModelInfo(
@@ -36,7 +36,7 @@ class ModelController(Controller):
         )
 
     @post("/retrain", sync_to_thread=True, opt=ADMIN, status_code=202, summary="Retrain from training_data/")
-    def retrain(self, ctx: ApiContext, request: Request[Any, Any, Any]) -> TaskOut:
+    def retrain(self, ctx: Ctx, request: Request[Any, Any, Any]) -> TaskOut:
         actor, addr = actor_and_address(request)
         task_id = ctx.tasks.retrain()
         with ctx.store.transaction() as session:

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from api import oplog
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import ADMIN, API, SECURITY
 from api.schemas import OplogEntry, OplogPage
 
@@ -34,13 +34,13 @@ class OplogController(Controller):
 
     @get("/", sync_to_thread=True, summary="Changes made through the API and the CLI, newest first")
     def list_entries(
-        self, ctx: ApiContext,
-        since: Annotated[datetime | None, Parameter(description="From (inclusive)")] = None,
-        until: Annotated[datetime | None, Parameter(description="Until (exclusive)")] = None,
-        operation: Annotated[str | None, Parameter(max_length=64, description="Type; 'review.' matches a family")] = None,
-        actor: Annotated[str | None, Parameter(max_length=255)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        before_id: Annotated[int | None, Parameter(ge=1, le=2**62)] = None,
+        self, ctx: Ctx,
+        since: Annotated[datetime | None, QueryParameter(description="From (inclusive)")] = None,
+        until: Annotated[datetime | None, QueryParameter(description="Until (exclusive)")] = None,
+        operation: Annotated[str | None, QueryParameter(max_length=64, description="Type; 'review.' matches a family")] = None,
+        actor: Annotated[str | None, QueryParameter(max_length=255)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        before_id: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
     ) -> OplogPage:
         with ctx.store.reader() as session:
             rows = oplog.query(session, since, until, operation, actor, limit + 1, before_id)

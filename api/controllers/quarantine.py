@@ -12,17 +12,17 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.response import Response
 from sqlalchemy import func, select
 
 from api import oplog
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import API, READ, SECURITY, WRITE, actor_and_address, not_found
 from api.schemas import QuarantineItem, QuarantinePage, TaskOut
 from responsemaster.store.messages import RawMessageRow
 
-UidParam = Annotated[str, Parameter(min_length=8, max_length=40, pattern=r"^[0-9a-f]+$")]
+UidParam = Annotated[str, PathParameter(min_length=8, max_length=40, pattern=r"^[0-9a-f]+$")]
 
 
 def _item(row: RawMessageRow) -> QuarantineItem:
@@ -45,9 +45,9 @@ class QuarantineController(Controller):
 
     @get("/", sync_to_thread=True, summary="Quarantined messages, newest first")
     def list_page(
-        self, ctx: ApiContext,
-        page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
-        per_page: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        self, ctx: Ctx,
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        per_page: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> QuarantinePage:
         with ctx.store.reader() as session:
             where = RawMessageRow.state == "quarantined"
@@ -59,13 +59,13 @@ class QuarantineController(Controller):
         return QuarantinePage(items=items, total=int(total), page=page, per_page=per_page)
 
     @get("/{uid:str}", sync_to_thread=True, summary="One quarantined message and why")
-    def show(self, ctx: ApiContext, uid: UidParam) -> QuarantineItem:
+    def show(self, ctx: Ctx, uid: UidParam) -> QuarantineItem:
         with ctx.store.reader() as session:
             return _item(_quarantined(session, uid))
 
     @get("/{uid:str}/raw", sync_to_thread=True, summary="The raw message, as an attachment",
          media_type="message/rfc822")
-    def raw(self, ctx: ApiContext, uid: UidParam) -> Response[bytes]:
+    def raw(self, ctx: Ctx, uid: UidParam) -> Response[bytes]:
         with ctx.store.reader() as session:
             row = _quarantined(session, uid)
         try:
@@ -80,7 +80,7 @@ class QuarantineController(Controller):
 
     @post("/{uid:str}/reprocess", sync_to_thread=True, opt=WRITE, status_code=202,
           summary="Classify and route the message again (background task)")
-    def reprocess(self, ctx: ApiContext, request: Request[Any, Any, Any], uid: UidParam) -> TaskOut:
+    def reprocess(self, ctx: Ctx, request: Request[Any, Any, Any], uid: UidParam) -> TaskOut:
         actor, addr = actor_and_address(request)
         with ctx.store.reader() as session:
             row = _quarantined(session, uid)

@@ -6,14 +6,14 @@ from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from api import review_ops
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import API, READ, SECURITY, WRITE, actor_and_address, not_found
 from api.schemas import RelabelIn, RelabelOut, ResolveIn, ReviewDetail, ReviewOut, ReviewPage
 
-ItemId = Annotated[int, Parameter(ge=1, le=2**62)]
+ItemId = Annotated[int, PathParameter(ge=1, le=2**62)]
 
 
 class ReviewController(Controller):
@@ -24,17 +24,17 @@ class ReviewController(Controller):
 
     @get("/", sync_to_thread=True, summary="The review queue, least confident first")
     def list_items(
-        self, ctx: ApiContext,
-        queue_state: Annotated[Literal["open", "resolved", "all"], Parameter(query="state")] = "open",
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-        offset: Annotated[int, Parameter(ge=0, le=10_000_000)] = 0,
+        self, ctx: Ctx,
+        queue_state: Annotated[Literal["open", "resolved", "all"], QueryParameter(name="state")] = "open",
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=10_000_000)] = 0,
     ) -> ReviewPage:
         with ctx.store.reader() as session:
             items, total = review_ops.list_items(session, queue_state, limit, offset)
         return ReviewPage(items=items, total=total)
 
     @get("/{item_id:int}", sync_to_thread=True, summary="One review item: verdict, reply text, recipients")
-    def show(self, ctx: ApiContext, item_id: ItemId) -> ReviewDetail:
+    def show(self, ctx: Ctx, item_id: ItemId) -> ReviewDetail:
         with ctx.store.reader() as session:
             try:
                 return review_ops.detail(session, item_id)[0]
@@ -42,7 +42,7 @@ class ReviewController(Controller):
                 not_found(str(exc))
 
     @post("/{item_id:int}/resolve", sync_to_thread=True, opt=WRITE, status_code=200, summary="Mark handled")
-    def resolve(self, ctx: ApiContext, request: Request[Any, Any, Any], item_id: ItemId, data: ResolveIn) -> ReviewOut:
+    def resolve(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: JSONBody[ResolveIn]) -> ReviewOut:
         actor, addr = actor_and_address(request)
         try:
             return review_ops.resolve(ctx, item_id, actor, addr, data.note)
@@ -51,7 +51,7 @@ class ReviewController(Controller):
 
     @post("/{item_id:int}/relabel", sync_to_thread=True, opt=WRITE, status_code=200,
           summary="Correct the category; the message joins training_data/<category>/")
-    def relabel(self, ctx: ApiContext, request: Request[Any, Any, Any], item_id: ItemId, data: RelabelIn) -> RelabelOut:
+    def relabel(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: JSONBody[RelabelIn]) -> RelabelOut:
         actor, addr = actor_and_address(request)
         try:
             return review_ops.relabel(ctx, item_id, data.category, actor, addr, data.note, data.resolve)

@@ -17,12 +17,12 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import MediaType, RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Body, Parameter
+from litestar.params import Body, PathParameter, QueryParameter
 from litestar.response import Redirect, Response, Template
 
 from api import review_ops
 from api.auth import COOKIE, check_csrf, csrf_token
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import actor_and_address
 from api.keys import verify_key
 from api.mail_render import render
@@ -34,7 +34,7 @@ KEY_ORDER = ("user_reply", "auto_reply", "unsubscribe_request", "challenge_respo
              "hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "delivery_status", "message_restriction")
 SHORTCUTS = [(str((i + 1) % 10) if i < 10 else "", c) for i, c in enumerate(KEY_ORDER)]
 assert sorted(KEY_ORDER) == sorted(CATEGORIES)
-ItemId = Annotated[int, Parameter(ge=1, le=2**62)]
+ItemId = Annotated[int, PathParameter(ge=1, le=2**62)]
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
@@ -55,12 +55,12 @@ class ReviewPageController(Controller):
     opt = {"scope": "read", "cookie_auth": True}
 
     @get("/login", opt={"scope": None}, sync_to_thread=False, media_type=MediaType.HTML)
-    def login_form(self, next_: Annotated[str | None, Parameter(query="next")] = None) -> Template:
+    def login_form(self, next_: Annotated[str | None, QueryParameter(name="next")] = None) -> Template:
         return Template("review_login.html", context={"next": _safe_next(next_), "error": ""},
                         headers=page_headers(PAGE_CSP))
 
     @post("/login", opt={"scope": None}, status_code=303)
-    async def login(self, ctx: ApiContext, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+    async def login(self, ctx: Ctx, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
         key = (data.get("key") or "").strip()
         target = _safe_next(data.get("next"))
 
@@ -82,8 +82,8 @@ class ReviewPageController(Controller):
                                         samesite="strict")])
 
     @get("/", sync_to_thread=True, media_type=MediaType.HTML)
-    def queue(self, ctx: ApiContext, request: Request[Any, Any, Any],
-              queue_state: Annotated[str, Parameter(query="state", pattern="^(open|resolved|all)$")] = "open",
+    def queue(self, ctx: Ctx, request: Request[Any, Any, Any],
+              queue_state: Annotated[str, QueryParameter(name="state", pattern="^(open|resolved|all)$")] = "open",
               ) -> Template:
         with ctx.store.reader() as session:
             items, total = review_ops.list_items(session, queue_state, 200, 0)
@@ -91,8 +91,8 @@ class ReviewPageController(Controller):
             "items": items, "total": total, "state": queue_state, "who": request.state.caller.name})
 
     @get("/{item_id:int}", sync_to_thread=True, media_type=MediaType.HTML)
-    def item(self, ctx: ApiContext, request: Request[Any, Any, Any], item_id: ItemId,
-             remote: Annotated[bool, Parameter(description="Load remote images")] = False) -> Template:
+    def item(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId,
+             remote: Annotated[bool, QueryParameter(description="Load remote images")] = False) -> Template:
         with ctx.store.reader() as session:
             try:
                 detail, raw_row = review_ops.detail(session, item_id)
@@ -109,7 +109,7 @@ class ReviewPageController(Controller):
             "shortcuts": SHORTCUTS, "csrf": csrf_token(_key(request)), "who": request.state.caller.name})
 
     @post("/{item_id:int}/resolve", opt={"scope": "write"}, sync_to_thread=True, status_code=303)
-    def resolve(self, ctx: ApiContext, request: Request[Any, Any, Any], item_id: ItemId, data: Form) -> Redirect:
+    def resolve(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: Form) -> Redirect:
         check_csrf(request, data.get("csrf"))
         actor, addr = actor_and_address(request)
         try:
@@ -119,7 +119,7 @@ class ReviewPageController(Controller):
         return Redirect(path=_safe_next(data.get("next")), status_code=303)
 
     @post("/{item_id:int}/relabel", opt={"scope": "write"}, sync_to_thread=True, status_code=303)
-    def relabel(self, ctx: ApiContext, request: Request[Any, Any, Any], item_id: ItemId, data: Form) -> Redirect:
+    def relabel(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: Form) -> Redirect:
         check_csrf(request, data.get("csrf"))
         category = data.get("category") or ""
         if category not in CATEGORIES:
@@ -132,7 +132,7 @@ class ReviewPageController(Controller):
         return Redirect(path=_safe_next(data.get("next")), status_code=303)
 
     @get("/{item_id:int}/raw", sync_to_thread=True)
-    def raw(self, ctx: ApiContext, item_id: ItemId) -> Response[bytes]:
+    def raw(self, ctx: Ctx, item_id: ItemId) -> Response[bytes]:
         with ctx.store.reader() as session:
             try:
                 detail, raw_row = review_ops.detail(session, item_id)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
-from api import ranges, sending_views as views
-from api.context import ApiContext
+from api import ranges
+from api import sending_views as views
+from api.context import Ctx
 from api.controllers.common import API, READ, SECURITY
 from api.controllers.stats import RangeParam, SinceParam, UntilParam
 from api.schemas import Quota, SendingReport
@@ -22,8 +23,8 @@ class SendingController(Controller):
 
     @get("/", sync_to_thread=True, summary="Sends per day, account and domain over a range, with quotas and failures")
     def report(
-        self, ctx: ApiContext, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
-        domains: Annotated[int, Parameter(ge=1, le=10_000, description="How many domains to list")] = 50,
+        self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        domains: Annotated[int, QueryParameter(ge=1, le=10_000, description="How many domains to list")] = 50,
     ) -> SendingReport:
         first, last = ranges.resolve(period, since, until, default="today")
         dialect = ctx.store.dialect
@@ -39,6 +40,6 @@ class SendingController(Controller):
             )
 
     @get("/quotas", sync_to_thread=True, summary="Each sender account's quota: total, sent, remaining")
-    def quotas(self, ctx: ApiContext) -> list[Quota]:
+    def quotas(self, ctx: Ctx) -> list[Quota]:
         with ctx.store.reader() as session:
             return views.quotas(session, ctx.settings)

@@ -11,18 +11,18 @@ from datetime import date
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from api import counts, ranges
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import API, READ, SECURITY
 from api.schemas import CampaignReport, CategoryReport, DomainReport
 
-RangeParam = Annotated[ranges.Period | None, Parameter(query="range", description="Named range (UTC days)")]
-SinceParam = Annotated[date | None, Parameter(description="First day (UTC, inclusive)")]
-UntilParam = Annotated[date | None, Parameter(description="Last day (UTC, inclusive)")]
-CategoryParam = Annotated[str | None, Parameter(max_length=32)]
-NameParam = Annotated[str | None, Parameter(max_length=255)]
+RangeParam = Annotated[ranges.Period | None, QueryParameter(name="range", description="Named range (UTC days)")]
+SinceParam = Annotated[date | None, QueryParameter(description="First day (UTC, inclusive)")]
+UntilParam = Annotated[date | None, QueryParameter(description="Last day (UTC, inclusive)")]
+CategoryParam = Annotated[str | None, QueryParameter(max_length=32)]
+NameParam = Annotated[str | None, QueryParameter(max_length=255)]
 
 
 class StatsController(Controller):
@@ -33,7 +33,7 @@ class StatsController(Controller):
 
     @get("/categories", sync_to_thread=True, summary="Verdicts per category per day, and the failures summary")
     def categories(
-        self, ctx: ApiContext, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
         domain: NameParam = None, campaign: NameParam = None,
     ) -> CategoryReport:
         first, last = ranges.resolve(period, since, until)
@@ -45,9 +45,9 @@ class StatsController(Controller):
 
     @get("/domains", sync_to_thread=True, summary="Verdicts per recipient domain (largest first)")
     def domains(
-        self, ctx: ApiContext, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
         category: CategoryParam = None, domain: NameParam = None,
-        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 100,
+        limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 100,
     ) -> DomainReport:
         first, last = ranges.resolve(period, since, until)
         with ctx.store.reader() as session:
@@ -56,9 +56,9 @@ class StatsController(Controller):
 
     @get("/campaigns", sync_to_thread=True, summary="Verdicts per campaign (largest first)")
     def campaigns(
-        self, ctx: ApiContext, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
         category: CategoryParam = None, campaign: NameParam = None,
-        limit: Annotated[int, Parameter(ge=1, le=10_000)] = 100,
+        limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 100,
     ) -> CampaignReport:
         first, last = ranges.resolve(period, since, until)
         with ctx.store.reader() as session:

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from sqlalchemy import select
 
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import API, READ, SECURITY, not_found
 from api.schemas import SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
 from responsemaster.store.base import address_key
@@ -88,7 +88,7 @@ class SubscriberController(Controller):
     security = SECURITY
 
     @get("/{address:str}", sync_to_thread=True, summary="A subscriber's status and bounce score")
-    def show(self, ctx: ApiContext, address: str) -> SubscriberOut:
+    def show(self, ctx: Ctx, address: FromPath[str]) -> SubscriberOut:
         key = address_key(address)
         with ctx.store.reader() as session:
             sub = session.execute(select(Subscriber).where(Subscriber.address_key == key)).scalars().first()
@@ -100,10 +100,10 @@ class SubscriberController(Controller):
     @get("/{address:str}/verdicts", sync_to_thread=True, summary="Every verdict about an address, newest first")
     def verdicts(
         self,
-        ctx: ApiContext,
-        address: str,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        before: Annotated[datetime | None, Parameter(description="Only verdicts older than this")] = None,
+        ctx: Ctx,
+        address: FromPath[str],
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        before: Annotated[datetime | None, QueryParameter(description="Only verdicts older than this")] = None,
     ) -> VerdictPage:
         key = address_key(address)
         with ctx.store.reader() as session:

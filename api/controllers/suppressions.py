@@ -17,12 +17,12 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Stream
 from sqlalchemy import delete, func, select, update
 
 from api import oplog
-from api.context import ApiContext
+from api.context import Ctx
 from api.controllers.common import API, READ, SECURITY, WRITE, actor_and_address, caller_of, not_found
 from api.controllers.subscribers import suppression_out
 from api.schemas import ChangeOut, ResubscribeIn, SuppressIn, SuppressionOut, SuppressionPage
@@ -70,11 +70,11 @@ class SuppressionController(Controller):
     @get("/", sync_to_thread=True, summary="The suppression list, newest first, paged")
     def list_page(
         self,
-        ctx: ApiContext,
-        page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
-        per_page: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        reason: Annotated[str | None, Parameter(max_length=64)] = None,
-        domain: Annotated[str | None, Parameter(max_length=255)] = None,
+        ctx: Ctx,
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        per_page: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        reason: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        domain: Annotated[str | None, QueryParameter(max_length=255)] = None,
     ) -> SuppressionPage:
         with ctx.store.reader() as session:
             total = session.execute(_filtered(select(func.count()).select_from(Suppression), reason, domain)).scalar_one()
@@ -87,9 +87,9 @@ class SuppressionController(Controller):
          media_type="text/csv")
     def export_csv(
         self,
-        ctx: ApiContext,
-        reason: Annotated[str | None, Parameter(max_length=64)] = None,
-        domain: Annotated[str | None, Parameter(max_length=255)] = None,
+        ctx: Ctx,
+        reason: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        domain: Annotated[str | None, QueryParameter(max_length=255)] = None,
     ) -> Stream:
         return Stream(
             iter_csv(ctx.store, reason, domain),
@@ -98,7 +98,7 @@ class SuppressionController(Controller):
         )
 
     @post("/", sync_to_thread=True, opt=WRITE, status_code=201, summary="Suppress an address by hand")
-    def add(self, ctx: ApiContext, request: Request[Any, Any, Any], data: SuppressIn) -> SuppressionOut:
+    def add(self, ctx: Ctx, request: Request[Any, Any, Any], data: JSONBody[SuppressIn]) -> SuppressionOut:
         actor, addr = actor_and_address(request)
         key = address_key(data.address)
         with ctx.store.transaction() as session:
@@ -118,7 +118,7 @@ class SuppressionController(Controller):
     @post("/{address:str}/resubscribe", sync_to_thread=True, opt=WRITE, status_code=200,
           summary="Lift a suppression and make the subscriber active again (logged, with a reason)")
     def resubscribe(
-        self, ctx: ApiContext, request: Request[Any, Any, Any], address: str, data: ResubscribeIn
+        self, ctx: Ctx, request: Request[Any, Any, Any], address: FromPath[str], data: JSONBody[ResubscribeIn]
     ) -> ChangeOut:
         actor, addr = actor_and_address(request)
         key = address_key(address)

@@ -15,19 +15,19 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.enums import MediaType
-from litestar.params import Parameter
+from litestar.params import FromPath, PathParameter
 from litestar.response import Response, Template
 from sqlalchemy import select, update
 
 from api import oplog
 from api.auth import client_address
-from api.context import ApiContext
+from api.context import Ctx
 from api.security_headers import PAGE_CSP
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
 from responsemaster.verp import InvalidToken, TokenData, decode_token
 
-TokenParam = Annotated[str, Parameter(min_length=1, max_length=100)]
+TokenParam = Annotated[str, PathParameter(min_length=1, max_length=100)]
 ONE_CLICK = "One-Click"
 _KEEP = {SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED}
 HEADERS = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
@@ -42,7 +42,7 @@ class Outcome:
     changed: bool = False
 
 
-def _verify(ctx: ApiContext, token: str) -> TokenData | Outcome:
+def _verify(ctx: Ctx, token: str) -> TokenData | Outcome:
     if ctx.keyring is None:
         return Outcome(400, "This unsubscribe link cannot be checked: no signing key is configured.")
     try:
@@ -62,12 +62,12 @@ def _subscriber(session: Any, data: TokenData) -> Subscriber | None:
     return session.execute(stmt.with_for_update()).scalars().first()
 
 
-def masked(address: str) -> str:
+def masked(address: FromPath[str]) -> str:
     local, _, domain = address.partition("@")
     return f"{local[:1]}{'*' * max(1, len(local) - 1)}@{domain}"
 
 
-def lookup(ctx: ApiContext, token: str) -> Outcome:
+def lookup(ctx: Ctx, token: str) -> Outcome:
     data = _verify(ctx, token)
     if isinstance(data, Outcome):
         return data
@@ -78,7 +78,7 @@ def lookup(ctx: ApiContext, token: str) -> Outcome:
         return Outcome(200, "", sub.address, sub.status not in _KEEP)
 
 
-def unsubscribe(ctx: ApiContext, token: str, client: str) -> Outcome:
+def unsubscribe(ctx: Ctx, token: str, client: str) -> Outcome:
     """Unsubscribe and suppress the token's subscriber (idempotent), logged as ``unsubscribe.one_click``."""
     data = _verify(ctx, token)
     if isinstance(data, Outcome):
@@ -119,7 +119,7 @@ class UnsubscribeController(Controller):
 
     @get("/{token:str}", sync_to_thread=True, summary="Confirmation page (changes nothing)",
          media_type=MediaType.HTML)
-    def confirm_page(self, ctx: ApiContext, token: TokenParam) -> Template:
+    def confirm_page(self, ctx: Ctx, token: TokenParam) -> Template:
         outcome = lookup(ctx, token)
         return Template("unsubscribe.html", status_code=outcome.status_code, headers=HEADERS, context={
             "outcome": outcome, "token": token, "address": masked(outcome.address) if outcome.address else "",
@@ -127,7 +127,7 @@ class UnsubscribeController(Controller):
 
     @post("/{token:str}", summary="RFC 8058 one-click unsubscribe (body: List-Unsubscribe=One-Click)",
           status_code=200, request_max_body_size=4096)
-    async def one_click(self, ctx: ApiContext, request: Request[Any, Any, Any], token: TokenParam) -> Response[Any]:
+    async def one_click(self, ctx: Ctx, request: Request[Any, Any, Any], token: TokenParam) -> Response[Any]:
         import anyio
 
         form = await request.form()
