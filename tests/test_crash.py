@@ -4,7 +4,7 @@ A few thousand real corpus messages (unique Message-IDs) in a Maildir; the
 worker (``responsemaster run --once``, the real command) is killed with
 SIGKILL after a random delay, 20 times, then allowed to finish. At the end:
 every message processed exactly once (one raw row, one verdict, the
-recipients a single classification gives, none left in the inbox or
+recipient rows of its verdict once each, none left in the inbox or
 claimed), every forward and webhook delivered, and none counted twice at the
 local SMTP and HTTP sinks beyond what the documented guarantee allows.
 """
