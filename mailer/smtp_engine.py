@@ -98,6 +98,10 @@ class SmtpEngine:
         """Queue a job once a slot is free; False when no relay can take work any more."""
         if self.exhausted.is_set():
             return False
+        if not self.slots.locked():  # fast path: a slot is free, no waiting on two events
+            await self.slots.acquire()
+            self.queue.put_nowait(job)
+            return True
         acquire = asyncio.ensure_future(self.slots.acquire())
         stop = asyncio.ensure_future(self.exhausted.wait())
         await asyncio.wait({acquire, stop}, return_when=asyncio.FIRST_COMPLETED)
