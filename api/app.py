@@ -17,6 +17,7 @@ from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -129,5 +130,7 @@ def create_app(
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         openapi_config=openapi,
         exception_handlers={LoginRequired: _login_redirect, HTTPException: _problem},
+        # 500s are logged with their traceback (never with request headers, so never with a key).
+        logging_config=LoggingConfig(log_exceptions="always"),
         debug=debug,
     )

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from api import counts, ranges
 from api.schemas import FailureLine, Quota, SendAccount, SendDay, SendDomain
@@ -117,12 +117,11 @@ def quotas(session: Any, settings: Settings) -> list[Quota]:
     daily = _daily_limits(settings)
     out = []
     for account in session.execute(select(SenderAccount).order_by(SenderAccount.name)).scalars():
-        used = dict(session.execute(
-            select(SenderUsage.hour >= hour, func.coalesce(func.sum(SenderUsage.sent), 0))
-            .where(SenderUsage.account_id == account.id, SenderUsage.hour >= day_start)
-            .group_by(SenderUsage.hour >= hour)).all())
-        sent_hour = int(used.get(True, 0))
-        sent_day = sent_hour + int(used.get(False, 0))
+        this_hour, last_day = session.execute(
+            select(func.coalesce(func.sum(case((SenderUsage.hour >= hour, SenderUsage.sent), else_=0)), 0),
+                   func.coalesce(func.sum(SenderUsage.sent), 0))
+            .where(SenderUsage.account_id == account.id, SenderUsage.hour >= day_start)).one()
+        sent_hour, sent_day = int(this_hour), int(last_day)
         for period, total, sent in (("hour", account.max_per_hour, sent_hour),
                                     ("24h", daily.get(account.name, 0), sent_day)):
             limit = int(total or 0) or None
