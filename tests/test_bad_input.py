@@ -202,8 +202,10 @@ def test_truncated_corpus_messages(classifier, sample_messages: list[bytes]) -> 
     """Real messages cut at many points (inside headers, boundaries, base64, DSN fields)."""
     for raw in sample_messages:
         cuts = sorted({1, 10, 100, len(raw) // 3, len(raw) // 2, len(raw) - 1, *range(0, len(raw), max(1, len(raw) // 12))})
-        for cut in cuts:
-            classify_bounded(classifier, raw[:cut])
+        for cut in cuts:  # in-process: real prefixes are cheap, and a fork per cut is not
+            started = time.perf_counter()
+            assert_result(classifier.classify(raw[:cut]))
+            assert time.perf_counter() - started < TIME_LIMIT
 
 
 # --- property test ------------------------------------------------------------------------------
