@@ -30,7 +30,7 @@ class ApiSettings:
     training_data: Path | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ApiSettings":
+    def from_settings(cls, settings: Settings) -> ApiSettings:
         data = settings.section("api")
         training = str(data.get("training_data", "") or "")
         path = None

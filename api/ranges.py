@@ -7,7 +7,7 @@ Both ends are inclusive.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Literal
 
 from litestar.exceptions import ValidationException
@@ -18,7 +18,7 @@ MAX_DAYS = 3660
 
 
 def today_utc() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def resolve(period: str | None, since: date | None, until: date | None, default: str = "30d") -> tuple[date, date]:
@@ -48,5 +48,5 @@ def resolve(period: str | None, since: date | None, until: date | None, default:
 
 def bounds(first: date, last: date) -> tuple[datetime, datetime]:
     """``[start, end)`` as aware datetimes for row-level queries."""
-    start = datetime.combine(first, time.min, tzinfo=timezone.utc)
-    return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)

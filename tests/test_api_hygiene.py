@@ -5,12 +5,17 @@ from __future__ import annotations
 import csv
 import io
 
-from sqlalchemy import insert, select
-
 from fixtures.api_setup import (  # noqa: F401 - fixtures
-    ApiEnv, add_message, add_subscriber, add_suppression, api_env, days_ago,
+    ApiEnv,
+    add_message,
+    add_subscriber,
+    add_suppression,
+    api_env,
+    days_ago,
 )
 from fixtures.store_backends import db_url, store  # noqa: F401
+from sqlalchemy import insert, select
+
 from responsemaster.store.base import address_key
 from responsemaster.store.subscribers import ListMembership, MailingList, Subscriber, Suppression
 

@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import insert, select
-
 from fixtures.api_setup import (  # noqa: F401 - fixtures
-    KEYRING, ApiEnv, add_message, add_subscriber, add_suppression, api_env, build_env, days_ago, raw_message,
+    KEYRING,
+    ApiEnv,
+    add_message,
+    add_subscriber,
+    add_suppression,
+    api_env,
+    build_env,
+    days_ago,
+    raw_message,
 )
 from fixtures.store_backends import db_url, store  # noqa: F401
+from sqlalchemy import insert, select
+
 from responsemaster.classify.model.dataset import load_examples
 from responsemaster.store.base import utcnow
 from responsemaster.store.mailing import SenderUsage

@@ -99,8 +99,8 @@ def trigger_ddl(dialect: str) -> list[str]:
     if dialect == "postgresql":
         return [
             _postgres_function(),
-            "CREATE TRIGGER trg_verdict_day_counts AFTER INSERT ON message_verdicts "
-            "FOR EACH ROW EXECUTE FUNCTION rm_count_verdict()",
+            ("CREATE TRIGGER trg_verdict_day_counts AFTER INSERT ON message_verdicts "
+             "FOR EACH ROW EXECUTE FUNCTION rm_count_verdict()"),
         ]
     raise ValueError(f"no verdict counting trigger for {dialect!r}")
 
