@@ -179,6 +179,7 @@ def test_every_action_is_idempotent_per_message(store: Store) -> None:  # noqa: 
     ({"categories": {"hard_bounce": {"actions": ["log", "explode"]}}}, "unknown action 'explode'"),
     ({"categories": {"bounces": {"actions": ["log"]}}}, "unknown category"),
     ({"smtp": {"tls": "maybe"}}, "tls must be"),
+    ({"outbox": {"lease_seconds": 10}, "smtp": {"timeout": 30}}, "must exceed the SMTP and webhook timeouts"),
 ])
 def test_bad_routing_config_is_refused_with_the_key(tmp_path: Path, routing: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(ConfigError, match=message):

@@ -165,3 +165,9 @@ def _validate(config: RoutingConfig) -> None:
                 )
     if config.smtp.tls not in ("none", "starttls", "ssl"):
         raise ConfigError("[routing.smtp] tls must be none, starttls or ssl")
+    longest = max(config.smtp.timeout, config.webhook_timeout)
+    if config.outbox.lease_seconds <= longest:
+        raise ConfigError(
+            f"[routing.outbox] lease_seconds ({config.outbox.lease_seconds:g}) must exceed the SMTP and webhook "
+            f"timeouts ({longest:g}): otherwise a slow send could be taken over and sent twice"
+        )
