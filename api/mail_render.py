@@ -118,6 +118,7 @@ def sanitize(markup: str, cids: dict[str, str] | None = None, remote: bool = Fal
     cleaned = nh3.clean(
         markup[:MAX_HTML],
         tags=_TAGS,
+        clean_content_tags={"script", "style", "title", "noscript", "template", "xmp", "textarea", "select"},
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "cid", "data"},
         attribute_filter=attribute_filter,
