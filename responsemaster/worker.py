@@ -31,7 +31,7 @@ from responsemaster.routing.outbox import OutboxDeliverer
 from responsemaster.routing.router import Router
 from responsemaster.store import claims
 from responsemaster.store.database import Store
-from responsemaster.store.recording import find_recorded, record_message
+from responsemaster.store.recording import find_recorded, find_recorded_many, record_message
 from responsemaster.verdict import Verdict
 
 logger = logging.getLogger("responsemaster.worker")
@@ -98,10 +98,12 @@ def process_batch(
     if not messages:
         return result
     attempts = _claim(store, source.name, messages, owner, options)
+    with store.reader() as session:
+        recorded = find_recorded_many(session, source.name, messages)
     prepared: list[_Prepared | None] = []
     for msg in messages:
         try:
-            prepared.append(_prepare(store, msg, classifier, attempts, options, result))
+            prepared.append(_prepare(store, msg, classifier, attempts, recorded.get(msg.key), options, result))
         except Exception as exc:  # noqa: BLE001 - one message must never block the next
             _failed(store, source.name, msg.key, owner, exc, result)
     store.raw_files.sync()  # one flush for the whole batch, before any commit names the files
@@ -127,18 +129,21 @@ def _claim(store: Store, name: str, messages: list[RawMessage], owner: str, opti
 
 
 def _prepare(
-    store: Store, msg: RawMessage, classifier: object, attempts: dict[str, int], options: WorkerOptions, result: BatchResult
+    store: Store,
+    msg: RawMessage,
+    classifier: object,
+    attempts: dict[str, int],
+    recorded: tuple[str, str | None] | None,
+    options: WorkerOptions,
+    result: BatchResult,
 ) -> _Prepared | None:
     """Classify and keep the bytes (no transaction yet); None when another worker holds it."""
     if msg.key not in attempts:
         result.skipped += 1
         return None
-    item = _Prepared(msg)
-    with store.reader() as session:
-        row = find_recorded(session, msg.source, msg.key, msg.sha256)
-        if row is not None:
-            item.recorded = (row.state, row.error)
-            return item  # already recorded: only the source has to be told again
+    item = _Prepared(msg, recorded=recorded)
+    if recorded is not None:
+        return item  # already recorded: only the source has to be told again
     if attempts[msg.key] > options.max_attempts:
         item.reason = f"gave up after {attempts[msg.key] - 1} attempts: {_last_error(store, msg)}"
         item.verdict = Verdict("user_reply", 0.0, "error", "reply", error=item.reason)

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from responsemaster.routing.config import RoutingConfig
@@ -23,6 +23,7 @@ from responsemaster.store.actions import ActionTaken, OutboxItem
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.subscribers import Subscriber
+from responsemaster.store.upsert import dialect_insert
 from responsemaster.store.upsert import insert_ignore
 from responsemaster.verdict import Verdict
 
@@ -66,27 +67,32 @@ class RouteContext:
 def record_action(
     ctx: RouteContext, disposition: str, target: str, status: str = "done", detail: str = ""
 ) -> ActionTaken | None:
-    """Log an action once; ``None`` when this (message, disposition, target) already has one."""
-    key = clip(f"{ctx.uid}:{disposition}:{target}", 700)
+    """Log an action once; ``None`` when this (message, disposition, target) already has one.
+
+    INSERT ... ON CONFLICT DO NOTHING RETURNING id: one statement, and the
+    database (not a read before the write) decides what "already" means.
+    """
     values = {
         "message_id": ctx.message.id,
         "disposition": disposition,
         "target": clip(target, 512),
         "status": status,
         "detail": clip(detail),
-        "idempotency_key": key,
+        "idempotency_key": clip(f"{ctx.uid}:{disposition}:{target}", 700),
         "created_at": ctx.now,
     }
-    if not insert_ignore(ctx.session, _actions, values, ["idempotency_key"]):
-        return None
-    return ctx.session.execute(select(ActionTaken).where(ActionTaken.idempotency_key == key)).scalars().one()
+    stmt = dialect_insert(ctx.session, _actions).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    new_id = ctx.session.connection().execute(stmt.returning(_actions.c.id)).scalar()
+    return None if new_id is None else ActionTaken(id=new_id, **values)
 
 
 def set_action(ctx: RouteContext, action: ActionTaken, status: str, detail: str = "") -> None:
     action.status = status
     if detail:
         action.detail = clip(detail)
-    ctx.session.add(action)
+    ctx.session.connection().execute(
+        update(_actions).where(_actions.c.id == action.id).values(status=action.status, detail=action.detail)
+    )
 
 
 def enqueue(ctx: RouteContext, action: ActionTaken, kind: str, payload: dict[str, Any]) -> OutboxItem:

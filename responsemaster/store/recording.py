@@ -13,7 +13,7 @@ from responsemaster.ingest.source import RawMessage
 from responsemaster.store.base import address_key, clip, domain_of
 from responsemaster.store.database import message_uid
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
-from responsemaster.verdict import Verdict
+from responsemaster.verdict import RecipientVerdict, Verdict
 
 
 def find_recorded(session: Session, source: str, key: str, sha256: str) -> RawMessageRow | None:
@@ -22,6 +22,28 @@ def find_recorded(session: Session, source: str, key: str, sha256: str) -> RawMe
         RawMessageRow.source == source, or_(RawMessageRow.key == key, RawMessageRow.sha256 == sha256)
     )
     return session.execute(stmt.limit(1)).scalars().first()
+
+
+def find_recorded_many(session: Session, source: str, messages: list[RawMessage]) -> dict[str, tuple[str, str | None]]:
+    """For a batch: key -> (state, error) of each message already recorded (by key, or by bytes)."""
+    if not messages:
+        return {}
+    keys = [m.key for m in messages]
+    shas = [m.sha256 for m in messages]
+    rows = session.execute(
+        select(RawMessageRow.key, RawMessageRow.sha256, RawMessageRow.state, RawMessageRow.error).where(
+            RawMessageRow.source == source,
+            or_(RawMessageRow.key.in_(keys), RawMessageRow.sha256.in_(shas)),  # type: ignore[attr-defined]
+        )
+    ).all()
+    by_key = {key: (state, error) for key, _sha, state, error in rows}
+    by_sha = {sha: (state, error) for _key, sha, state, error in rows}
+    found = {}
+    for m in messages:
+        hit = by_key.get(m.key) or by_sha.get(m.sha256)
+        if hit is not None:
+            found[m.key] = hit
+    return found
 
 
 def concerned_address(verdict: Verdict) -> str:
@@ -36,7 +58,12 @@ def concerned_address(verdict: Verdict) -> str:
 def record_message(
     session: Session, msg: RawMessage, verdict: Verdict, path: str, quarantine_reason: str | None = None
 ) -> tuple[RawMessageRow, MessageVerdict]:
-    """Insert the raw message row and its verdict rows (flushing, not committing)."""
+    """Insert the raw message row and its verdict rows (not committing).
+
+    Core INSERT ... RETURNING rather than ORM flushes: this runs once per
+    message on the hot path. The returned objects are detached snapshots
+    with their ids, for the router.
+    """
     row = RawMessageRow(
         uid=message_uid(msg.source, msg.key),
         source=msg.source,
@@ -47,14 +74,13 @@ def record_message(
         state="quarantined" if quarantine_reason else "processed",
         error=clip(quarantine_reason) or None,
     )
-    session.add(row)
-    session.flush()
+    row.id = _insert(session, RawMessageRow, row)
     subject = concerned_address(verdict)
     attribution = verdict.attribution
     mv = MessageVerdict(
         message_id=row.id,  # type: ignore[arg-type]
         category=verdict.category,
-        reason=verdict.reason,
+        reason=clip(verdict.reason, 64),
         confidence=float(verdict.confidence),
         decided_by=clip(verdict.decided_by, 255),
         subscriber=clip(subject, 320),
@@ -71,26 +97,34 @@ def record_message(
         feedback_type=clip(verdict.feedback_type, 64),
         reply_text=clip(verdict.reply_text),
     )
-    session.add(mv)
-    session.flush()
-    for position, rcpt in enumerate(verdict.recipients):
-        session.add(
-            RecipientVerdictRow(
-                verdict_id=mv.id,  # type: ignore[arg-type]
-                position=position,
-                address=clip(rcpt.address, 320),
-                address_key=clip(address_key(rcpt.address), 320),
-                domain=clip(domain_of(rcpt.address), 255),
-                category=rcpt.category,
-                reason=clip(rcpt.reason, 64),
-                status=clip(rcpt.status, 16),
-                reply_code=clip(rcpt.reply_code, 8),
-                remote_mta=clip(rcpt.remote_mta, 255),
-                diagnostic=clip(rcpt.diagnostic),
-                final_recipient=clip(rcpt.final_recipient, 320),
-                action=clip(rcpt.action, 16),
-                decided_by=clip(rcpt.decided_by, 255),
-            )
-        )
-    session.flush()
+    mv.id = _insert(session, MessageVerdict, mv)
+    rows = [_recipient_values(mv, position, rcpt) for position, rcpt in enumerate(verdict.recipients)]
+    if rows:
+        session.connection().execute(RecipientVerdictRow.__table__.insert(), rows)  # type: ignore[attr-defined]
     return row, mv
+
+
+def _insert(session: Session, model: type, obj: object) -> int:
+    table = model.__table__  # type: ignore[attr-defined]
+    values = {c.name: getattr(obj, c.name) for c in table.columns if c.name != "id"}
+    return int(session.connection().execute(table.insert().values(**values).returning(table.c.id)).scalar_one())
+
+
+def _recipient_values(mv: MessageVerdict, position: int, rcpt: RecipientVerdict) -> dict[str, object]:
+    return {
+        "verdict_id": mv.id,
+        "position": position,
+        "address": clip(rcpt.address, 320),
+        "address_key": clip(address_key(rcpt.address), 320),
+        "domain": clip(domain_of(rcpt.address), 255),
+        "category": rcpt.category,
+        "reason": clip(rcpt.reason, 64),
+        "status": clip(rcpt.status, 16),
+        "reply_code": clip(rcpt.reply_code, 8),
+        "remote_mta": clip(rcpt.remote_mta, 255),
+        "diagnostic": clip(rcpt.diagnostic),
+        "final_recipient": clip(rcpt.final_recipient, 320),
+        "action": clip(rcpt.action, 16),
+        "decided_by": clip(rcpt.decided_by, 255),
+        "created_at": mv.created_at,
+    }

@@ -14,7 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 
-def _insert(session: Session, table: Table) -> Any:
+def dialect_insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT (with ON CONFLICT support) for ``table``."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -25,7 +26,7 @@ def _insert(session: Session, table: Table) -> Any:
 
 def insert_ignore(session: Session, table: Table, values: dict[str, Any], conflict: list[str]) -> int:
     """Insert unless a row with the same ``conflict`` columns exists; rows inserted (0 or 1)."""
-    stmt = _insert(session, table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = dialect_insert(session, table).values(**values).on_conflict_do_nothing(index_elements=conflict)
     return _touched(session, stmt, table)
 
 
@@ -38,7 +39,7 @@ def insert_or_update(
     where: Any = None,
 ) -> int:
     """Insert, or update the existing row (only where ``where`` holds); rows touched."""
-    stmt = _insert(session, table).values(**values)
+    stmt = dialect_insert(session, table).values(**values)
     stmt = stmt.on_conflict_do_update(index_elements=conflict, set_=update, where=where)
     return _touched(session, stmt, table)
 
