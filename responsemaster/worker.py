@@ -215,7 +215,7 @@ def _note_failure(store: Store, source: str, key: str, owner: str, error: str) -
         with store.transaction() as session:
             claims.release(session, source, key, owner, error)
             claims.note_error(session, source, error)
-    except Exception:  # noqa: BLE001 - the database itself may be what failed
+    except Exception:
         logger.exception("%s: cannot record the failure of %s", source, key)
 
 
@@ -227,7 +227,7 @@ def drain(
     deliverer: OutboxDeliverer,
     options: WorkerOptions,
     owner: str,
-    on_batch: "object | None" = None,
+    on_batch: object | None = None,
 ) -> BatchResult:
     """Batches until the source has nothing fetchable; the totals."""
     total = BatchResult(source.name)

@@ -52,7 +52,7 @@ class Runtime:
     owner: str
 
     @classmethod
-    def build(cls, settings: Settings) -> "Runtime":
+    def build(cls, settings: Settings) -> Runtime:
         from responsemaster.classify import build_classifier
 
         store = open_store(settings)

@@ -21,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from fixtures.sinks import SmtpSink, WebhookSink, smtp_sink, webhook_sink  # noqa: F401 - fixtures
 from fixtures.worker_setup import cli, fill_maildir, maildir_counts, write_config
+from sqlalchemy import func, select
+
 from responsemaster.config import load_settings
 from responsemaster.store import open_store
 from responsemaster.store.actions import ActionTaken, OutboxItem

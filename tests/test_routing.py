@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from sqlalchemy import func, select
 
-from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from responsemaster.config import ConfigError, Settings
 from responsemaster.ingest.source import RawMessage
 from responsemaster.routing import Router, load_routing
@@ -26,12 +26,12 @@ _keys = itertools.count()
 REPLY = b"From: Jane <jane@example.org>\nTo: news@list.example\nSubject: Re: news\n\nThanks, see you.\n"
 
 
-def router_for(store: Store, routing: dict | None = None) -> Router:  # type: ignore[type-arg]
+def router_for(store: Store, routing: dict | None = None) -> Router:  # type: ignore[type-arg]  # noqa: F811
     settings = Settings(base_dir=store.var.parent, sections={"routing": routing or {}})
     return Router(load_routing(settings), store.var)
 
 
-def route(store: Store, router: Router, verdict: Verdict, raw: bytes = b"x") -> RouteContext:
+def route(store: Store, router: Router, verdict: Verdict, raw: bytes = b"x") -> RouteContext:  # noqa: F811
     msg = RawMessage("returns", f"k{next(_keys)}", raw)
     path = store.raw_files.keep(raw)
     with store.transaction() as session:
@@ -45,12 +45,12 @@ def bounce(category: str, reason: str, address: str = "jane@example.org", **attr
                    attribution=Attribution(address, "spring", **{"via": "dsn", **attribution}))  # type: ignore[arg-type]
 
 
-def subscriber(store: Store, address: str) -> Subscriber | None:
+def subscriber(store: Store, address: str) -> Subscriber | None:  # noqa: F811
     with store.reader() as s:
         return s.execute(select(Subscriber).where(Subscriber.address_key == address_key(address))).scalars().first()
 
 
-def count(store: Store, model: type, **where: object) -> int:
+def count(store: Store, model: type, **where: object) -> int:  # noqa: F811
     with store.reader() as s:
         stmt = select(func.count()).select_from(model)
         for key, value in where.items():

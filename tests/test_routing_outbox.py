@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 import time
 
-from sqlalchemy import select
-
 from fixtures.sinks import SmtpSink, WebhookSink, smtp_sink, webhook_sink  # noqa: F401 - fixtures
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
+from sqlalchemy import select
+from test_routing import REPLY, route, router_for
+
 from responsemaster.routing import OutboxDeliverer
 from responsemaster.store import Store
 from responsemaster.store.actions import ActionTaken, OutboxItem
 from responsemaster.verdict import Attribution, RecipientVerdict, Verdict
-from test_routing import REPLY, route, router_for
 
 
 def _reply() -> Verdict:

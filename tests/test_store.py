@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from responsemaster.ingest.source import RawMessage
-from responsemaster.store import Store, message_uid
-from responsemaster.store import claims
+from responsemaster.store import Store, claims, message_uid
 from responsemaster.store.actions import MessageClaim, SourceState
 from responsemaster.store.base import address_key, clip, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
@@ -35,9 +34,8 @@ def _bounce(address: str = "Jane@Example.org") -> Verdict:
 def test_subscriber_address_is_unique_case_insensitively(store: Store) -> None:  # noqa: F811
     with store.transaction() as s:
         s.add(Subscriber(address="Jane@Example.org", address_key=address_key("Jane@Example.org")))
-    with pytest.raises(IntegrityError):
-        with store.transaction() as s:
-            s.add(Subscriber(address="jane@EXAMPLE.org", address_key=address_key("jane@EXAMPLE.org")))
+    with pytest.raises(IntegrityError), store.transaction() as s:
+        s.add(Subscriber(address="jane@EXAMPLE.org", address_key=address_key("jane@EXAMPLE.org")))
     with store.reader() as s:
         rows = s.execute(select(Subscriber)).scalars().all()
     assert [r.address for r in rows] == ["Jane@Example.org"]
@@ -48,9 +46,8 @@ def test_raw_message_is_unique_per_source_and_key(store: Store) -> None:  # noqa
     msg = RawMessage("returns", "k1", b"Subject: x\n\nbody\n")
     with store.transaction() as s:
         record_message(s, msg, _bounce(), "messages/aa/x.eml")
-    with pytest.raises(IntegrityError):
-        with store.transaction() as s:
-            record_message(s, msg, _bounce(), "messages/aa/x.eml")
+    with pytest.raises(IntegrityError), store.transaction() as s:
+        record_message(s, msg, _bounce(), "messages/aa/x.eml")
     with store.transaction() as s:  # same key in another source is another message
         record_message(s, RawMessage("other", "k1", msg.raw), _bounce(), "messages/aa/x.eml")
     with store.reader() as s:
@@ -62,7 +59,7 @@ def test_raw_message_is_unique_per_source_and_key(store: Store) -> None:  # noqa
 def test_verdict_rows_keep_every_field_and_strip_nul(store: Store) -> None:  # noqa: F811
     msg = RawMessage("returns", "k1", b"Subject: x\n\nbody\n")
     with store.transaction() as s:
-        row, verdict = record_message(s, msg, _bounce(), "messages/aa/x.eml")
+        row, _verdict = record_message(s, msg, _bounce(), "messages/aa/x.eml")
     with store.reader() as s:
         v = s.execute(select(MessageVerdict)).scalars().one()
         r = s.execute(select(RecipientVerdictRow)).scalars().one()
@@ -75,9 +72,8 @@ def test_verdict_rows_keep_every_field_and_strip_nul(store: Store) -> None:  # n
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:  # noqa: F811
-    with pytest.raises(IntegrityError):
-        with store.transaction() as s:
-            s.add(MessageVerdict(message_id=424242, category="user_reply"))
+    with pytest.raises(IntegrityError), store.transaction() as s:
+        s.add(MessageVerdict(message_id=424242, category="user_reply"))
 
 
 def test_claims_lease_attempts_and_expiry(store: Store) -> None:  # noqa: F811

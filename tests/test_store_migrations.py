@@ -6,9 +6,9 @@ import threading
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from fixtures.store_backends import db_url  # noqa: F401 - fixture
 from sqlalchemy import inspect, text
 
-from fixtures.store_backends import db_url  # noqa: F401 - fixture
 from responsemaster.store import make_engine, upgrade_to_head
 from responsemaster.store.migrate import current_revision, head_revision
 from responsemaster.store.models import metadata

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
-
 from fixtures.sinks import SmtpSink, smtp_sink  # noqa: F401 - fixture
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from fixtures.worker_setup import cli, fill_maildir, maildir_counts, write_config
+from sqlalchemy import func, select
+
 from responsemaster.config import Settings
 from responsemaster.ingest.maildir_source import MaildirSource
 from responsemaster.routing import OutboxDeliverer, Router, load_routing
@@ -19,7 +19,7 @@ from responsemaster.store.messages import MessageVerdict, RawMessageRow, Recipie
 from responsemaster.worker import WorkerOptions, drain
 
 
-def _count(store: Store, model: type, **where: object) -> int:
+def _count(store: Store, model: type, **where: object) -> int:  # noqa: F811
     with store.reader() as s:
         stmt = select(func.count()).select_from(model)
         for key, value in where.items():
@@ -27,7 +27,7 @@ def _count(store: Store, model: type, **where: object) -> int:
         return int(s.execute(stmt).scalar_one())
 
 
-def _drain(store: Store, classifier: object, source: MaildirSource, options: WorkerOptions | None = None):  # type: ignore[no-untyped-def]
+def _drain(store: Store, classifier: object, source: MaildirSource, options: WorkerOptions | None = None):  # type: ignore[no-untyped-def]  # noqa: F811
     router = Router(load_routing(Settings(base_dir=store.var.parent)), store.var)
     deliverer = OutboxDeliverer(store, router.config, "w1")
     return drain(source, classifier, store, router, deliverer, options or WorkerOptions(batch_size=25), "w1")
@@ -126,7 +126,7 @@ def test_run_once_status_and_export_from_the_shell(tmp_path: Path, corpus_files:
 
 
 @pytest.mark.parametrize("workers", [3])
-def test_several_workers_on_one_maildir_process_each_message_once(  # noqa: F811
+def test_several_workers_on_one_maildir_process_each_message_once(
     db_url: str, tmp_path: Path, corpus_files: list[Path], smtp_sink: SmtpSink, workers: int  # noqa: F811
 ) -> None:
     import subprocess

@@ -12,12 +12,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from huey import MemoryHuey, RedisHuey, SqliteHuey
-
 from fixtures.redis_server import RedisServer, redis_server  # noqa: F401 - fixture
 from fixtures.servers import free_port
 from fixtures.store_backends import db_url  # noqa: F401 - fixture
 from fixtures.worker_setup import cli, fill_maildir, maildir_counts, write_config
+from huey import MemoryHuey, RedisHuey, SqliteHuey
+
 from responsemaster.config import ConfigError, Settings
 from responsemaster.queue import make_huey
 

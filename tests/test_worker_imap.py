@@ -8,16 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from imapclient import IMAPClient
-
 from fixtures.dovecot import dovecot, dovecot_user  # noqa: F401 - fixtures
 from fixtures.worker_setup import cli, unique_copy, write_config
+from imapclient import IMAPClient
 
 pytestmark = pytest.mark.integration
 MESSAGES = 240
 
 
-def _append(dovecot, user: tuple[str, str], corpus_files: list[Path]) -> int:  # type: ignore[no-untyped-def]
+def _append(dovecot, user: tuple[str, str], corpus_files: list[Path]) -> int:  # type: ignore[no-untyped-def]  # noqa: F811
     import random
 
     sources = [p.read_bytes() for p in corpus_files]
@@ -29,7 +28,7 @@ def _append(dovecot, user: tuple[str, str], corpus_files: list[Path]) -> int:  #
         return int(client.select_folder("INBOX")[b"EXISTS"])
 
 
-def _count(dovecot, user: tuple[str, str], folder: str) -> int:  # type: ignore[no-untyped-def]
+def _count(dovecot, user: tuple[str, str], folder: str) -> int:  # type: ignore[no-untyped-def]  # noqa: F811
     with IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=30) as client:
         client.login(*user)
         if not client.folder_exists(folder):
@@ -38,7 +37,7 @@ def _count(dovecot, user: tuple[str, str], folder: str) -> int:  # type: ignore[
 
 
 def test_several_workers_on_one_imap_mailbox_process_each_message_once(  # type: ignore[no-untyped-def]
-    dovecot, dovecot_user, tmp_path: Path, corpus_files: list[Path]
+    dovecot, dovecot_user, tmp_path: Path, corpus_files: list[Path]  # noqa: F811
 ) -> None:
     assert _append(dovecot, dovecot_user, corpus_files) == MESSAGES
     source = {"name": "imap", "type": "imap", "host": dovecot.host, "port": dovecot.port, "user": dovecot_user[0],

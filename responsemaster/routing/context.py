@@ -23,8 +23,7 @@ from responsemaster.store.actions import ActionTaken, OutboxItem
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.subscribers import Subscriber
-from responsemaster.store.upsert import dialect_insert
-from responsemaster.store.upsert import insert_ignore
+from responsemaster.store.upsert import dialect_insert, insert_ignore
 from responsemaster.verdict import Verdict
 
 _actions = ActionTaken.__table__  # type: ignore[attr-defined]

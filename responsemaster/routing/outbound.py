@@ -91,11 +91,11 @@ def send_mail(msg: EmailMessage, smtp: SmtpSettings) -> None:
                 username=smtp.username or None,
                 password=smtp.password or None,
                 use_tls=smtp.tls == "ssl",
-                start_tls=True if smtp.tls == "starttls" else False,
+                start_tls=smtp.tls == "starttls",
                 timeout=smtp.timeout,
             )
         )
-    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"smtp {smtp.host}:{smtp.port}: {exc}") from exc
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import and_, or_, select, update
 

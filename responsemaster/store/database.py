@@ -44,9 +44,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: committed on success, rolled back on any exception."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                yield session
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -60,7 +59,7 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(settings: "Settings", *, migrate: bool = True) -> Store:
+def open_store(settings: Settings, *, migrate: bool = True) -> Store:
     """The store the settings name, migrated to head."""
     engine = make_engine(settings)
     if migrate:

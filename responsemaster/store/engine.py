@@ -31,7 +31,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(settings: "Settings | str", *, synchronous: str | None = None, echo: bool = False) -> Engine:
+def make_engine(settings: Settings | str, *, synchronous: str | None = None, echo: bool = False) -> Engine:
     """The engine for ``settings.database_url`` (or a URL given directly)."""
     if isinstance(settings, str):
         url, options = normalize_url(settings), {}

@@ -7,7 +7,7 @@ to hear about it, not to be buried by it.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from sqlalchemy import func, select
 
@@ -53,7 +53,7 @@ class Alert:
         )
 
     def _sent_today(self, ctx: RouteContext, domain: str) -> int:
-        start = datetime.combine(ctx.now.date(), time.min, tzinfo=timezone.utc)
+        start = datetime.combine(ctx.now.date(), time.min, tzinfo=UTC)
         stmt = select(func.count()).select_from(ActionTaken).where(
             ActionTaken.disposition == "alert",
             ActionTaken.target == domain,

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action, set_action, touch
+from responsemaster.routing.context import (
+    RouteContext,
+    Target,
+    get_or_create_subscriber,
+    record_action,
+    set_action,
+    touch,
+)
 from responsemaster.routing.status import change_status, suppress
 from responsemaster.store.subscribers import NOT_MAILABLE, SubscriberStatus
 

@@ -11,7 +11,7 @@ stable id, so the receiving side can drop a duplicate.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
@@ -36,7 +36,7 @@ def auto_generated(raw: bytes) -> tuple[bool, bool]:
 
 
 def forwards_today(ctx: RouteContext, sender: str) -> int:
-    start = datetime.combine(ctx.now.date(), time.min, tzinfo=timezone.utc)
+    start = datetime.combine(ctx.now.date(), time.min, tzinfo=UTC)
     stmt = select(func.count()).select_from(ActionTaken).where(
         ActionTaken.disposition == "forward",
         ActionTaken.target == sender,
