@@ -115,6 +115,9 @@ def process_batch(
             outbox_ids.extend(_commit(store, router, source, item, result))
         except Exception as exc:  # noqa: BLE001 - one message must never block the next
             _failed(store, source.name, item.msg.key, owner, exc, result)
+    flush = getattr(source, "flush", None)  # sources that gather acks (IMAP) send them now
+    if flush is not None:
+        flush()
     if deliverer is not None and outbox_ids:
         result.delivered = deliverer.deliver_due(ids=outbox_ids)
     with store.transaction() as session:
