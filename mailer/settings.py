@@ -159,7 +159,7 @@ def _dkim(data: dict[str, Any], base: Path, env: Mapping[str, str]) -> DkimSetti
 
 def verp_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> VerpSettings | None:
     """The ``[verp]`` table the ``verp`` command reads too, so both sides share one keyring."""
-    from responsemaster.cli.verp_cmd import keyring_from_env, keyring_from_section
+    from responsemaster.verp_keys import keyring_from_env, keyring_from_section
 
     section = settings.section("verp")
     try:

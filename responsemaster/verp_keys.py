@@ -18,7 +18,7 @@ attribution falls back to DSN recipients, headers and From.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from responsemaster.classify.attribution import TokenReader, TokenResult
@@ -65,16 +65,18 @@ def configured_keyring(section: Mapping[str, Any]) -> Keyring | None:
     return keyring_from_env() or keyring_from_section(section)
 
 
-def token_reader(keyring: Keyring, section: Mapping[str, Any]) -> TokenReader:
+def token_reader(keyring: Keyring, section: Mapping[str, Any], id_domains: Iterable[str] = ()) -> TokenReader:
     """Reads tokens from envelope addresses and from our own Message-IDs.
 
-    A Message-ID is only considered when its domain is ours, so another
-    mailer's Message-ID that happens to look like a token is never flagged
-    as forged.
+    A Message-ID is only considered when its domain is one of ours (the
+    ``[verp]`` message-id or bounce domain, plus ``id_domains``, e.g. the
+    mailer's sending domain), so another mailer's Message-ID that happens to
+    look like a token is never flagged as forged. The result carries the ids
+    the token names; turning them into addresses is the store's business.
     """
     prefix = str(section.get("prefix") or DEFAULT_PREFIX).lower()
     bounce_domain = str(section.get("bounce_domain") or DEFAULT_BOUNCE_DOMAIN).lower()
-    id_domain = str(section.get("message_id_domain") or bounce_domain).lower()
+    ours = {str(section.get("message_id_domain") or bounce_domain).lower(), *(d.lower() for d in id_domains if d)}
 
     def read(value: str) -> TokenResult | None:
         local, _, domain = value.strip("<> ").rpartition("@")
@@ -82,7 +84,7 @@ def token_reader(keyring: Keyring, section: Mapping[str, Any]) -> TokenReader:
         try:
             if local.startswith(prefix + "+"):
                 data = parse_return_path(value, keyring, prefix)
-            elif domain == id_domain and (token := token_from_message_id(value)) is not None:
+            elif domain in ours and (token := token_from_message_id(value)) is not None:
                 data = decode_token(token, keyring)
             else:
                 return None

@@ -58,10 +58,12 @@ class Runtime:
         store = open_store(settings)
         router = build_router(settings)
         owner = worker_id()
+        classifier = build_classifier(settings)
+        classifier.read_token = _store_token_reader(settings, store) or classifier.read_token
         return cls(
             settings=settings,
             store=store,
-            classifier=build_classifier(settings),
+            classifier=classifier,
             router=router,
             deliverer=OutboxDeliverer(store, router.config, owner),
             options=worker_options(settings),
@@ -95,3 +97,19 @@ class Runtime:
     def close(self) -> None:
         self.store.close()
 
+
+def _store_token_reader(settings: Settings, store: Store):
+    """Verify VERP/Message-ID tokens and map the mailer's ids back to addresses.
+
+    Classification stays pure (it only verifies); the worker, which owns the
+    store, adds the id-to-address step. None when no VERP key is configured.
+    """
+    from mailer.settings import mailer_settings
+    from mailer.token_reader import make_token_reader
+    from responsemaster.verp_keys import configured_keyring
+
+    section = settings.section("verp")
+    keyring = configured_keyring(section)
+    if keyring is None:
+        return None
+    return make_token_reader(keyring, section, store, id_domains=[mailer_settings(settings).sending_domain])

@@ -34,8 +34,6 @@ from test_mailer_support import make_settings, open_test_store, populate, simple
 
 from mailer.analytics import campaign_stats
 from mailer.service import send_campaign
-from mailer.settings import mailer_settings
-from mailer.token_reader import make_token_reader
 from responsemaster.store.messages import MessageVerdict, RecipientVerdictRow
 from responsemaster.store.subscribers import Campaign, Subscriber, Suppression
 from responsemaster.worker_runtime import Runtime, build_sources
@@ -182,9 +180,7 @@ def test_campaign_through_postfix_prunes_exactly_the_missing_users(tmp_path, pos
     returned = _wait_for_files(bounces, len(MISSING))
     assert all(b"Delivery-Status" in p.read_bytes() or b"delivery-status" in p.read_bytes() for p in returned)
 
-    runtime = Runtime.build(settings)
-    keyring = mailer_settings(settings).verp.keyring
-    runtime.classifier.read_token = make_token_reader(keyring, runtime.store)
+    runtime = Runtime.build(settings)  # reads the [verp] keys and resolves token ids through the store
     try:
         totals = runtime.drain_all_once(build_sources(settings), settle_seconds=2)
     finally:
