@@ -101,12 +101,18 @@ def timed_passes(work: Callable[[bytes], object], raws: list[bytes], repeat: int
 # --- ResponseMaster, cross-validated ---------------------------------------------------------
 
 
-def train_fold_model(excluded: set[str]):
-    """A model trained on training_data/ without the ``excluded`` files, or None.
+_LEMMAS: dict = {}
+
+
+def train_fold_model(held_out: list[Labelled]):
+    """A model trained on training_data/ without the ``held_out`` corpus messages.
 
     The only place that knows the model package's training API; returns
-    ``(model, note)``. None means "run without a model" (and says why).
+    ``(model, note)``, where a None model means "run without one" and the
+    note says why. Also checks that no training message has the bytes of a
+    held-out one (the same message copied under another name).
     """
+    import hashlib
     import importlib
 
     try:
@@ -117,8 +123,14 @@ def train_fold_model(excluded: set[str]):
         return None, "no model: responsemaster.classify.model.training does not exist yet"
     if not hasattr(training, "train_model") or not hasattr(training, "load_examples"):
         return None, "no model: responsemaster.classify.model.training has no load_examples/train_model yet"
-    examples = training.load_examples(TRAINING_DATA, exclude=excluded)
-    return training.train_model(examples), ""
+    examples = training.load_examples(TRAINING_DATA, exclude={training_name(i) for i in held_out})
+    held = {hashlib.sha256(i.path.read_bytes()).hexdigest() for i in held_out}
+    leaked = [e.path.name for e in examples if e.sha256 in held]
+    if leaked:
+        raise SystemExit(f"held-out messages found in the training data under other names: {leaked[:5]}")
+    if "tables" not in _LEMMAS:
+        _LEMMAS["tables"] = training.full_lemma_tables()
+    return training.train_model(examples, lemma_tables=_LEMMAS["tables"]), ""
 
 
 def run_responsemaster(items: list[Labelled], k: int, repeat: int, use_model: bool) -> dict[str, Result]:
@@ -133,7 +145,7 @@ def run_responsemaster(items: list[Labelled], k: int, repeat: int, use_model: bo
     for number, fold in enumerate(folds(items, k) if use_model else [items], 1):
         if use_model:
             started = time.perf_counter()
-            classifier.model, note = train_fold_model({training_name(i) for i in fold})
+            classifier.model, note = train_fold_model(fold)
             notes.append(note)
             print(f"  fold {number}/{k}: {len(fold)} held out, trained in {time.perf_counter() - started:.1f}s "
                   f"{note}", file=sys.stderr)
