@@ -24,11 +24,16 @@ from responsemaster.classify.detectors import FALLBACK, STRUCTURAL
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model import TextModel
 from responsemaster.classify.rules import RuleHit, RuleSet
+from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage, parse_message
 from responsemaster.verdict import RecipientVerdict, Verdict
 
 #: Fields the message-level rules may read (the diagnostic is per recipient).
 MESSAGE_FIELDS = ("subject", "reply_text", "body", "from", "original_subject")
+#: Categories whose words decide even when the message is dressed as a report:
+#: challenge-response services (Boxbe, ...) wrap their challenge in a DSN, but a
+#: person must answer it and the address has not failed.
+WORDS_BEAT_STRUCTURE = frozenset({Category.CHALLENGE_RESPONSE})
 #: What an unreadable message becomes: a person will look at it.
 UNREADABLE = Category.USER_REPLY
 
@@ -67,11 +72,14 @@ class Classifier:
         if msg.error:
             return Verdict(UNREADABLE, 0.0, "error", DEFAULT_REASON[UNREADABLE], error=msg.error)
         fields = message_fields(msg, (f for f in self._message_fields if f.startswith("header:")))
-        detection = _first(STRUCTURAL, msg)
+        hit = self.rules.first_match(fields, only=self._message_fields)
+        detection = None
+        if hit is not None and hit.rule.category in WORDS_BEAT_STRUCTURE:
+            detection = self._from_message_rule(msg, hit)
         if detection is None:
-            hit = self.rules.first_match(fields, only=self._message_fields)
-            if hit is not None:
-                detection = self._from_message_rule(msg, hit)
+            detection = _first(STRUCTURAL, msg)
+        if detection is None and hit is not None:
+            detection = self._from_message_rule(msg, hit)
         if detection is None:
             detection = _first(FALLBACK, msg)
         if detection is None:
@@ -106,18 +114,22 @@ class Classifier:
         else:
             category, reason = Category.SOFT_BOUNCE, "undefined"
         is_bounce_like = category in BOUNCE_CATEGORIES or bool(detection.recipients)
+        attribution = attribute(msg, detection.recipients, is_bounce_like, self.read_token)
+        suggested = detection.suggested_address
+        if reason == "moved" and not suggested:
+            suggested = _new_address(fields.get("reply_text", ""), {msg.sender, attribution.subscriber.lower()})
         return Verdict(
             category=str(category),
             confidence=detection.confidence,
             decided_by=detection.detector,
             reason=reason,
             recipients=detection.recipients,
-            attribution=attribute(msg, detection.recipients, is_bounce_like, self.read_token),
+            attribution=attribution,
             subject=fields.get("subject", ""),
             sender=msg.sender,
             message_id=msg.header("Message-ID"),
             reply_text=fields.get("reply_text", "") if not is_bounce_like else "",
-            suggested_address=detection.suggested_address,
+            suggested_address=suggested,
             feedback_type=detection.feedback_type,
             error=None,
         )
@@ -151,6 +163,18 @@ def _first(detectors: Iterable[object], msg: ParsedMessage) -> Detection | None:
         if found is not None:
             return found
     return None
+
+
+_ADDRESS = linear.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def _new_address(text: str, known: set[str]) -> str:
+    """The first address in a "moved" notice that is not the sender's own."""
+    for match in _ADDRESS.finditer(text[:5000]):
+        address = match.group(0).strip(".").lower()
+        if address not in known and not address.startswith(("mailer-daemon@", "postmaster@", "noreply@", "no-reply@")):
+            return address
+    return ""
 
 
 def _is_bounce(category: str) -> bool:
