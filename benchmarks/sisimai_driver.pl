@@ -16,12 +16,12 @@
 #    "records": [{"address", "reason", "status", "replycode", "lhost", "smtpagent"}]}
 # then one summary line:
 #   {"summary": 1, "sisimai": VERSION, "messages": N, "repeat": R,
-#    "seconds": TIME-OF-R-MORE-PASSES, "errors": E}
+#    "seconds": WALL-TIME-OF-R-MORE-PASSES, "cpu_seconds": THEIR-CPU-TIME, "errors": E}
 use strict;
 use warnings;
 use Getopt::Long;
 use JSON::PP;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time clock_gettime CLOCK_PROCESS_CPUTIME_ID);
 use Sisimai;
 
 my $repeat = 1;
@@ -74,12 +74,13 @@ for my $i (0 .. $#data) {
     $line->{'error'} = "$error" if $error;
     print $json->encode($line), "\n";
 }
-my $started = time;
+my ($started, $cpu_started) = (time, clock_gettime(CLOCK_PROCESS_CPUTIME_ID));
 for my $pass (1 .. $repeat) {
     decode_one(\$_) for @data;
 }
 my $total = time - $started;
+my $cpu = clock_gettime(CLOCK_PROCESS_CPUTIME_ID) - $cpu_started;
 print $json->encode({
     'summary' => 1, 'sisimai' => "$Sisimai::VERSION", 'messages' => scalar(@data),
-    'repeat' => $repeat, 'seconds' => $total, 'errors' => $errors,
+    'repeat' => $repeat, 'seconds' => $total, 'cpu_seconds' => $cpu, 'errors' => $errors,
 }), "\n";
