@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from responsemaster.store.actions import MessageClaim, SourceState
 from responsemaster.store.base import utcnow
-from responsemaster.store.upsert import insert_or_update
+from responsemaster.store.upsert import dialect_insert, insert_or_update
 
 _claims = MessageClaim.__table__  # type: ignore[attr-defined]
 _state = SourceState.__table__  # type: ignore[attr-defined]
@@ -29,15 +29,19 @@ def claim(session: Session, source: str, keys: list[str], owner: str, lease_seco
     """
     now = utcnow()
     until = now + timedelta(seconds=lease_seconds)
-    for key in keys:
-        insert_or_update(
-            session,
-            _claims,
-            {"source": source, "key": key, "owner": owner, "lease_until": until, "attempts": 1, "last_error": ""},
-            ["source", "key"],
-            {"owner": owner, "lease_until": until, "attempts": _claims.c.attempts + 1},
+    if not keys:
+        return {}
+    # One multi-row INSERT ... ON CONFLICT DO UPDATE for the whole batch.
+    stmt = dialect_insert(session, _claims).values(
+        [{"source": source, "key": key, "owner": owner, "lease_until": until, "attempts": 1, "last_error": ""} for key in keys]
+    )
+    session.connection().execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source", "key"],
+            set_={"owner": stmt.excluded.owner, "lease_until": stmt.excluded.lease_until, "attempts": _claims.c.attempts + 1},
             where=or_(_claims.c.owner == owner, _claims.c.lease_until < now),
         )
+    )
     rows = session.execute(
         select(_claims.c.key, _claims.c.attempts).where(
             and_(_claims.c.source == source, _claims.c.owner == owner, _claims.c.key.in_(keys))
