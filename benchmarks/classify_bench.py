@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import email
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -42,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import (  # noqa: E402
+from corpus import (
     REPO,
     SETS,
     Labelled,
@@ -257,7 +258,7 @@ def rows_for(results: list[Result]) -> list[tuple[str, ...]]:
     floor = next((r for r in results if r.tool.startswith("parse-only")), None)
 
     def pct(ok: bool, value: float) -> str:
-        return f"{100 * value:.1f}%" if ok and value == value else "n/a"
+        return f"{100 * value:.1f}%" if ok and not math.isnan(value) else "n/a"
 
     rows = []
     for r in results:
@@ -294,7 +295,9 @@ def category_rows(results: list[Result]) -> tuple[tuple[str, ...], list[tuple[st
 
 def render_text(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    def fmt(row: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
     return "\n".join([fmt(header), fmt(tuple("-" * w for w in widths)), *map(fmt, rows)])
 
 
@@ -314,7 +317,7 @@ def report(by_set: dict[str, list[Result]], render: Callable) -> str:
         out.append(render(*category_rows(results)))
         out.append("")
         out += [f"- {r.tool}: {r.note}" for r in results if r.note]
-        out += [f"- wall-clock msg/s (pinned to CPU 0, shared with whatever else ran there): "
+        out += ["- wall-clock msg/s (pinned to CPU 0, shared with whatever else ran there): "
                 + ", ".join(f"{r.tool.split()[0]} {r.wall_rate:,.0f}" for r in results)]
         out.append("")
     return "\n".join(out)

@@ -124,8 +124,8 @@ def test_same_message_same_verdict_whatever_the_container(eml_folder: Path, mail
 
 
 def test_mixed_paths_keep_input_order(eml_folder: Path, maildir, mbox: Path, messages, tmp_path: Path) -> None:
-    root, keys = maildir
-    single = sorted(eml_folder.iterdir())[0]
+    root, _ = maildir
+    single = min(eml_folder.iterdir())
     missing = tmp_path / "missing.eml"
     rows = run_classify(mbox, single, missing, root, eml_folder)
     n = len(messages)
