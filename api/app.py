@@ -24,7 +24,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from api.auth import LoginRequired, require_scope
+from api.auth import KeyCache, LoginRequired, require_scope
 from api.config import ApiSettings
 from api.context import ApiContext
 from api.controllers.campaigns import CampaignController
@@ -113,7 +113,8 @@ def create_app(
         keyring = _keyring(settings)
     if tasks is None:
         tasks = register_api_tasks(huey or make_api_huey(settings), config_path)
-    ctx = ApiContext(settings=settings, api=api, store=store, keyring=keyring or None, tasks=tasks)
+    ctx = ApiContext(settings=settings, api=api, store=store, keyring=keyring or None, tasks=tasks,
+                     key_cache=KeyCache(api.key_cache_seconds))
     openapi = OpenAPIConfig(
         title="ResponseMaster API",
         version="1",
@@ -123,7 +124,7 @@ def create_app(
             "bearer": SecurityScheme(type="http", scheme="bearer"),
         }),
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *CONTROLLERS,
             create_static_files_router(path="/review/static", directories=[HERE / "static"],
@@ -136,4 +137,18 @@ def create_app(
         openapi_config=openapi,
         exception_handlers={LoginRequired: _login_redirect, HTTPException: _problem, Exception: _internal_error},
         debug=debug,
+        on_startup=[_freeze_heap],
     )
+    return app
+
+
+def _freeze_heap() -> None:
+    """Move everything built at start-up out of the garbage collector's sight.
+
+    Without it, each full collection walks every SQLAlchemy/Litestar object
+    built at import time: tens of milliseconds of pause, straight into p99.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()

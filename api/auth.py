@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -55,8 +56,12 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler:
     if not key:
         raise failure("an API key is required (Authorization: Bearer <key> or X-API-Key)",
                       headers={"WWW-Authenticate": 'Bearer realm="responsemaster"'})
-    store = connection.app.state.ctx.store
-    caller = await anyio.to_thread.run_sync(_verify, store, key)
+    ctx = connection.app.state.ctx
+    caller = ctx.key_cache.get(key)
+    if caller is None:
+        caller = await anyio.to_thread.run_sync(_verify, ctx.store, key)
+        if caller is not None:
+            ctx.key_cache.put(key, caller)
     if caller is None:
         logger.info("rejected an API key for %s %s from %s", connection.scope.get("method", ""),
                     connection.url.path, client_address(connection))
@@ -64,6 +69,34 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler:
     if not caller.allows(needed):
         raise PermissionDeniedException(f"this needs a key with scope {needed!r}; key {caller.name!r} has {caller.scope!r}")
     connection.state.caller = caller
+
+
+class KeyCache:
+    """Verified keys for a few seconds, so a busy client costs no database round trip per request.
+
+    Keyed by the SHA-256 of the key (the clear key is not kept). Only successes
+    are cached: a new key works at once; a revoked key stops working within
+    ``ttl`` seconds (``[api] key_cache_seconds``, default 2; 0 disables).
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[bytes, tuple[Caller, float]] = {}
+
+    def get(self, key: str) -> Caller | None:
+        if self.ttl <= 0:
+            return None
+        entry = self._entries.get(hashlib.sha256(key.encode("utf-8", "replace")).digest())
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: str, caller: Caller) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[hashlib.sha256(key.encode("utf-8", "replace")).digest()] = (caller, time.monotonic() + self.ttl)
 
 
 def _verify(store: Any, key: str) -> Caller | None:

@@ -7,6 +7,7 @@
     trusted_proxies = []        # X-Forwarded-For is believed only from these addresses
     secure_cookies = false      # set true behind HTTPS (review page login cookie)
     training_data = ""          # default: [classify] training_data, ./training_data, the repo's
+    key_cache_seconds = 2       # a revoked key stops working within this time (0: check every request)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class ApiSettings:
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
     secure_cookies: bool = False
     training_data: Path | None = None
+    key_cache_seconds: float = 2.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiSettings:
@@ -44,6 +46,7 @@ class ApiSettings:
             trusted_proxies=frozenset(str(p) for p in data.get("trusted_proxies", [])),
             secure_cookies=bool(data.get("secure_cookies", False)),
             training_data=path,
+            key_cache_seconds=float(data.get("key_cache_seconds", 2.0)),
         )
 
     def training_dir(self, settings: Settings) -> Path:

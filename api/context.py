@@ -6,11 +6,12 @@ temporary database, an in-memory Huey, a fake classifier) and hands it over.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from litestar.di import NamedDependency
 
+from api.auth import KeyCache
 from api.config import ApiSettings
 from api.tasks import ApiTasks
 from responsemaster.config import Settings
@@ -26,6 +27,7 @@ class ApiContext:
     #: None when no VERP key is configured: one-click unsubscribe then refuses every token.
     keyring: Keyring | None
     tasks: ApiTasks
+    key_cache: KeyCache = field(default_factory=lambda: KeyCache(0))
 
     @property
     def training_dir(self) -> Path:

@@ -91,11 +91,14 @@ class SubscriberController(Controller):
     def show(self, ctx: Ctx, address: FromPath[str]) -> SubscriberOut:
         key = address_key(address)
         with ctx.store.reader() as session:
-            sub = session.execute(select(Subscriber).where(Subscriber.address_key == key)).scalars().first()
-            if sub is None:
+            row = session.execute(
+                select(Subscriber, Suppression)
+                .join(Suppression, Suppression.address_key == Subscriber.address_key, isouter=True)
+                .where(Subscriber.address_key == key)
+            ).first()
+            if row is None:
                 not_found(f"no subscriber {address!r}")
-            supp = session.execute(select(Suppression).where(Suppression.address_key == key)).scalars().first()
-            return subscriber_out(sub, supp)
+            return subscriber_out(row[0], row[1])
 
     @get("/{address:str}/verdicts", sync_to_thread=True, summary="Every verdict about an address, newest first")
     def verdicts(

@@ -19,9 +19,11 @@ from responsemaster.cli.common import config_option, settings_from
 @config_option
 @click.option("--host", default=None, help="Address to listen on (default: [api] host, else 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: [api] port, else 8025).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Worker processes (each with its own database pool); 1 serves from this process.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(config_path: Path | None, host: str | None, port: int | None, log_level: str) -> None:
+def serve(config_path: Path | None, host: str | None, port: int | None, workers: int, log_level: str) -> None:
     """Serve the HTTP API, the review page and the one-click unsubscribe endpoint."""
     import uvicorn
 
@@ -43,7 +45,17 @@ def serve(config_path: Path | None, host: str | None, port: int | None, log_leve
     if consumer is not None:
         consumer.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+        if workers > 1:
+            import os
+
+            from api.asgi import CONFIG_ENV
+
+            if config_path:
+                os.environ[CONFIG_ENV] = str(config_path.resolve())
+            uvicorn.run("api.asgi:app_from_env", factory=True, workers=workers, host=host, port=port,
+                        log_level=log_level, proxy_headers=False, server_header=False)
+        else:
+            uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
     finally:
         if consumer is not None:
             consumer.stop()

@@ -1,0 +1,413 @@
+"""API load: hygiene queries under concurrent HTTP load, with 1M subscribers and 5M verdicts.
+
+    python benchmarks/api_bench.py [--scale 1.0] [--backend sqlite|postgresql|both]
+                                   [--concurrency 16] [--duration 20] [--out docs/benchmarks-api.md]
+
+1. Generates ``scale`` x (1M subscribers, 5M message verdicts with their raw-message
+   rows, a recipient line per bounce, 5% suppressed) spread over the last 365 days,
+   domains Zipf-distributed over 2000 domains. Bulk insert: ``executemany`` in big
+   transactions on SQLite, ``COPY`` on PostgreSQL. The verdict-count trigger is
+   dropped for the load and the summary rebuilt once (what migration 0003 does).
+2. Starts ``responsemaster serve`` (uvicorn, one process) on the database.
+3. Drives it from this process with ``--concurrency`` httpx connections for
+   ``--duration`` seconds per query, after a warm-up: a subscriber lookup, a
+   subscriber's verdict history, and a per-domain count over a 30-day range.
+4. Times the per-domain count straight on ``message_verdicts`` too (no summary
+   table), to show what the summary buys.
+
+PostgreSQL: ``--pg-url`` for an existing server, else a throwaway cluster
+(Debian ``postgresql``, as the tests use). Writes one Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+CATEGORIES = [("hard_bounce", "userunknown", 25), ("soft_bounce", "expired", 15), ("mailbox_full", "mailboxfull", 8),
+              ("mail_block", "blocked", 12), ("message_restriction", "contenterror", 3),
+              ("delivery_status", "delayed", 8), ("auto_reply", "vacation", 14), ("user_reply", "", 8),
+              ("feedback_loop", "feedback", 2), ("unsubscribe_request", "", 3), ("challenge_response", "", 2)]
+BOUNCES = {"hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction"}
+N_DOMAINS = 2000
+CHUNK = 100_000
+
+
+def domains() -> tuple[list[str], list[float]]:
+    names = ["gmail.example", "yahoo.example", "outlook.example"] + [f"d{i}.example" for i in range(3, N_DOMAINS)]
+    return names, [1 / (i + 1) ** 1.1 for i in range(N_DOMAINS)]
+
+
+def ts_sqlite(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class Loader:
+    """Rows for each table, in chunks, written by a backend-specific sink."""
+
+    def __init__(self, n_subscribers: int, n_verdicts: int, seed: int = 7) -> None:
+        self.n_subscribers, self.n_verdicts = n_subscribers, n_verdicts
+        self.rng = random.Random(seed)
+        names, weights = domains()
+        self.domain_of = self.rng.choices(names, weights, k=n_subscribers)
+        self.now = datetime.now(UTC)
+
+    def address(self, i: int) -> str:
+        return f"user{i}@{self.domain_of[i - 1]}"
+
+    def subscribers(self, fmt: Any) -> Any:
+        now = fmt(self.now)
+        for start in range(1, self.n_subscribers + 1, CHUNK):
+            yield [(i, self.address(i), self.address(i), self.domain_of[i - 1], "", "active", "", 0.0, "", "", "bench",
+                    now, now) for i in range(start, min(start + CHUNK, self.n_subscribers + 1))]
+
+    def suppressions(self, fmt: Any) -> Any:
+        now = fmt(self.now)
+        ids = range(1, self.n_subscribers + 1, 20)
+        rows = [(n, self.address(i), self.address(i), self.domain_of[i - 1], "hard_bounce", now, "bench", i)
+                for n, i in enumerate(ids, 1)]
+        for start in range(0, len(rows), CHUNK):
+            yield rows[start:start + CHUNK]
+
+    def messages(self, fmt: Any) -> Any:
+        """(raw rows, verdict rows, recipient rows) per chunk."""
+        rng, cats = self.rng, [c for c in CATEGORIES]
+        weights = [c[2] for c in cats]
+        rid = 0
+        for start in range(1, self.n_verdicts + 1, CHUNK):
+            raw, verdicts, rcpts = [], [], []
+            picks = rng.choices(cats, weights, k=min(CHUNK, self.n_verdicts + 1 - start))
+            for offset, (category, reason, _w) in enumerate(picks):
+                i = start + offset
+                sub = rng.randint(1, self.n_subscribers)
+                addr, dom = self.address(sub), self.domain_of[sub - 1]
+                at = fmt(self.now - timedelta(seconds=rng.uniform(0, 365 * 86400)))
+                raw.append((i, f"{i:032x}", "bench", f"k{i}", f"{i:064x}", 2000, "", "processed", None, at))
+                verdicts.append((i, i, category, reason, 0.97, "rule:bench", addr, addr, dom, f"c{i % 40}", "dsn",
+                                 False, None, "Undelivered", "MAILER-DAEMON", "", "", "", "", at))
+                if category in BOUNCES:
+                    rid += 1
+                    rcpts.append((rid, i, 0, addr, addr, dom, category, reason, "5.1.1", "550", "mx.example",
+                                  "550 5.1.1 unknown", "", "failed", "rule:bench", at))
+            yield raw, verdicts, rcpts
+
+
+COLUMNS = {
+    "subscribers": "id, address, address_key, domain, name, status, status_reason, bounce_score, last_category, "
+                   "suggested_address, origin, created_at, updated_at",
+    "suppressions": "id, address, address_key, domain, reason, since, by, subscriber_id",
+    "raw_messages": "id, uid, source, key, sha256, size, path, state, error, received_at",
+    "message_verdicts": "id, message_id, category, reason, confidence, decided_by, subscriber, subscriber_key, domain, "
+                        "campaign, via, forged_token, error, subject, sender, header_message_id, suggested_address, "
+                        "feedback_type, reply_text, created_at",
+    "recipient_verdicts": "id, verdict_id, position, address, address_key, domain, category, reason, status, "
+                          "reply_code, remote_mta, diagnostic, final_recipient, action, decided_by, created_at",
+}
+
+
+def load_sqlite(path: Path, loader: Loader) -> None:
+    from responsemaster.store.hygiene_counts import backfill_sql, drop_trigger_ddl, trigger_ddl
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("PRAGMA synchronous=OFF; PRAGMA cache_size=-1500000; PRAGMA foreign_keys=OFF;")
+    for sql in drop_trigger_ddl("sqlite"):
+        conn.execute(sql)
+
+    def put(table: str, rows: list[tuple[Any, ...]]) -> None:
+        marks = ",".join("?" * len(rows[0]))
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO {table} ({COLUMNS[table]}) VALUES ({marks})", rows)
+        conn.execute("COMMIT")
+
+    for rows in loader.subscribers(ts_sqlite):
+        put("subscribers", rows)
+    for rows in loader.suppressions(ts_sqlite):
+        put("suppressions", rows)
+    for raw, verdicts, rcpts in loader.messages(ts_sqlite):
+        put("raw_messages", raw)
+        put("message_verdicts", verdicts)
+        put("recipient_verdicts", rcpts)
+        print(f"  sqlite: {verdicts[-1][0]:,} verdicts", flush=True)
+    conn.execute("BEGIN")
+    for sql in backfill_sql("sqlite") + trigger_ddl("sqlite"):
+        conn.execute(sql)
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+def load_postgres(url: str, loader: Loader) -> None:
+    import psycopg
+
+    from responsemaster.store.hygiene_counts import backfill_sql, drop_trigger_ddl, trigger_ddl
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for sql in drop_trigger_ddl("postgresql"):
+            conn.execute(sql)
+
+        def put(table: str, rows: list[tuple[Any, ...]]) -> None:
+            with conn.cursor() as cur, cur.copy(f"COPY {table} ({COLUMNS[table]}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+        for rows in loader.subscribers(lambda d: d):
+            put("subscribers", rows)
+        for rows in loader.suppressions(lambda d: d):
+            put("suppressions", rows)
+        for raw, verdicts, rcpts in loader.messages(lambda d: d):
+            put("raw_messages", raw)
+            put("message_verdicts", verdicts)
+            put("recipient_verdicts", rcpts)
+            print(f"  postgresql: {verdicts[-1][0]:,} verdicts", flush=True)
+        for sql in backfill_sql("postgresql") + trigger_ddl("postgresql"):
+            conn.execute(sql)
+        for table in COLUMNS:
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        conn.execute("VACUUM ANALYZE")
+
+
+def direct_domain_count(url: str, domain: str, runs: int = 15) -> float:
+    """Median ms of the per-domain 30-day count computed on message_verdicts (no summary table)."""
+    from sqlalchemy import func, select
+
+    from responsemaster.store import make_engine
+    from responsemaster.store.messages import MessageVerdict as V
+
+    engine = make_engine(url)
+    since = datetime.now(UTC) - timedelta(days=30)
+    stmt = (select(V.category, func.count()).where(V.domain == domain, V.created_at >= since).group_by(V.category))
+    times = []
+    with engine.connect() as conn:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            conn.execute(stmt).all()
+            times.append((time.perf_counter() - t0) * 1000)
+    engine.dispose()
+    return statistics.median(times)
+
+
+async def drive(base: str, key: str, paths: list[str], concurrency: int, duration: float,
+                warmup: float = 3.0) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": key}, limits=limits, timeout=30) as client:
+        stop_at = time.perf_counter() + warmup + duration
+        measure_from = time.perf_counter() + warmup
+        rng = random.Random(1)
+
+        async def worker() -> None:
+            nonlocal errors
+            while (now := time.perf_counter()) < stop_at:
+                response = await client.get(rng.choice(paths))
+                took = time.perf_counter() - now
+                if now >= measure_from:
+                    latencies.append(took)
+                    errors += response.status_code != 200
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {"requests": len(latencies), "rps": len(latencies) / duration, "p50": q[49] * 1000,
+            "p99": q[98] * 1000, "errors": errors}
+
+
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("RM_PATHS")) do paths[#paths + 1] = line end
+wrk.headers["X-API-Key"] = os.getenv("RM_KEY")
+request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status + summary.errors.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def drive_wrk(base: str, key: str, paths: list[str], concurrency: int, duration: float, workdir: Path,
+              warmup: float = 3.0) -> dict[str, float]:
+    """wrk (C, two threads) with a Lua script picking a random path per request."""
+    script, listing = workdir / "bench.lua", workdir / "paths.txt"
+    script.write_text(WRK_SCRIPT)
+    listing.write_text("\n".join(paths) + "\n")
+    env = {**os.environ, "RM_PATHS": str(listing), "RM_KEY": key}
+    cmd = ["wrk", "-t2", f"-c{concurrency}", "-s", str(script), "--timeout", "10s"]
+    subprocess.run([*cmd, f"-d{max(1, int(warmup))}s", base], env=env, capture_output=True, check=True)
+    out = subprocess.run([*cmd, f"-d{int(duration)}s", base], env=env, capture_output=True, text=True, check=True)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
+    requests, errors, micros, p50, p99 = (int(v) for v in line.split()[1:])
+    return {"requests": requests, "rps": requests / (micros / 1e6), "p50": p50 / 1000, "p99": p99 / 1000,
+            "errors": errors}
+
+
+def serve(workdir: Path, url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    config = workdir / f"bench-{port}.toml"
+    config.write_text(f'var_dir = "{workdir / "var"}"\n[database]\nurl = "{url}"\npool_size = 20\n'
+                      f'[queue]\nurl = "memory://"\n[api]\nmetrics_public = true\n')
+    proc = subprocess.Popen([sys.executable, "-m", "responsemaster", "serve", "--config", str(config),
+                             "--port", str(port), "--workers", str(workers), "--log-level", "warning"], cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    from fixtures.servers import wait_for_port
+
+    wait_for_port(port, timeout=120)
+    return proc
+
+
+def levels(args: argparse.Namespace) -> list[int]:
+    return [int(x) for x in str(args.concurrency).split(",") if x.strip()]
+
+
+def run_backend(name: str, url: str, workdir: Path, loader: Loader, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from api.keys import create_key
+    from fixtures.servers import free_port
+    from responsemaster.store import Store, make_engine, upgrade_to_head
+
+    engine = make_engine(url)
+    upgrade_to_head(engine)
+    t0 = time.perf_counter()
+    if name == "sqlite":
+        load_sqlite(Path(engine.url.database or ""), loader)
+    else:
+        load_postgres(url, loader)
+    load_s = time.perf_counter() - t0
+    with Store(engine, workdir / "var").transaction() as session:
+        key = create_key(session, f"bench-{os.getpid()}-{name}", "read")
+    engine.dispose()
+    port = free_port()
+    proc = serve(workdir, url, port, args.workers)
+    rng = random.Random(3)
+    today = datetime.now(UTC).date()
+    since = (today - timedelta(days=29)).isoformat()
+    subs = [loader.address(rng.randint(1, loader.n_subscribers)) for _ in range(5000)]
+    top = domains()[0][:50]
+    queries = {
+        "subscriber lookup": [f"/api/v1/subscribers/{a}" for a in subs],
+        "verdict history (50 newest)": [f"/api/v1/subscribers/{a}/verdicts?limit=50" for a in subs],
+        "per-domain count, 30 days": [f"/api/v1/stats/domains?domain={d}&since={since}&until={today}" for d in top],
+    }
+    results = []
+    try:
+        for label, paths in queries.items():
+            for conns in levels(args):
+                base = f"http://127.0.0.1:{port}"
+                if shutil.which("wrk"):
+                    stats = drive_wrk(base, key, paths, conns, args.duration, workdir)
+                else:
+                    stats = asyncio.run(drive(base, key, paths, conns, args.duration))
+                print(f"  {name} {label} x{conns}: {stats}", flush=True)
+                results.append({"backend": name, "query": label, "conns": conns, "load_s": load_s, **stats})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    results.append({"backend": name, "query": "per-domain count, 30 days, SQL on message_verdicts (no summary)",
+                    "direct_ms": direct_domain_count(url, "gmail.example"), "load_s": load_s})
+    return results
+
+
+def uvicorn_extras() -> str:
+    import importlib.util
+
+    found = [m for m in ("uvloop", "httptools") if importlib.util.find_spec(m)]
+    return f", with {' and '.join(found)}" if found else ", pure-Python asyncio and h11"
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))) // 1024 // 1024
+    return (f"{cpu}, {os.cpu_count()} CPUs, {mem} GiB RAM, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
+
+
+def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace, loader: Loader, pg: str) -> None:
+    lines = [
+        "# API load benchmark", "",
+        f"Command: `python benchmarks/api_bench.py --scale {args.scale:g} --backend {args.backend} "
+        f"--concurrency {args.concurrency} --duration {args.duration:g} --workers {args.workers}`", "",
+        f"Machine: {machine()}{pg}.", "",
+        f"Data: {loader.n_subscribers:,} subscribers, {loader.n_verdicts:,} message verdicts (plus their raw-message "
+        f"rows and a recipient line per bounce), 5% suppressed, over 365 days, {N_DOMAINS} Zipf-distributed domains.",
+        "", f"Load: `responsemaster serve --workers {args.workers}` (uvicorn{uvicorn_extras()}); the client is "
+        f"{'wrk (2 threads)' if shutil.which('wrk') else 'httpx (one process)'} on the same machine with "
+        f"{args.concurrency} concurrent keep-alive connections (each level a run), {args.duration:g} s per query "
+        "after a 3 s warm-up, random subscribers / top-50 domains. Every request carries a read API key (checked "
+        "against the database on each request). Target: p99 < 50 ms.", "",
+        "| backend | query | connections | requests | req/s | p50 ms | p99 ms | errors | p99 < 50 ms | data load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        if "direct_ms" in r:
+            lines.append(f"| {r['backend']} | {r['query']} | 1 | | | {r['direct_ms']:.1f} (median) | | | | |")
+            continue
+        ok = "yes" if r["p99"] < 50 else f"**no** (+{r['p99'] - 50:.0f} ms)"
+        lines.append(f"| {r['backend']} | {r['query']} | {r['conns']} | {r['requests']:,} | {r['rps']:,.0f} | {r['p50']:.1f} | "
+                     f"{r['p99']:.1f} | {r['errors']} | {ok} | {r['load_s']:.0f} s |")
+    lines += ["", "What makes it fast: the subscriber lookup reads two rows by unique key (`uq_subscribers_address_key`, "
+              "`uq_suppressions_address_key`); the history reads `ix_message_verdicts_subscriber_created` and "
+              "`ix_recipient_verdicts_address_key`; the per-domain count reads `verdict_day_counts` (kept by a "
+              "trigger, migration `0003_api`), at most 30 days x categories x reasons rows, where the same count on "
+              "`message_verdicts` reads every verdict of the domain in the range (last row per backend).", ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M subscribers and 5M verdicts")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--concurrency", default="8,32", help="Concurrent connections; a list runs each")
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers")
+    parser.add_argument("--pg-url", default=None, help="An empty PostgreSQL database (default: throwaway cluster)")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-api.md")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-api-bench-"))
+    loader = Loader(int(1_000_000 * args.scale), int(5_000_000 * args.scale))
+    rows: list[dict[str, Any]] = []
+    pg_note, cluster = "", None
+    if args.backend in ("sqlite", "both"):
+        rows += run_backend("sqlite", f"sqlite:///{workdir / 'var' / 'bench.db'}", workdir, loader, args)
+    if args.backend in ("postgresql", "both"):
+        url = args.pg_url
+        if url is None:
+            from fixtures.postgres import PgCluster, pg_bin
+
+            cluster = PgCluster(pg_bin())  # type: ignore[arg-type]
+            cluster.start()
+            url = cluster.create_database()
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            pg_note = f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
+            pg_note += " (throwaway cluster: fsync off)" if cluster else ""
+        try:
+            rows += run_backend("postgresql", url, workdir, Loader(loader.n_subscribers, loader.n_verdicts), args)
+        finally:
+            if cluster is not None:
+                cluster.stop()
+    write_table(args.out, rows, args, loader, pg_note)
+
+
+if __name__ == "__main__":
+    main()
