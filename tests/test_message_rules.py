@@ -111,3 +111,10 @@ def test_vacation_notice_in_german_is_an_auto_reply_not_a_bounce() -> None:
     verdict = CLASSIFIER.classify(raw)
     assert (verdict.category, verdict.reason) == ("auto_reply", "vacation")
     assert verdict.recipients == []
+
+
+def test_a_closed_inbox_is_not_suggested_as_the_new_address(corpus: Path) -> None:
+    # Sisimai's rfc3834-06: "This email inbox <old> is no longer in use. Please contact someone else".
+    verdict = CLASSIFIER.classify((corpus / "bounces" / "2acb6c4a5575418f.eml").read_bytes())
+    assert verdict.category == "auto_reply"
+    assert verdict.suggested_address == ""

@@ -16,16 +16,35 @@ from responsemaster.parse.message import ParsedMessage
 BODY_CHARS = 20_000
 
 
-def message_fields(msg: ParsedMessage, header_fields: Iterable[str] = ()) -> dict[str, str]:
+class MessageFields(dict[str, str]):
+    """The fields, with the reply text extracted only when something reads it.
+
+    Extraction looks at every line with a dozen patterns; a bounce decided by
+    its structure never needs it, so it is not paid for there.
+    """
+
+    def __missing__(self, key: str) -> str:
+        if key != "reply_text":
+            raise KeyError(key)
+        value = self["reply_text"] = extract_reply(self["body"])
+        return value
+
+    def get(self, key: str, default: str = "") -> str:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def message_fields(msg: ParsedMessage, header_fields: Iterable[str] = ()) -> MessageFields:
     body = msg.body_text[:BODY_CHARS]
-    fields = {
-        "subject": msg.subject,
-        "from": msg.header("From"),
-        "body": body,
-        "reply_text": extract_reply(body),
-        "original_subject": msg.original_header("Subject"),
-        "diagnostic": "",
-    }
+    fields = MessageFields(
+        subject=msg.subject,
+        body=body,
+        original_subject=msg.original_header("Subject"),
+        diagnostic="",
+    )
+    fields["from"] = msg.header("From")
     for name in header_fields:
         if name.startswith("header:"):
             fields[name] = msg.header(name[len("header:") :])

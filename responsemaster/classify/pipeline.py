@@ -14,6 +14,7 @@ Classification is pure: it reads no database, no network, no clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from responsemaster.categories import BOUNCE_CATEGORIES, DEFAULT_REASON, Category, category_of
@@ -72,14 +73,16 @@ class Classifier:
         if msg.error:
             return Verdict(UNREADABLE, 0.0, "error", DEFAULT_REASON[UNREADABLE], error=msg.error)
         fields = message_fields(msg, (f for f in self._message_fields if f.startswith("header:")))
-        hit = self.rules.first_match(fields, only=self._message_fields)
         detection = None
-        if hit is not None and hit.rule.category in WORDS_BEAT_STRUCTURE:
+        hit = self.rules.first_match(fields, only=self._message_fields, categories=WORDS_BEAT_STRUCTURE)
+        if hit is not None:
             detection = self._from_message_rule(msg, hit)
         if detection is None:
             detection = _first(STRUCTURAL, msg)
-        if detection is None and hit is not None:
-            detection = self._from_message_rule(msg, hit)
+        if detection is None:
+            hit = self.rules.first_match(fields, only=self._message_fields)
+            if hit is not None:
+                detection = self._from_message_rule(msg, hit)
         if detection is None:
             detection = _first(FALLBACK, msg)
         if detection is None:
@@ -168,12 +171,19 @@ def _first(detectors: Iterable[object], msg: ParsedMessage) -> Detection | None:
 _ADDRESS = linear.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
+_OLD_ADDRESS = linear.compile(r"^\W{0,3}(?:is|has\s+been|will\s+be)\s+(?:no\s+longer|not|closed|deactivated|discontinued|disabled)", re.I)
+
+
 def _new_address(text: str, known: set[str]) -> str:
     """The first address in a "moved" notice that is not the sender's own."""
-    for match in _ADDRESS.finditer(text[:5000]):
+    text = text[:5000]
+    for match in _ADDRESS.finditer(text):
         address = match.group(0).strip(".").lower()
-        if address not in known and not address.startswith(("mailer-daemon@", "postmaster@", "noreply@", "no-reply@")):
-            return address
+        if address in known or address.startswith(("mailer-daemon@", "postmaster@", "noreply@", "no-reply@")):
+            continue
+        if _OLD_ADDRESS.search(text[match.end() : match.end() + 40]):
+            continue  # "x@example.com is no longer in use": the old address, not the new one
+        return address
     return ""
 
 

@@ -129,15 +129,21 @@ class RuleSet:
     def fields(self) -> list[str]:
         return list(self._by_field)
 
-    def first_match(self, fields: Mapping[str, str], only: Iterable[str] | None = None) -> RuleHit | None:
+    def first_match(
+        self, fields: Mapping[str, str], only: Iterable[str] | None = None, categories: Iterable[str] | None = None
+    ) -> RuleHit | None:
         """The first rule, in file order, whose field matches.
 
         ``only`` restricts the search to some fields (the reason stage reads
-        the diagnostic; the message stage reads subject, reply text, ...).
+        the diagnostic; the message stage reads subject, reply text, ...);
+        ``categories`` to rules giving one of those categories.
         """
         wanted = set(only) if only is not None else None
+        kinds = set(categories) if categories is not None else None
         for rule in self.rules:
             if wanted is not None and rule.field not in wanted:
+                continue
+            if kinds is not None and rule.category not in kinds:
                 continue
             if rule.search(fields.get(rule.field, "")):
                 return RuleHit(rule)

@@ -14,6 +14,7 @@ import email.parser
 import email.policy
 import email.utils
 from dataclasses import dataclass, field
+from functools import cached_property
 from email.message import Message
 
 from responsemaster.parse.embedded import dsn_blocks_in_text, inline_original, reports_in_original
@@ -64,16 +65,16 @@ class ParsedMessage:
             return ""
         return self.header(name, self.original_headers)
 
-    @property
+    @cached_property
     def subject(self) -> str:
         return self.header("Subject")
 
-    @property
+    @cached_property
     def sender(self) -> str:
         """The bare From address, lower-cased."""
         return email.utils.parseaddr(self.header("From"))[1].lower()
 
-    @property
+    @cached_property
     def content_type(self) -> str:
         return self.headers.get_content_type()
 
