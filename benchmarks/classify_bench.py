@@ -250,7 +250,7 @@ def run_parse_only(items: list[Labelled], repeat: int) -> Result:
 # --- the table ---------------------------------------------------------------------------------
 
 HEADER = ("tool", "msg/CPU-s", "x Sisimai", "x parse-only", "category acc", "macro-F1", "addr P", "addr R",
-          "reason acc")
+          "bounce addr P", "bounce addr R", "reason acc")
 
 
 def rows_for(results: list[Result]) -> list[tuple[str, ...]]:
@@ -272,6 +272,8 @@ def rows_for(results: list[Result]) -> list[tuple[str, ...]]:
             f"{s.macro_f1(CATEGORIES):.3f}" if r.has_categories else "n/a",
             pct(r.has_addresses, s.addr_precision),
             pct(r.has_addresses, s.addr_recall),
+            pct(r.has_addresses, s.bounce_addr_precision),
+            pct(r.has_addresses, s.bounce_addr_recall),
             pct(r.has_reasons, s.reason_accuracy),
         ))
     return rows

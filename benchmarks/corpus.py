@@ -17,6 +17,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = ("bounces", "hand-labelled")
+#: The categories whose labels name failed recipients (hand-labelled/ labels no
+#: recipients for complaints, receipts and replies; bounces/ does, from Sisimai).
+BOUNCE_CATEGORIES = frozenset({"hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction"})
 
 
 def find_corpus() -> Path:
@@ -98,6 +101,10 @@ class Score:
     addr_tp: int = 0
     addr_fp: int = 0
     addr_fn: int = 0
+    #: The same, counted only on messages labelled as bounces: their failed recipients.
+    bounce_addr_tp: int = 0
+    bounce_addr_fp: int = 0
+    bounce_addr_fn: int = 0
     reason_n: int = 0
     reason_ok: int = 0
     confusion: Counter = field(default_factory=Counter)
@@ -111,6 +118,10 @@ class Score:
         self.addr_tp += len(got & want)
         self.addr_fp += len(got - want)
         self.addr_fn += len(want - got)
+        if truth.category in BOUNCE_CATEGORIES:
+            self.bounce_addr_tp += len(got & want)
+            self.bounce_addr_fp += len(got - want)
+            self.bounce_addr_fn += len(want - got)
         for rcpt in truth.recipients:
             if rcpt.get("reason"):
                 self.reason_n += 1
@@ -129,6 +140,16 @@ class Score:
     def addr_recall(self) -> float:
         total = self.addr_tp + self.addr_fn
         return self.addr_tp / total if total else 0.0
+
+    @property
+    def bounce_addr_precision(self) -> float:
+        total = self.bounce_addr_tp + self.bounce_addr_fp
+        return self.bounce_addr_tp / total if total else 0.0
+
+    @property
+    def bounce_addr_recall(self) -> float:
+        total = self.bounce_addr_tp + self.bounce_addr_fn
+        return self.bounce_addr_tp / total if total else 0.0
 
     @property
     def reason_accuracy(self) -> float:

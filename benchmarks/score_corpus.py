@@ -40,7 +40,9 @@ def main() -> None:
                 _print_misses(item, pred, verdict)
         print(
             f"{set_name}: n={score.n} category={score.accuracy:.3f} macroF1={score.macro_f1():.3f} "
-            f"addr P={score.addr_precision:.3f} R={score.addr_recall:.3f} reason={score.reason_accuracy:.3f}"
+            f"addr P={score.addr_precision:.3f} R={score.addr_recall:.3f} "
+            f"bounce-addr P={score.bounce_addr_precision:.3f} R={score.bounce_addr_recall:.3f} "
+            f"reason={score.reason_accuracy:.3f}"
         )
         for label, (p, r, f1, support) in score.per_category().items():
             print(f"  {label:22} P={p:.2f} R={r:.2f} F1={f1:.2f} n={support}")
