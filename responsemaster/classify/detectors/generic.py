@@ -33,7 +33,11 @@ BOUNCE_SUBJECT = linear.compile(
 _ERROR_WORDS = linear.compile(
     r"unknown|does not exist|doesn't exist|no such|not found|reject|refused|denied|invalid|unavailable|"
     r"quota|full|fail|error|could not|couldn't|unable|undeliver|disabled|blocked|timed? ?out|expired|"
-    r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b",
+    r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|"
+    # the same words in the languages bounces come back in most
+    r"desconocid|inexistent|no existe|no pudo|rechazad|expirad|lleno|n[aã]o (?:pode|existe)|desconhecid|"
+    r"inconnu|introuvable|n'existe pas|impossible|refus|plein|unbekannt|existiert nicht|nicht zugestellt|"
+    r"konnte nicht|abgelehnt|voll|sconosciut|inesistent|impossibile|onbekend|niet bezorgd",
     re.I,
 )
 _HEADERISH = linear.compile(r"^\s*(?:from|sender|reply-to|return-path|message-id|received|date|subject|"
