@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 
 from api import counts, ranges
 from api.context import Ctx
-from api.controllers.common import API, READ, SECURITY, not_found
+from api.controllers.common import API, ITEM_ERRORS, READ, READ_ERRORS, SECURITY, not_found
 from api.schemas import CampaignAnalytics, CampaignList
 from responsemaster.store.subscribers import Campaign
 
@@ -49,7 +49,7 @@ class CampaignController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/", sync_to_thread=True, summary="Every campaign with its send and return totals")
+    @get("/", sync_to_thread=True, summary="Every campaign with its send and return totals", responses=READ_ERRORS)
     def list_all(self, ctx: Ctx) -> CampaignList:
         from mailer.analytics import all_campaign_stats
 
@@ -57,7 +57,7 @@ class CampaignController(Controller):
             items = all_campaign_stats(session)
         return CampaignList(items=[{**i, "rates": _rates(i)} for i in items])
 
-    @get("/{campaign:str}", sync_to_thread=True, summary="One campaign: sends, returns, rates, failures")
+    @get("/{campaign:str}", sync_to_thread=True, summary="One campaign: sends, returns, rates, failures", responses=ITEM_ERRORS)
     def show(self, ctx: Ctx, campaign: FromPath[str]) -> CampaignAnalytics:
         from mailer.analytics import campaign_stats, domain_stats
 

@@ -6,6 +6,7 @@ from typing import Any, NoReturn
 
 from litestar import Request
 from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 
 from api.auth import client_address
 from api.keys import Caller
@@ -30,3 +31,24 @@ def actor_and_address(request: Request[Any, Any, Any]) -> tuple[str, str]:
 
 def not_found(what: str) -> NoReturn:
     raise NotFoundException(what)
+
+
+_WHY = {
+    400: "Invalid parameters or body",
+    401: "Missing, unknown or revoked API key",
+    403: "The key's scope is too small",
+    404: "No such object",
+    409: "The object is not in a state that allows this",
+    503: "The database is unreachable",
+}
+
+
+def errors(*codes: int) -> dict[int, ResponseSpec]:
+    """Documented error answers (a ``{"status_code", "detail"}`` body), so clients and schemathesis know them."""
+    from api.schemas import Problem
+
+    return {code: ResponseSpec(data_container=Problem, description=_WHY[code]) for code in codes}
+
+
+READ_ERRORS = errors(400, 401, 403)
+ITEM_ERRORS = errors(400, 401, 403, 404)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 
 from api.auth import presented_key
 from api.context import Ctx
+from api.controllers.common import errors
 from api.keys import verify_key
 from api.model_info import current_meta
 from api.schemas import Health
@@ -98,7 +99,7 @@ class HealthController(Controller):
     path = "/"
     tags = ["health"]
 
-    @get("/health", sync_to_thread=True, summary="Liveness and database check")
+    @get("/health", sync_to_thread=True, summary="Liveness and database check", responses=errors(401, 503))
     def health(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Response[Health]:
         _check_private(ctx, request)
         try:
@@ -114,7 +115,8 @@ class HealthController(Controller):
                       model=meta.get("model_id"), quarantined=int(quarantined))
         return Response(body, status_code=200 if database == "ok" else 503)
 
-    @get("/metrics", sync_to_thread=True, summary="Prometheus metrics", media_type="text/plain; version=0.0.4")
+    @get("/metrics", sync_to_thread=True, summary="Prometheus metrics", media_type="text/plain; version=0.0.4",
+         responses=errors(401))
     def metrics(self, ctx: Ctx, request: Request[Any, Any, Any]) -> str:
         _check_private(ctx, request)
         return render_metrics(ctx)

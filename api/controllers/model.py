@@ -13,7 +13,7 @@ from litestar import Controller, Request, get, post
 
 from api import oplog
 from api.context import Ctx
-from api.controllers.common import ADMIN, API, READ, SECURITY, actor_and_address
+from api.controllers.common import ADMIN, API, READ, READ_ERRORS, SECURITY, actor_and_address
 from api.model_info import current_meta, metrics_of, relabel_count, training_counts
 from api.schemas import ModelInfo, TaskOut
 
@@ -24,7 +24,7 @@ class ModelController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/", sync_to_thread=True, summary="The current model and the training data")
+    @get("/", sync_to_thread=True, summary="The current model and the training data", responses=READ_ERRORS)
     def info(self, ctx: Ctx) -> ModelInfo:
         meta = current_meta(ctx.models_dir) or {}
         data_dir = ctx.training_dir
@@ -35,7 +35,7 @@ class ModelController(Controller):
             data_sha256=meta.get("data_sha256"),
         )
 
-    @post("/retrain", sync_to_thread=True, opt=ADMIN, status_code=202, summary="Retrain from training_data/")
+    @post("/retrain", sync_to_thread=True, opt=ADMIN, status_code=202, summary="Retrain from training_data/", responses=READ_ERRORS)
     def retrain(self, ctx: Ctx, request: Request[Any, Any, Any]) -> TaskOut:
         actor, addr = actor_and_address(request)
         task_id = ctx.tasks.retrain()

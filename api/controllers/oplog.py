@@ -14,7 +14,7 @@ from litestar.params import QueryParameter
 
 from api import oplog
 from api.context import Ctx
-from api.controllers.common import ADMIN, API, SECURITY
+from api.controllers.common import ADMIN, API, READ_ERRORS, SECURITY
 from api.schemas import OplogEntry, OplogPage
 
 
@@ -32,7 +32,7 @@ class OplogController(Controller):
     opt = ADMIN
     security = SECURITY
 
-    @get("/", sync_to_thread=True, summary="Changes made through the API and the CLI, newest first")
+    @get("/", sync_to_thread=True, summary="Changes made through the API and the CLI, newest first", responses=READ_ERRORS)
     def list_entries(
         self, ctx: Ctx,
         since: Annotated[datetime | None, QueryParameter(description="From (inclusive)")] = None,

@@ -18,7 +18,17 @@ from sqlalchemy import func, select
 
 from api import oplog
 from api.context import Ctx
-from api.controllers.common import API, READ, SECURITY, WRITE, actor_and_address, not_found
+from api.controllers.common import (
+    API,
+    ITEM_ERRORS,
+    READ,
+    READ_ERRORS,
+    SECURITY,
+    WRITE,
+    actor_and_address,
+    errors,
+    not_found,
+)
 from api.schemas import QuarantineItem, QuarantinePage, TaskOut
 from responsemaster.store.messages import RawMessageRow
 
@@ -43,7 +53,7 @@ class QuarantineController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/", sync_to_thread=True, summary="Quarantined messages, newest first")
+    @get("/", sync_to_thread=True, summary="Quarantined messages, newest first", responses=READ_ERRORS)
     def list_page(
         self, ctx: Ctx,
         page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
@@ -58,13 +68,13 @@ class QuarantineController(Controller):
             items = [_item(r) for r in rows]
         return QuarantinePage(items=items, total=int(total), page=page, per_page=per_page)
 
-    @get("/{uid:str}", sync_to_thread=True, summary="One quarantined message and why")
+    @get("/{uid:str}", sync_to_thread=True, summary="One quarantined message and why", responses=ITEM_ERRORS)
     def show(self, ctx: Ctx, uid: UidParam) -> QuarantineItem:
         with ctx.store.reader() as session:
             return _item(_quarantined(session, uid))
 
     @get("/{uid:str}/raw", sync_to_thread=True, summary="The raw message, as an attachment",
-         media_type="message/rfc822")
+         media_type="message/rfc822", responses=ITEM_ERRORS)
     def raw(self, ctx: Ctx, uid: UidParam) -> Response[bytes]:
         with ctx.store.reader() as session:
             row = _quarantined(session, uid)
@@ -79,7 +89,7 @@ class QuarantineController(Controller):
         })
 
     @post("/{uid:str}/reprocess", sync_to_thread=True, opt=WRITE, status_code=202,
-          summary="Classify and route the message again (background task)")
+          summary="Classify and route the message again (background task)", responses=errors(400, 401, 403, 404, 409))
     def reprocess(self, ctx: Ctx, request: Request[Any, Any, Any], uid: UidParam) -> TaskOut:
         actor, addr = actor_and_address(request)
         with ctx.store.reader() as session:

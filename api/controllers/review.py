@@ -10,7 +10,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from api import review_ops
 from api.context import Ctx
-from api.controllers.common import API, READ, SECURITY, WRITE, actor_and_address, not_found
+from api.controllers.common import API, ITEM_ERRORS, READ, READ_ERRORS, SECURITY, WRITE, actor_and_address, not_found
 from api.schemas import RelabelIn, RelabelOut, ResolveIn, ReviewDetail, ReviewOut, ReviewPage
 
 ItemId = Annotated[int, PathParameter(ge=1, le=2**62)]
@@ -22,7 +22,7 @@ class ReviewController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/", sync_to_thread=True, summary="The review queue, least confident first")
+    @get("/", sync_to_thread=True, summary="The review queue, least confident first", responses=READ_ERRORS)
     def list_items(
         self, ctx: Ctx,
         queue_state: Annotated[Literal["open", "resolved", "all"], QueryParameter(name="state")] = "open",
@@ -33,7 +33,7 @@ class ReviewController(Controller):
             items, total = review_ops.list_items(session, queue_state, limit, offset)
         return ReviewPage(items=items, total=total)
 
-    @get("/{item_id:int}", sync_to_thread=True, summary="One review item: verdict, reply text, recipients")
+    @get("/{item_id:int}", sync_to_thread=True, summary="One review item: verdict, reply text, recipients", responses=ITEM_ERRORS)
     def show(self, ctx: Ctx, item_id: ItemId) -> ReviewDetail:
         with ctx.store.reader() as session:
             try:
@@ -41,7 +41,7 @@ class ReviewController(Controller):
             except review_ops.NoSuchItem as exc:
                 not_found(str(exc))
 
-    @post("/{item_id:int}/resolve", sync_to_thread=True, opt=WRITE, status_code=200, summary="Mark handled")
+    @post("/{item_id:int}/resolve", sync_to_thread=True, opt=WRITE, status_code=200, summary="Mark handled", responses=ITEM_ERRORS)
     def resolve(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: JSONBody[ResolveIn]) -> ReviewOut:
         actor, addr = actor_and_address(request)
         try:
@@ -50,7 +50,7 @@ class ReviewController(Controller):
             not_found(str(exc))
 
     @post("/{item_id:int}/relabel", sync_to_thread=True, opt=WRITE, status_code=200,
-          summary="Correct the category; the message joins training_data/<category>/")
+          summary="Correct the category; the message joins training_data/<category>/", responses=ITEM_ERRORS)
     def relabel(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: JSONBody[RelabelIn]) -> RelabelOut:
         actor, addr = actor_and_address(request)
         try:

@@ -10,7 +10,7 @@ from litestar.params import QueryParameter
 from api import ranges
 from api import sending_views as views
 from api.context import Ctx
-from api.controllers.common import API, READ, SECURITY
+from api.controllers.common import API, READ, READ_ERRORS, SECURITY
 from api.controllers.stats import RangeParam, SinceParam, UntilParam
 from api.schemas import Quota, SendingReport
 
@@ -21,7 +21,7 @@ class SendingController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/", sync_to_thread=True, summary="Sends per day, account and domain over a range, with quotas and failures")
+    @get("/", sync_to_thread=True, summary="Sends per day, account and domain over a range, with quotas and failures", responses=READ_ERRORS)
     def report(
         self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
         domains: Annotated[int, QueryParameter(ge=1, le=10_000, description="How many domains to list")] = 50,
@@ -39,7 +39,7 @@ class SendingController(Controller):
                 bounce_reasons=views.bounce_reasons(session, first, last),
             )
 
-    @get("/quotas", sync_to_thread=True, summary="Each sender account's quota: total, sent, remaining")
+    @get("/quotas", sync_to_thread=True, summary="Each sender account's quota: total, sent, remaining", responses=READ_ERRORS)
     def quotas(self, ctx: Ctx) -> list[Quota]:
         with ctx.store.reader() as session:
             return views.quotas(session, ctx.settings)

@@ -15,7 +15,7 @@ from litestar.params import QueryParameter
 
 from api import counts, ranges
 from api.context import Ctx
-from api.controllers.common import API, READ, SECURITY
+from api.controllers.common import API, READ, READ_ERRORS, SECURITY
 from api.schemas import CampaignReport, CategoryReport, DomainReport
 
 RangeParam = Annotated[ranges.Period | None, QueryParameter(name="range", description="Named range (UTC days)")]
@@ -31,7 +31,7 @@ class StatsController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/categories", sync_to_thread=True, summary="Verdicts per category per day, and the failures summary")
+    @get("/categories", sync_to_thread=True, summary="Verdicts per category per day, and the failures summary", responses=READ_ERRORS)
     def categories(
         self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
         domain: NameParam = None, campaign: NameParam = None,
@@ -43,7 +43,7 @@ class StatsController(Controller):
         return CategoryReport(since=first, until=last, totals=counts.totals(days), per_day=days,
                               failures=lines, summary=summary)
 
-    @get("/domains", sync_to_thread=True, summary="Verdicts per recipient domain (largest first)")
+    @get("/domains", sync_to_thread=True, summary="Verdicts per recipient domain (largest first)", responses=READ_ERRORS)
     def domains(
         self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
         category: CategoryParam = None, domain: NameParam = None,
@@ -54,7 +54,7 @@ class StatsController(Controller):
             items = counts.per_domain(session, first, last, category, domain, limit)
         return DomainReport(since=first, until=last, items=items)
 
-    @get("/campaigns", sync_to_thread=True, summary="Verdicts per campaign (largest first)")
+    @get("/campaigns", sync_to_thread=True, summary="Verdicts per campaign (largest first)", responses=READ_ERRORS)
     def campaigns(
         self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
         category: CategoryParam = None, campaign: NameParam = None,

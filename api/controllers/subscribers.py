@@ -16,7 +16,7 @@ from litestar.params import FromPath, QueryParameter
 from sqlalchemy import select
 
 from api.context import Ctx
-from api.controllers.common import API, READ, SECURITY, not_found
+from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, not_found
 from api.schemas import SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
 from responsemaster.store.base import address_key
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
@@ -87,7 +87,7 @@ class SubscriberController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/{address:str}", sync_to_thread=True, summary="A subscriber's status and bounce score")
+    @get("/{address:str}", sync_to_thread=True, summary="A subscriber's status and bounce score", responses=ITEM_ERRORS)
     def show(self, ctx: Ctx, address: FromPath[str]) -> SubscriberOut:
         key = address_key(address)
         with ctx.store.reader() as session:
@@ -100,7 +100,7 @@ class SubscriberController(Controller):
                 not_found(f"no subscriber {address!r}")
             return subscriber_out(row[0], row[1])
 
-    @get("/{address:str}/verdicts", sync_to_thread=True, summary="Every verdict about an address, newest first")
+    @get("/{address:str}/verdicts", sync_to_thread=True, summary="Every verdict about an address, newest first", responses=ITEM_ERRORS)
     def verdicts(
         self,
         ctx: Ctx,

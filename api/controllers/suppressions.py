@@ -23,7 +23,17 @@ from sqlalchemy import delete, func, select, update
 
 from api import oplog
 from api.context import Ctx
-from api.controllers.common import API, READ, SECURITY, WRITE, actor_and_address, caller_of, not_found
+from api.controllers.common import (
+    API,
+    ITEM_ERRORS,
+    READ,
+    READ_ERRORS,
+    SECURITY,
+    WRITE,
+    actor_and_address,
+    caller_of,
+    not_found,
+)
 from api.controllers.subscribers import suppression_out
 from api.schemas import ChangeOut, ResubscribeIn, SuppressIn, SuppressionOut, SuppressionPage
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
@@ -67,7 +77,7 @@ class SuppressionController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/", sync_to_thread=True, summary="The suppression list, newest first, paged")
+    @get("/", sync_to_thread=True, summary="The suppression list, newest first, paged", responses=READ_ERRORS)
     def list_page(
         self,
         ctx: Ctx,
@@ -84,7 +94,7 @@ class SuppressionController(Controller):
         return SuppressionPage(items=[i for i in items if i is not None], total=int(total), page=page, per_page=per_page)
 
     @get("/export.csv", sync_to_thread=False, summary="The whole suppression list as CSV (streamed)",
-         media_type="text/csv")
+         media_type="text/csv", responses=READ_ERRORS)
     def export_csv(
         self,
         ctx: Ctx,
@@ -97,7 +107,7 @@ class SuppressionController(Controller):
             headers={"Content-Disposition": 'attachment; filename="suppressions.csv"'},
         )
 
-    @post("/", sync_to_thread=True, opt=WRITE, status_code=201, summary="Suppress an address by hand")
+    @post("/", sync_to_thread=True, opt=WRITE, status_code=201, summary="Suppress an address by hand", responses=READ_ERRORS)
     def add(self, ctx: Ctx, request: Request[Any, Any, Any], data: JSONBody[SuppressIn]) -> SuppressionOut:
         actor, addr = actor_and_address(request)
         key = address_key(data.address)
@@ -116,7 +126,7 @@ class SuppressionController(Controller):
         return out
 
     @post("/{address:str}/resubscribe", sync_to_thread=True, opt=WRITE, status_code=200,
-          summary="Lift a suppression and make the subscriber active again (logged, with a reason)")
+          summary="Lift a suppression and make the subscriber active again (logged, with a reason)", responses=ITEM_ERRORS)
     def resubscribe(
         self, ctx: Ctx, request: Request[Any, Any, Any], address: FromPath[str], data: JSONBody[ResubscribeIn]
     ) -> ChangeOut:

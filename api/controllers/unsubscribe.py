@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.enums import MediaType
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, PathParameter
 from litestar.response import Response, Template
 from sqlalchemy import select, update
@@ -27,7 +28,8 @@ from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
 from responsemaster.verp import InvalidToken, TokenData, decode_token
 
-TokenParam = Annotated[str, PathParameter(min_length=1, max_length=100)]
+#: Not length-checked here: a bad token gets our own 400 page (decode_token says why), not a JSON error.
+TokenParam = Annotated[str, PathParameter()]
 ONE_CLICK = "One-Click"
 _KEEP = {SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED}
 HEADERS = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
@@ -109,6 +111,11 @@ def unsubscribe(ctx: Ctx, token: str, client: str) -> Outcome:
     return Outcome(200, "You are unsubscribed. You will not receive these mailings again.", sub.address, changed)
 
 
+_WHY = ((400, "Invalid token, or not a one-click request: nothing changed"), (404, "The token names no known subscriber"))
+_PAGES = {code: ResponseSpec(data_container=str, media_type=MediaType.HTML, description=why) for code, why in _WHY}
+_TEXTS = {code: ResponseSpec(data_container=str, media_type=MediaType.TEXT, description=why) for code, why in _WHY}
+
+
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
@@ -118,7 +125,7 @@ class UnsubscribeController(Controller):
     tags = ["unsubscribe"]
 
     @get("/{token:str}", sync_to_thread=True, summary="Confirmation page (changes nothing)",
-         media_type=MediaType.HTML)
+         media_type=MediaType.HTML, responses=_PAGES)
     def confirm_page(self, ctx: Ctx, token: TokenParam) -> Template:
         outcome = lookup(ctx, token)
         return Template("unsubscribe.html", status_code=outcome.status_code, headers=HEADERS, context={
@@ -126,7 +133,7 @@ class UnsubscribeController(Controller):
             "done": False})
 
     @post("/{token:str}", summary="RFC 8058 one-click unsubscribe (body: List-Unsubscribe=One-Click)",
-          status_code=200, request_max_body_size=4096)
+          status_code=200, request_max_body_size=4096, media_type=MediaType.TEXT, responses=_TEXTS)
     async def one_click(self, ctx: Ctx, request: Request[Any, Any, Any], token: TokenParam) -> Response[Any]:
         import anyio
 
