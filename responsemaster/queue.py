@@ -64,14 +64,18 @@ class Tasks:
     deliver_outbox: Any
 
 
-def register_tasks(huey: Huey, time_budget: float = 30.0) -> Tasks:
-    """Attach the worker tasks to ``huey``; the same names in every process."""
+def register_tasks(huey: Huey, time_budget: float = 30.0, warm_config: str | None | bool = False) -> Tasks:
+    """Attach the worker tasks to ``huey``; the same names in every process.
+
+    ``warm_config`` (a config path, or None for the default): each consumer
+    builds its runtime when it starts rather than in its first task.
+    """
 
     @huey.task(name="responsemaster.drain_source")
     def drain_source(config_file: str | None, source_name: str) -> dict[str, int]:
         """Drain one source for at most ``time_budget`` seconds; the counts."""
         from responsemaster.worker import BatchResult, merge_results, process_batch
-        from responsemaster.worker_runtime import build_sources
+        from responsemaster.worker_runtime import build_sources, log_batch
 
         runtime = runtime_for(config_file)
         total = BatchResult(source_name)
@@ -87,11 +91,19 @@ def register_tasks(huey: Huey, time_budget: float = 30.0) -> Tasks:
                     options=runtime.options, owner=runtime.owner, deliverer=runtime.deliverer,
                 )
                 merge_results(total, batch)
+                log_batch(batch)
                 if batch.done == 0:
                     break
         finally:
             source.close()
         return {"processed": total.processed, "duplicates": total.duplicates, "quarantined": total.quarantined}
+
+    if warm_config is not False:
+
+        @huey.on_startup()
+        def build_runtime() -> None:
+            """Each consumer builds its store, classifier and router once, at start, not in its first batch."""
+            runtime_for(warm_config or None)  # type: ignore[arg-type]
 
     @huey.task(name="responsemaster.deliver_outbox")
     def deliver_outbox(config_file: str | None) -> int:

@@ -20,6 +20,27 @@ from responsemaster.store.database import Store, open_store
 from responsemaster.worker import BatchResult, WorkerOptions, drain, merge_results, worker_id
 
 logger = logging.getLogger("responsemaster.worker")
+_console: Any = None
+
+
+def log_batch(batch: BatchResult) -> None:
+    """The one line per batch an operator watches scroll by (rich, on stderr, never wrapped in a pipe)."""
+    global _console
+    if batch.fetched == 0:
+        return
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(stderr=True, log_path=False)
+        if not _console.is_terminal:
+            _console = Console(stderr=True, log_path=False, width=400)
+    rate = batch.done / batch.seconds if batch.seconds else 0.0
+    cats = ", ".join(f"{k} {v}" for k, v in batch.categories.most_common()) or "-"
+    _console.log(
+        f"[bold]{batch.source}[/]: {batch.processed} processed, {batch.duplicates} already done, "
+        f"[yellow]{batch.quarantined} quarantined[/], [red]{batch.failed} failed[/], "
+        f"{batch.delivered} effects sent ({rate:.1f} msg/s) [dim]{cats}[/]"
+    )
 
 
 def worker_options(settings: Settings) -> WorkerOptions:

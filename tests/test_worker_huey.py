@@ -82,7 +82,7 @@ def test_default_run_receives_by_smtp_and_drains_with_sqlite_huey(tmp_path: Path
     port = free_port()
     config = write_config(tmp_path / "rm.toml", box, f"sqlite:///{tmp_path / 'var' / 'rm.db'}",
                           receiver={"enabled": True, "port": port, "maildir": str(box)},
-                          queue={"worker_type": "thread"}, worker={"poll_seconds": 0.5})
+                          worker={"poll_seconds": 0.5})  # default queue: SqliteHuey, process workers
     proc = _start(config, 1)
     try:
         deadline = time.monotonic() + 60

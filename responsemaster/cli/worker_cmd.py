@@ -18,19 +18,6 @@ if not console.is_terminal:  # logs to a file or a pipe: one line per batch, nev
     console = Console(stderr=True, log_path=False, width=400)
 
 
-def _batch_line(batch) -> None:  # type: ignore[no-untyped-def]
-    """The one log line per batch an operator watches scroll by."""
-    if batch.fetched == 0:
-        return
-    rate = batch.done / batch.seconds if batch.seconds else 0.0
-    cats = ", ".join(f"{k} {v}" for k, v in batch.categories.most_common()) or "-"
-    console.log(
-        f"[bold]{batch.source}[/]: {batch.processed} processed, {batch.duplicates} already done, "
-        f"[yellow]{batch.quarantined} quarantined[/], [red]{batch.failed} failed[/], "
-        f"{batch.delivered} effects sent ({rate:.0f} msg/s) [dim]{cats}[/]"
-    )
-
-
 @click.command("run")
 @config_option
 @click.option("--once", is_flag=True, help="Drain what is there now, deliver pending effects, and exit.")
@@ -50,13 +37,13 @@ def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: 
 
 
 def _run_once(settings: Settings) -> None:
-    from responsemaster.worker_runtime import Runtime, build_sources
+    from responsemaster.worker_runtime import Runtime, build_sources, log_batch
 
     runtime = Runtime.build(settings)
     sources = build_sources(settings)
     settle = float(settings.section("worker").get("settle_seconds", 10.0))
     try:
-        totals = runtime.drain_all_once(sources, on_batch=_batch_line, settle_seconds=settle)
+        totals = runtime.drain_all_once(sources, on_batch=log_batch, settle_seconds=settle)
     finally:
         for source in sources:
             source.close()
@@ -69,39 +56,71 @@ def _run_once(settings: Settings) -> None:
 
 
 def _run_forever(settings: Settings, config_file: str | None, workers: int | None, receiver_on: bool) -> None:
+    """Huey consumer(s) in this process; the receiver and the task producer in a sidecar process.
+
+    Huey's process workers are forked from this process (at start and when a
+    health check restarts one). A fork while another thread holds a lock or an
+    SQLite connection is open leaves the child deadlocked, so this process
+    keeps no threads and no open database: the SMTP receiver and the producer
+    live in a sidecar process started first.
+    """
+    import multiprocessing
+
     from responsemaster.queue import make_huey, register_tasks
     from responsemaster.store import open_store
     from responsemaster.worker_runtime import build_sources
 
-    open_store(settings).close()  # migrate once, before any consumer forks
-    huey = make_huey(settings)
-    tasks = register_tasks(huey)
+    open_store(settings).close()  # migrate once, before anything forks
     queue = settings.section("queue")
     count = workers or int(queue.get("workers", 1))
-    names = [s.name for s in build_sources(settings)]
-    receiver = _start_receiver(settings) if receiver_on else None
-    stop = threading.Event()
+    names = _source_names(settings, build_sources)
     poll = float(settings.section("worker").get("poll_seconds", 2.0))
-    producer = threading.Thread(target=_produce, args=(huey, tasks, config_file, names, count, poll, stop), daemon=True)
-    producer.start()
+    sidecar = multiprocessing.get_context("fork").Process(
+        target=_sidecar, args=(settings, config_file, names, count, poll, receiver_on), name="responsemaster-sidecar"
+    )
+    sidecar.start()
+    huey = make_huey(settings)
+    register_tasks(huey, warm_config=config_file)
     console.log(f"worker: {count} consumer(s) on {', '.join(names)}; queue {type(huey).__name__}")
     consumer = huey.create_consumer(workers=count, worker_type=str(queue.get("worker_type", "process")), periodic=False)
     try:
         consumer.run()
     finally:
-        stop.set()
+        sidecar.terminate()
+        sidecar.join(10)
+
+
+def _source_names(settings: Settings, build_sources) -> list[str]:  # type: ignore[no-untyped-def]
+    sources = build_sources(settings)
+    try:
+        return [s.name for s in sources]
+    finally:
+        for source in sources:
+            source.close()
+
+
+def _sidecar(settings: Settings, config_file: str | None, names: list[str], workers: int, poll: float, receiver_on: bool) -> None:
+    """The receiver (if enabled) and a loop keeping one drain per source and one outbox sweep queued."""
+    import signal
+
+    from responsemaster.queue import make_huey, register_tasks
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    receiver = _start_receiver(settings) if receiver_on else None
+    huey = make_huey(settings)
+    tasks = register_tasks(huey)
+    try:
+        while not stop.is_set():
+            if huey.pending_count() < max(workers, len(names)):
+                for name in names:
+                    tasks.drain_source(config_file, name)
+                tasks.deliver_outbox(config_file)
+            stop.wait(poll)
+    finally:
         if receiver is not None:
             receiver.stop()
-
-
-def _produce(huey, tasks, config_file, names, workers, poll, stop) -> None:  # type: ignore[no-untyped-def]
-    """Keep one drain per source (and one outbox sweep) queued while the consumer runs."""
-    while not stop.is_set():
-        if huey.pending_count() < max(workers, len(names)):
-            for name in names:
-                tasks.drain_source(config_file, name)
-            tasks.deliver_outbox(config_file)
-        stop.wait(poll)
 
 
 def _start_receiver(settings: Settings):  # type: ignore[no-untyped-def]
