@@ -151,7 +151,7 @@ def render(raw: bytes, remote: bool = False) -> RenderedMail:
             headers[name] = "(unreadable)"
     try:
         html_body, text_body, cids = _parts(msg)
-    except Exception:  # noqa: BLE001 - a broken MIME tree still gets shown as text
+    except Exception:
         html_body, text_body, cids = None, raw.decode("utf-8", "replace"), {}
     if html_body is not None:
         body, blocked = sanitize(html_body, cids, remote)

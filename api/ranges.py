@@ -7,7 +7,7 @@ Both ends are inclusive.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from litestar.exceptions import ValidationException

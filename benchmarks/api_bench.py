@@ -276,8 +276,9 @@ def levels(args: argparse.Namespace) -> list[int]:
 
 
 def run_backend(name: str, url: str, workdir: Path, loader: Loader, args: argparse.Namespace) -> list[dict[str, Any]]:
-    from api.keys import create_key
     from fixtures.servers import free_port
+
+    from api.keys import create_key
     from responsemaster.store import Store, make_engine, upgrade_to_head
 
     engine = make_engine(url)

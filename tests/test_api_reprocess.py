@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fixtures.api_setup import add_message
+from fixtures.store_backends import db_url, store  # noqa: F401
 from huey import MemoryHuey
 from sqlalchemy import select
 
 from api import reprocess as reprocess_module
 from api.reprocess import NotQuarantined, reprocess
 from api.tasks import register_api_tasks
-from fixtures.api_setup import add_message
-from fixtures.store_backends import db_url, store  # noqa: F401
 from responsemaster.config import Settings
 from responsemaster.routing.router import build_router
 from responsemaster.store import Store

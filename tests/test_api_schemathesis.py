@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fixtures.api_setup import add_message, add_subscriber, add_suppression, build_env
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -21,7 +22,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fixtures.api_setup import add_message, add_subscriber, add_suppression, build_env
 from responsemaster.store import Store, make_engine, upgrade_to_head
 
 EXAMPLES = int(os.environ.get("RM_SCHEMATHESIS_EXAMPLES", "30"))

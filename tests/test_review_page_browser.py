@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-
 from fixtures.api_setup import ApiEnv, add_message, build_env
 from fixtures.browser import Beacon, UvicornThread, beacon, chromium  # noqa: F401 - fixtures
+from sqlalchemy import select
+
 from responsemaster.store import Store, make_engine, upgrade_to_head
 from responsemaster.store.messages import ReviewItem
 
