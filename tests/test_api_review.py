@@ -197,3 +197,13 @@ def test_campaign_analytics(api_env: ApiEnv) -> None:  # noqa: F811
     assert api_env.client.get("/api/v1/campaigns/nope", headers=h).status_code == 404
     with api_env.store.reader() as s:
         assert s.execute(select(ReviewItem)).first() is None
+
+
+def test_campaign_analytics_without_the_mailer_package(api_env: ApiEnv, monkeypatch) -> None:  # noqa: F811
+    import sys
+
+    _seed_sending(api_env)
+    monkeypatch.setitem(sys.modules, "mailer.analytics", None)  # import fails: fallback
+    one = api_env.client.get("/api/v1/campaigns/spring", headers=api_env.h()).json()
+    assert (one["stats"]["sent"], one["stats"]["bounced"], one["stats"]["failed_at_send"]) == (7, 1, 1)
+    assert api_env.client.get("/api/v1/campaigns/", headers=api_env.h()).json()["items"][0]["campaign"] == "spring"

@@ -1,5 +1,8 @@
 """Campaign analytics: the mailer's numbers (``mailer.analytics``) plus returns per day and failures.
 
+Without the mailer package (a deployment that only classifies another
+mailer's returns), a small fallback counts deliveries and returns directly.
+
 The mailer owns what "sent", "failed at send" and "bounced" mean for a
 campaign, so its analytics module is called as is; this controller adds
 rates, the day-by-day returns and the failures summary from the verdict
@@ -31,6 +34,42 @@ def _rates(stats: dict[str, Any]) -> dict[str, float]:
         ("reply_rate", "human_replies"), ("auto_reply_rate", "auto_replies"))}
 
 
+def _analytics() -> tuple[Any, Any, Any]:
+    """The mailer's analytics functions, or the small fallback below when the mailer is not installed."""
+    try:
+        from mailer.analytics import all_campaign_stats, campaign_stats, domain_stats
+    except ImportError:
+        return _all_fallback, _stats_fallback, lambda session, campaign: {}
+    return all_campaign_stats, campaign_stats, domain_stats
+
+
+def _stats_fallback(session: Any, campaign: Campaign) -> dict[str, Any]:
+    """Deliveries by status and returns by category, straight from the tables."""
+    from sqlalchemy import func
+
+    from responsemaster.categories import BOUNCE_CATEGORIES
+    from responsemaster.store.messages import MessageVerdict
+    from responsemaster.store.platform import Delivery
+
+    deliveries = dict(session.execute(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign.id)
+                                      .group_by(Delivery.status)).all())
+    returns = dict(session.execute(select(MessageVerdict.category, func.count())
+                                   .where(MessageVerdict.campaign.in_((campaign.name, str(campaign.id))))  # type: ignore[attr-defined]
+                                   .group_by(MessageVerdict.category)).all())
+    return {"campaign": campaign.name, "id": campaign.id, "status": campaign.status,
+            "recipients": sum(deliveries.values()), "sent": deliveries.get("sent", 0),
+            "failed_at_send": deliveries.get("failed", 0), "deferred": deliveries.get("deferred", 0),
+            "suppressed": deliveries.get("suppressed", 0),
+            "bounced": sum(n for c, n in returns.items() if c in BOUNCE_CATEGORIES),
+            "bounced_by_category": {c: n for c, n in returns.items() if c in BOUNCE_CATEGORIES},
+            "auto_replies": returns.get("auto_reply", 0), "human_replies": returns.get("user_reply", 0),
+            "complaints": returns.get("feedback_loop", 0), "unsubscribes": returns.get("unsubscribe_request", 0)}
+
+
+def _all_fallback(session: Any) -> list[dict[str, Any]]:
+    return [_stats_fallback(session, c) for c in session.execute(select(Campaign).order_by(Campaign.id)).scalars()]
+
+
 def _find(session: Any, name: str) -> Campaign | None:
     cond = Campaign.name == name
     if name.isdigit() and len(name) < 12:
@@ -51,16 +90,14 @@ class CampaignController(Controller):
 
     @get("/", sync_to_thread=True, summary="Every campaign with its send and return totals", responses=READ_ERRORS)
     def list_all(self, ctx: Ctx) -> CampaignList:
-        from mailer.analytics import all_campaign_stats
-
+        all_campaign_stats, _stats, _domains = _analytics()
         with ctx.store.reader() as session:
             items = all_campaign_stats(session)
         return CampaignList(items=[{**i, "rates": _rates(i)} for i in items])
 
     @get("/{campaign:str}", sync_to_thread=True, summary="One campaign: sends, returns, rates, failures", responses=ITEM_ERRORS)
     def show(self, ctx: Ctx, campaign: FromPath[str]) -> CampaignAnalytics:
-        from mailer.analytics import campaign_stats, domain_stats
-
+        _all, campaign_stats, domain_stats = _analytics()
         with ctx.store.reader() as session:
             row = _find(session, campaign)
             if row is None:
