@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.params import FromPath, QueryParameter
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.context import Ctx
 from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, not_found
@@ -47,35 +47,38 @@ def subscriber_out(sub: Subscriber, suppression: Suppression | None) -> Subscrib
 
 
 def verdict_history(session: Any, key: str, limit: int, before: datetime | None) -> tuple[list[VerdictOut], bool]:
-    """Newest first; True when older entries remain."""
+    """Newest first; True when older entries remain. Columns, not entities: this runs on every lookup."""
+    mv, rv = MessageVerdict, RecipientVerdictRow
+    common = (mv.id, RawMessageRow.uid, mv.confidence, mv.decided_by, mv.campaign, mv.via)
     subject = (
-        select(MessageVerdict, RawMessageRow.uid)
-        .join(RawMessageRow, RawMessageRow.id == MessageVerdict.message_id)
-        .where(MessageVerdict.subscriber_key == key)
+        select(*common, mv.created_at, mv.category, mv.reason)
+        .join(RawMessageRow, RawMessageRow.id == mv.message_id)
+        .where(mv.subscriber_key == key)
     )
     reported = (
-        select(RecipientVerdictRow, MessageVerdict, RawMessageRow.uid)
-        .join(MessageVerdict, MessageVerdict.id == RecipientVerdictRow.verdict_id)
-        .join(RawMessageRow, RawMessageRow.id == MessageVerdict.message_id)
-        .where(RecipientVerdictRow.address_key == key)
+        select(*common, rv.created_at, rv.category, rv.reason, rv.decided_by, rv.status, rv.reply_code,
+               rv.remote_mta, func.substr(rv.diagnostic, 1, 2000))
+        .join(mv, mv.id == rv.verdict_id)
+        .join(RawMessageRow, RawMessageRow.id == mv.message_id)
+        .where(rv.address_key == key)
     )
     if before is not None:
-        subject = subject.where(MessageVerdict.created_at < before)
-        reported = reported.where(RecipientVerdictRow.created_at < before)
-    subject = subject.order_by(MessageVerdict.created_at.desc()).limit(limit + 1)  # type: ignore[attr-defined]
-    reported = reported.order_by(RecipientVerdictRow.created_at.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+        subject = subject.where(mv.created_at < before)
+        reported = reported.where(rv.created_at < before)
+    subject = subject.order_by(mv.created_at.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+    reported = reported.order_by(rv.created_at.desc()).limit(limit + 1)  # type: ignore[attr-defined]
     found: dict[int, VerdictOut] = {}
-    for rcpt, mv, uid in session.execute(reported):
-        found.setdefault(mv.id, VerdictOut(
-            message_uid=uid, at=rcpt.created_at, role="recipient", category=rcpt.category, reason=rcpt.reason,
-            confidence=round(mv.confidence, 4), decided_by=rcpt.decided_by or mv.decided_by, campaign=mv.campaign,
-            via=mv.via, status=rcpt.status, reply_code=rcpt.reply_code, remote_mta=rcpt.remote_mta,
-            diagnostic=rcpt.diagnostic[:2000],
+    for vid, uid, conf, decided, campaign, via, at, cat, reason, r_decided, status, code, mta, diag in \
+            session.execute(reported):
+        found.setdefault(vid, VerdictOut(
+            message_uid=uid, at=at, role="recipient", category=cat, reason=reason, confidence=round(conf, 4),
+            decided_by=r_decided or decided, campaign=campaign, via=via, status=status, reply_code=code,
+            remote_mta=mta, diagnostic=diag or "",
         ))
-    for mv, uid in session.execute(subject):
-        found.setdefault(mv.id, VerdictOut(
-            message_uid=uid, at=mv.created_at, role="subject", category=mv.category, reason=mv.reason,
-            confidence=round(mv.confidence, 4), decided_by=mv.decided_by, campaign=mv.campaign, via=mv.via,
+    for vid, uid, conf, decided, campaign, via, at, cat, reason in session.execute(subject):
+        found.setdefault(vid, VerdictOut(
+            message_uid=uid, at=at, role="subject", category=cat, reason=reason, confidence=round(conf, 4),
+            decided_by=decided, campaign=campaign, via=via,
         ))
     items = sorted(found.values(), key=lambda v: (v.at, v.message_uid), reverse=True)
     return items[:limit], len(items) > limit
