@@ -11,6 +11,7 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -80,27 +81,38 @@ def build_alert(payload: dict[str, Any], config: RoutingConfig) -> EmailMessage:
     return msg
 
 
-def send_mail(msg: EmailMessage, smtp: SmtpSettings) -> None:
-    """Send through the configured relay; raise :class:`DeliveryError` on any failure."""
+def send_mail(msg: EmailMessage, smtp: SmtpSettings, on_accepted: Callable[[], None] = lambda: None) -> None:
+    """Send through the configured relay; raise :class:`DeliveryError` on any failure.
+
+    ``on_accepted`` runs the moment the server answered 250 to DATA, before
+    QUIT and the event loop's teardown: the outbox commits ``done`` there, so
+    the window in which a crash means a second send is as short as it can be.
+    """
     try:
-        asyncio.run(
-            aiosmtplib.send(
-                msg,
-                hostname=smtp.host,
-                port=smtp.port,
-                username=smtp.username or None,
-                password=smtp.password or None,
-                use_tls=smtp.tls == "ssl",
-                start_tls=smtp.tls == "starttls",
-                timeout=smtp.timeout,
-            )
-        )
+        asyncio.run(_send(msg, smtp, on_accepted))
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"smtp {smtp.host}:{smtp.port}: {exc}") from exc
 
 
-def post_webhook(payload: dict[str, Any], config: RoutingConfig, idempotency_key: str) -> None:
-    """POST the event; any 2xx is success, anything else is retried by the outbox."""
+async def _send(msg: EmailMessage, smtp: SmtpSettings, on_accepted: Callable[[], None]) -> None:
+    client = aiosmtplib.SMTP(
+        hostname=smtp.host,
+        port=smtp.port,
+        username=smtp.username or None,
+        password=smtp.password or None,
+        use_tls=smtp.tls == "ssl",
+        start_tls=smtp.tls == "starttls",
+        timeout=smtp.timeout,
+    )
+    async with client:
+        await client.send_message(msg)
+        on_accepted()
+
+
+def post_webhook(
+    payload: dict[str, Any], config: RoutingConfig, idempotency_key: str, on_accepted: Callable[[], None] = lambda: None
+) -> None:
+    """POST the event; any 2xx is success (``on_accepted`` runs at once), anything else is retried."""
     body = json.dumps(payload["event"], sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key, **config.webhook_headers}
     request = urllib.request.Request(payload["url"], data=body, headers=headers, method="POST")
@@ -108,19 +120,28 @@ def post_webhook(payload: dict[str, Any], config: RoutingConfig, idempotency_key
         with urllib.request.urlopen(request, timeout=config.webhook_timeout) as response:
             if not 200 <= response.status < 300:
                 raise DeliveryError(f"webhook {payload['url']}: HTTP {response.status}")
+            on_accepted()
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"webhook {payload['url']}: HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise DeliveryError(f"webhook {payload['url']}: {exc}") from exc
 
 
-def deliver(kind: str, payload: dict[str, Any], config: RoutingConfig, var: Path, idempotency_key: str) -> None:
+def deliver(
+    kind: str,
+    payload: dict[str, Any],
+    config: RoutingConfig,
+    var: Path,
+    idempotency_key: str,
+    on_accepted: Callable[[], None] = lambda: None,
+) -> None:
+    """Perform one effect; ``on_accepted`` runs as soon as the other side has accepted it."""
     if kind == "forward":
         raw = (Path(var) / payload["raw_path"]).read_bytes()
-        send_mail(build_forward(payload, raw, config), config.smtp)
+        send_mail(build_forward(payload, raw, config), config.smtp, on_accepted)
     elif kind == "alert":
-        send_mail(build_alert(payload, config), config.smtp)
+        send_mail(build_alert(payload, config), config.smtp, on_accepted)
     elif kind == "webhook":
-        post_webhook(payload, config, idempotency_key)
+        post_webhook(payload, config, idempotency_key, on_accepted)
     else:
         raise DeliveryError(f"unknown outbox kind {kind!r}")

@@ -97,12 +97,23 @@ class OutboxDeliverer:
             return session.get(OutboxItem, item_id)
 
     def _deliver(self, item: OutboxItem) -> bool:
+        accepted = False
+
+        def mark_done() -> None:  # the instant the other side said yes: shortest double-send window
+            nonlocal accepted
+            accepted = True
+            self._finish(item, "done", "sent")
+
         try:
-            deliver(item.kind, json.loads(item.payload), self.config, self.store.var, item.idempotency_key)
+            deliver(item.kind, json.loads(item.payload), self.config, self.store.var, item.idempotency_key, mark_done)
         except (DeliveryError, OSError, ValueError, KeyError) as exc:
+            if accepted:  # e.g. QUIT failed after the 250: delivered all the same
+                logger.info("outbox %s %s: delivered; closing failed: %s", item.kind, item.idempotency_key, exc)
+                return True
             self._failed(item, str(exc))
             return False
-        self._finish(item, "done", "sent")
+        if not accepted:
+            self._finish(item, "done", "sent")
         return True
 
     def _finish(self, item: OutboxItem, state: str, action_status: str, error: str = "") -> None:
