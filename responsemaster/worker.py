@@ -44,6 +44,8 @@ class WorkerOptions:
     lease_seconds: float = 300.0
     #: Claims of one message (each one a worker that took it and did not finish) before quarantine.
     max_attempts: int = 10
+    #: Flush kept raw copies to disk (one syncfs per batch) before the batch commits.
+    sync_kept_files: bool = True
 
 
 @dataclass
@@ -106,7 +108,8 @@ def process_batch(
             prepared.append(_prepare(store, msg, classifier, attempts, recorded.get(msg.key), options, result))
         except Exception as exc:  # noqa: BLE001 - one message must never block the next
             _failed(store, source.name, msg.key, owner, exc, result)
-    store.raw_files.sync()  # one flush for the whole batch, before any commit names the files
+    if options.sync_kept_files:
+        store.raw_files.sync()  # one flush for the whole batch, before any commit names the files
     outbox_ids: list[int] = []
     for item in prepared:
         if item is None:

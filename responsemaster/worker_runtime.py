@@ -52,6 +52,8 @@ def worker_options(settings: Settings) -> WorkerOptions:
             setattr(options, key, int(data[key]))
     if "lease_seconds" in data:
         options.lease_seconds = float(data["lease_seconds"])
+    if "sync_kept_files" in data:
+        options.sync_kept_files = bool(data["sync_kept_files"])
     return options
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlmodel import Session
 
 from responsemaster.routing.config import RoutingConfig
@@ -63,38 +63,63 @@ class RouteContext:
         return bool(self.verdict.attribution.forged_token)
 
 
+@dataclass
+class ActionRef:
+    """The action row just written (a plain record: built once per action on the hot path)."""
+
+    id: int
+    idempotency_key: str
+    status: str
+    detail: str
+
+
+def _action_insert(session: Session) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect (its cache key too)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _ACTION_INSERT:
+        stmt = dialect_insert(session, _actions).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        _ACTION_INSERT[dialect] = stmt.returning(_actions.c.id)
+    return _ACTION_INSERT[dialect]
+
+
+_ACTION_INSERT: dict[str, Any] = {}
+_ACTION_UPDATE = update(_actions).where(_actions.c.id == bindparam("action_id")).values(
+    status=bindparam("status"), detail=bindparam("detail")
+)
+
+
 def record_action(
     ctx: RouteContext, disposition: str, target: str, status: str = "done", detail: str = ""
-) -> ActionTaken | None:
+) -> ActionRef | None:
     """Log an action once; ``None`` when this (message, disposition, target) already has one.
 
     INSERT ... ON CONFLICT DO NOTHING RETURNING id: one statement, and the
     database (not a read before the write) decides what "already" means.
     """
+    key = clip(f"{ctx.uid}:{disposition}:{target}", 700)
     values = {
         "message_id": ctx.message.id,
         "disposition": disposition,
         "target": clip(target, 512),
         "status": status,
         "detail": clip(detail),
-        "idempotency_key": clip(f"{ctx.uid}:{disposition}:{target}", 700),
+        "idempotency_key": key,
         "created_at": ctx.now,
     }
-    stmt = dialect_insert(ctx.session, _actions).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    new_id = ctx.session.connection().execute(stmt.returning(_actions.c.id)).scalar()
-    return None if new_id is None else ActionTaken(id=new_id, **values)
+    new_id = ctx.session.connection().execute(_action_insert(ctx.session), values).scalar()
+    return None if new_id is None else ActionRef(new_id, key, status, values["detail"])
 
 
-def set_action(ctx: RouteContext, action: ActionTaken, status: str, detail: str = "") -> None:
+def set_action(ctx: RouteContext, action: ActionRef, status: str, detail: str = "") -> None:
     action.status = status
     if detail:
         action.detail = clip(detail)
     ctx.session.connection().execute(
-        update(_actions).where(_actions.c.id == action.id).values(status=action.status, detail=action.detail)
+        _ACTION_UPDATE, {"action_id": action.id, "status": action.status, "detail": action.detail}
     )
 
 
-def enqueue(ctx: RouteContext, action: ActionTaken, kind: str, payload: dict[str, Any]) -> OutboxItem:
+def enqueue(ctx: RouteContext, action: ActionRef, kind: str, payload: dict[str, Any]) -> OutboxItem:
     """An external effect to deliver after commit (same transaction as the verdict)."""
     item = OutboxItem(
         action_id=action.id,  # type: ignore[arg-type]

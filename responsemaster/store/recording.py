@@ -104,10 +104,16 @@ def record_message(
     return row, mv
 
 
+_INSERTS: dict[str, object] = {}
+
+
 def _insert(session: Session, model: type, obj: object) -> int:
+    """INSERT ... RETURNING id with the statement built once per table (so is its cache key)."""
     table = model.__table__  # type: ignore[attr-defined]
+    if table.name not in _INSERTS:
+        _INSERTS[table.name] = table.insert().returning(table.c.id)
     values = {c.name: getattr(obj, c.name) for c in table.columns if c.name != "id"}
-    return int(session.connection().execute(table.insert().values(**values).returning(table.c.id)).scalar_one())
+    return int(session.connection().execute(_INSERTS[table.name], values).scalar_one())  # type: ignore[call-overload]
 
 
 def _recipient_values(mv: MessageVerdict, position: int, rcpt: RecipientVerdict) -> dict[str, object]:
