@@ -1,0 +1,448 @@
+"""Benchmark: the worker's drain throughput and memory against classify-only (issue 4).
+
+    python benchmarks/drain_bench.py [--messages 10000] [--no-model] [--markdown FILE]
+                                     [--skip-postgres] [--skip-dovecot] [--keep]
+
+One run measures, on N messages built by repeating the corpus
+($RESPONSEMASTER_CORPUS, else ../shared/corpus; bounces/ and hand-labelled/),
+each copy with its own Message-ID (tests/fixtures/worker_setup.py's
+``fill_maildir`` / ``unique_copy``):
+
+- **classify-only**: ``build_classifier(settings).classify(raw)`` in-process on
+  the same messages; only the ``classify`` calls are timed (reading the files is
+  not). The reference for the ratios.
+- **Maildir -> SQLite** and **Maildir -> PostgreSQL**: ``Runtime.build(settings)``
+  then ``runtime.drain_all_once(build_sources(settings), settle_seconds=0)``
+  timed (what ``responsemaster run --once`` does): claim, classify, keep the raw
+  bytes (one syncfs per batch), one transaction per message, ack. PostgreSQL is a
+  throwaway cluster started the way tests/fixtures/postgres.py does (fsync off);
+  skipped with a note when its binaries are missing.
+- **Dovecot (IMAP) -> SQLite**: a throwaway local Dovecot started as
+  tests/fixtures/dovecot.py does; the messages are APPENDed first (untimed),
+  then the drain is timed. Skipped with a note when dovecot is missing.
+
+Every contender runs at two sizes, N/10 and N, each in its own child process
+(a fresh interpreter, a fresh Maildir / mailbox / database), and reports the
+child's peak RSS (``VmHWM`` from /proc/self/status), so the growth from N/10 to
+N shows whether memory stays flat. The classifier is built and warmed on 50
+corpus messages before the clock starts, in every child alike. Rates are
+wall-clock; each child's CPU seconds are printed below the table (the database
+and IMAP servers run in their own processes and are not in that figure).
+
+The classifier's trained model is on, as shipped (``[classify] use_model``);
+``--no-model`` runs structure and rules only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "tests"))  # reuse the test fixtures' helpers (fixtures.*)
+
+from corpus import SETS, find_corpus
+
+#: Targets of issue 4.
+TARGET_RATIO = 0.8
+TARGET_IMAP_RATE = 500.0
+TARGET_GROWTH_MB = 50.0
+WARMUP = 50
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _warm(classifier: object, corpus: list[Path]) -> None:
+    for path in corpus[:: max(1, len(corpus) // WARMUP)][:WARMUP]:
+        classifier.classify(path.read_bytes())  # type: ignore[attr-defined]
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measurement in this (fresh) process; one JSON line on stdout."""
+    from responsemaster.config import load_settings
+
+    settings = load_settings(args.config)
+    corpus = corpus_files()
+    if args.child == "classify":
+        from responsemaster.classify import build_classifier
+
+        classifier = build_classifier(settings)
+        _warm(classifier, corpus)
+        files = sorted((Path(args.maildir) / "new").iterdir())
+        seconds, cpu, count = 0.0, 0.0, 0
+        for path in files:
+            raw = path.read_bytes()
+            start, start_cpu = time.perf_counter(), _cpu()
+            classifier.classify(raw)
+            seconds += time.perf_counter() - start
+            cpu += _cpu() - start_cpu
+            count += 1
+        result = {"messages": count, "seconds": seconds, "cpu": cpu}
+    else:
+        from responsemaster.ingest.factory import build_sources
+        from responsemaster.worker_runtime import Runtime
+
+        runtime = Runtime.build(settings)
+        _warm(runtime.classifier, corpus)
+        sources = build_sources(settings)
+        start, start_cpu = time.perf_counter(), _cpu()
+        totals = runtime.drain_all_once(sources, settle_seconds=0)
+        seconds, cpu = time.perf_counter() - start, _cpu() - start_cpu
+        done = sum(t.processed + t.quarantined + t.duplicates for t in totals.values())
+        failed = sum(t.failed for t in totals.values())
+        runtime.close()
+        for source in sources:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+        result = {"messages": done, "seconds": seconds, "cpu": cpu, "failed": failed,
+                  "quarantined": sum(t.quarantined for t in totals.values())}
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def corpus_files() -> list[Path]:
+    root = find_corpus()
+    files = sorted(p for s in SETS for p in (root / s).glob("*.eml"))
+    if not files:
+        sys.exit(f"no corpus messages under {root}/{{{','.join(SETS)}}}/ (set RESPONSEMASTER_CORPUS)")
+    return files
+
+
+@dataclass
+class Row:
+    contender: str
+    messages: int
+    seconds: float
+    cpu: float
+    peak_rss_mb: float
+    rate: float = 0.0
+    ratio: float | None = None
+    note: str = ""
+
+
+def write_config(path: Path, db_url: str, use_model: bool, source: dict) -> Path:
+    import tomli_w
+
+    config = {
+        "var_dir": str(path.parent / "var"),
+        "database": {"url": db_url},
+        "classify": {"use_model": use_model},
+        "receiver": {"enabled": False},
+        "sources": [source],
+    }
+    path.write_text(tomli_w.dumps(config))
+    return path
+
+
+def run_child(kind: str, config: Path, maildir: Path | None = None) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--config", str(config)]
+    if maildir is not None:
+        cmd += ["--maildir", str(maildir)]
+    env = {k: v for k, v in os.environ.items() if k != "RESPONSEMASTER_DATABASE_URL"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{kind} child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+class Dovecot:
+    """A throwaway Dovecot, configured exactly as tests/fixtures/dovecot.py's fixture."""
+
+    def __init__(self) -> None:
+        from fixtures import dovecot as fx
+
+        self.fx = fx
+        self.root = Path(tempfile.mkdtemp(prefix="rm-bench-dovecot-"))
+        self.root.chmod(0o755)
+        accounts = fx._accounts()
+        for sub in ("run", "state", "mail", "home"):
+            (self.root / sub).mkdir()
+        os.chown(self.root / "mail", accounts["uid"], accounts["gid"])  # type: ignore[arg-type]
+        fx._write_users(self.root, int(accounts["uid"]), int(accounts["gid"]))  # type: ignore[arg-type]
+        self.port = fx._free_port()
+        conf = self.root / "dovecot.conf"
+        conf.write_text(fx.CONF.format(root=self.root, port=self.port, internal_group=accounts["internal"], **accounts))
+        self.process = subprocess.Popen([fx.DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        self.users = iter(range(fx.POOL))
+        try:
+            fx._wait_for_port(self.port, self.process, self.root)
+        except Exception:
+            self.stop()
+            raise
+
+    def new_user(self) -> str:
+        return f"user{next(self.users)}"
+
+    def append(self, user: str, messages: list[bytes]) -> int:
+        from imapclient import IMAPClient
+
+        with IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=60) as client:
+            client.login(user, self.fx.PASSWORD)
+            for raw in messages:
+                client.append("INBOX", raw)
+            return int(client.select_folder("INBOX")[b"EXISTS"])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_postgres():  # type: ignore[no-untyped-def]
+    """A throwaway cluster (tests/fixtures/postgres.py's PgCluster), or (None, why)."""
+    try:
+        from fixtures.postgres import PgCluster, pg_bin
+    except ImportError as exc:
+        return None, f"cannot import the PostgreSQL fixture ({exc})"
+    bindir = pg_bin()
+    if bindir is None:
+        return None, "PostgreSQL is not installed (apt-get install postgresql)"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None, "psycopg is not installed (pip install 'psycopg[binary]')"
+    cluster = PgCluster(bindir)
+    try:
+        cluster.start()
+    except subprocess.CalledProcessError as exc:
+        cluster.stop()
+        return None, f"PostgreSQL did not start: {exc.stderr!r}"
+    return cluster, ""
+
+
+def messages_for(corpus: list[Path], count: int) -> list[bytes]:
+    """The same mix fill_maildir writes (corpus shuffled with seed 4, unique Message-IDs)."""
+    from fixtures.worker_setup import unique_copy
+
+    sources = [p.read_bytes() for p in corpus]
+    random.Random(4).shuffle(sources)
+    return [unique_copy(sources[seq % len(sources)], seq) for seq in range(count)]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"{platform.system()} {platform.release()}; load average at start {load}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000, help="N (default 10000; 100000 for the full run)")
+    parser.add_argument("--no-model", action="store_true", help="structure and rules only ([classify] use_model = false)")
+    parser.add_argument("--markdown", type=Path, help="also write the table (with command, machine, targets) here")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-dovecot", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
+    parser.add_argument("--maildir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    from fixtures.worker_setup import fill_maildir
+
+    command = "python benchmarks/drain_bench.py " + " ".join(sys.argv[1:])
+    where = machine()
+    corpus = corpus_files()
+    use_model = not args.no_model
+    sizes = sorted({max(1, args.messages // 10), args.messages})
+    work = Path(tempfile.mkdtemp(prefix="rm-drain-bench-"))
+    notes: list[str] = []
+    rows: list[Row] = []
+    cluster = dovecot = None
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    def add(name: str, n: int, result: dict) -> None:
+        row = Row(name, result["messages"], result["seconds"], result["cpu"], result["peak_rss_mb"])
+        row.rate = row.messages / row.seconds if row.seconds else 0.0
+        if result.get("failed") or result.get("quarantined"):
+            row.note = f"{result.get('quarantined', 0)} quarantined, {result.get('failed', 0)} failed"
+        if row.messages != n:
+            row.note = (row.note + "; " if row.note else "") + f"expected {n}"
+        rows.append(row)
+        log(f"{name} N={n}: {row.messages} in {row.seconds:.1f}s = {row.rate:.0f} msg/s, "
+            f"peak RSS {row.peak_rss_mb:.0f} MB {row.note}")
+
+    def maildir_run(tag: str, n: int) -> tuple[Path, Path]:
+        run = work / tag
+        maildir = run / "inbox"
+        fill_maildir(maildir, corpus, n)
+        return run, maildir
+
+    try:
+        # 1. classify-only
+        for n in sizes:
+            run, maildir = maildir_run(f"classify-{n}", n)
+            config = write_config(run / "rm.toml", f"sqlite:///{run / 'unused.db'}", use_model,
+                                  {"name": "returns", "type": "maildir", "path": str(maildir)})
+            log(f"classify-only, {n} messages")
+            add("classify-only (in-process)", n, run_child("classify", config, maildir))
+            shutil.rmtree(run, ignore_errors=True)
+
+        # 2. Maildir -> SQLite / PostgreSQL
+        targets = [("Maildir -> SQLite", None)]
+        if args.skip_postgres:
+            notes.append("Maildir -> PostgreSQL: skipped (--skip-postgres)")
+        else:
+            cluster, why = start_postgres()
+            if cluster is None:
+                notes.append(f"Maildir -> PostgreSQL: skipped: {why}")
+                print(f"note: PostgreSQL skipped: {why}", file=sys.stderr)
+            else:
+                targets.append(("Maildir -> PostgreSQL", cluster))
+        for name, pg in targets:
+            for n in sizes:
+                run, maildir = maildir_run(f"{'pg' if pg else 'sqlite'}-{n}", n)
+                url = pg.create_database() if pg else f"sqlite:///{run / 'var' / 'responsemaster.db'}"
+                config = write_config(run / "rm.toml", url, use_model,
+                                      {"name": "returns", "type": "maildir", "path": str(maildir)})
+                log(f"{name}, {n} messages")
+                add(name, n, run_child("drain", config))
+                shutil.rmtree(run, ignore_errors=True)
+
+        # 3. Dovecot -> SQLite
+        if args.skip_dovecot:
+            notes.append("Dovecot (IMAP) -> SQLite: skipped (--skip-dovecot)")
+        else:
+            from fixtures import dovecot as fx
+
+            if fx.DOVECOT is None:
+                why = "dovecot is not installed (Debian package dovecot-imapd)"
+                notes.append(f"Dovecot (IMAP) -> SQLite: skipped: {why}")
+                print(f"note: Dovecot skipped: {why}", file=sys.stderr)
+            else:
+                dovecot = Dovecot()
+                for n in sizes:
+                    run = work / f"imap-{n}"
+                    run.mkdir()
+                    user = dovecot.new_user()
+                    log(f"APPENDing {n} messages to Dovecot (untimed)")
+                    start = time.perf_counter()
+                    stored = dovecot.append(user, messages_for(corpus, n))
+                    log(f"  {stored} in the mailbox after {time.perf_counter() - start:.1f}s")
+                    config = write_config(run / "rm.toml", f"sqlite:///{run / 'var' / 'responsemaster.db'}",
+                                          use_model, {"name": "imap", "type": "imap", "host": "127.0.0.1",
+                                                      "port": dovecot.port, "user": user,
+                                                      "password": fx.PASSWORD, "tls": "none", "idle": False})
+                    log(f"Dovecot (IMAP) -> SQLite, {n} messages")
+                    add("Dovecot (IMAP) -> SQLite", n, run_child("drain", config))
+                    shutil.rmtree(run, ignore_errors=True)
+    finally:
+        if dovecot is not None:
+            dovecot.stop()
+        if cluster is not None:
+            cluster.stop()
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    reference = {r.messages: r.rate for r in rows if r.contender.startswith("classify-only")}
+    for row in rows:
+        base = reference.get(row.messages)
+        row.ratio = row.rate / base if base else None
+
+    text = report(rows, notes, sizes, use_model, command, where)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+
+
+def report(rows: list[Row], notes: list[str], sizes: list[int], use_model: bool, command: str, where: str) -> str:
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {where}  ",
+        f"Model: {'on (as shipped)' if use_model else 'off (--no-model)'}; sizes N/10 = {sizes[0]:,} and N = {sizes[-1]:,}",
+        "",
+        "| contender | messages | seconds | msg/s | ratio to classify-only | peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "n/a"
+        lines.append(f"| {r.contender} | {r.messages:,} | {r.seconds:.1f} | {r.rate:,.0f} | {ratio} | {r.peak_rss_mb:.0f} |")
+    lines.append("")
+    for note in notes:
+        lines.append(f"- {note}")
+    lines.append("- CPU seconds of the measuring process (servers excluded): "
+                 + ", ".join(f"{r.contender} {r.messages:,}: {r.cpu:.1f}" for r in rows))
+    for r in rows:
+        if r.note:
+            lines.append(f"- {r.contender}, {r.messages:,}: {r.note}")
+    lines += ["", "Against the targets (issue 4; measured at the sizes above):", ""]
+    big = sizes[-1]
+    for r in rows:
+        if r.messages != big or r.contender.startswith("classify-only"):
+            continue
+        if "Maildir" in r.contender and r.ratio is not None:
+            met = "met" if r.ratio >= TARGET_RATIO else "NOT met"
+            lines.append(f"- {r.contender}: ratio {r.ratio:.2f} (target ≥ {TARGET_RATIO}): {met}")
+        if "Dovecot" in r.contender:
+            met = "met" if r.rate >= TARGET_IMAP_RATE else "NOT met"
+            lines.append(f"- {r.contender}: {r.rate:,.0f} msg/s (target ≥ {TARGET_IMAP_RATE:.0f}/s): {met}"
+                         + (f"; ratio {r.ratio:.2f}" if r.ratio is not None else ""))
+    by_name: dict[str, dict[int, float]] = {}
+    for r in rows:
+        by_name.setdefault(r.contender, {})[r.messages] = r.peak_rss_mb
+    for name, peaks in by_name.items():
+        if len(peaks) >= 2:
+            small, large = min(peaks), max(peaks)
+            growth = peaks[large] - peaks[small]
+            met = "flat" if growth < TARGET_GROWTH_MB else "NOT flat"
+            lines.append(f"- {name}: peak RSS {peaks[small]:.0f} MB at {small:,} -> {peaks[large]:.0f} MB at "
+                         f"{large:,} (+{growth:.0f} MB; target < {TARGET_GROWTH_MB:.0f} MB growth): {met}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
