@@ -124,8 +124,13 @@ def child(args: argparse.Namespace) -> None:
             close = getattr(source, "close", None)
             if close is not None:
                 close()
-        result = {"messages": done, "seconds": seconds, "cpu": cpu, "failed": failed,
-                  "quarantined": sum(t.quarantined for t in totals.values())}
+        result = {
+            "messages": done,
+            "seconds": seconds,
+            "cpu": cpu,
+            "failed": failed,
+            "quarantined": sum(t.quarantined for t in totals.values()),
+        }
     result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result), flush=True)
 
@@ -196,8 +201,9 @@ class Dovecot:
         self.port = fx._free_port()
         conf = self.root / "dovecot.conf"
         conf.write_text(fx.CONF.format(root=self.root, port=self.port, internal_group=accounts["internal"], **accounts))
-        self.process = subprocess.Popen([fx.DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [fx.DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.users = iter(range(fx.POOL))
         try:
             fx._wait_for_port(self.port, self.process, self.root)
@@ -268,14 +274,18 @@ def machine() -> str:
     except OSError:
         pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}; load average at start {load}")
+    return (
+        f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}; load average at start {load}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000, help="N (default 10000; 100000 for the full run)")
-    parser.add_argument("--no-model", action="store_true", help="structure and rules only ([classify] use_model = false)")
+    parser.add_argument(
+        "--no-model", action="store_true", help="structure and rules only ([classify] use_model = false)"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table (with command, machine, targets) here")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-dovecot", action="store_true")
@@ -311,8 +321,10 @@ def main() -> None:
         if row.messages != n:
             row.note = (row.note + "; " if row.note else "") + f"expected {n}"
         rows.append(row)
-        log(f"{name} N={n}: {row.messages} in {row.seconds:.1f}s = {row.rate:.0f} msg/s, "
-            f"peak RSS {row.peak_rss_mb:.0f} MB {row.note}")
+        log(
+            f"{name} N={n}: {row.messages} in {row.seconds:.1f}s = {row.rate:.0f} msg/s, "
+            f"peak RSS {row.peak_rss_mb:.0f} MB {row.note}"
+        )
 
     def maildir_run(tag: str, n: int) -> tuple[Path, Path]:
         run = work / tag
@@ -324,8 +336,12 @@ def main() -> None:
         # 1. classify-only
         for n in sizes:
             run, maildir = maildir_run(f"classify-{n}", n)
-            config = write_config(run / "rm.toml", f"sqlite:///{run / 'unused.db'}", use_model,
-                                  {"name": "returns", "type": "maildir", "path": str(maildir)})
+            config = write_config(
+                run / "rm.toml",
+                f"sqlite:///{run / 'unused.db'}",
+                use_model,
+                {"name": "returns", "type": "maildir", "path": str(maildir)},
+            )
             log(f"classify-only, {n} messages")
             add("classify-only (in-process)", n, run_child("classify", config, maildir))
             shutil.rmtree(run, ignore_errors=True)
@@ -345,8 +361,9 @@ def main() -> None:
             for n in sizes:
                 run, maildir = maildir_run(f"{'pg' if pg else 'sqlite'}-{n}", n)
                 url = pg.create_database() if pg else f"sqlite:///{run / 'var' / 'responsemaster.db'}"
-                config = write_config(run / "rm.toml", url, use_model,
-                                      {"name": "returns", "type": "maildir", "path": str(maildir)})
+                config = write_config(
+                    run / "rm.toml", url, use_model, {"name": "returns", "type": "maildir", "path": str(maildir)}
+                )
                 log(f"{name}, {n} messages")
                 add(name, n, run_child("drain", config))
                 shutil.rmtree(run, ignore_errors=True)
@@ -371,10 +388,21 @@ def main() -> None:
                     start = time.perf_counter()
                     stored = dovecot.append(user, messages_for(corpus, n))
                     log(f"  {stored} in the mailbox after {time.perf_counter() - start:.1f}s")
-                    config = write_config(run / "rm.toml", f"sqlite:///{run / 'var' / 'responsemaster.db'}",
-                                          use_model, {"name": "imap", "type": "imap", "host": "127.0.0.1",
-                                                      "port": dovecot.port, "user": user,
-                                                      "password": fx.PASSWORD, "tls": "none", "idle": False})
+                    config = write_config(
+                        run / "rm.toml",
+                        f"sqlite:///{run / 'var' / 'responsemaster.db'}",
+                        use_model,
+                        {
+                            "name": "imap",
+                            "type": "imap",
+                            "host": "127.0.0.1",
+                            "port": dovecot.port,
+                            "user": user,
+                            "password": fx.PASSWORD,
+                            "tls": "none",
+                            "idle": False,
+                        },
+                    )
                     log(f"Dovecot (IMAP) -> SQLite, {n} messages")
                     add("Dovecot (IMAP) -> SQLite", n, run_child("drain", config))
                     shutil.rmtree(run, ignore_errors=True)
@@ -410,12 +438,16 @@ def report(rows: list[Row], notes: list[str], sizes: list[int], use_model: bool,
     ]
     for r in rows:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "n/a"
-        lines.append(f"| {r.contender} | {r.messages:,} | {r.seconds:.1f} | {r.rate:,.0f} | {ratio} | {r.peak_rss_mb:.0f} |")
+        lines.append(
+            f"| {r.contender} | {r.messages:,} | {r.seconds:.1f} | {r.rate:,.0f} | {ratio} | {r.peak_rss_mb:.0f} |"
+        )
     lines.append("")
     for note in notes:
         lines.append(f"- {note}")
-    lines.append("- CPU seconds of the measuring process (servers excluded): "
-                 + ", ".join(f"{r.contender} {r.messages:,}: {r.cpu:.1f}" for r in rows))
+    lines.append(
+        "- CPU seconds of the measuring process (servers excluded): "
+        + ", ".join(f"{r.contender} {r.messages:,}: {r.cpu:.1f}" for r in rows)
+    )
     for r in rows:
         if r.note:
             lines.append(f"- {r.contender}, {r.messages:,}: {r.note}")
@@ -429,8 +461,10 @@ def report(rows: list[Row], notes: list[str], sizes: list[int], use_model: bool,
             lines.append(f"- {r.contender}: ratio {r.ratio:.2f} (target ≥ {TARGET_RATIO}): {met}")
         if "Dovecot" in r.contender:
             met = "met" if r.rate >= TARGET_IMAP_RATE else "NOT met"
-            lines.append(f"- {r.contender}: {r.rate:,.0f} msg/s (target ≥ {TARGET_IMAP_RATE:.0f}/s): {met}"
-                         + (f"; ratio {r.ratio:.2f}" if r.ratio is not None else ""))
+            lines.append(
+                f"- {r.contender}: {r.rate:,.0f} msg/s (target ≥ {TARGET_IMAP_RATE:.0f}/s): {met}"
+                + (f"; ratio {r.ratio:.2f}" if r.ratio is not None else "")
+            )
     by_name: dict[str, dict[int, float]] = {}
     for r in rows:
         by_name.setdefault(r.contender, {})[r.messages] = r.peak_rss_mb
@@ -439,8 +473,10 @@ def report(rows: list[Row], notes: list[str], sizes: list[int], use_model: bool,
             small, large = min(peaks), max(peaks)
             growth = peaks[large] - peaks[small]
             met = "flat" if growth < TARGET_GROWTH_MB else "NOT flat"
-            lines.append(f"- {name}: peak RSS {peaks[small]:.0f} MB at {small:,} -> {peaks[large]:.0f} MB at "
-                         f"{large:,} (+{growth:.0f} MB; target < {TARGET_GROWTH_MB:.0f} MB growth): {met}")
+            lines.append(
+                f"- {name}: peak RSS {peaks[small]:.0f} MB at {small:,} -> {peaks[large]:.0f} MB at "
+                f"{large:,} (+{growth:.0f} MB; target < {TARGET_GROWTH_MB:.0f} MB growth): {met}"
+            )
     return "\n".join(lines) + "\n"
 
 
