@@ -271,6 +271,13 @@ def serve(workdir: Path, url: str, port: int, workers: int) -> subprocess.Popen[
     return proc
 
 
+def _has_data(engine: Any) -> bool:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM (SELECT 1 FROM subscribers LIMIT 1) AS s")).scalar())
+
+
 def levels(args: argparse.Namespace) -> list[int]:
     return [int(x) for x in str(args.concurrency).split(",") if x.strip()]
 
@@ -284,7 +291,9 @@ def run_backend(name: str, url: str, workdir: Path, loader: Loader, args: argpar
     engine = make_engine(url)
     upgrade_to_head(engine)
     t0 = time.perf_counter()
-    if name == "sqlite":
+    if args.skip_load and _has_data(engine):
+        pass  # the database already holds the data of an earlier run (same --workdir / --pg-url)
+    elif name == "sqlite":
         load_sqlite(Path(engine.url.database or ""), loader)
     else:
         load_postgres(url, loader)
@@ -381,6 +390,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="serve --workers")
     parser.add_argument("--pg-url", default=None, help="An empty PostgreSQL database (default: throwaway cluster)")
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--skip-load", action="store_true", help="Reuse data already in the database (--workdir)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-api.md")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-api-bench-"))

@@ -31,8 +31,13 @@ class VerdictDayCount(SQLModel, table=True):
     """Verdicts of one category and reason, on one UTC day, for one domain/campaign (or all)."""
 
     __tablename__ = "verdict_day_counts"
-    #: "Top domains over 30 days" reads one dimension by day, not one value's history.
-    __table_args__ = (Index("ix_verdict_day_counts_dimension_day", "dimension", "day"),)
+    __table_args__ = (
+        #: "Top domains over 30 days" reads one dimension by day, not one value's history.
+        Index("ix_verdict_day_counts_dimension_day", "dimension", "day"),
+        #: One domain's (or campaign's) days answered from the index alone (migration 0004): the rows of
+        #: one value are scattered over the table's pages, since they are written day by day.
+        Index("ix_verdict_day_counts_covering", "dimension", "value", "day", "category", "reason", "n"),
+    )
 
     dimension: str = Field(max_length=16, primary_key=True)
     value: str = Field(max_length=255, primary_key=True)
