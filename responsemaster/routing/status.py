@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from responsemaster.routing.context import RouteContext, touch
+from responsemaster.routing.context import (
+    RouteContext,
+    Target,
+    get_or_create_subscriber,
+    record_action,
+    set_action,
+    touch,
+)
 from responsemaster.store.base import address_key, clip, domain_of
 from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
 from responsemaster.store.upsert import insert_ignore, insert_or_update
@@ -57,3 +64,23 @@ def suppress(ctx: RouteContext, address: str, reason: str, subscriber_id: int | 
         update_values = {"reason": reason, "by": values["by"], "since": ctx.now}
         return bool(insert_or_update(ctx.session, table, values, ["address_key"], update_values, table.c.reason != reason))
     return bool(insert_ignore(ctx.session, table, values, ["address_key"]))
+
+
+def end_subscription(
+    ctx: RouteContext, target: Target, disposition: str, status: SubscriberStatus, suppression_reason: str
+) -> None:
+    """Record ``disposition`` once, move the subscriber to ``status`` and suppress the address.
+
+    Prune and unsubscribe differ only in the status and the suppression's
+    reason; the row is never deleted and a repeat is recorded as skipped.
+    """
+    if not target.address:
+        return
+    action = record_action(ctx, disposition, target.address)
+    if action is None:
+        return
+    sub = get_or_create_subscriber(ctx, target.address)
+    changed = change_status(ctx, sub, status, f"{target.category}:{target.reason}")
+    suppress(ctx, target.address, suppression_reason, sub.id)
+    if not changed:
+        set_action(ctx, action, "skipped", f"already {sub.status}")
