@@ -394,6 +394,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks-api.md")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-api-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     loader = Loader(int(1_000_000 * args.scale), int(5_000_000 * args.scale))
     rows: list[dict[str, Any]] = []
     pg_note, cluster = "", None
