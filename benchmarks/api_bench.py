@@ -180,6 +180,9 @@ def load_postgres(url: str, loader: Loader) -> None:
         for table in COLUMNS:
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         conn.execute("VACUUM ANALYZE")
+        # Write the load's dirty pages out now: otherwise the first queries evict them themselves
+        # (measured: p99 > 800 ms on the first query run after a 5M-row COPY).
+        conn.execute("CHECKPOINT")
 
 
 def direct_domain_count(url: str, domain: str, runs: int = 15) -> float:
