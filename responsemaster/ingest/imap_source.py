@@ -289,8 +289,16 @@ class ImapSource:
             free = [u for u in uids if u in meta and CLAIMED.encode() not in meta[u][b"FLAGS"]]
             if not free:
                 return []
-            highest = max(meta[u][b"MODSEQ"][0] for u in free)
-            refused = self._store_unchangedsince(free, highest, "+FLAGS.SILENT", [CLAIMED])
+            # Each message is claimed only if unchanged since *its own* mod-sequence as
+            # seen unclaimed: one UNCHANGEDSINCE for the whole batch (the highest) let a
+            # claim made meanwhile by another worker pass whenever a newer message was
+            # in the batch.
+            by_modseq: dict[int, list[int]] = {}
+            for uid in free:
+                by_modseq.setdefault(meta[uid][b"MODSEQ"][0], []).append(uid)
+            refused: set[int] = set()
+            for modseq, group in by_modseq.items():
+                refused |= self._store_unchangedsince(group, modseq, "+FLAGS.SILENT", [CLAIMED])
             won = [u for u in free if u not in refused]
         now = time.monotonic()
         for uid in won:
