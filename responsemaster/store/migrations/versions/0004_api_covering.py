@@ -4,7 +4,7 @@ Revision ID: 0004_api_covering
 Revises: 0003_api
 Create Date: 2026-11-23 16:00:00
 
-Measured at 5M verdicts (docs/benchmarks-api.md): the per-domain 30-day count read
+Measured at 5M verdicts (docs/benchmarks.md, "API under load"): the per-domain 30-day count read
 ~330 rows scattered over as many heap pages on PostgreSQL; from this index it is an
 index-only scan (and a covering-index search on SQLite).
 """
