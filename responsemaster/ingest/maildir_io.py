@@ -8,12 +8,14 @@ within one file system.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
 import shutil
 import socket
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,22 @@ def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def write_quarantine_reason(
+    quarantine_dir: Path, stem: str, *, source: str, key: str, reason: str, data: bytes, file: str
+) -> None:
+    """Record why a message was quarantined, beside it: ``reasons/<stem>.reason.json``."""
+    record = {
+        "source": source,
+        "key": key,
+        "reason": reason,
+        "quarantined_at": datetime.now(timezone.utc).isoformat(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "file": file,
+    }
+    write_json_atomic(quarantine_dir / "reasons" / f"{stem}.reason.json", record)
 
 
 def count_entries(folder: Path) -> int:

@@ -23,7 +23,6 @@ reads only the bodies of the messages it returns.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -31,7 +30,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 from responsemaster.ingest.maildir_io import (
@@ -40,7 +38,7 @@ from responsemaster.ingest.maildir_io import (
     ensure_maildir,
     key_of,
     move_into,
-    write_json_atomic,
+    write_quarantine_reason,
 )
 from responsemaster.ingest.source import RawMessage
 
@@ -119,17 +117,10 @@ class MaildirSource:
             log.warning("%s: quarantine of %s: message not found", self.name, key)
             return
         path, original = found
-        data = path.read_bytes()
-        record = {
-            "source": self.name,
-            "key": key,
-            "reason": reason,
-            "quarantined_at": datetime.now(timezone.utc).isoformat(),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-            "file": f"cur/{_with_info(original)}",
-        }
-        write_json_atomic(self.quarantine_dir / "reasons" / f"{key}.reason.json", record)
+        write_quarantine_reason(
+            self.quarantine_dir, key, source=self.name, key=key, reason=reason,
+            data=path.read_bytes(), file=f"cur/{_with_info(original)}",
+        )
         self._dispose(key, self.quarantine_dir, what="quarantine")
 
     def pending(self) -> int:

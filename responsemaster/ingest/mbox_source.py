@@ -16,15 +16,18 @@ quarantine Maildir with a ``reasons/<name>.reason.json`` record beside it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from responsemaster.ingest.maildir_io import count_entries, deliver, ensure_maildir, write_json_atomic
+from responsemaster.ingest.maildir_io import (
+    deliver,
+    ensure_maildir,
+    write_json_atomic,
+    write_quarantine_reason,
+)
 from responsemaster.ingest.paths import RawItem, is_mbox, iter_mbox
 from responsemaster.ingest.source import RawMessage
 
@@ -114,16 +117,9 @@ class MboxSource:
         if raw is None:
             raw = self._read(key)
         path = deliver(self.quarantine_dir, raw)
-        record = {
-            "source": self.name,
-            "key": key,
-            "reason": reason,
-            "quarantined_at": datetime.now(timezone.utc).isoformat(),
-            "sha256": hashlib.sha256(raw).hexdigest(),
-            "size": len(raw),
-            "file": f"new/{path.name}",
-        }
-        write_json_atomic(self.quarantine_dir / "reasons" / f"{path.name}.reason.json", record)
+        write_quarantine_reason(
+            self.quarantine_dir, path.name, source=self.name, key=key, reason=reason, data=raw, file=f"new/{path.name}"
+        )
         self.progress.quarantined += 1
         self.ack(key)
 
