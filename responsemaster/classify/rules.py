@@ -36,6 +36,7 @@ from pathlib import Path
 import re2
 
 from responsemaster.categories import CATEGORIES, REASON_TO_CATEGORY
+from responsemaster.parse import linear
 
 DEFAULT_RULES = Path(__file__).with_name("rules") / "default.toml"
 
@@ -71,18 +72,18 @@ class Rule:
     command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_regex", re2.compile(self.pattern, _OPTIONS))
-        host = re2.compile(self.remote_mta, _OPTIONS) if self.remote_mta else None
+        object.__setattr__(self, "_regex", linear.compile(self.pattern, options=_OPTIONS))
+        host = linear.compile(self.remote_mta, options=_OPTIONS) if self.remote_mta else None
         object.__setattr__(self, "_host", host)
 
     def search(self, text: str) -> bool:
-        return bool(text) and self._regex.search(text) is not None  # type: ignore[attr-defined]
+        return bool(text) and self._regex.test(text)  # type: ignore[attr-defined]
 
     def applies(self, context: "MatchContext | None") -> bool:
         """Whether the rule's ``remote_mta`` and ``command`` keys accept ``context``."""
         if self.remote_mta:
             hosts = context.hosts if context else ()
-            if not any(h and self._host.search(h) for h in hosts):  # type: ignore[attr-defined]
+            if not any(h and self._host.test(h) for h in hosts):  # type: ignore[attr-defined]
                 return False
         if self.command:
             if context is None or context.command not in self.command:
@@ -113,9 +114,12 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules: list[Rule] = list(rules)
-        self._by_field: dict[str, list[Rule]] = {}
-        for rule in self.rules:
-            self._by_field.setdefault(rule.field, []).append(rule)
+        self._by_field: dict[str, _FieldRules] = {}
+        grouped: dict[str, list[tuple[int, Rule]]] = {}
+        for position, rule in enumerate(self.rules):
+            grouped.setdefault(rule.field, []).append((position, rule))
+        for name, entries in grouped.items():
+            self._by_field[name] = _FieldRules(entries)
 
     @classmethod
     def load(cls, paths: Iterable[Path | str] = ()) -> "RuleSet":
@@ -140,14 +144,17 @@ class RuleSet:
         """
         wanted = set(only) if only is not None else None
         kinds = set(categories) if categories is not None else None
-        for rule in self.rules:
-            if wanted is not None and rule.field not in wanted:
+        best: tuple[int, Rule] | None = None
+        for name, group in self._by_field.items():
+            if wanted is not None and name not in wanted:
                 continue
-            if kinds is not None and rule.category not in kinds:
-                continue
-            if rule.search(fields.get(rule.field, "")):
-                return RuleHit(rule)
-        return None
+            for position, rule in group.matching(fields.get(name, "")):
+                if kinds is not None and rule.category not in kinds:
+                    continue
+                if best is None or position < best[0]:
+                    best = (position, rule)
+                break
+        return RuleHit(best[1]) if best is not None else None
 
     def match_field(
         self, field: str, text: str, status_class: str = "", context: MatchContext | None = None
@@ -161,13 +168,42 @@ class RuleSet:
         self, field: str, text: str, status_class: str = "", context: MatchContext | None = None
     ) -> Iterable[RuleHit]:
         """Every rule reading ``field`` that matches ``text``, in file order."""
-        for rule in self._by_field.get(field, ()):
+        group = self._by_field.get(field)
+        if group is None:
+            return
+        for _, rule in group.matching(text):
             if rule.status_class and status_class and rule.status_class != status_class:
                 continue
             if (rule.remote_mta or rule.command) and not rule.applies(context):
                 continue
-            if rule.search(text):
-                yield RuleHit(rule)
+            yield RuleHit(rule)
+
+
+class _FieldRules:
+    """The rules reading one field, matched in one pass with an RE2 set.
+
+    One scan of the text says which of the field's patterns occur, instead of
+    one search per rule; the rules that matched are then taken in file order.
+    """
+
+    def __init__(self, entries: list[tuple[int, Rule]]) -> None:
+        self.entries = entries
+        self._set: re2.Set | None = re2.Set.SearchSet(_OPTIONS)
+        try:
+            for _, rule in entries:
+                self._set.Add(rule.pattern)
+            self._set.Compile()
+        except re2.error:
+            self._set = None  # too big for one automaton: search rule by rule
+
+    def matching(self, text: str) -> list[tuple[int, Rule]]:
+        """(file position, rule) of every rule whose pattern occurs in ``text``, in file order."""
+        if not text:
+            return []
+        if self._set is None:
+            return [entry for entry in self.entries if entry[1].search(text)]
+        hits = self._set.Match(text.encode("utf-8", "surrogatepass"))
+        return [self.entries[i] for i in sorted(hits)] if hits else []
 
 
 def load_rules_file(path: Path) -> list[Rule]:

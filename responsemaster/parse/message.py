@@ -55,10 +55,25 @@ class ParsedMessage:
     error: str | None = None
 
     def header(self, name: str, source: Message | None = None) -> str:
-        """A decoded header value, '' when absent."""
+        """A decoded header value (the first of its name), '' when absent."""
         msg = self.headers if source is None else source
-        value = msg.get(name)
+        value = self._index(msg).get(name.lower())
         return decode_header_value(value) if value is not None else ""
+
+    def _index(self, msg: Message) -> dict[str, str]:
+        """Lower-cased name -> first value, built once per header block.
+
+        ``Message.get`` lower-cases every header name on every call, and the
+        detectors ask for a few dozen headers per message.
+        """
+        cache: dict[int, tuple[Message, dict[str, str]]] = self.__dict__.setdefault("_header_index", {})
+        entry = cache.get(id(msg))
+        if entry is None or entry[0] is not msg:
+            index: dict[str, str] = {}
+            for key, value in reversed(msg.items()):
+                index[key.lower()] = value
+            entry = cache[id(msg)] = (msg, index)
+        return entry[1]
 
     def original_header(self, name: str) -> str:
         if self.original_headers is None:

@@ -82,7 +82,7 @@ MAX_HEADER_CHARS = 16_384
 def decode_header_value(value: object) -> str:
     """A header value with RFC 2047 encoded-words and raw 8-bit bytes decoded."""
     text = str(value)[:MAX_HEADER_CHARS]
-    if any("\udc80" <= c <= "\udcff" for c in text):
+    if not text.isascii() and any("\udc80" <= c <= "\udcff" for c in text):
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if "=?" not in text:
         return _unfold(text)
