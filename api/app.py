@@ -39,6 +39,8 @@ from api.controllers.stats import StatsController
 from api.controllers.subscribers import SubscriberController
 from api.controllers.suppressions import SuppressionController
 from api.controllers.unsubscribe import UnsubscribeController
+from api.log_redact import install as install_log_redaction
+from api.log_redact import redact
 from api.tasks import ApiTasks, make_api_huey, register_api_tasks
 from responsemaster.config import Settings
 from responsemaster.store.database import Store, open_store
@@ -87,7 +89,7 @@ def _problem(request: Request[Any, Any, Any], exc: HTTPException) -> Response[An
 
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """A bug: log the traceback (method and path only, never headers, so never a key) and answer 500."""
-    logger.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    logger.error("internal error on %s %s", request.method, redact(request.url.path), exc_info=exc)
     return Response({"status_code": 500, "detail": "internal server error"}, status_code=500)
 
 
@@ -137,7 +139,7 @@ def create_app(
         openapi_config=openapi,
         exception_handlers={LoginRequired: _login_redirect, HTTPException: _problem, Exception: _internal_error},
         debug=debug,
-        on_startup=[_freeze_heap],
+        on_startup=[install_log_redaction, _freeze_heap],
     )
     return app
 

@@ -24,6 +24,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from api.keys import SCOPES, Caller, touch_key, verify_key
+from api.log_redact import redact
 
 logger = logging.getLogger("api.auth")
 COOKIE = "rm_key"
@@ -64,7 +65,7 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler:
             ctx.key_cache.put(key, caller)
     if caller is None:
         logger.info("rejected an API key for %s %s from %s", connection.scope.get("method", ""),
-                    connection.url.path, client_address(connection))
+                    redact(connection.url.path), client_address(connection))
         raise failure("invalid or revoked API key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if not caller.allows(needed):
         raise PermissionDeniedException(f"this needs a key with scope {needed!r}; key {caller.name!r} has {caller.scope!r}")

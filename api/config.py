@@ -8,6 +8,8 @@
     secure_cookies = false      # set true behind HTTPS (review page login cookie)
     training_data = ""          # default: [classify] training_data, ./training_data, the repo's
     key_cache_seconds = 2       # a revoked key stops working within this time (0: check every request)
+    serve_with_run = true       # `responsemaster run` also serves the API and the review page
+    log_level = ""              # uvicorn's level; default "info" under `serve` (access log), "warning" under `run`
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class ApiSettings:
     secure_cookies: bool = False
     training_data: Path | None = None
     key_cache_seconds: float = 2.0
+    serve_with_run: bool = True
+    log_level: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiSettings:
@@ -47,6 +51,8 @@ class ApiSettings:
             secure_cookies=bool(data.get("secure_cookies", False)),
             training_data=path,
             key_cache_seconds=float(data.get("key_cache_seconds", 2.0)),
+            serve_with_run=bool(data.get("serve_with_run", True)),
+            log_level=str(data.get("log_level", "") or "").lower(),
         )
 
     def training_dir(self, settings: Settings) -> Path:

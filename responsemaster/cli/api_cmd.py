@@ -14,16 +14,18 @@ import click
 
 from responsemaster.cli.common import config_option, settings_from
 
+LEVELS = ["critical", "error", "warning", "info", "debug"]
+
 
 @click.command()
 @config_option
 @click.option("--host", default=None, help="Address to listen on (default: [api] host, else 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (default: [api] port, else 8025).")
+@click.option("--port", type=int, default=None, help="Port (default: [api] port, else 8025; 0: any free port).")
 @click.option("--workers", type=int, default=1, show_default=True,
               help="Worker processes (each with its own database pool); 1 serves from this process.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(config_path: Path | None, host: str | None, port: int | None, workers: int, log_level: str) -> None:
+@click.option("--log-level", default=None, type=click.Choice(LEVELS),
+              help="uvicorn's level (default: [api] log_level, else info: one access-log line per request).")
+def serve(config_path: Path | None, host: str | None, port: int | None, workers: int, log_level: str | None) -> None:
     """Serve the HTTP API, the review page and the one-click unsubscribe endpoint."""
     import uvicorn
 
@@ -34,14 +36,12 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
     settings = settings_from(config_path)
     api = ApiSettings.from_settings(settings)
     host = host or api.host
-    port = port or api.port
+    port = api.port if port is None else port
+    level = log_level or api.log_level or "info"
     app = create_app(settings, config_path=str(config_path.resolve()) if config_path else None)
     ctx = app.state.ctx
+    hint = None if _has_active_key(ctx.store) else _key_hint(config_path)
     consumer = BackgroundConsumer(ctx.tasks.huey) if ctx.tasks.huey is not None else None
-    base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    click.echo(f"API:          {base}/api/v1/   (OpenAPI schema: {base}/schema)")
-    click.echo(f"Review page:  {base}/review")
-    click.echo(f"Unsubscribe:  {base}/unsubscribe/<token>   Health: {base}/health   Metrics: {base}/metrics")
     if consumer is not None:
         consumer.start()
     try:
@@ -52,14 +52,57 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
 
             if config_path:
                 os.environ[CONFIG_ENV] = str(config_path.resolve())
+            _announce(host, port, hint)
             uvicorn.run("api.asgi:app_from_env", factory=True, workers=workers, host=host, port=port,
-                        log_level=log_level, proxy_headers=False, server_header=False)
+                        log_level=level, proxy_headers=False, server_header=False)
         else:
-            uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+            config = uvicorn.Config(app, host=host, port=port, log_level=level, proxy_headers=False,
+                                    server_header=False, timeout_graceful_shutdown=5)
+            _announcing_server(config, hint).run()
     finally:
         if consumer is not None:
             consumer.stop()
         ctx.store.close()
+
+
+def _announce(host: str, port: int, hint: str | None) -> None:
+    """The addresses (the README promises them at start-up), then how to get a key if there is none."""
+    base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    click.echo(f"API:          {base}/api/v1/   (OpenAPI schema: {base}/schema/openapi.json)")
+    click.echo(f"Review page:  {base}/review")
+    click.echo(f"Unsubscribe:  {base}/unsubscribe/<token>   Health: {base}/health   Metrics: {base}/metrics")
+    if hint:
+        click.echo(hint)
+
+
+def _has_active_key(store) -> bool:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from responsemaster.store.platform import ApiKey
+
+    with store.reader() as session:
+        return session.execute(select(ApiKey.id).where(ApiKey.revoked_at.is_(None)).limit(1)).first() is not None  # type: ignore[union-attr]
+
+
+def _key_hint(config_path: Path | None) -> str:
+    """A fresh install has no key, and the review page asks for one: say how to make it (never make one here,
+    a key printed by a long-running command would end up in its log)."""
+    config = f" --config {config_path}" if config_path else ""
+    return ("No API key yet. Sign in to the review page (and call the API) with a key made by:\n"
+            f"              responsemaster apikey create me --scope admin{config}")
+
+
+def _announcing_server(config, hint: str | None):  # type: ignore[no-untyped-def]
+    """uvicorn's server, printing the addresses once the socket listens (so a script can wait for them)."""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:  # type: ignore[no-untyped-def]
+            await super().startup(sockets)
+            if not self.should_exit and self.servers:
+                _announce(config.host, int(self.servers[0].sockets[0].getsockname()[1]), hint)
+
+    return AnnouncingServer(config)
 
 
 @click.group()

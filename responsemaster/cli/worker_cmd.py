@@ -1,9 +1,17 @@
-"""``run``, ``status`` and ``export``: the worker from the shell (SPEC section 10)."""
+"""``run``, ``status`` and ``export``: the worker from the shell (SPEC section 10).
+
+``run`` is the one command a new user types (README), so it also serves the
+HTTP API and the review page (``responsemaster serve`` as a child process of
+the sidecar) unless ``--no-api`` or ``[api] serve_with_run = false``.
+``run --once`` drains and exits: it serves nothing.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -20,18 +28,22 @@ if not console.is_terminal:  # logs to a file or a pipe: one line per batch, nev
 
 @click.command("run")
 @config_option
-@click.option("--once", is_flag=True, help="Drain what is there now, deliver pending effects, and exit.")
+@click.option("--once", is_flag=True, help="Drain what is there now, deliver pending effects, and exit (serves nothing).")
 @click.option("--workers", type=int, default=None, help="Huey consumer workers (default [queue] workers, else 1).")
 @click.option("--no-receiver", is_flag=True, help="Do not start the built-in SMTP receiver.")
-def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: bool) -> None:
-    """The worker: drain every configured source, record verdicts, route them."""
+@click.option("--no-api", is_flag=True,
+              help="Do not serve the API and the review page (default: served, unless [api] serve_with_run = false).")
+def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: bool, no_api: bool) -> None:
+    """The worker: drain every configured source, record verdicts, route them; serve the API beside it."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(config_path)
+    api_on = not no_api and bool(settings.section("api").get("serve_with_run", True))
     try:
         if once:
             _run_once(settings)
         else:
-            _run_forever(settings, str(config_path) if config_path else None, workers, not no_receiver)
+            config_file = str(config_path.resolve()) if config_path else None
+            _run_forever(settings, config_file, workers, not no_receiver, api_on)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -55,14 +67,17 @@ def _run_once(settings: Settings) -> None:
         )
 
 
-def _run_forever(settings: Settings, config_file: str | None, workers: int | None, receiver_on: bool) -> None:
-    """Huey consumer(s) in this process; the receiver and the task producer in a sidecar process.
+def _run_forever(settings: Settings, config_file: str | None, workers: int | None, receiver_on: bool,
+                 api_on: bool) -> None:
+    """Huey consumer(s) in this process; the receiver, the task producer and the API under a sidecar process.
 
     Huey's process workers are forked from this process (at start and when a
     health check restarts one). A fork while another thread holds a lock or an
     SQLite connection is open leaves the child deadlocked, so this process
     keeps no threads and no open database: the SMTP receiver and the producer
-    live in a sidecar process started first.
+    live in a sidecar process started first. The API is a ``serve`` process
+    the sidecar starts and stops: its own interpreter, so it shares nothing
+    with the consumers, and a crash there leaves the worker running.
     """
     import multiprocessing
 
@@ -76,7 +91,7 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     names = _source_names(settings, build_sources)
     poll = float(settings.section("worker").get("poll_seconds", 2.0))
     sidecar = multiprocessing.get_context("fork").Process(
-        target=_sidecar, args=(settings, config_file, names, count, poll, receiver_on), name="responsemaster-sidecar"
+        target=_sidecar, args=(settings, config_file, names, count, poll, receiver_on, api_on), name="responsemaster-sidecar"
     )
     sidecar.start()
     huey = make_huey(settings)
@@ -99,8 +114,9 @@ def _source_names(settings: Settings, build_sources) -> list[str]:  # type: igno
             source.close()
 
 
-def _sidecar(settings: Settings, config_file: str | None, names: list[str], workers: int, poll: float, receiver_on: bool) -> None:
-    """The receiver (if enabled) and a loop keeping one drain per source and one outbox sweep queued."""
+def _sidecar(settings: Settings, config_file: str | None, names: list[str], workers: int, poll: float,
+             receiver_on: bool, api_on: bool) -> None:
+    """The API and the receiver (if enabled) and a loop keeping one drain per source and one outbox sweep queued."""
     import signal
 
     from responsemaster.queue import make_huey, register_tasks
@@ -108,19 +124,52 @@ def _sidecar(settings: Settings, config_file: str | None, names: list[str], work
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    receiver = _start_receiver(settings) if receiver_on else None
-    huey = make_huey(settings)
-    tasks = register_tasks(huey)
-    try:
+    api: subprocess.Popen[bytes] | None = None
+    receiver = None
+    try:  # everything inside: a failure here (a bad [receiver] section) must not leave the API running alone
+        api = _start_api(settings, config_file) if api_on else None
+        receiver = _start_receiver(settings) if receiver_on else None
+        huey = make_huey(settings)
+        tasks = register_tasks(huey)
         while not stop.is_set():
             if huey.pending_count() < max(workers, len(names)):
                 for name in names:
                     tasks.drain_source(config_file, name)
                 tasks.deliver_outbox(config_file)
+            if api is not None and api.poll() is not None:
+                console.log(f"[red]API stopped[/] (exit {api.returncode}); the worker goes on. If the port is taken "
+                            "(`responsemaster serve` already running?), use `run --no-api` or [api] serve_with_run = false.")
+                api = None
             stop.wait(poll)
     finally:
         if receiver is not None:
             receiver.stop()
+        if api is not None:
+            _stop_process(api, timeout=8)
+
+
+def _start_api(settings: Settings, config_file: str | None) -> subprocess.Popen[bytes]:
+    """``responsemaster serve`` as a child: it prints the API, schema and review page addresses when it listens.
+
+    Quieter than a plain ``serve`` (``warning``: no access-log line per request)
+    unless ``[api] log_level`` says otherwise, so the verdict lines stay readable.
+    """
+    level = str(settings.section("api").get("log_level", "") or "warning").lower()
+    cmd = [sys.executable, "-m", "responsemaster", "serve", "--log-level", level]
+    if config_file:
+        cmd += ["--config", config_file]
+    return subprocess.Popen(cmd)
+
+
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM (uvicorn finishes the requests in flight), then SIGKILL if it does not exit in ``timeout``."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _start_receiver(settings: Settings):  # type: ignore[no-untyped-def]
