@@ -148,6 +148,8 @@ class RuleSet:
         for name, group in self._by_field.items():
             if wanted is not None and name not in wanted:
                 continue
+            if kinds is not None and kinds.isdisjoint(group.categories):
+                continue  # do not even compute a field no wanted rule reads
             for position, rule in group.matching(fields.get(name, "")):
                 if kinds is not None and rule.category not in kinds:
                     continue
@@ -188,6 +190,7 @@ class _FieldRules:
 
     def __init__(self, entries: list[tuple[int, Rule]]) -> None:
         self.entries = entries
+        self.categories = frozenset(rule.category for _, rule in entries)
         self._set: re2.Set | None = re2.Set.SearchSet(_OPTIONS)
         try:
             for _, rule in entries:
