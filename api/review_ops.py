@@ -3,7 +3,8 @@
 The queue is ordered least-confident first: a person's time is best spent
 where the model was least sure. Resolving and relabelling are logged in the
 operation log in the same transaction; a relabel also writes the message
-into the training data (:mod:`api.training_data`).
+into the training data (:mod:`api.training_data`) and corrects the recorded
+verdict (:mod:`api.verdict_relabel`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from api import oplog
 from api.context import ApiContext
 from api.schemas import RecipientOut, RelabelOut, ReviewDetail, ReviewOut
 from api.training_data import write_relabel
+from api.verdict_relabel import relabel_verdict
 from responsemaster.categories import CATEGORIES
 from responsemaster.store.base import clip, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem
@@ -112,7 +114,7 @@ def _resolve(item: ReviewItem, actor: str, note: str) -> None:
 
 def relabel(ctx: ApiContext, item_id: int, category: str, actor: str, address: str, note: str = "",
             resolve_too: bool = True) -> RelabelOut:
-    """Record the correct category and write the message into the training data, in one step."""
+    """Record the correct category on the item and the verdict, and write the message into the training data."""
     if category not in CATEGORIES:
         raise ValueError(f"category must be one of: {', '.join(CATEGORIES)}")
     with ctx.store.transaction() as session:
@@ -121,12 +123,13 @@ def relabel(ctx: ApiContext, item_id: int, category: str, actor: str, address: s
         data = ctx.store.raw_files.read(raw.path)
         relative = write_relabel(ctx.training_dir, data, raw.sha256, category, previous, actor, raw.uid, note)
         item.relabelled_to = category
+        before = relabel_verdict(session, mv, category, actor) if mv is not None else {}
         if resolve_too:
             _resolve(item, actor, note)
         elif note:
             item.note = clip(note, 4000)
         session.add(item)
         oplog.record(session, actor, address, "review.relabel", f"review:{item_id}", message=raw.uid,
-                     previous=previous, category=category, training_file=relative)
+                     previous=previous, category=category, training_file=relative, verdict_before=before)
         session.flush()
         return RelabelOut(item=item_out(item, raw, mv), previous=previous, training_file=relative)

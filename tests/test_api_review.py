@@ -207,3 +207,38 @@ def test_campaign_analytics_without_the_mailer_package(api_env: ApiEnv, monkeypa
     one = api_env.client.get("/api/v1/campaigns/spring", headers=api_env.h()).json()
     assert (one["stats"]["sent"], one["stats"]["bounced"], one["stats"]["failed_at_send"]) == (7, 1, 1)
     assert api_env.client.get("/api/v1/campaigns/", headers=api_env.h()).json()["items"][0]["campaign"] == "spring"
+
+
+def test_relabel_corrects_the_stored_verdict_and_its_counts_and_keeps_the_previous_label(api_env: ApiEnv) -> None:  # noqa: F811
+    from responsemaster.store.hygiene_counts import VerdictDayCount
+    from responsemaster.store.messages import MessageVerdict
+
+    made = add_message(api_env.store, category="user_reply", reason="", subscriber="ann@gmail.example",
+                       campaign="spring", review=0.4, at=days_ago(2))
+    add_message(api_env.store, category="user_reply", subscriber="bob@gmail.example", campaign="spring", at=days_ago(2))
+    h, w = api_env.h(), api_env.h("write")
+
+    def totals(**params: str) -> dict:
+        got = api_env.client.get("/api/v1/stats/categories", params={"range": "7d", **params}, headers=h).json()
+        return {category: n for category, n in got["totals"].items() if n}
+
+    assert totals() == {"user_reply": 2}
+    rid = made["review_id"]
+    assert api_env.client.post(f"/api/v1/review/{rid}/relabel", json={"category": "auto_reply"}, headers=w).status_code == 200
+    assert api_env.client.post(f"/api/v1/review/{rid}/relabel", json={"category": "mailbox_full"}, headers=w).status_code == 200
+    with api_env.store.reader() as s:
+        mv = s.execute(select(MessageVerdict).where(MessageVerdict.message_id == made["id"])).scalar_one()
+        assert (mv.category, mv.reason, mv.decided_by, mv.confidence) == ("mailbox_full", "", "review:key:writeer", 1.0)
+        logs = [json.loads(r.detail) | {"actor": r.actor, "at": r.at}
+                for r in s.execute(select(OperationLog).order_by(OperationLog.id)).scalars()]
+        counted = sum(c.n for c in s.execute(select(VerdictDayCount).where(VerdictDayCount.dimension == "all")).scalars())
+    assert [(x["previous"], x["category"], x["verdict_before"]["category"], x["verdict_before"]["decided_by"])
+            for x in logs] == [("user_reply", "auto_reply", "user_reply", "rule:test"),
+                               ("auto_reply", "mailbox_full", "auto_reply", "review:key:writeer")]
+    assert all(x["actor"] == "key:writeer" and x["at"] is not None for x in logs)
+    # every count reads the corrected category: overall, per domain, per campaign; nothing counted twice
+    assert totals() == {"user_reply": 1, "mailbox_full": 1} and counted == 2
+    assert totals(domain="gmail.example") == {"user_reply": 1, "mailbox_full": 1}
+    assert totals(campaign="spring") == {"user_reply": 1, "mailbox_full": 1}
+    history = api_env.client.get("/api/v1/subscribers/ann@gmail.example/verdicts", headers=h).json()
+    assert [v["category"] for v in history["items"]] == ["mailbox_full"]
