@@ -47,23 +47,48 @@ def item_out(item: ReviewItem, raw: RawMessageRow, mv: MessageVerdict | None) ->
     )
 
 
-def list_items(session: Any, state: str = "open", limit: int = 50, offset: int = 0) -> tuple[list[ReviewOut], int]:
+def list_items(session: Any, state: str = "open", limit: int = 50, offset: int = 0,
+               after: str | None = None) -> tuple[list[ReviewOut], int, str | None]:
+    """One page in queue order, the total in ``state``, and the cursor of the next page (None: last page).
+
+    ``after`` (a cursor from an earlier page) pages by position in the queue,
+    not by count, so resolving items while paging neither skips nor repeats one.
+    """
     stmt, count = _base(), select(func.count()).select_from(ReviewItem)
     if state != "all":
         stmt, count = stmt.where(ReviewItem.state == state), count.where(ReviewItem.state == state)
-    stmt = stmt.order_by(ReviewItem.confidence, ReviewItem.id).offset(offset).limit(limit)
-    return [item_out(*row) for row in session.execute(stmt)], int(session.execute(count).scalar_one())
+    if after:
+        stmt = stmt.where(_later_than(*parse_cursor(after)))
+    rows = session.execute(stmt.order_by(*QUEUE_ORDER).offset(offset).limit(limit + 1)).all()
+    following = _cursor(rows[limit - 1][0]) if len(rows) > limit else None
+    return [item_out(*row) for row in rows[:limit]], int(session.execute(count).scalar_one()), following
 
 
-def neighbours(session: Any, item: ReviewOut) -> tuple[int | None, int | None]:
-    """Previous and next open items in queue order (for j/k on the page)."""
-    key = (ReviewItem.confidence, ReviewItem.id)
-    after = (ReviewItem.confidence > item.confidence) | (
-        (ReviewItem.confidence == item.confidence) & (ReviewItem.id > item.id))  # type: ignore[operator]
-    before = (ReviewItem.confidence < item.confidence) | (
-        (ReviewItem.confidence == item.confidence) & (ReviewItem.id < item.id))  # type: ignore[operator]
+#: Least confident first; the id breaks ties so the order is total and a cursor is exact.
+QUEUE_ORDER = (ReviewItem.confidence, ReviewItem.id)
+
+
+def _cursor(item: ReviewItem) -> str:
+    return f"{item.confidence!r}:{item.id}"  # repr: the exact float, not the rounded one shown
+
+
+def parse_cursor(cursor: str) -> tuple[float, int]:
+    """``"<confidence>:<id>"`` as made by :func:`list_items`; ValueError if it is not one."""
+    confidence, _, item_id = cursor.rpartition(":")
+    return float(confidence), int(item_id)
+
+
+def _later_than(confidence: float, item_id: int) -> Any:
+    return (ReviewItem.confidence > confidence) | ((ReviewItem.confidence == confidence) & (ReviewItem.id > item_id))  # type: ignore[operator]
+
+
+def neighbours(session: Any, item_id: int) -> tuple[int | None, int | None]:
+    """Previous and next open items in queue order (for j/k on the page), from the stored (unrounded) confidence."""
+    confidence = session.execute(select(ReviewItem.confidence).where(ReviewItem.id == item_id)).scalar_one()
+    before = (ReviewItem.confidence < confidence) | ((ReviewItem.confidence == confidence) & (ReviewItem.id < item_id))  # type: ignore[operator]
     open_ = ReviewItem.state == "open"
-    nxt = session.execute(select(ReviewItem.id).where(open_, after).order_by(*key).limit(1)).scalar()
+    nxt = session.execute(select(ReviewItem.id).where(open_, _later_than(confidence, item_id))
+                          .order_by(*QUEUE_ORDER).limit(1)).scalar()
     prv = session.execute(select(ReviewItem.id).where(open_, before)
                           .order_by(ReviewItem.confidence.desc(), ReviewItem.id.desc()).limit(1)).scalar()  # type: ignore[attr-defined,union-attr]
     return prv, nxt

@@ -220,6 +220,8 @@ class ReviewDetail(Struct):
 class ReviewPage(Struct):
     items: list[ReviewOut]
     total: int
+    #: Pass as ``after`` for the next page; null on the last page.
+    next_after: str | None = None
 
 
 class ResolveIn(Struct):

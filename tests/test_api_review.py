@@ -242,3 +242,34 @@ def test_relabel_corrects_the_stored_verdict_and_its_counts_and_keeps_the_previo
     assert totals(campaign="spring") == {"user_reply": 1, "mailbox_full": 1}
     history = api_env.client.get("/api/v1/subscribers/ann@gmail.example/verdicts", headers=h).json()
     assert [v["category"] for v in history["items"]] == ["mailbox_full"]
+
+
+def test_the_queue_pages_by_cursor_least_confident_first_in_the_api_and_the_page(api_env: ApiEnv, monkeypatch) -> None:  # noqa: F811
+    from api.controllers import review_page
+
+    made = [add_message(api_env.store, category="user_reply", review=conf, raw=raw_message(body=f"b{i}"))
+            for i, conf in enumerate([0.5, 0.1, 0.5, 0.3, 0.9])]
+    expected = [made[i]["review_id"] for i in (1, 3, 0, 2, 4)]  # confidence, then id
+    h, w = api_env.h(), api_env.h("write")
+    seen, after, pages = [], None, 0
+    while True:
+        params = {"limit": 2, **({"after": after} if after else {})}
+        page = api_env.client.get("/api/v1/review/", params=params, headers=h).json()
+        assert page["total"] == 5 - (1 if pages else 0)
+        seen += [i["id"] for i in page["items"]]
+        if pages == 0:  # resolving a shown item while paging neither skips nor repeats one
+            api_env.client.post(f"/api/v1/review/{expected[0]}/resolve", json={}, headers=w)
+        pages, after = pages + 1, page["next_after"]
+        if after is None:
+            break
+    assert seen == expected and pages == 3
+    assert api_env.client.get("/api/v1/review/", params={"after": "x:1"}, headers=h).status_code == 400
+    # the page: same order, a "next" link carrying the cursor, and the page after it
+    monkeypatch.setattr(review_page, "PAGE_SIZE", 2)
+    first = api_env.client.get("/review", params={"state": "all"}, headers=h)
+    assert first.status_code == 200
+    assert [f'href="/review/{i}"' in first.text for i in expected] == [True, True, False, False, False]
+    link = first.text.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    second = api_env.client.get(link, headers=h)
+    assert [f'href="/review/{i}"' in second.text for i in expected] == [False, False, True, True, False]
+    assert "« first 2" in second.text

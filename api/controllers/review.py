@@ -14,6 +14,8 @@ from api.controllers.common import API, ITEM_ERRORS, READ, READ_ERRORS, SECURITY
 from api.schemas import RelabelIn, RelabelOut, ResolveIn, ReviewDetail, ReviewOut, ReviewPage
 
 ItemId = Annotated[int, PathParameter(ge=1, le=2**62)]
+#: ``<confidence>:<id>``, as ``next_after`` gives it.
+CURSOR = r"^[0-9]{1,20}(\.[0-9]{1,20})?(e-[0-9]{1,3})?:[0-9]{1,18}$"
 
 
 class ReviewController(Controller):
@@ -22,16 +24,19 @@ class ReviewController(Controller):
     opt = READ
     security = SECURITY
 
-    @get("/", sync_to_thread=True, summary="The review queue, least confident first", responses=READ_ERRORS)
+    @get("/", sync_to_thread=True, summary="The review queue, least confident first; page with after=next_after",
+         responses=READ_ERRORS)
     def list_items(
         self, ctx: Ctx,
         queue_state: Annotated[Literal["open", "resolved", "all"], QueryParameter(name="state")] = "open",
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=10_000_000)] = 0,
+        after: Annotated[str | None, QueryParameter(
+            pattern=CURSOR, max_length=64, description="Cursor from next_after: the page after that item")] = None,
     ) -> ReviewPage:
         with ctx.store.reader() as session:
-            items, total = review_ops.list_items(session, queue_state, limit, offset)
-        return ReviewPage(items=items, total=total)
+            items, total, following = review_ops.list_items(session, queue_state, limit, offset, after)
+        return ReviewPage(items=items, total=total, next_after=following)
 
     @get("/{item_id:int}", sync_to_thread=True, summary="One review item: verdict, reply text, recipients", responses=ITEM_ERRORS)
     def show(self, ctx: Ctx, item_id: ItemId) -> ReviewDetail:

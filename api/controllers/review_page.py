@@ -24,6 +24,7 @@ from api import review_ops
 from api.auth import COOKIE, check_csrf, csrf_token
 from api.context import Ctx
 from api.controllers.common import actor_and_address
+from api.controllers.review import CURSOR
 from api.keys import verify_key
 from api.mail_render import render
 from api.security_headers import PAGE_CSP, page_headers, review_csp
@@ -35,6 +36,8 @@ KEY_ORDER = ("user_reply", "auto_reply", "unsubscribe_request", "challenge_respo
 SHORTCUTS = [(str((i + 1) % 10) if i < 10 else "", c) for i, c in enumerate(KEY_ORDER)]
 assert sorted(KEY_ORDER) == sorted(CATEGORIES)
 ItemId = Annotated[int, PathParameter(ge=1, le=2**62)]
+#: Rows per queue page; the next page starts after the last row shown (``?after=``), in queue order.
+PAGE_SIZE = 100
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
@@ -84,11 +87,13 @@ class ReviewPageController(Controller):
     @get("/", sync_to_thread=True, media_type=MediaType.HTML)
     def queue(self, ctx: Ctx, request: Request[Any, Any, Any],
               queue_state: Annotated[str, QueryParameter(name="state", pattern="^(open|resolved|all)$")] = "open",
+              after: Annotated[str | None, QueryParameter(pattern=CURSOR, max_length=64)] = None,
               ) -> Template:
         with ctx.store.reader() as session:
-            items, total = review_ops.list_items(session, queue_state, 200, 0)
+            items, total, following = review_ops.list_items(session, queue_state, PAGE_SIZE, 0, after)
         return Template("review_list.html", headers=page_headers(review_csp(False)), context={
-            "items": items, "total": total, "state": queue_state, "who": request.state.caller.name})
+            "items": items, "total": total, "state": queue_state, "who": request.state.caller.name,
+            "after": after, "next_after": following, "page_size": PAGE_SIZE})
 
     @get("/{item_id:int}", sync_to_thread=True, media_type=MediaType.HTML)
     def item(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId,
@@ -98,7 +103,7 @@ class ReviewPageController(Controller):
                 detail, raw_row = review_ops.detail(session, item_id)
             except review_ops.NoSuchItem as exc:
                 raise NotFoundException(str(exc)) from None
-            prev_id, next_id = review_ops.neighbours(session, detail.item)
+            prev_id, next_id = review_ops.neighbours(session, item_id)
         try:
             raw = ctx.store.raw_files.read(raw_row.path)
         except OSError:
