@@ -57,6 +57,13 @@ FORMATS = [
     ("5.7.1 that is a DMARC failure", "4165f4e6e8a834ca.eml", "rfc3464"),
     ("5.7.1 that is content (UBE)", "43bd35e0dbaeb035.eml", "rfc3464"),
     ("unknown format, generic fallback", "3e63181af3d6d12f.eml", "generic"),
+    # What ties "user unknown" to the address, or does not.
+    ("PowerMTA's own bounce category", "33a70e2aed773341.eml", "rfc3464"),
+    ("gateway's 'No such user', no stage, 5.0.0", "a0c5849115065b4e.eml", "rfc3464"),
+    ("'User unknown' with no stage and no code", "2ba0d4a196647e3d.eml", "sendmail"),
+    ("sendmail pipelining: >>> DATA, 503 need RCPT", "e54a2314ecf79cda.eml", "rfc3464"),
+    ("Yahoo refuses the address at DATA", "0049cf305105a9bf.eml", "rfc3464"),
+    ("au names the missing address", "369db3206e449c4f.eml", "rfc3464"),
 ]
 
 
@@ -131,3 +138,27 @@ def test_user_unknown_after_data_is_a_filter(labels, classifier) -> None:
     # "550 Unknown user" in answer to DATA: the address was accepted, the message refused.
     verdict = classifier.classify(labels["9d74c1a83575a1bf.eml"]["path"].read_bytes())
     assert verdict.recipients[0].reason == labels["9d74c1a83575a1bf.eml"]["recipients"][0]["reason"] == "filtered"
+
+
+def test_exim_delay_warning_addressed_in_the_singular(labels, classifier) -> None:
+    # "The address to which the message has not yet been delivered is:" (Exim's
+    # warning for one recipient): a delay, whatever the delay reason says.
+    verdict = classifier.classify(labels["5eaf86c478bc602e.eml"]["path"].read_bytes())
+    assert (verdict.decided_by, verdict.category, verdict.reason) == ("exim", "delivery_status", "delayed")
+
+
+@pytest.mark.parametrize(
+    ("file", "command"),
+    [
+        # ">>> DATA / <<< 550 unknown user / ... / <<< 503-All RCPT commands were rejected": pipelined RCPT.
+        ("e54a2314ecf79cda.eml", "RCPT"),
+        # ">>> RCPT TO:<kijitora@example.org> / <<< 553 Invalid recipient ...".
+        ("9c2c87d7cbe4791b.eml", "RCPT"),
+        # qmail: "65.55.37.120 does not like recipient. Remote host said: 550 ...".
+        ("b7b27c47fe07348b.eml", "RCPT"),
+    ],
+)
+def test_smtp_stage_read_from_the_transcript(file: str, command: str, labels, classifier) -> None:
+    verdict = classifier.classify(labels[file]["path"].read_bytes())
+    assert [r.command for r in verdict.recipients] == [command]
+    assert verdict.category == labels[file]["category"] == "hard_bounce"

@@ -32,6 +32,22 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
         ("unknown user after DATA", dict(diagnostic="550 Unknown user a@b", status="5.0.0", command="DATA"),
          "filtered"),
         ("mailbox-status code with unknown user", dict(diagnostic="550 User unknown", status="5.2.0"), "filtered"),
+        # Nothing ties "no such user" to the address (no RCPT, no X.1.x code):
+        # what a content filter or gateway says once the address was accepted.
+        ("unknown user, stage and code unknown",
+         dict(diagnostic="550 kijitora@example.com... No such user", status="5.0.0"), "filtered"),
+        ("unknown user with no status at all", dict(diagnostic="550 unknown user"), "filtered"),
+        # An addressing code or a directory lookup's words tie it, whatever the stage.
+        ("5.1.1 even where the transcript says DATA",
+         dict(diagnostic="550 5.1.1 <a@b>... User unknown", status="5.1.1", command="DATA"), "userunknown"),
+        ("5.1.10 recipient not found by address lookup",
+         dict(diagnostic="550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+              status="5.1.10"), "userunknown"),
+        ("Domino directory lookup", dict(diagnostic="User some.name (a@b.example) not listed in Domino Directory"),
+         "userunknown"),
+        ("Exchange directory lookup",
+         dict(diagnostic="The recipient name is not recognized MSEXCH:IMS:X:Y:Z 0 (000C05A6) Unknown Recipient"),
+         "userunknown"),
         ("'does not exist' to MAIL FROM is our sender",
          dict(diagnostic="553 5.1.0 sender.example does not exist", status="5.1.0", command="MAIL"), "rejected"),
         # A specific status outranks words of a later or unrelated reason ...
@@ -72,6 +88,17 @@ def test_generic_evidence(case: str, kwargs: dict, reason: str) -> None:
         ("docomo after DATA", dict(diagnostic="550 Unknown user a@docomo.ne.jp", status="5.0.0", command="DATA",
                                    remote_mta="mfsmax.docomo.ne.jp"), "rejected"),
         ("au reception filter", dict(diagnostic="550 : User unknown", remote_mta="lsean.ezweb.ne.jp"), "filtered"),
+        ("au names the missing address", dict(diagnostic="550 <a@ezweb.ne.jp>: User unknown", status="5.0.0",
+                                              remote_mta="lsean.ezweb.ne.jp"), "userunknown"),
+        ("Yahoo checks recipients at the end of DATA",
+         dict(diagnostic="554 delivery error: dd This user doesn't have a yahoo.com account (a@yahoo.com) [0] - "
+                         "mta1061.mail.ne1.yahoo.com", status="5.0.0", command="DATA",
+              remote_mta="mta6.am0.yahoodns.net"), "userunknown"),
+        ("the same words from a host that is not Yahoo",
+         dict(diagnostic="This user doesn't have a example.co.jp account (a@example.co.jp) [-9]"), "filtered"),
+        ("Verizon SMS gateway", dict(diagnostic="Error: Invalid user address Error message below: 550 - Requested "
+                                                "action not taken: no such user here", address="5555550100@vtext.com"),
+         "userunknown"),
         ("GoDaddy SPF code", dict(diagnostic="550 5.1.0 not allowed per SPF Record. IB508",
                                   remote_mta="smtp.secureserver.net"), "authfailure"),
     ],
@@ -123,6 +150,9 @@ def test_connection_stage_is_read_from_text() -> None:
     assert smtp_command("SMTP error from remote mail server after initial connection: 554 go away") == "CONN"
     assert smtp_command("connect to mx.example.net[192.0.2.1]: server refused to talk to me: 421 busy") == "CONN"
     assert smtp_command("said: 550 no (in reply to RCPT TO command)") == "RCPT"
+    # qmail-remote names the stage in words.
+    assert smtp_command("192.0.2.1 does not like recipient. Remote host said: 550 mailbox unavailable") == "RCPT"
+    assert smtp_command("192.0.2.1 does not like sender. Remote host said: 553 sorry") == "MAIL"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ The evidence, most specific first:
 
 Then the SMTP stage adjusts what the words meant (:func:`refine`): the same
 "user unknown" is a missing mailbox in answer to RCPT, a reception filter in
-answer to DATA, and our own sender address in answer to MAIL FROM.
+answer to DATA (or when nothing ties it to the address), and our own sender
+address in answer to MAIL FROM.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from responsemaster.classify.detection import Detection
 from responsemaster.classify.rules import MatchContext, RuleSet
 from responsemaster.classify.smtp_text import status_class
 from responsemaster.classify.status_codes import reason_from_reply_code, reason_from_status
+from responsemaster.parse import linear
 from responsemaster.verdict import RecipientVerdict
 
 #: Reasons a specific status code (X.Y.Z with Z != 0) states outright, in the
@@ -60,8 +62,17 @@ _WORDS_OVER_CODE: dict[str, frozenset[str]] = {
 
 _STATUS_IN_TEXT = re.compile(r"(?<![\d.])#?([45])\.([1-7])\.(\d{1,3})(?![\d.]*\d)")
 
-#: "550 : User unknown" with no address: how mobile carriers' reception filters refuse.
-_CARRIER_FILTER = re.compile(r"(?:^|->)\s*5\d\d\s*:\s*user unknown", re.I)
+#: Stages before any address is given: "user unknown" there is not about the recipient.
+_BEFORE_ADDRESS = ("CONN", "HELO", "EHLO", "STARTTLS", "AUTH")
+#: Words only a directory lookup of the recipient produces (Exchange, Domino and
+#: Notes, Gmail's "Address not found", an account expired for disuse): a missing
+#: mailbox at whatever stage it was said, never a content filter's wording.
+_DIRECTORY_LOOKUP = linear.compile(
+    r"recipient name is not recognized|not listed in (?:the )?(?:public )?(?:domino |name and address |address )?"
+    r"(?:directory|book)|not found by smtp address lookup|recipientnotfound|address (?:couldn'?t|could not) be found|"
+    r"ディレクトリのリストにありません|ディレクトリには見つかりません|(?:casilla|cuenta|buz[oó]n) ha expirado",
+    re.I,
+)
 
 
 def decide(rules: RuleSet, rcpt: RecipientVerdict, fields: Mapping[str, str], detection: Detection) -> tuple[str, str]:
@@ -115,24 +126,31 @@ def precise_status(status: str, diagnostic: str) -> str:
 def refine(reason: str, rcpt: RecipientVerdict) -> str:
     """Adjust what the words meant to the SMTP stage they answered.
 
-    Servers that say "550 User unknown" after DATA, or with a status that says
-    "mailbox status" (5.2.x) rather than "bad address" (5.1.x), accepted the
-    address and then refused the message: a reception filter (common with
-    Japanese mobile carriers), not a missing mailbox. Pruning on it would
-    remove a live subscriber, so it is ``filtered`` (a block), as Sisimai does.
-    Refused at MAIL FROM, it is our sender address that "does not exist".
+    "User unknown" is evidence of a missing mailbox only when something ties it
+    to the address: the server said it in answer to RCPT TO, its status code is
+    an addressing one (X.1.x: "bad destination mailbox"), or its words are a
+    directory lookup's. Said after DATA, with a mailbox-status code (5.2.x),
+    or with nothing to tell the stage, it is what reception and content
+    filters answer once the address was accepted (Japanese mobile carriers,
+    anti-spam gateways): ``filtered``, a block, as Sisimai decides. Pruning on
+    it would remove a live subscriber. Refused at MAIL FROM, it is our sender
+    address that "does not exist".
     """
     if rcpt.command == "MAIL" and reason in ("userunknown", "hostunknown", "filtered"):
         return "rejected"
-    if reason != "userunknown" or rcpt.command == "RCPT":
+    if reason != "userunknown" or rcpt.command in ("RCPT", *_BEFORE_ADDRESS):
         return reason
-    by_status = reason_from_status(rcpt.status)
-    if by_status in ("userunknown", "hostunknown", "hasmoved"):
+    if _addressing_status(rcpt.status) or _DIRECTORY_LOOKUP.search(rcpt.diagnostic):
         return reason
-    mailbox_status = rcpt.status.split(".")[1:] in (["2", "0"], ["2", "1"], ["2", "4"])
-    if rcpt.command == "DATA" or mailbox_status or _CARRIER_FILTER.search(rcpt.diagnostic):
-        return "filtered"
-    return reason
+    return "filtered"
+
+
+def _addressing_status(status: str) -> bool:
+    """X.1.x about the recipient (not 1.7/1.8, the sender), or a code naming a gone address."""
+    parts = status.split(".")
+    if len(parts) == 3 and parts[1] == "1" and parts[2] not in ("7", "8"):
+        return True
+    return reason_from_status(status) in ("userunknown", "hostunknown", "hasmoved")
 
 
 def _code_outranks(by_status: str, status: str, word_reason: str) -> bool:

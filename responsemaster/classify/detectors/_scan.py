@@ -57,9 +57,12 @@ _COMMAND = linear.compile(
     r"\bSMTP:|\bSTEP:\s*|\[|\berror\s+(?:following|after)\s+|command\s*[:\n]\s*)"
     r"(?:the\s+)?(end of data|final DATA|DATA|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH"
     r"|initial connection)\b"
-    r"|(refused to talk to me|greeting)",
+    r"|(refused to talk to me|greeting)"
+    r"|does not like (recipient|sender)\b",
     re.I,
 )
+#: qmail-remote names the stage in words: "does not like recipient" answers RCPT TO.
+_STAGE_WORDS = {"RECIPIENT": "RCPT", "SENDER": "MAIL"}
 #: Names the scanner reads that mean "the server refused us at connection time".
 _CONNECTION = ("CONNECT", "INITIAL CONNECTION", "REFUSED TO TALK TO ME", "GREETING")
 
@@ -167,10 +170,10 @@ def remote_mta(text: str) -> str:
 
 def smtp_command(text: str) -> str:
     """The SMTP command the remote server was answering: RCPT, MAIL, DATA, HELO, ..."""
-    commands = [(m.group(1) or m.group(2)).upper() for m in _COMMAND.finditer(text or "")]
+    commands = [(m.group(1) or m.group(2) or m.group(3)).upper() for m in _COMMAND.finditer(text or "")]
     if not commands:
         return ""
-    last = commands[-1]
+    last = _STAGE_WORDS.get(commands[-1], commands[-1])
     if last in ("END OF DATA", "FINAL DATA"):
         return "DATA"
     if last in _CONNECTION:

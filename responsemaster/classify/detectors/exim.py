@@ -25,7 +25,8 @@ INTRO = linear.compile(r"this message was created automatically by mail delivery
                    r"message .{0,80}?has not yet been delivered", re.I)
 START = linear.compile(r"following address(?:\(es\)|es)?\s*(?:failed|failed:)?\s*:?\s*$|"
                    r"address\(es\) failed:|could not be delivered to one or more|"
-                   r"has not yet been delivered to the following|this is a permanent error\.?\s*$|"
+                   r"has not yet been delivered to the following|has not yet been delivered (?:is|are):?\s*$|"
+                   r"this is a permanent error\.?\s*$|"
                    r"incorrectly constructed:?\s*$",
                    re.I)
 STOP = linear.compile(r"^\s*-{2,}\s*(?:this is a copy|the header of the original|original message)|"

@@ -24,7 +24,26 @@ from responsemaster.verdict import RecipientVerdict
 name = "rfc3464"
 
 _MAILER_TYPES = ("x-unix", "x-postfix", "x-local")
+#: PowerMTA's own classification of the remote answer (X-PowerMTA-BounceCategory),
+#: for the categories whose meaning is unambiguous. PowerMTA reads the whole
+#: transcript when it files a bounce, so "bad-mailbox" stands even when the
+#: server reused a mailbox-status code (5.2.1 "User Unknown").
+_POWERMTA_CATEGORY = {
+    "bad-mailbox": "userunknown",
+    "bad-domain": "hostunknown",
+    "inactive-mailbox": "suspend",
+    "quota-issues": "mailboxfull",
+    "message-expired": "expired",
+    "no-answer-from-host": "networkerror",
+    "spam-related": "spamdetected",
+    "virus-related": "virusdetected",
+    "relaying-issues": "norelaying",
+}
 _NEAR_LINES = 5
+#: A transcript line: a command sent (>>>), an answer (<<<), or sendmail's "550 5.1.1 <addr>... text".
+_TRANSCRIPT = linear.compile(r"^\s*(?:>>>|<<<|[45]\d\d[ -])")
+_TRANSCRIPT_BACK = 3
+_NEED_RCPT = linear.compile(r"^\s*(?:<<<\s*)?503\b.*\brcpt\b", re.I)
 _BOUNDARY = linear.compile(r"^\s*(?:--\S{6,}|-{3,}|content-type:|reporting-mta:|final-recipient:)", re.I)
 
 
@@ -67,6 +86,10 @@ def _recipient(block: FieldBlock, per_message: FieldBlock) -> RecipientVerdict:
     if kind in _MAILER_TYPES and (not diagnostic or diagnostic.isdigit()):
         # A local delivery program failed (exit code only): the mailer, not the address.
         found.reason = "mailererror"
+    category = block.get("x-powermta-bouncecategory", "").strip().lower()
+    if category in _POWERMTA_CATEGORY and found.action not in ("delayed", "delivered", "relayed", "expanded"):
+        found.reason = _POWERMTA_CATEGORY[category]
+        found.decided_by = f"{name}:x-powermta-bouncecategory"
     return found
 
 
@@ -75,12 +98,33 @@ def _explain_from_text(rcpt: RecipientVerdict, lines: list[str]) -> None:
     if rcpt.diagnostic and rcpt.command:
         return
     near = _text_near(lines, rcpt.final_recipient or rcpt.address) or _text_near(lines, rcpt.address)
-    if not near:
-        return
-    if not rcpt.diagnostic:
+    if near and not rcpt.diagnostic:
         rcpt.diagnostic = clean_diagnostic(near)
         rcpt.reply_code = rcpt.reply_code or find_reply_code(rcpt.diagnostic)
-    rcpt.command = rcpt.command or smtp_command(near)
+    rcpt.command = rcpt.command or smtp_command(near) or _transcript_command(lines, rcpt.final_recipient or rcpt.address)
+
+
+def _transcript_command(lines: list[str], address: str) -> str:
+    """The command a session transcript shows the server refusing for ``address``.
+
+    Sendmail prints ``>>> RCPT To:<addr>`` / ``<<< 550 ...`` (or ``>>> DATA``
+    then a ``<<<`` answer naming the address) in the human-readable part while
+    its Diagnostic-Code keeps only the answer: the stage is only said there.
+    """
+    wanted = address.lower()
+    for index, line in enumerate(lines):
+        if wanted not in line.lower() or not _TRANSCRIPT.match(line):
+            continue
+        for back in reversed(lines[max(0, index - _TRANSCRIPT_BACK) : index + 1]):
+            if back.lstrip().startswith(">>>"):
+                command = smtp_command(back)
+                after = lines[index + 1 : index + 1 + _TRANSCRIPT_BACK]
+                if command == "DATA" and any(_NEED_RCPT.search(l) for l in after):
+                    # Pipelining: RCPT TO and DATA went out together; the refusal
+                    # answered RCPT TO, and DATA then failed for want of a recipient.
+                    return "RCPT"
+                return command
+    return ""
 
 
 def _text_near(lines: list[str], address: str) -> str:
