@@ -64,6 +64,10 @@ FORMATS = [
     ("sendmail pipelining: >>> DATA, 503 need RCPT", "e54a2314ecf79cda.eml", "rfc3464"),
     ("Yahoo refuses the address at DATA", "0049cf305105a9bf.eml", "rfc3464"),
     ("au names the missing address", "369db3206e449c4f.eml", "rfc3464"),
+    # No Remote-MTA: the Reporting-MTA's own answer, read with its provider's codes.
+    ("MessageLabs '542 <addr> Rejected'", "49537ed58548c8af.eml", "rfc3464"),
+    ("SES receiving, receipt-rule bounce", "0b32bb537317b3f7.eml", "rfc3464"),
+    ("'550 5.7.9 Rejected': the code says why", "320f811622e7b9d9.eml", "rfc3464"),
 ]
 
 

@@ -62,6 +62,8 @@ _WORDS_OVER_CODE: dict[str, frozenset[str]] = {
 
 _STATUS_IN_TEXT = re.compile(r"(?<![\d.])#?([45])\.([1-7])\.(\d{1,3})(?![\d.]*\d)")
 
+#: A refusal that states no cause: a reply code, maybe a status, one word.
+_NO_CAUSE = linear.compile(r"^\W*\d{3}(?:[ -]#?\d\.\d{1,3}\.\d{1,3})?\W+(?:rejected|refused|denied|access denied)\W*$", re.I)
 #: Stages before any address is given: "user unknown" there is not about the recipient.
 _BEFORE_ADDRESS = ("CONN", "HELO", "EHLO", "STARTTLS", "AUTH")
 #: Words only a directory lookup of the recipient produces (Exchange, Domino and
@@ -88,6 +90,9 @@ def decide(rules: RuleSet, rcpt: RecipientVerdict, fields: Mapping[str, str], de
         if rule.remote_mta or rule.command:
             # A provider's or a stage's own meaning: taken as it is.
             return rule.reason, hit.decided_by
+        if by_status and _specific(status) and _NO_CAUSE.match(rcpt.diagnostic):
+            # "550 5.7.9 Rejected": the words state no cause, the code does.
+            return refine(by_status, rcpt), f"status:{status}"
         reason = rule.reason
         if _code_outranks(by_status, status, reason):
             return refine(by_status, rcpt), f"status:{status}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from responsemaster.classify.detection import Detection, recipient
-from responsemaster.classify.detectors._scan import smtp_command
+from responsemaster.classify.detectors._scan import remote_mta, smtp_command
 from responsemaster.classify.smtp_text import clean_diagnostic, find_reply_code, find_status
 from responsemaster.parse import linear
 from responsemaster.parse.fields import FieldBlock, address_of, mta_of
@@ -77,7 +77,7 @@ def _recipient(block: FieldBlock, per_message: FieldBlock) -> RecipientVerdict:
         final_recipient=final if original and final and final.lower() != original.lower() else "",
         status=status,
         reply_code=find_reply_code(diagnostic),
-        remote_mta=mta_of(block.get("remote-mta", "")),
+        remote_mta=mta_of(block.get("remote-mta", "")) or _answering_mta(diagnostic, per_message),
         diagnostic=diagnostic,
         action=block.get("action", "").strip().lower(),
         command=smtp_command(diagnostic),
@@ -91,6 +91,17 @@ def _recipient(block: FieldBlock, per_message: FieldBlock) -> RecipientVerdict:
         found.reason = _POWERMTA_CATEGORY[category]
         found.decided_by = f"{name}:x-powermta-bouncecategory"
     return found
+
+
+def _answering_mta(diagnostic: str, per_message: FieldBlock) -> str:
+    """The MTA whose answer the diagnostic is, when the DSN has no Remote-MTA.
+
+    The host the text names ("host mx.example.org said"), else the
+    Reporting-MTA itself: without a Remote-MTA field (RFC 3464 2.3.5) the
+    reporting MTA talked to no other, so the refusal is its own (a filtering
+    gateway's, a receiving service's), and its name tells whose codes to read.
+    """
+    return remote_mta(diagnostic) or mta_of(per_message.get("reporting-mta", "")).lower()
 
 
 def _explain_from_text(rcpt: RecipientVerdict, lines: list[str]) -> None:
