@@ -1,10 +1,10 @@
 """Turn raw bytes into a :class:`ParsedMessage` without ever losing them.
 
-The standard library's compat32 parser is used because it is the most lenient
-and the fastest one available; everything above it (charset fallbacks, depth
-and size limits, report parts, the returned original) is done here. Parsing
-never raises: problems are recorded in ``defects`` and, when nothing usable
-came out, in ``error``.
+The MIME structure comes from :mod:`responsemaster.parse.mime`, which builds
+the standard library's lenient compat32 ``Message`` tree by string search;
+everything above it (charset fallbacks, depth and size limits, report parts,
+the returned original) is done here. Parsing never raises: problems are
+recorded in ``defects`` and, when nothing usable came out, in ``error``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from email.message import Message
 
 from responsemaster.parse.embedded import dsn_blocks_in_text, inline_original, reports_in_original
 from responsemaster.parse.fields import FieldBlock, parse_field_blocks
+from responsemaster.parse.mime import parse_bytes
 from responsemaster.parse.text import decode_header_value, html_to_text, part_text
 
 #: Limits that keep time and memory bounded on hostile input.
@@ -101,7 +102,7 @@ class ParsedMessage:
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse ``raw``; never raises."""
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        msg = parse_bytes(raw)
     except (RecursionError, Exception) as exc:  # noqa: BLE001 - the parser's failures are data
         return _headers_only(raw, f"MIME structure could not be parsed: {type(exc).__name__}")
     parsed = ParsedMessage(raw=raw, headers=msg)

@@ -1,0 +1,120 @@
+"""The string-search MIME splitter builds the tree the standard parser builds.
+
+responsemaster.parse.mime replaces ``email.message_from_bytes`` for speed; it
+is only right if everything above it sees the same structure. These tests
+compare the two on every corpus message and on mutated copies (lines dropped,
+duplicated, cut, blank lines and lone CRs inserted, continuation spaces added),
+and pin the few places where it deliberately differs.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import Message
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from responsemaster.parse.mime import MAX_NESTING, parse_bytes
+
+
+def shape(msg: Message, depth: int = 0) -> list[tuple]:
+    """Headers, envelope, type, defects and payload text of every part, depth first."""
+    payload = msg._payload  # type: ignore[attr-defined]
+    out: list[tuple] = [(
+        depth,
+        tuple(msg.items()),
+        msg.get_unixfrom(),
+        msg.get_content_type(),
+        sorted(type(d).__name__ for d in msg.defects),
+    )]
+    if isinstance(payload, list):
+        for child in payload:
+            out.extend(shape(child, depth + 1))
+    else:
+        out.append(("payload", payload))
+    return out
+
+
+def standard(raw: bytes) -> Message:
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def test_same_tree_as_the_standard_parser_on_every_corpus_message(corpus_files: list[Path]) -> None:
+    differ = [p.name for p in corpus_files if shape(parse_bytes(p.read_bytes())) != shape(standard(p.read_bytes()))]
+    assert differ == []
+
+
+_EDITS = st.lists(
+    st.tuples(st.sampled_from(["drop", "repeat", "cut", "blank", "cr", "indent", "end"]), st.integers(0, 10_000)),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _mutate(raw: bytes, edits: list[tuple[str, int]]) -> bytes:
+    lines = raw.split(b"\n")
+    for op, n in edits:
+        if not lines:
+            break
+        i = n % len(lines)
+        if op == "drop":
+            del lines[i]
+        elif op == "repeat":
+            lines.insert(i, lines[(n // 7) % len(lines)])
+        elif op == "cut":
+            lines[i] = lines[i][: n % (len(lines[i]) + 1)]
+        elif op == "blank":
+            lines.insert(i, b"")
+        elif op == "cr":
+            lines[i] += b"\r\r"
+        elif op == "indent":
+            lines[i] = b" " + lines[i]
+        else:
+            lines = lines[: i + 1]
+    return b"\n".join(lines)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(index=st.integers(0, 10_000), edits=_EDITS)
+def test_same_tree_on_mutated_messages(sample_messages: list[bytes], index: int, edits: list[tuple[str, int]]) -> None:
+    raw = _mutate(sample_messages[index % len(sample_messages)], edits)
+    assert shape(parse_bytes(raw)) == shape(standard(raw))
+
+
+def test_boundary_edge_cases_match_the_standard_parser() -> None:
+    head = b"Content-Type: multipart/mixed; boundary=b\n\n"
+    bodies = [
+        b"--b\nA: 1\n\none\n--b\n--b\n\ntwo\n--b--\nepilogue\n",  # repeated boundary line
+        b"preamble\n--b\n\nonly part, no close\n",  # close delimiter missing
+        b"no boundary at all\n",  # start boundary missing
+        b"\n--b--\n",  # a close delimiter before any part
+        b"--b \t\n\ntrailing blanks on the boundary line\n--b--  \n",
+        b"--bogus\n\nnot a boundary\n--b\n\npart\n--b--",
+        b"--b\r\n\r\ncrlf part\r\n--b--\r\n",
+        b"--b\n\nlast boundary at the end\n--b",
+    ]
+    for body in bodies:
+        assert shape(parse_bytes(head + body)) == shape(standard(head + body)), body
+
+
+def test_delivery_status_blocks_match_the_standard_parser() -> None:
+    head = b"Content-Type: multipart/report; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\n"
+    for body in (b"A: 1\n\nB: 2\n", b"A: 1\n\nB: 2\n\n", b"A: 1\n\n\nB: 2\n", b"A: 1\nnot a field\n\nB: 2\n", b""):
+        raw = head + body + b"\n--b--\n"
+        assert shape(parse_bytes(raw)) == shape(standard(raw)), body
+
+
+def test_deep_nesting_is_cut_and_kept_as_text_instead_of_recursing() -> None:
+    levels = MAX_NESTING * 20
+    raw = b"".join(b"Content-Type: message/rfc822\n\n" for _ in range(levels)) + b"Subject: innermost\n\nhello\n"
+    msg = parse_bytes(raw)
+    depth = 0
+    while isinstance(msg.get_payload(), list):
+        msg = msg.get_payload()[0]
+        depth += 1
+    assert depth == MAX_NESTING
+    assert "deeper than" in str(msg.defects[-1])
+    assert msg.get_payload().endswith("hello\n")
