@@ -166,3 +166,20 @@ def test_smtp_stage_read_from_the_transcript(file: str, command: str, labels, cl
     verdict = classifier.classify(labels[file]["path"].read_bytes())
     assert [r.command for r in verdict.recipients] == [command]
     assert verdict.category == labels[file]["category"] == "hard_bounce"
+
+
+def test_null_sender_bounce_names_its_recipient(labels, classifier) -> None:
+    # "From: <>" is the null sender (a daemon), and "You sent mail to a@b.c.
+    # That's not a valid user here." names the failed address. (No stage or
+    # code ties the words to the address, so the reason is "filtered".)
+    verdict = classifier.classify(labels["0719d41d792d6483.eml"]["path"].read_bytes())
+    assert verdict.decided_by == "generic"
+    assert [r.address for r in verdict.recipients] == ["a@b.c"]
+
+
+def test_generic_delay_warning_is_not_a_bounce(labels, classifier) -> None:
+    # "Delivery of email to this address ... has been postponed due to a full
+    # mailbox. We will continue to try to deliver your message": advisory only.
+    verdict = classifier.classify(labels["921fb128ee4d1928.eml"]["path"].read_bytes())
+    assert (verdict.decided_by, verdict.category, verdict.reason) == ("generic", "delivery_status", "delayed")
+    assert verdict.category == labels["921fb128ee4d1928.eml"]["category"]

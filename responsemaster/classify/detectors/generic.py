@@ -31,13 +31,19 @@ BOUNCE_SUBJECT = linear.compile(
     re.I,
 )
 _ERROR_WORDS = linear.compile(
-    r"unknown|does not exist|doesn't exist|no such|not found|reject|refused|denied|invalid|unavailable|"
+    r"unknown|does not exist|doesn't exist|no such|not found|reject|refused|denied|invalid|not a valid|unavailable|"
     r"quota|full|fail|error|could not|couldn't|unable|undeliver|disabled|blocked|timed? ?out|expired|"
     r"\b[45]\d\d\b|\b[45]\.\d{1,3}\.\d{1,3}\b|"
     # the same words in the languages bounces come back in most
     r"desconocid|inexistent|no existe|no pudo|rechazad|expirad|lleno|n[aã]o (?:pode|existe)|desconhecid|"
     r"inconnu|introuvable|n'existe pas|impossible|refus|plein|unbekannt|existiert nicht|nicht zugestellt|"
     r"konnte nicht|abgelehnt|voll|sconosciut|inesistent|impossibile|onbekend|niet bezorgd",
+    re.I,
+)
+#: Words of a delay warning ("will continue to try"): a delivery_status notice, never a bounce.
+_DELAYED = linear.compile(
+    r"will (?:continue|keep) (?:to )?try|delivery attempts will continue|has been (?:postponed|delayed)|"
+    r"has not yet been delivered|advisory[- ]only|no action is required on your part",
     re.I,
 )
 _HEADERISH = linear.compile(r"^\s*(?:from|sender|reply-to|return-path|message-id|received|date|subject|"
@@ -53,7 +59,7 @@ def detect(msg: ParsedMessage) -> Detection | None:
     failed = [a.strip().strip("<>") for a in msg.header("X-Failed-Recipients").split(",") if "@" in a]
     lines = _scan.report_lines(msg)[:200]
     if failed:
-        return _scan.detection(name, [_scan.Block(a, _context(lines, a)) for a in failed])
+        return _delayed(msg, _scan.detection(name, [_scan.Block(a, _context(lines, a)) for a in failed]))
     excluded = _scan.own_addresses(msg) | _original_senders(msg)
     lines = [line[:_LINE_CHARS] for line in lines]
     # One error-word search per line, not per address: a line of thousands of
@@ -72,7 +78,15 @@ def detect(msg: ParsedMessage) -> Detection | None:
                 return None  # a list of addresses, not a report on a few recipients
     if not found:
         return None
-    return _scan.detection(name, found.values())
+    return _delayed(msg, _scan.detection(name, found.values()))
+
+
+def _delayed(msg: ParsedMessage, detection: Detection | None) -> Detection | None:
+    """Mark every recipient of a delay warning as delayed (the pipeline then files it as delivery_status)."""
+    if detection is not None and _scan.body_has(msg, _DELAYED, 3000):
+        for rcpt in detection.recipients:
+            rcpt.action = "delayed"
+    return detection
 
 
 def _context(lines: list[str], address: str) -> list[str]:
