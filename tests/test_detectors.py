@@ -183,3 +183,11 @@ def test_generic_delay_warning_is_not_a_bounce(labels, classifier) -> None:
     verdict = classifier.classify(labels["921fb128ee4d1928.eml"]["path"].read_bytes())
     assert (verdict.decided_by, verdict.category, verdict.reason) == ("generic", "delivery_status", "delayed")
     assert verdict.category == labels["921fb128ee4d1928.eml"]["category"]
+
+
+def test_refusal_naming_our_sender_is_not_about_the_recipient(labels, classifier) -> None:
+    # SES: "5.1.0 - Unknown address error 550-'5.7.1 <...@email-bounces.amazonses.com>...
+    # Access denied'": the address refused is the original's Return-Path, our sender.
+    label = labels["0c458bc167ffd7ba.eml"]
+    rcpt = classifier.classify(label["path"].read_bytes()).recipients[0]
+    assert (rcpt.command, rcpt.reason, rcpt.category) == ("MAIL", "rejected", label["category"])

@@ -57,9 +57,24 @@ def detect(msg: ParsedMessage) -> Detection | None:
     if not recipients:
         return None
     lines = msg.body_text.splitlines()[:600]
+    sender = address_of(msg.original_header("Return-Path")).lower()
     for rcpt in recipients:
         _explain_from_text(rcpt, lines)
+        if not rcpt.command and _about_sender(rcpt.diagnostic, sender, rcpt):
+            rcpt.command = "MAIL"
     return Detection(detector=name, recipients=recipients)
+
+
+def _about_sender(diagnostic: str, sender: str, rcpt: RecipientVerdict) -> bool:
+    """The refusal names our envelope sender ("<sender>... Access denied") and not the recipient.
+
+    Then it was said about the sender, whatever the relay's summary calls it:
+    a refusal at MAIL FROM, never evidence that the recipient does not exist.
+    """
+    text = diagnostic.lower()
+    if not sender or f"<{sender}>" not in text:
+        return False
+    return not any(a and a.lower() in text for a in (rcpt.address, rcpt.final_recipient))
 
 
 def _is_recipient_block(block: FieldBlock) -> bool:
