@@ -21,7 +21,7 @@ from responsemaster.categories import CATEGORIES
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model.dataset import data_hash, load_examples
 from responsemaster.classify.model.estimator import TrainedModel, rows_for
-from responsemaster.classify.model.fastpath import FastScorer
+from responsemaster.classify.model.fastpath import SPEC_FILE, WEIGHTS_FILE, FastScorer
 from responsemaster.classify.model.store import CURRENT, MODEL_FILE, TRUSTED, load_current_model, load_model
 from responsemaster.classify.model.training import train_model
 from responsemaster.cli import main
@@ -104,7 +104,41 @@ def test_a_model_file_naming_untrusted_code_is_refused(trained: Path, tmp_path: 
     shutil.copytree(folder, evil)
     sio.dump(Pipeline([("x", FunctionTransformer(os.system))]), evil / MODEL_FILE)
     with pytest.raises(UntrustedTypesFoundException):
+        load_model(evil).fitted()  # the compiled scorer loads; the pipeline, when asked for, does not
+    (evil / SPEC_FILE).unlink()
+    with pytest.raises(UntrustedTypesFoundException):
         load_model(evil)
+
+
+def test_a_scorer_file_holding_pickled_objects_is_refused(trained: Path, tmp_path: Path) -> None:
+    folder = trained / (trained / CURRENT).read_text().strip()
+    evil = tmp_path / "evil"
+    shutil.copytree(folder, evil)
+    np.save(evil / WEIGHTS_FILE, np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="pickle"):
+        load_model(evil)
+
+
+def test_predicting_with_a_saved_model_needs_no_scikit_learn(trained: Path, small_data: Path) -> None:
+    """Loading skops imports most of scikit-learn (seconds); prediction reads the compiled scorer."""
+    import subprocess
+    import sys
+
+    sample = sorted(small_data.glob("*/*.eml"))[0]
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from responsemaster.classify.fields import message_fields\n"
+        "from responsemaster.classify.model.store import load_current_model\n"
+        "from responsemaster.parse.message import parse_message\n"
+        f"model = load_current_model(Path({str(trained)!r}))\n"
+        f"msg = parse_message(Path({str(sample)!r}).read_bytes())\n"
+        "print(model.predict(msg, message_fields(msg))[0])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'skops', 'scipy'))[:3])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] in CATEGORIES
+    assert out[1] == "[]"
 
 
 def test_no_model_means_none(tmp_path: Path) -> None:
@@ -145,12 +179,27 @@ def test_api_for_benchmarks_holds_corpus_files_out(held_out: tuple[TrainedModel,
     assert model.predict(msg, message_fields(msg))[0] in CATEGORIES
 
 
-def test_fast_scorer_matches_scikit_learn(held_out: tuple[TrainedModel, Path], small_data: Path) -> None:
-    """The per-message fast path computes exactly the pipeline's margins."""
+def test_fast_scorer_matches_scikit_learn(held_out: tuple[TrainedModel, Path], small_data: Path, tmp_path: Path) -> None:
+    """The compiled scorer, saved and loaded back, computes exactly the pipeline's margins."""
     model = held_out[0]
     examples = load_examples(small_data)
     rows = rows_for([e.read() for e in examples], model.normaliser)
-    expected = model.pipeline.decision_function(rows)
-    scorer = FastScorer(model.pipeline)
+    expected = model.fitted().decision_function(rows)
+    FastScorer.from_pipeline(model.fitted()).save(tmp_path)
+    scorer = FastScorer.load(tmp_path)
+    assert scorer is not None and scorer.classes == [str(c) for c in model.fitted().classes_]
     got = np.array([scorer.margins(list(row)) for row in rows])
     assert np.allclose(got, expected, atol=1e-6)
+
+
+def test_fast_analyzers_give_scikit_learns_tokens(held_out: tuple[TrainedModel, Path], small_data: Path) -> None:
+    """Token for token, on real message columns, for every fitted vectoriser."""
+    model = held_out[0]
+    rows = rows_for([e.read() for e in load_examples(small_data)], model.normaliser)
+    scorer = FastScorer.from_pipeline(model.fitted())
+    vectorizers = [v for name, v, _ in model.fitted().named_steps["columns"].transformers_ if name != "remainder"]
+    assert len(vectorizers) == len(scorer.columns)
+    for vectorizer, column, analyze in zip(vectorizers, scorer.columns, scorer._analyzers):
+        reference = vectorizer.build_analyzer()
+        for row in rows:
+            assert analyze(row[column.index]) == reference(row[column.index])

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.pipeline import Pipeline
-from sklearn.svm import LinearSVC
+
+if TYPE_CHECKING:  # scikit-learn is imported where a pipeline is built: loading a model for prediction needs none
+    from sklearn.pipeline import Pipeline
 
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model.fastpath import FastScorer
@@ -46,6 +45,11 @@ SETTINGS: dict[str, Any] = {
 
 def build_pipeline(settings: Mapping[str, Any] = SETTINGS) -> Pipeline:
     """An unfitted pipeline: per-column vectorisers, then a class-weighted linear SVM."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+    from sklearn.pipeline import Pipeline
+    from sklearn.svm import LinearSVC
+
     cap = settings["max_features_per_column"]
     words = {"token_pattern": r"\S+", "lowercase": False, "sublinear_tf": True, "dtype": np.float32}
     index = {name: i for i, name in enumerate(COLUMNS)}
@@ -113,7 +117,7 @@ def slim(pipeline: Pipeline) -> Pipeline:
 def word_vocabulary(pipeline: Pipeline) -> set[str]:
     """Every single word the fitted word vectorisers know (n-grams split)."""
     vocabulary: set[str] = set()
-    columns: ColumnTransformer = pipeline.named_steps["columns"]
+    columns = pipeline.named_steps["columns"]
     for name in ("subject", "reply", "text"):
         for term in columns.named_transformers_[name].vocabulary_:
             vocabulary.update(term.split(" "))
@@ -122,40 +126,55 @@ def word_vocabulary(pipeline: Pipeline) -> set[str]:
 
 @dataclass
 class TrainedModel:
-    """A fitted pipeline plus the normaliser it was trained with.
+    """A fitted model plus the normaliser it was trained with.
 
     Implements the pipeline's ``TextModel`` protocol: ``model_id`` and
-    ``predict(msg, fields)``.
+    ``predict(msg, fields)``. Prediction uses the compiled scorer; the
+    scikit-learn pipeline is only needed to train, save and evaluate, so a
+    loaded model builds it on first use (``load_pipeline``).
     """
 
-    pipeline: Pipeline
+    pipeline: Pipeline | None
     normaliser: Normaliser
     model_id: str = "unsaved"
     meta: dict[str, Any] = field(default_factory=dict)
-    _scorer: FastScorer | None = field(default=None, repr=False)
+    scorer: FastScorer | None = field(default=None, repr=False)
+    load_pipeline: Callable[[], Pipeline] | None = field(default=None, repr=False)
+
+    def fitted(self) -> Pipeline:
+        """The scikit-learn pipeline (loaded from disk the first time, for a saved model)."""
+        if self.pipeline is None:
+            if self.load_pipeline is None:
+                raise RuntimeError(f"model {self.model_id}: no scikit-learn pipeline to load")
+            self.pipeline = self.load_pipeline()
+        return self.pipeline
 
     @property
     def labels(self) -> list[str]:
-        return [str(c) for c in self.pipeline.classes_]
+        return list(self._scorer().classes)
 
     @property
     def temperature(self) -> float:
         return float(self.meta.get("temperature", 1.0))
 
+    def _scorer(self) -> FastScorer:
+        if self.scorer is None:
+            self.scorer = FastScorer.from_pipeline(self.fitted())
+        return self.scorer
+
     def predict(self, msg: ParsedMessage, fields: Mapping[str, str]) -> tuple[str, float]:
         """The most likely category and its probability."""
-        if self._scorer is None:
-            self._scorer = FastScorer(self.pipeline)
-        margins = self._scorer.margins(message_columns(msg, fields, self.normaliser))
+        scorer = self._scorer()
+        margins = scorer.margins(message_columns(msg, fields, self.normaliser))
         probabilities = softmax(margins, self.temperature)[0]
         best = int(np.argmax(probabilities))
-        return self._scorer.classes[best], float(probabilities[best])
+        return scorer.classes[best], float(probabilities[best])
 
     def predict_raw(self, raws: Sequence[bytes]) -> list[str]:
         """Categories for raw messages (evaluation and benchmarks)."""
         if not raws:
             return []
-        return [str(c) for c in self.pipeline.predict(rows_for(raws, self.normaliser))]
+        return [str(c) for c in self.fitted().predict(rows_for(raws, self.normaliser))]
 
 
 def softmax(margins: np.ndarray, temperature: float) -> np.ndarray:

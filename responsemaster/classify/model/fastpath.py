@@ -1,33 +1,54 @@
-"""Scoring one message without scikit-learn's per-call overhead.
+"""Scoring one message without scikit-learn: the fitted model as plain data.
 
 Why: the classifier must run several times faster than Sisimai, so the model
 gets a budget of about a millisecond per message. A fitted
 ``ColumnTransformer`` spends ~10 ms per single-row call on validation, joblib
 dispatch and sparse-matrix assembly, for a few hundred non-zero features.
-This module compiles the fitted pipeline once (vocabularies, idf weights and
-the linear model's weights per feature) and scores a row with dictionary
-look-ups and one small dot product. The analyzers are the fitted
-vectorisers' own (``build_analyzer``), so tokens and n-grams are exactly
-scikit-learn's; the test suite checks the margins equal
+And loading the skops file imports most of scikit-learn (skops' trusted-type
+tables name every estimator): about four CPU-seconds before the first
+message of a one-file ``classify``.
+
+So training also writes the fitted pipeline "compiled": per column the
+vectoriser's settings, vocabulary and idf weights (``scorer.json``) and the
+linear model's weights per feature (``scorer.npy``, loaded without pickle).
+A row is scored with dictionary look-ups and one small dot product, and
+loading needs only JSON and numpy. The analyzers below re-implement the two
+scikit-learn analyzers the pipeline uses (whitespace tokens with word
+n-grams; ``char_wb`` n-grams); the test suite checks they produce
+scikit-learn's exact tokens and that the margins equal
 ``pipeline.decision_function`` on real messages.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import Pipeline
+
+SPEC_FILE = "scorer.json"
+WEIGHTS_FILE = "scorer.npy"
+#: Bumped when the saved form changes; an older form is ignored (the skops file is used).
+FORMAT = 1
+
+_TOKENS = re.compile(r"\S+")
+_WHITE_SPACES = re.compile(r"\s\s+")
 
 
 @dataclass
-class _Column:
+class ColumnSpec:
+    """One fitted vectoriser, as data."""
+
     index: int
-    analyzer: Callable[[str], list[str]]
+    analyzer: str  # "word" or "char_wb"
+    ngram_range: tuple[int, int]
+    lowercase: bool
     vocabulary: dict[str, int]  # term -> feature index in the stacked matrix
     idf: list[float] | None  # per local feature; None for plain counts
     offset: int
@@ -36,53 +57,136 @@ class _Column:
     l2: bool
 
 
-class FastScorer:
-    """Margins of a fitted ``columns -> LinearSVC`` pipeline for one input row."""
+def word_analyzer(ngram_range: tuple[int, int], lowercase: bool) -> Callable[[str], list[str]]:
+    """scikit-learn's word analyzer with ``token_pattern=r"\\S+"`` and no stop words."""
+    low, high = ngram_range
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def analyze(text: str) -> list[str]:
+        tokens = _TOKENS.findall(text.lower() if lowercase else text)
+        if high == 1:
+            return tokens
+        grams = list(tokens) if low == 1 else []
+        for n in range(max(low, 2), min(high, len(tokens)) + 1):
+            grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        return grams
+
+    return analyze
+
+
+def char_wb_analyzer(ngram_range: tuple[int, int], lowercase: bool) -> Callable[[str], list[str]]:
+    """scikit-learn's ``char_wb`` analyzer: character n-grams inside space-padded words."""
+    low, high = ngram_range
+
+    def analyze(text: str) -> list[str]:
+        text = _WHITE_SPACES.sub(" ", text.lower() if lowercase else text)
+        grams: list[str] = []
+        for word in text.split():
+            word = f" {word} "
+            size = len(word)
+            for n in range(low, high + 1):
+                grams.append(word[:n])
+                grams.extend(word[i : i + n] for i in range(1, max(size - n + 1, 1)))
+                if size <= n:
+                    break
+        return grams
+
+    return analyze
+
+
+_ANALYZERS = {"word": word_analyzer, "char_wb": char_wb_analyzer}
+
+
+def _implemented(vectorizer: Any) -> bool:
+    """Whether the analyzers above reproduce this fitted vectoriser's tokens."""
+    if vectorizer.analyzer not in _ANALYZERS:
+        return False
+    if vectorizer.analyzer == "word" and vectorizer.token_pattern != r"\S+":
+        return False
+    return not (vectorizer.stop_words or vectorizer.strip_accents or vectorizer.preprocessor or vectorizer.tokenizer)
+
+
+class FastScorer:
+    """Margins of a fitted ``columns -> LinearSVC`` model for one input row."""
+
+    def __init__(self, classes: list[str], columns: list[ColumnSpec], weights: np.ndarray, intercept: np.ndarray):
+        self.classes = classes
+        self.columns = columns
+        self.weights = np.ascontiguousarray(weights, dtype=np.float64)  # (n_features, n_classes)
+        self.intercept = np.asarray(intercept, dtype=np.float64)
+        self._analyzers = [_ANALYZERS[c.analyzer](tuple(c.ngram_range), c.lowercase) for c in columns]
+        size = sum(len(c.idf) if c.idf is not None else len(c.vocabulary) for c in columns)
+        if size != self.weights.shape[0]:
+            raise ValueError(f"fast scorer: {size} features but the classifier has {self.weights.shape[0]}")
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any) -> "FastScorer":
+        """Compile a fitted scikit-learn pipeline (``columns`` step, then a linear classifier)."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         columns = pipeline.named_steps["columns"]
         classifier = pipeline.steps[-1][1]
-        self.classes = [str(c) for c in classifier.classes_]
         coef = np.asarray(classifier.coef_, dtype=np.float64)
         if coef.shape[0] == 1:  # binary problem: one margin, for classes_[1]
             coef = np.vstack([-coef, coef])
             intercept = np.array([-classifier.intercept_[0], classifier.intercept_[0]])
         else:
             intercept = np.asarray(classifier.intercept_, dtype=np.float64)
-        self.weights = np.ascontiguousarray(coef.T)  # (n_features, n_classes)
-        self.intercept = intercept
-        self.columns: list[_Column] = []
+        specs: list[ColumnSpec] = []
         offset = 0
         for name, vectorizer, column in columns.transformers_:
             if vectorizer == "drop" or name == "remainder":
                 continue
-            size = len(vectorizer.vocabulary_)
+            if not _implemented(vectorizer):
+                raise ValueError(f"fast scorer: column {name!r} uses vectoriser settings it does not implement")
             is_tfidf = isinstance(vectorizer, TfidfVectorizer)
-            self.columns.append(
-                _Column(
-                    index=int(column),
-                    analyzer=vectorizer.build_analyzer(),
-                    vocabulary={term: offset + i for term, i in vectorizer.vocabulary_.items()},
-                    idf=[float(v) for v in vectorizer.idf_] if is_tfidf else None,
-                    offset=offset,
-                    binary=bool(vectorizer.binary),
-                    sublinear=bool(getattr(vectorizer, "sublinear_tf", False)),
-                    l2=is_tfidf and vectorizer.norm == "l2",
-                )
-            )
-            offset += size
-        if offset != self.weights.shape[0]:
-            raise ValueError(f"fast scorer: {offset} features but the classifier has {self.weights.shape[0]}")
+            specs.append(ColumnSpec(
+                index=int(column),
+                analyzer=vectorizer.analyzer,
+                ngram_range=tuple(vectorizer.ngram_range),
+                lowercase=bool(vectorizer.lowercase),
+                vocabulary={str(term): offset + int(i) for term, i in vectorizer.vocabulary_.items()},
+                idf=[float(v) for v in vectorizer.idf_] if is_tfidf else None,
+                offset=offset,
+                binary=bool(vectorizer.binary),
+                sublinear=bool(getattr(vectorizer, "sublinear_tf", False)),
+                l2=is_tfidf and vectorizer.norm == "l2",
+            ))
+            offset += len(vectorizer.vocabulary_)
+        return cls([str(c) for c in classifier.classes_], specs, coef.T, intercept)
+
+    def save(self, folder: Path) -> None:
+        """Write ``scorer.json`` and ``scorer.npy`` into ``folder``."""
+        spec = {
+            "format": FORMAT,
+            "classes": self.classes,
+            "intercept": self.intercept.tolist(),
+            "columns": [asdict(c) for c in self.columns],
+        }
+        (folder / SPEC_FILE).write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), "utf-8")
+        np.save(folder / WEIGHTS_FILE, self.weights, allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "FastScorer | None":
+        """The saved scorer in ``folder``; None when there is none of this format."""
+        spec_path, weights_path = folder / SPEC_FILE, folder / WEIGHTS_FILE
+        if not (spec_path.is_file() and weights_path.is_file()):
+            return None
+        spec = json.loads(spec_path.read_text("utf-8"))
+        if spec.get("format") != FORMAT:
+            return None
+        columns = [ColumnSpec(**{**c, "ngram_range": tuple(c["ngram_range"])}) for c in spec["columns"]]
+        weights = np.load(weights_path, allow_pickle=False)
+        return cls(list(spec["classes"]), columns, weights, np.asarray(spec["intercept"]))
 
     def margins(self, row: Sequence[str]) -> np.ndarray:
         """One margin per class, as ``decision_function`` would give."""
         indices: list[int] = []
         values: list[float] = []
         log = math.log
-        for column in self.columns:
+        for column, analyze in zip(self.columns, self._analyzers):
             vocabulary, idf = column.vocabulary, column.idf
             start = len(values)
-            for term, n in Counter(column.analyzer(row[column.index])).items():
+            for term, n in Counter(analyze(row[column.index])).items():
                 j = vocabulary.get(term)
                 if j is None:
                     continue

@@ -8,9 +8,11 @@ swapped by an attacker cannot execute code. The list is written out here on
 purpose, not computed from the file at load time.
 
 Layout of one model: ``models/<id>/model.skops`` (the scikit-learn pipeline),
-``lemmas.json`` (the reduced lemma tables the features use) and
-``meta.json`` (versions, labels, counts, data hash, metrics, settings).
-``models/CURRENT`` holds the id in use.
+``scorer.json`` + ``scorer.npy`` (the same model compiled to plain data for
+prediction, see :mod:`~responsemaster.classify.model.fastpath`; loading it
+needs neither pickle nor scikit-learn), ``lemmas.json`` (the reduced lemma
+tables the features use) and ``meta.json`` (versions, labels, counts, data
+hash, metrics, settings). ``models/CURRENT`` holds the id in use.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from responsemaster.classify.model import TextModel
+from responsemaster.classify.model.fastpath import FastScorer
 
 MODEL_FILE = "model.skops"
 LEMMAS_FILE = "lemmas.json"
@@ -54,7 +57,8 @@ def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any]
 
     target = Path(models_dir) / model_id
     target.mkdir(parents=True, exist_ok=True)
-    sio.dump(model.pipeline, target / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+    sio.dump(model.fitted(), target / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
+    FastScorer.from_pipeline(model.fitted()).save(target)
     lemmas = {lang: dict(sorted(table.items())) for lang, table in model.normaliser.lemmas.items()}
     (target / LEMMAS_FILE).write_text(json.dumps(lemmas, ensure_ascii=False, separators=(",", ":")), "utf-8")
     (target / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True) + "\n", "utf-8")
@@ -67,17 +71,32 @@ def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any]
 
 
 def load_model(model_dir: Path) -> TextModel:
-    """The model in ``model_dir``; only types in :data:`TRUSTED` are built."""
-    import skops.io as sio
+    """The model in ``model_dir``; only types in :data:`TRUSTED` are built.
 
+    Prediction reads the compiled scorer when the folder has one; the skops
+    pipeline is then loaded only if something asks for it (evaluation).
+    """
     from responsemaster.classify.model.estimator import TrainedModel
     from responsemaster.classify.model.features import Normaliser
 
     model_dir = Path(model_dir)
-    pipeline = sio.load(model_dir / MODEL_FILE, trusted=TRUSTED)
     lemmas = json.loads((model_dir / LEMMAS_FILE).read_text("utf-8")) if (model_dir / LEMMAS_FILE).exists() else {}
     meta = json.loads((model_dir / META_FILE).read_text("utf-8"))
-    return TrainedModel(pipeline=pipeline, normaliser=Normaliser(lemmas=lemmas), model_id=model_dir.name, meta=meta)
+
+    def load_pipeline() -> Any:
+        import skops.io as sio
+
+        return sio.load(model_dir / MODEL_FILE, trusted=TRUSTED)
+
+    scorer = FastScorer.load(model_dir)
+    return TrainedModel(
+        pipeline=None if scorer is not None else load_pipeline(),
+        normaliser=Normaliser(lemmas=lemmas),
+        model_id=model_dir.name,
+        meta=meta,
+        scorer=scorer,
+        load_pipeline=load_pipeline,
+    )
 
 
 def current_model_dir(models_dir: Path) -> Path | None:
