@@ -182,3 +182,25 @@ def test_connection_stage_is_read_from_text() -> None:
 )
 def test_words_without_codes(diagnostic: str, reason: str) -> None:
     assert decide(diagnostic) == reason
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "reason"),
+    [
+        # Wordings real servers use (as collected in Sisimai's reason lists), no code to lean on.
+        ("552 Recipient rejected: mailbox would exceed maximum allowed storage", "mailboxfull"),
+        ("Maildir delivery failed: Userdisk quota exceeded", "mailboxfull"),
+        ("554 Throttling failure: Daily message quota exceeded.", "ratelimited"),
+        ("550 RESOLVER.RST.NotAuthorized; not authorized", "filtered"),
+        ("554 refused due to recipient preferences", "filtered"),
+        ("421 Too many errors from your IP", "toomanyconn"),
+        ("554 Message rejected: Email address is not verified.", "rejected"),
+        ("451 Could not find a gateway for a@example.org", "expired"),
+        ("553 sorry, that domain isn't in my list of allowed rcpthosts; domain must exist", "norelaying"),
+        ("550 Requested action not taken: mailbox unavailable (this account has been suspended)", "suspend"),
+        ("554 This message contains text that uses unnecessary base64 encoding", "contenterror"),
+        ("550 The message has a potentially executable attachment", "virusdetected"),
+    ],
+)
+def test_server_wordings(diagnostic: str, reason: str) -> None:
+    assert decide(diagnostic) == reason
