@@ -45,6 +45,7 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
               status="5.1.10"), "userunknown"),
         ("Domino directory lookup", dict(diagnostic="User some.name (a@b.example) not listed in Domino Directory"),
          "userunknown"),
+        ("Exim found no router for the address", dict(diagnostic="Unrouteable address"), "userunknown"),
         ("Exchange directory lookup",
          dict(diagnostic="The recipient name is not recognized MSEXCH:IMS:X:Y:Z 0 (000C05A6) Unknown Recipient"),
          "userunknown"),
