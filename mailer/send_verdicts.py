@@ -56,7 +56,7 @@ def verdict_for(refusal: Refusal, classifier: Classifier) -> Verdict:
         reply_code=str(refusal.code), remote_mta=refusal.relay_host, diagnostic=diagnostic,
         action="failed", command=refusal.command,
     )
-    classifier._decide_recipient(rcpt, Detection(detector=DETECTOR), {})
+    classifier.decide_recipient(rcpt, Detection(detector=DETECTOR), {})
     return Verdict(
         category=rcpt.category, confidence=1.0, decided_by=rcpt.decided_by or DETECTOR, reason=rcpt.reason,
         recipients=[rcpt], attribution=Attribution(refusal.address, refusal.campaign, "verp"),

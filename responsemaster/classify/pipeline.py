@@ -108,7 +108,7 @@ class Classifier:
 
     def _verdict(self, msg: ParsedMessage, fields: Mapping[str, str], detection: Detection) -> Verdict:
         for rcpt in detection.recipients:
-            self._decide_recipient(rcpt, detection, fields)
+            self.decide_recipient(rcpt, detection, fields)
         if detection.category:
             category = detection.category
             reason = detection.reason or self._reason_for(category, fields)
@@ -139,13 +139,12 @@ class Classifier:
 
     def _reason_for(self, category: str, fields: Mapping[str, str]) -> str:
         """A finer reason for a category decided without one (e.g. vacation vs moved)."""
-        for rule in self.rules.rules:
-            if rule.category == category and rule.reason and rule.field in MESSAGE_FIELDS:
-                if rule.search(fields.get(rule.field, "")):
-                    return rule.reason
+        hit = self.rules.first_match(fields, only=MESSAGE_FIELDS, categories=[category], with_reason=True)
+        if hit is not None:
+            return hit.rule.reason
         return DEFAULT_REASON.get(Category(category), "") if category in Category._value2member_map_ else ""
 
-    def _decide_recipient(self, rcpt: RecipientVerdict, detection: Detection, fields: Mapping[str, str]) -> None:
+    def decide_recipient(self, rcpt: RecipientVerdict, detection: Detection, fields: Mapping[str, str]) -> None:
         """Fill in a recipient's reason and category, text first, codes second."""
         if detection.category and not _is_bounce(detection.category):
             rcpt.reason = rcpt.reason or detection.reason or DEFAULT_REASON[Category(detection.category)]
@@ -168,6 +167,8 @@ def _first(detectors: Iterable[object], msg: ParsedMessage) -> Detection | None:
     return None
 
 
+#: An address someone could write to (dotted domain): unlike detectors._scan.ADDRESS, which also
+#: takes the bare hosts bounces name ("user@mailhub"), a suggested new address must be complete.
 _ADDRESS = linear.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 

@@ -134,13 +134,18 @@ class RuleSet:
         return list(self._by_field)
 
     def first_match(
-        self, fields: Mapping[str, str], only: Iterable[str] | None = None, categories: Iterable[str] | None = None
+        self,
+        fields: Mapping[str, str],
+        only: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+        with_reason: bool = False,
     ) -> RuleHit | None:
         """The first rule, in file order, whose field matches.
 
         ``only`` restricts the search to some fields (the reason stage reads
         the diagnostic; the message stage reads subject, reply text, ...);
-        ``categories`` to rules giving one of those categories.
+        ``categories`` to rules giving one of those categories;
+        ``with_reason`` to rules that name a reason.
         """
         wanted = set(only) if only is not None else None
         kinds = set(categories) if categories is not None else None
@@ -151,7 +156,7 @@ class RuleSet:
             if kinds is not None and kinds.isdisjoint(group.categories):
                 continue  # do not even compute a field no wanted rule reads
             for position, rule in group.matching(fields.get(name, "")):
-                if kinds is not None and rule.category not in kinds:
+                if kinds is not None and rule.category not in kinds or with_reason and not rule.reason:
                     continue
                 if best is None or position < best[0]:
                     best = (position, rule)
