@@ -201,6 +201,8 @@ def test_words_without_codes(diagnostic: str, reason: str) -> None:
         ("550 Requested action not taken: mailbox unavailable (this account has been suspended)", "suspend"),
         ("554 This message contains text that uses unnecessary base64 encoding", "contenterror"),
         ("550 The message has a potentially executable attachment", "virusdetected"),
+        # Sendmail's MaxHeadersLength refusal: the headers' content, as Sisimai files it (5.6.0 media error).
+        ("552 5.6.0 Headers too large (32768 max)", "contenterror"),
     ],
 )
 def test_server_wordings(diagnostic: str, reason: str) -> None:
