@@ -191,3 +191,13 @@ def test_refusal_naming_our_sender_is_not_about_the_recipient(labels, classifier
     label = labels["0c458bc167ffd7ba.eml"]
     rcpt = classifier.classify(label["path"].read_bytes()).recipients[0]
     assert (rcpt.command, rcpt.reason, rcpt.category) == ("MAIL", "rejected", label["category"])
+
+
+def test_sendmail_transcript_without_verdict_line(labels, classifier) -> None:
+    # Active!Hunter: one address under "permanent fatal errors", and a transcript
+    # holding only "550 <kijitora@example.ed.jp>: Recipient address rejected: User
+    # unknown in local recipient table": Postfix's RCPT-time table lookup. Sisimai,
+    # which reads no stage here, says "filtered"; the words say a missing mailbox.
+    rcpt = classifier.classify(labels["25a7168182752304.eml"]["path"].read_bytes()).recipients[0]
+    assert "local recipient table" in rcpt.diagnostic
+    assert (rcpt.command, rcpt.reason) == ("RCPT", "userunknown")

@@ -171,6 +171,9 @@ def test_connection_stage_is_read_from_text() -> None:
     # qmail-remote names the stage in words.
     assert smtp_command("192.0.2.1 does not like recipient. Remote host said: 550 mailbox unavailable") == "RCPT"
     assert smtp_command("192.0.2.1 does not like sender. Remote host said: 553 sorry") == "MAIL"
+    # Postfix's smtpd says "Recipient address rejected:" only in answer to RCPT TO.
+    assert smtp_command("550 <a@b.example>: Recipient address rejected: User unknown in local recipient table") == "RCPT"
+    assert smtp_command("504 <x@y>: Sender address rejected: need fully-qualified address") == "MAIL"
 
 
 @pytest.mark.parametrize(

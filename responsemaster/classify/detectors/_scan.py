@@ -58,10 +58,12 @@ _COMMAND = linear.compile(
     r"(?:the\s+)?(end of data|final DATA|DATA|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH"
     r"|initial connection)\b"
     r"|(refused to talk to me|greeting)"
-    r"|does not like (recipient|sender)\b",
+    r"|does not like (recipient|sender)\b"
+    r"|\b(recipient|sender) address rejected:",
     re.I,
 )
-#: qmail-remote names the stage in words: "does not like recipient" answers RCPT TO.
+#: Stages named in words: qmail-remote's "does not like recipient", Postfix's
+#: "Recipient address rejected:" (its smtpd says it only in answer to RCPT TO).
 _STAGE_WORDS = {"RECIPIENT": "RCPT", "SENDER": "MAIL"}
 #: Names the scanner reads that mean "the server refused us at connection time".
 _CONNECTION = ("CONNECT", "INITIAL CONNECTION", "REFUSED TO TALK TO ME", "GREETING")
@@ -170,7 +172,7 @@ def remote_mta(text: str) -> str:
 
 def smtp_command(text: str) -> str:
     """The SMTP command the remote server was answering: RCPT, MAIL, DATA, HELO, ..."""
-    commands = [(m.group(1) or m.group(2) or m.group(3)).upper() for m in _COMMAND.finditer(text or "")]
+    commands = [next(g for g in m.groups() if g).upper() for m in _COMMAND.finditer(text or "")]
     if not commands:
         return ""
     last = _STAGE_WORDS.get(commands[-1], commands[-1])

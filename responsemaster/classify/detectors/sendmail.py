@@ -35,9 +35,13 @@ def detect(msg: ParsedMessage) -> Detection | None:
     if not listed and not transcript:
         return None
     said = _transcript_by_address(transcript)
+    if len(listed) == 1 and "" in said:
+        # One failed address and a transcript that does not repeat it
+        # ("550 <addr>: Recipient address rejected: ..."): the answer is its.
+        said.setdefault(listed[0].address.lower(), said[""])
     found = [_scan.Block(b.address, b.lines + said.get(b.address.lower(), [])) for b in listed]
     if not found:
-        found = [_scan.Block(a, t) for a, t in said.items()]
+        found = [_scan.Block(a, t) for a, t in said.items() if a]
     return _scan.detection(name, found)
 
 
@@ -56,5 +60,4 @@ def _transcript_by_address(lines: list[str]) -> dict[str, list[str]]:
         next(iter(by_address.values())).extend(pending)
     elif pending and not by_address:
         by_address[""] = pending
-    by_address.pop("", None)
     return by_address
