@@ -67,14 +67,16 @@ _NO_CAUSE = linear.compile(r"^\W*\d{3}(?:[ -]#?\d\.\d{1,3}\.\d{1,3})?\W+(?:rejec
 #: Stages before any address is given: "user unknown" there is not about the recipient.
 _BEFORE_ADDRESS = ("CONN", "HELO", "EHLO", "STARTTLS", "AUTH")
 #: Words only a directory lookup of the recipient produces (Exchange, Domino and
-#: Notes, Gmail's "Address not found", Exim's and qmail's routing of the local
-#: part, an account expired for disuse): a missing mailbox at whatever stage it
-#: was said, never a content filter's wording.
+#: Notes, Gmail's "Address not found", Postfix's recipient tables, Exim's and
+#: qmail's routing of the local part, an account expired for disuse): a missing
+#: mailbox at whatever stage it was said, never a content filter's wording.
 _DIRECTORY_LOOKUP = linear.compile(
     r"recipient name is not recognized|not listed in (?:the )?(?:public )?(?:domino |name and address |address )?"
     r"(?:directory|book)|not found by smtp address lookup|recipientnotfound|address (?:couldn'?t|could not) be found|"
     r"ディレクトリのリストにありません|ディレクトリには見つかりません|(?:casilla|cuenta|buz[oó]n) ha expirado|"
-    r"unrouteable address|no mailbox here by that name",
+    r"unrouteable address|no mailbox here by that name|"
+    r"unknown in (?:local recipient|virtual mailbox|virtual alias|relay recipient) table|"
+    r"e-?mail account that you tried to reach does not exist|does not exist at the organization",
     re.I,
 )
 
