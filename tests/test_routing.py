@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
-from sqlalchemy import func, select
+from fixtures.worker_setup import count_rows as count
+from sqlalchemy import select
 
 from responsemaster.config import ConfigError, Settings
 from responsemaster.ingest.source import RawMessage
@@ -36,7 +37,7 @@ def route(store: Store, router: Router, verdict: Verdict, raw: bytes = b"x") -> 
     path = store.raw_files.keep(raw)
     with store.transaction() as session:
         row, vrow = record_message(session, msg, verdict, path)
-        return router.route(session, row, vrow, verdict, raw)
+        return router.route(session, row, vrow, verdict, raw, fresh=True)  # as the worker does
 
 
 def bounce(category: str, reason: str, address: str = "jane@example.org", **attribution: object) -> Verdict:
@@ -48,14 +49,6 @@ def bounce(category: str, reason: str, address: str = "jane@example.org", **attr
 def subscriber(store: Store, address: str) -> Subscriber | None:  # noqa: F811
     with store.reader() as s:
         return s.execute(select(Subscriber).where(Subscriber.address_key == address_key(address))).scalars().first()
-
-
-def count(store: Store, model: type, **where: object) -> int:  # noqa: F811
-    with store.reader() as s:
-        stmt = select(func.count()).select_from(model)
-        for key, value in where.items():
-            stmt = stmt.where(getattr(model, key) == value)
-        return int(s.execute(stmt).scalar_one())
 
 
 def test_hard_bounce_prunes_without_deleting(store: Store) -> None:  # noqa: F811

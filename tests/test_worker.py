@@ -9,7 +9,8 @@ import pytest
 from fixtures.sinks import SmtpSink, smtp_sink  # noqa: F401 - fixture
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from fixtures.worker_setup import cli, fill_maildir, maildir_counts, write_config
-from sqlalchemy import func, select
+from fixtures.worker_setup import count_rows as _count
+from sqlalchemy import select
 
 from responsemaster.config import Settings
 from responsemaster.ingest.maildir_source import MaildirSource
@@ -17,14 +18,6 @@ from responsemaster.routing import OutboxDeliverer, Router, load_routing
 from responsemaster.store import Store
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
 from responsemaster.worker import WorkerOptions, drain
-
-
-def _count(store: Store, model: type, **where: object) -> int:  # noqa: F811
-    with store.reader() as s:
-        stmt = select(func.count()).select_from(model)
-        for key, value in where.items():
-            stmt = stmt.where(getattr(model, key) == value)
-        return int(s.execute(stmt).scalar_one())
 
 
 def _drain(store: Store, classifier: object, source: MaildirSource, options: WorkerOptions | None = None):  # type: ignore[no-untyped-def]  # noqa: F811

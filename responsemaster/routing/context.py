@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from responsemaster.routing.config import RoutingConfig
@@ -23,11 +23,11 @@ from responsemaster.store.actions import ActionTaken, OutboxItem
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.subscribers import Subscriber
-from responsemaster.store.upsert import dialect_insert, insert_ignore
+from responsemaster.store.upsert import dialect_insert
 from responsemaster.verdict import Verdict
 
 _actions = ActionTaken.__table__  # type: ignore[attr-defined]
-_subscribers = Subscriber.__table__  # type: ignore[attr-defined]
+_outbox = OutboxItem.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -51,8 +51,15 @@ class RouteContext:
     raw: bytes
     var: Path
     now: datetime = field(default_factory=utcnow)
+    #: The message's raw row was inserted in this very transaction, so no action of it can
+    #: exist yet: actions are checked for repeats in memory and written in one statement at
+    #: the end of :meth:`flush`. False (a replay, a re-route) checks each one in the database.
+    fresh: bool = False
     #: Outbox rows created in this transaction (delivered right after commit).
     outbox_ids: list[int] = field(default_factory=list)
+    _actions: list[ActionRef] = field(default_factory=list)
+    _keys: set[str] = field(default_factory=set)
+    _outbox: list[tuple[ActionRef, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def uid(self) -> str:
@@ -62,15 +69,37 @@ class RouteContext:
     def forged(self) -> bool:
         return bool(self.verdict.attribution.forged_token)
 
+    def flush(self) -> None:
+        """Write the buffered actions (one executemany), then their outbox rows.
+
+        Without RETURNING, so the drivers send the rows as one batch; the ids
+        are read back only for the few actions an outbox row points at.
+        """
+        conn = self.session.connection()
+        if self._actions:
+            conn.execute(_actions.insert(), [action.values for action in self._actions])
+            self._actions = []
+        if self._outbox:
+            missing = [action.idempotency_key for action, _values in self._outbox if action.id is None]
+            if missing:
+                ids = dict(conn.execute(select(_actions.c.idempotency_key, _actions.c.id).where(
+                    _actions.c.idempotency_key.in_(missing))).all())
+                for action, _values in self._outbox:
+                    action.id = ids.get(action.idempotency_key, action.id)
+            rows = [{**values, "action_id": action.id} for action, values in self._outbox]
+            self.outbox_ids.extend(conn.execute(_OUTBOX_INSERT, row).scalar_one() for row in rows)
+            self._outbox = []
+
 
 @dataclass
 class ActionRef:
-    """The action row just written (a plain record: built once per action on the hot path)."""
+    """An action row, written (``id`` set) or buffered until :meth:`RouteContext.flush`."""
 
-    id: int
+    id: int | None
     idempotency_key: str
     status: str
     detail: str
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 def _action_insert(session: Session) -> Any:
@@ -83,6 +112,7 @@ def _action_insert(session: Session) -> Any:
 
 
 _ACTION_INSERT: dict[str, Any] = {}
+_OUTBOX_INSERT = insert(_outbox).returning(_outbox.c.id)
 _ACTION_UPDATE = update(_actions).where(_actions.c.id == bindparam("action_id")).values(
     status=bindparam("status"), detail=bindparam("detail")
 )
@@ -93,8 +123,10 @@ def record_action(
 ) -> ActionRef | None:
     """Log an action once; ``None`` when this (message, disposition, target) already has one.
 
-    INSERT ... ON CONFLICT DO NOTHING RETURNING id: one statement, and the
-    database (not a read before the write) decides what "already" means.
+    A fresh message (its row inserted in this transaction) can only repeat an
+    action of its own, so a set in memory decides and the row is buffered for
+    :meth:`RouteContext.flush`. Otherwise INSERT ... ON CONFLICT DO NOTHING
+    RETURNING id: one statement, and the database decides what "already" means.
     """
     key = clip(f"{ctx.uid}:{disposition}:{target}", 700)
     values = {
@@ -106,6 +138,13 @@ def record_action(
         "idempotency_key": key,
         "created_at": ctx.now,
     }
+    if ctx.fresh:
+        if key in ctx._keys:
+            return None
+        ctx._keys.add(key)
+        action = ActionRef(None, key, status, values["detail"], values)
+        ctx._actions.append(action)
+        return action
     new_id = ctx.session.connection().execute(_action_insert(ctx.session), values).scalar()
     return None if new_id is None else ActionRef(new_id, key, status, values["detail"])
 
@@ -114,39 +153,77 @@ def set_action(ctx: RouteContext, action: ActionRef, status: str, detail: str = 
     action.status = status
     if detail:
         action.detail = clip(detail)
+    if action.id is None:  # still buffered: the INSERT will carry the outcome
+        action.values["status"], action.values["detail"] = action.status, action.detail
+        return
     ctx.session.connection().execute(
         _ACTION_UPDATE, {"action_id": action.id, "status": action.status, "detail": action.detail}
     )
 
 
-def enqueue(ctx: RouteContext, action: ActionRef, kind: str, payload: dict[str, Any]) -> OutboxItem:
+def enqueue(ctx: RouteContext, action: ActionRef, kind: str, payload: dict[str, Any]) -> None:
     """An external effect to deliver after commit (same transaction as the verdict)."""
-    item = OutboxItem(
-        action_id=action.id,  # type: ignore[arg-type]
-        kind=kind,
-        idempotency_key=action.idempotency_key,
-        payload=json.dumps(payload, sort_keys=True),
-        next_attempt_at=ctx.now,
-        created_at=ctx.now,
-    )
-    ctx.session.add(item)
-    ctx.session.flush()
-    ctx.outbox_ids.append(item.id)  # type: ignore[arg-type]
-    return item
+    values = {
+        "kind": kind,
+        "idempotency_key": action.idempotency_key,
+        "payload": json.dumps(payload, sort_keys=True),
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": ctx.now,
+        "lease_owner": "",
+        "lease_until": None,
+        "last_error": "",
+        "created_at": ctx.now,
+        "done_at": None,
+    }
+    ctx._outbox.append((action, values))
+    if action.id is not None:  # not buffered: write it now
+        ctx.flush()
+
+
+# --------------------------------------------------------------------------- subscribers
+#
+# Looked up by several dispositions of one message (log, then prune...) and by
+# many messages of one batch: each transaction keeps what it read (and what it
+# found missing) in ``session.info``. The worker forgets it when it rolls a
+# message's savepoint back, since rows read or written inside it may be gone.
+
+_CACHE = "rm_subscribers"
+_CREATED = "rm_subscribers_created"
+
+
+def forget_subscribers(session: Session) -> None:
+    """Drop what this transaction cached about subscribers (after a savepoint rollback)."""
+    session.info.pop(_CACHE, None)
+    session.info.pop(_CREATED, None)
+
+
+def created_here(ctx: RouteContext, sub: Subscriber) -> bool:
+    """True when this transaction created the row (so it has no list memberships yet)."""
+    return sub.id in ctx.session.info.get(_CREATED, ())
 
 
 def find_subscriber(ctx: RouteContext, address: str) -> Subscriber | None:
     """The subscriber row, locked for update (PostgreSQL) so concurrent scores do not race."""
-    stmt = select(Subscriber).where(Subscriber.address_key == address_key(address)).with_for_update()
-    return ctx.session.execute(stmt).scalars().first()
+    key = address_key(address)
+    cache = ctx.session.info.setdefault(_CACHE, {})
+    if key in cache:
+        return cache[key]
+    stmt = select(Subscriber).where(Subscriber.address_key == key).with_for_update()
+    found = ctx.session.execute(stmt).scalars().first()
+    cache[key] = found
+    return found
 
 
 def get_or_create_subscriber(ctx: RouteContext, address: str) -> Subscriber:
     """The subscriber, created (origin ``returned-mail``) if the address is new to us.
 
-    INSERT ... ON CONFLICT DO NOTHING, then read: two workers seeing a new
-    address at once both end up with the one row.
+    INSERT ... ON CONFLICT DO NOTHING RETURNING the row, else read it: two
+    workers seeing a new address at once both end up with the one row.
     """
+    found = find_subscriber(ctx, address)
+    if found is not None:
+        return found
     values = {
         "address": clip(address, 320),
         "address_key": clip(address_key(address), 320),
@@ -161,10 +238,16 @@ def get_or_create_subscriber(ctx: RouteContext, address: str) -> Subscriber:
         "created_at": ctx.now,
         "updated_at": ctx.now,
     }
-    insert_ignore(ctx.session, _subscribers, values, ["address_key"])
-    found = find_subscriber(ctx, address)
-    assert found is not None
-    return found
+    stmt = dialect_insert(ctx.session, Subscriber).values(**values).on_conflict_do_nothing(index_elements=["address_key"])
+    created = ctx.session.execute(stmt.returning(Subscriber)).scalars().first()
+    if created is not None:
+        ctx.session.info.setdefault(_CREATED, set()).add(created.id)
+    else:  # another worker created it meanwhile
+        ctx.session.info[_CACHE].pop(values["address_key"], None)
+        created = find_subscriber(ctx, address)
+    assert created is not None
+    ctx.session.info[_CACHE][values["address_key"]] = created
+    return created
 
 
 def touch(ctx: RouteContext, sub: Subscriber) -> None:

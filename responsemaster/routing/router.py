@@ -49,10 +49,21 @@ class Router:
         self.var = Path(var)
 
     def route(
-        self, session: Session, message: RawMessageRow, verdict_row: MessageVerdict, verdict: Verdict, raw: bytes
+        self,
+        session: Session,
+        message: RawMessageRow,
+        verdict_row: MessageVerdict,
+        verdict: Verdict,
+        raw: bytes,
+        *,
+        fresh: bool = False,
     ) -> RouteContext:
-        """Write every action (and outbox row) for this verdict; returns the context (outbox ids)."""
-        ctx = RouteContext(session, self.config, message, verdict_row, verdict, raw, self.var)
+        """Write every action (and outbox row) for this verdict; returns the context (outbox ids).
+
+        ``fresh``: the caller inserted ``message`` in this same transaction (the
+        worker does), so its actions are written in one statement at the end.
+        """
+        ctx = RouteContext(session, self.config, message, verdict_row, verdict, raw, self.var, fresh=fresh)
         targets = targets_of(verdict)
         if ctx.forged:
             record_action(ctx, "flag_forged_token", verdict.attribution.subscriber or "-", "flagged",
@@ -61,6 +72,7 @@ class Router:
             self._apply(ctx, target, scope="recipient")
         head = targets[0] if targets else Target("", verdict.category, verdict.reason)
         self._apply(ctx, Target(head.address, verdict.category, verdict.reason), scope="message")
+        ctx.flush()
         return ctx
 
     def _apply(self, ctx: RouteContext, target: Target, scope: str) -> None:

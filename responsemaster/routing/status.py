@@ -13,6 +13,7 @@ from sqlalchemy import update
 from responsemaster.routing.context import (
     RouteContext,
     Target,
+    created_here,
     get_or_create_subscriber,
     record_action,
     set_action,
@@ -39,7 +40,8 @@ def change_status(ctx: RouteContext, sub: Subscriber, status: SubscriberStatus, 
     sub.status_reason = clip(reason, 255)
     sub.status_changed_at = ctx.now
     touch(ctx, sub)
-    if status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED, SubscriberStatus.PRUNED):
+    ending = status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED, SubscriberStatus.PRUNED)
+    if ending and not created_here(ctx, sub):  # a row created by this transaction is on no list
         ctx.session.execute(
             update(ListMembership)
             .where(ListMembership.subscriber_id == sub.id, ListMembership.status == "subscribed")  # type: ignore[arg-type]

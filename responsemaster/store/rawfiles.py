@@ -3,24 +3,34 @@
 Write-once and idempotent: the same bytes land on the same path, so a replay
 after a crash rewrites nothing and two workers keeping the same message agree.
 Files are written to a temporary name and renamed, so a reader never sees half
-a message; :meth:`RawFiles.sync` makes a whole batch durable with one
-``syncfs`` (one flush per batch instead of one fsync per message).
+a message.
+
+Durability, per batch: :meth:`RawFiles.sync` fsyncs every file kept since the
+last call (and their directories) from a small pool of threads. The journal
+batches concurrent fsyncs into one commit (200 files in ~30 ms here), and
+only our files are flushed: ``syncfs``, used before, flushes every dirty page
+of the whole file system and so pays for every other writer on the disk
+(seconds per batch on a shared machine, next to a busy MTA).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+#: Threads fsyncing at once: enough for the journal to batch them into one commit.
+SYNC_THREADS = 8
 
 
 class RawFiles:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._lock = threading.Lock()
+        #: Files named since the last :meth:`sync` (kept now or found already there).
+        self._unsynced: list[Path] = []
 
     def relpath(self, sha256: str) -> str:
         """Path relative to the var dir, as stored in ``raw_messages.path``."""
@@ -30,27 +40,41 @@ class RawFiles:
         return self.root / sha256[:2] / f"{sha256}.eml"
 
     def keep(self, raw: bytes, sha256: str | None = None) -> str:
-        """Store ``raw`` (once) and return its relative path."""
+        """Store ``raw`` (once) and return its relative path; :meth:`sync` makes it durable.
+
+        A file that is already there is synced too: a worker killed before its
+        sync may have left it only in the page cache.
+        """
         sha256 = sha256 or hashlib.sha256(raw).hexdigest()
         final = self.path(sha256)
         if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+            tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             with open(tmp, "wb") as handle:
                 handle.write(raw)
             os.replace(tmp, final)
+        with self._lock:
+            self._unsynced.append(final)
         return self.relpath(sha256)
 
     def read(self, relpath: str) -> bytes:
         return (self.root.parent / relpath).read_bytes()
 
     def sync(self) -> None:
-        """Flush every kept file of the batch to disk (Linux ``syncfs``; fsync of the root elsewhere)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            syncfs = getattr(_libc, "syncfs", None)
-            if syncfs is None or syncfs(fd) != 0:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        """Make every file kept since the last call durable: fsync the files, then their directories."""
+        with self._lock:
+            files, self._unsynced = self._unsynced, []
+        if not files:
+            return
+        folders = {path.parent for path in files} | {self.root}
+        with ThreadPoolExecutor(min(SYNC_THREADS, len(files))) as pool:
+            list(pool.map(_fsync, files))
+            list(pool.map(_fsync, folders))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

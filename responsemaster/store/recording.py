@@ -6,11 +6,13 @@ rows and review items to the same transaction before it commits.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
 from responsemaster.ingest.source import RawMessage
-from responsemaster.store.base import address_key, clip, domain_of
+from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.database import message_uid
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
 from responsemaster.verdict import RecipientVerdict, Verdict
@@ -60,65 +62,66 @@ def record_message(
 ) -> tuple[RawMessageRow, MessageVerdict]:
     """Insert the raw message row and its verdict rows (not committing).
 
-    Core INSERT ... RETURNING rather than ORM flushes: this runs once per
-    message on the hot path. The returned objects are detached snapshots
-    with their ids, for the router.
+    Core INSERT ... RETURNING from plain dicts rather than ORM objects and
+    flushes: this runs once per message on the hot path. The returned
+    objects are detached snapshots (``model_construct``: no validation, no
+    ORM state) with their ids, for the router.
     """
-    row = RawMessageRow(
-        uid=message_uid(msg.source, msg.key),
-        source=msg.source,
-        key=msg.key,
-        sha256=msg.sha256,
-        size=len(msg.raw),
-        path=path,
-        state="quarantined" if quarantine_reason else "processed",
-        error=clip(quarantine_reason) or None,
-    )
-    row.id = _insert(session, RawMessageRow, row)
+    now = utcnow()
+    row = {
+        "uid": message_uid(msg.source, msg.key),
+        "source": msg.source,
+        "key": msg.key,
+        "sha256": msg.sha256,
+        "size": len(msg.raw),
+        "path": path,
+        "state": "quarantined" if quarantine_reason else "processed",
+        "error": clip(quarantine_reason) or None,
+        "received_at": now,
+    }
+    conn = session.connection()
+    row["id"] = conn.execute(_RAW_INSERT, row).scalar_one()
     subject = concerned_address(verdict)
     attribution = verdict.attribution
-    mv = MessageVerdict(
-        message_id=row.id,  # type: ignore[arg-type]
-        category=verdict.category,
-        reason=clip(verdict.reason, 64),
-        confidence=float(verdict.confidence),
-        decided_by=clip(verdict.decided_by, 255),
-        subscriber=clip(subject, 320),
-        subscriber_key=clip(address_key(subject), 320),
-        domain=clip(domain_of(subject), 255),
-        campaign=clip(attribution.campaign, 255),
-        via=clip(attribution.via, 16),
-        forged_token=attribution.forged_token,
-        error=clip(verdict.error) or None,
-        subject=clip(verdict.subject),
-        sender=clip(verdict.sender, 998),
-        header_message_id=clip(verdict.message_id, 998),
-        suggested_address=clip(verdict.suggested_address, 320),
-        feedback_type=clip(verdict.feedback_type, 64),
-        reply_text=clip(verdict.reply_text),
-    )
-    mv.id = _insert(session, MessageVerdict, mv)
-    rows = [_recipient_values(mv, position, rcpt) for position, rcpt in enumerate(verdict.recipients)]
+    mv = {
+        "message_id": row["id"],
+        "category": verdict.category,
+        "reason": clip(verdict.reason, 64),
+        "confidence": float(verdict.confidence),
+        "decided_by": clip(verdict.decided_by, 255),
+        "subscriber": clip(subject, 320),
+        "subscriber_key": clip(address_key(subject), 320),
+        "domain": clip(domain_of(subject), 255),
+        "campaign": clip(attribution.campaign, 255),
+        "via": clip(attribution.via, 16),
+        "forged_token": attribution.forged_token,
+        "error": clip(verdict.error) or None,
+        "subject": clip(verdict.subject),
+        "sender": clip(verdict.sender, 998),
+        "header_message_id": clip(verdict.message_id, 998),
+        "suggested_address": clip(verdict.suggested_address, 320),
+        "feedback_type": clip(verdict.feedback_type, 64),
+        "reply_text": clip(verdict.reply_text),
+        "created_at": now,
+    }
+    mv["id"] = conn.execute(_VERDICT_INSERT, mv).scalar_one()
+    rows = [_recipient_values(mv["id"], now, position, rcpt) for position, rcpt in enumerate(verdict.recipients)]
     if rows:
-        session.connection().execute(RecipientVerdictRow.__table__.insert(), rows)  # type: ignore[attr-defined]
-    return row, mv
+        conn.execute(_RECIPIENT_INSERT, rows)
+    return RawMessageRow.model_construct(**row), MessageVerdict.model_construct(**mv)
 
 
-_INSERTS: dict[str, object] = {}
+_raw_table = RawMessageRow.__table__  # type: ignore[attr-defined]
+_verdict_table = MessageVerdict.__table__  # type: ignore[attr-defined]
+#: Built once (so is their cache key): this runs for every message.
+_RAW_INSERT = _raw_table.insert().returning(_raw_table.c.id)
+_VERDICT_INSERT = _verdict_table.insert().returning(_verdict_table.c.id)
+_RECIPIENT_INSERT = RecipientVerdictRow.__table__.insert()  # type: ignore[attr-defined]
 
 
-def _insert(session: Session, model: type, obj: object) -> int:
-    """INSERT ... RETURNING id with the statement built once per table (so is its cache key)."""
-    table = model.__table__  # type: ignore[attr-defined]
-    if table.name not in _INSERTS:
-        _INSERTS[table.name] = table.insert().returning(table.c.id)
-    values = {c.name: getattr(obj, c.name) for c in table.columns if c.name != "id"}
-    return int(session.connection().execute(_INSERTS[table.name], values).scalar_one())  # type: ignore[call-overload]
-
-
-def _recipient_values(mv: MessageVerdict, position: int, rcpt: RecipientVerdict) -> dict[str, object]:
+def _recipient_values(verdict_id: int, now: datetime, position: int, rcpt: RecipientVerdict) -> dict[str, object]:
     return {
-        "verdict_id": mv.id,
+        "verdict_id": verdict_id,
         "position": position,
         "address": clip(rcpt.address, 320),
         "address_key": clip(address_key(rcpt.address), 320),
@@ -132,5 +135,5 @@ def _recipient_values(mv: MessageVerdict, position: int, rcpt: RecipientVerdict)
         "final_recipient": clip(rcpt.final_recipient, 320),
         "action": clip(rcpt.action, 16),
         "decided_by": clip(rcpt.decided_by, 255),
-        "created_at": mv.created_at,
+        "created_at": now,
     }
