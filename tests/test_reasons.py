@@ -211,7 +211,23 @@ def test_words_without_codes(diagnostic: str, reason: str) -> None:
         ("550 The message has a potentially executable attachment", "virusdetected"),
         # Sendmail's MaxHeadersLength refusal: the headers' content, as Sisimai files it (5.6.0 media error).
         ("552 5.6.0 Headers too large (32768 max)", "contenterror"),
+        # Sendmail: the MX points back at the sending host, a configuration error there.
+        ("553 5.3.5 mail for mail.example.lv loops back to myself", "systemerror"),
     ],
 )
 def test_server_wordings(diagnostic: str, reason: str) -> None:
     assert decide(diagnostic) == reason
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        # A bounce with no diagnostic line is read from its body, and the same
+        # evidence ties "unknown" words to the address there.
+        ("Delivery failed.\n\nUser kijitora (kijitora@example.jp) not listed in Domino Directory\n", "userunknown"),
+        ("Delivery failed.\n\nkijitora@example.jp: 550 unknown user\n", "filtered"),
+    ],
+)
+def test_body_of_a_bounce_without_diagnostic(body: str, reason: str) -> None:
+    rcpt = recipient("kijitora@example.jp")
+    assert reasons.decide(RULES, rcpt, {"body": body}, Detection(detector="test"))[0] == reason

@@ -106,9 +106,10 @@ def decide(rules: RuleSet, rcpt: RecipientVerdict, fields: Mapping[str, str], de
     if rcpt.reply_code and reason_from_reply_code(rcpt.reply_code):
         return refine(reason_from_reply_code(rcpt.reply_code), rcpt), f"reply-code:{rcpt.reply_code}"
     if not rcpt.diagnostic:
-        hit = rules.match_field("diagnostic", fields.get("body", "")[:5000], klass)
+        body = fields.get("body", "")[:5000]
+        hit = rules.match_field("diagnostic", body, klass)
         if hit is not None:
-            return refine(hit.rule.reason, rcpt), hit.decided_by
+            return refine(hit.rule.reason, rcpt, body), hit.decided_by
     if detection.reason:
         return detection.reason, detection.detector
     if rcpt.action in ("delayed", "expired"):
@@ -132,7 +133,7 @@ def precise_status(status: str, diagnostic: str) -> str:
     return ".".join(match.groups())
 
 
-def refine(reason: str, rcpt: RecipientVerdict) -> str:
+def refine(reason: str, rcpt: RecipientVerdict, text: str = "") -> str:
     """Adjust what the words meant to the SMTP stage they answered.
 
     "User unknown" is evidence of a missing mailbox only when something ties it
@@ -143,13 +144,14 @@ def refine(reason: str, rcpt: RecipientVerdict) -> str:
     filters answer once the address was accepted (Japanese mobile carriers,
     anti-spam gateways): ``filtered``, a block, as Sisimai decides. Pruning on
     it would remove a live subscriber. Refused at MAIL FROM, it is our sender
-    address that "does not exist".
+    address that "does not exist". ``text`` is what the words were read from
+    when it is not the diagnostic (the body of a bounce that had none).
     """
     if rcpt.command == "MAIL" and reason in ("userunknown", "hostunknown", "filtered"):
         return "rejected"
     if reason != "userunknown" or rcpt.command in ("RCPT", *_BEFORE_ADDRESS):
         return reason
-    if _addressing_status(rcpt.status) or _DIRECTORY_LOOKUP.search(rcpt.diagnostic):
+    if _addressing_status(rcpt.status) or _DIRECTORY_LOOKUP.search(text or rcpt.diagnostic):
         return reason
     return "filtered"
 
