@@ -321,10 +321,13 @@ def run_backend(name: str, url: str, workdir: Path, loader: Loader, args: argpar
         for label, paths in queries.items():
             for conns in levels(args):
                 base = f"http://127.0.0.1:{port}"
+                load_before = os.getloadavg()[0]
                 if shutil.which("wrk"):
                     stats = drive_wrk(base, key, paths, conns, args.duration, workdir)
                 else:
                     stats = asyncio.run(drive(base, key, paths, conns, args.duration))
+                # The machine may be shared: the 1-minute load average around the run says how busy it was.
+                stats["load"] = max(load_before, os.getloadavg()[0])
                 print(f"  {name} {label} x{conns}: {stats}", flush=True)
                 results.append({"backend": name, "query": label, "conns": conns, "load_s": load_s, **stats})
     finally:
@@ -352,33 +355,35 @@ def machine() -> str:
 
 
 def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace, loader: Loader, pg: str) -> None:
+    command = (f"Command: `python benchmarks/api_bench.py --scale {args.scale:g} --backend {args.backend} "
+               f"--concurrency {args.concurrency} --duration {args.duration:g} --workers {args.workers}`")
+    data = (f"Data: {loader.n_subscribers:,} subscribers, {loader.n_verdicts:,} message verdicts (plus their raw-message "
+            f"rows and a recipient line per bounce), 5% suppressed, over 365 days, {N_DOMAINS} Zipf-distributed domains.")
+    client = "wrk (2 threads)" if shutil.which("wrk") else "httpx (one process)"
+    load = (f"Load: `responsemaster serve --workers {args.workers}` (uvicorn{uvicorn_extras()}); the client is "
+            f"{client} on the same machine with {args.concurrency} concurrent keep-alive connections (each level a "
+            f"run), {args.duration:g} s per query after a 3 s warm-up, random subscribers / top-50 domains. Every "
+            "request carries a read API key (checked against the database on each request). Target: p99 < 50 ms. "
+            "*load avg*: the machine's 1-minute load average around the run (the higher of before and after; "
+            f"{os.cpu_count()} CPUs: above that, something else was competing).")
     lines = [
-        "# API load benchmark", "",
-        f"Command: `python benchmarks/api_bench.py --scale {args.scale:g} --backend {args.backend} "
-        f"--concurrency {args.concurrency} --duration {args.duration:g} --workers {args.workers}`", "",
-        f"Machine: {machine()}{pg}.", "",
-        f"Data: {loader.n_subscribers:,} subscribers, {loader.n_verdicts:,} message verdicts (plus their raw-message "
-        f"rows and a recipient line per bounce), 5% suppressed, over 365 days, {N_DOMAINS} Zipf-distributed domains.",
-        "", f"Load: `responsemaster serve --workers {args.workers}` (uvicorn{uvicorn_extras()}); the client is "
-        f"{'wrk (2 threads)' if shutil.which('wrk') else 'httpx (one process)'} on the same machine with "
-        f"{args.concurrency} concurrent keep-alive connections (each level a run), {args.duration:g} s per query "
-        "after a 3 s warm-up, random subscribers / top-50 domains. Every request carries a read API key (checked "
-        "against the database on each request). Target: p99 < 50 ms.", "",
-        "| backend | query | connections | requests | req/s | p50 ms | p99 ms | errors | p99 < 50 ms | data load |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "# API load benchmark", "", command, "", f"Machine: {machine()}{pg}.", "", data, "", load, "",
+        "| backend | query | connections | requests | req/s | p50 ms | p99 ms | errors | p99 < 50 ms | load avg | data load |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         if "direct_ms" in r:
-            lines.append(f"| {r['backend']} | {r['query']} | 1 | | | {r['direct_ms']:.1f} (median) | | | | |")
+            lines.append(f"| {r['backend']} | {r['query']} | 1 | | | {r['direct_ms']:.1f} (median) | | | | | |")
             continue
         ok = "yes" if r["p99"] < 50 else f"**no** (+{r['p99'] - 50:.0f} ms)"
         lines.append(f"| {r['backend']} | {r['query']} | {r['conns']} | {r['requests']:,} | {r['rps']:,.0f} | {r['p50']:.1f} | "
-                     f"{r['p99']:.1f} | {r['errors']} | {ok} | {r['load_s']:.0f} s |")
-    lines += ["", "What makes it fast: the subscriber lookup reads two rows by unique key (`uq_subscribers_address_key`, "
-              "`uq_suppressions_address_key`); the history reads `ix_message_verdicts_subscriber_created` and "
-              "`ix_recipient_verdicts_address_key`; the per-domain count reads `verdict_day_counts` (kept by a "
-              "trigger, migration `0003_api`), at most 30 days x categories x reasons rows, where the same count on "
-              "`message_verdicts` reads every verdict of the domain in the range (last row per backend).", ""]
+                     f"{r['p99']:.1f} | {r['errors']} | {ok} | {r['load']:.1f} | {r['load_s']:.0f} s |")
+    why = ("What makes it fast: the subscriber lookup reads two rows by unique key (`uq_subscribers_address_key`, "
+           "`uq_suppressions_address_key`); the history reads `ix_message_verdicts_subscriber_created` and "
+           "`ix_recipient_verdicts_address_key`; the per-domain count reads `verdict_day_counts` (kept by a "
+           "trigger, migration `0003_api`), at most 30 days x categories x reasons rows, where the same count on "
+           "`message_verdicts` reads every verdict of the domain in the range (last row per backend).")
+    lines += ["", why, ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     print("\n".join(lines))
