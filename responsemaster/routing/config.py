@@ -31,8 +31,8 @@ DEFAULT_ACTIONS: dict[str, list[str]] = {
     "mailbox_full": ["log", "bounce_score"],
     "mail_block": ["log", "alert"],
     "message_restriction": ["log", "alert"],
-    "delivery_status": ["log"],
-    "auto_reply": ["log", "record_moved"],
+    "delivery_status": ["log", "good_delivery"],
+    "auto_reply": ["log", "record_moved", "reset_score"],
     "challenge_response": ["log", "forward", "review"],
     "feedback_loop": ["log", "unsubscribe", "suppress"],
     "unsubscribe_request": ["log", "unsubscribe"],
@@ -58,6 +58,9 @@ class BounceScoreSettings:
     stale_days: int = 7
     #: Mailman counts at most one bounce per address per day.
     once_per_day: bool = True
+    #: What is left of a score when the address proves it works (a mail from it, a
+    #: delivery report): 0 resets it (Mailman), 0.5 halves it at each such proof.
+    reset_factor: float = 0.0
 
 
 @dataclass
@@ -163,6 +166,8 @@ def _validate(config: RoutingConfig) -> None:
                 raise ConfigError(
                     f"[routing.categories.{category}]: unknown action {name!r} (one of {', '.join(sorted(DISPOSITIONS))})"
                 )
+    if not 0.0 <= config.bounce_score.reset_factor <= 1.0:
+        raise ConfigError("[routing.bounce_score] reset_factor must be between 0 (reset) and 1 (keep)")
     if config.smtp.tls not in ("none", "starttls", "ssl"):
         raise ConfigError("[routing.smtp] tls must be none, starttls or ssl")
     longest = max(config.smtp.timeout, config.webhook_timeout)

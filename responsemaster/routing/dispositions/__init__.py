@@ -15,6 +15,7 @@ from responsemaster.routing.dispositions import (
     alert,
     bounce_score,
     forward,
+    good_delivery,
     log,
     move,
     prune,
@@ -35,6 +36,6 @@ class Disposition(Protocol):
     def apply(self, ctx: RouteContext, target: Target) -> None: ...
 
 
-_MODULES = (alert, bounce_score, forward, log, move, prune, record_moved, reset_score, review, suppress, unsubscribe, webhook)
+_MODULES = (alert, bounce_score, forward, good_delivery, log, move, prune, record_moved, reset_score, review, suppress, unsubscribe, webhook)
 
 DISPOSITIONS: dict[str, Disposition] = {module.DISPOSITION.name: module.DISPOSITION for module in _MODULES}

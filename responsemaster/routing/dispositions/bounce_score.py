@@ -4,7 +4,9 @@ Each bounce adds its category's weight to the address's score; at most one
 bounce counts per day (a flood of retries from one outage is one event); a
 score whose last bounce is older than ``stale_days`` starts again from zero;
 at ``threshold`` the address is pruned (status + suppression, never deleted).
-A mail *from* the address resets the score (see ``reset_score``).
+Proof that the address works clears the score (:func:`clear_score`): mail
+*from* the address (``reset_score``) or a report that our mail reached it
+(``good_delivery``).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from datetime import timedelta
 from responsemaster.routing.context import (
     RouteContext,
     Target,
+    find_subscriber,
     get_or_create_subscriber,
     record_action,
     set_action,
     touch,
 )
 from responsemaster.routing.status import change_status, suppress
+from responsemaster.store.base import clip
 from responsemaster.store.subscribers import NOT_MAILABLE, SubscriberStatus
 
 
@@ -57,6 +61,29 @@ class BounceScore:
         elif weight > 0:
             change_status(ctx, sub, SubscriberStatus.BOUNCING, f"{target.category}:{target.reason}")
         set_action(ctx, action, "done", detail)
+
+
+def clear_score(ctx: RouteContext, disposition: str, address: str, why: str) -> None:
+    """The address works: its score times ``reset_factor`` (0, the default: back to zero).
+
+    Recorded as an action only when there is something to clear. ``bouncing``
+    goes back to ``active`` once the score is zero; a status that ended the
+    subscription (pruned, unsubscribed, complained) is never undone here.
+    """
+    sub = find_subscriber(ctx, address)
+    if sub is None or (sub.bounce_score == 0 and sub.status != SubscriberStatus.BOUNCING):
+        return
+    after = round(sub.bounce_score * ctx.config.bounce_score.reset_factor, 6)
+    if record_action(ctx, disposition, address, detail=f"{sub.bounce_score:g} -> {after:g}: {why}") is None:
+        return
+    sub.bounce_score = after
+    if after == 0:
+        sub.last_bounce_at = None
+        if sub.status == SubscriberStatus.BOUNCING:
+            sub.status = SubscriberStatus.ACTIVE
+            sub.status_reason = clip(f"{disposition}: {why}", 255)
+            sub.status_changed_at = ctx.now
+    touch(ctx, sub)
 
 
 DISPOSITION = BounceScore()
