@@ -101,6 +101,8 @@ class RecipientVerdictRow(SQLModel, table=True):
     diagnostic: str = text()
     final_recipient: str = Field(default="", max_length=320)
     action: str = Field(default="", max_length=16)
+    #: The SMTP command the remote server rejected (RCPT, MAIL, DATA...; migration 0005).
+    command: str = Field(default="", max_length=16, sa_column_kwargs={"server_default": ""})
     decided_by: str = Field(default="", max_length=255)
     created_at: datetime = ts()
 

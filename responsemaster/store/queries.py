@@ -92,5 +92,7 @@ def _recipient_fields(r: RecipientVerdictRow) -> dict[str, Any]:
         "remote_mta": r.remote_mta,
         "diagnostic": r.diagnostic,
         "final_recipient": r.final_recipient or None,
+        "action": r.action,
+        "command": r.command,
         "decided_by": r.decided_by,
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
 from responsemaster.ingest.source import RawMessage
@@ -108,6 +109,7 @@ def record_message(
     rows = [_recipient_values(mv["id"], now, position, rcpt) for position, rcpt in enumerate(verdict.recipients)]
     if rows:
         conn.execute(_RECIPIENT_INSERT, rows)
+    configure_mappers()  # the snapshots' attributes are the mapped ones: they must be set up (a no-op once done)
     return RawMessageRow.model_construct(**row), MessageVerdict.model_construct(**mv)
 
 
@@ -134,6 +136,7 @@ def _recipient_values(verdict_id: int, now: datetime, position: int, rcpt: Recip
         "diagnostic": clip(rcpt.diagnostic),
         "final_recipient": clip(rcpt.final_recipient, 320),
         "action": clip(rcpt.action, 16),
+        "command": clip(rcpt.command, 16),
         "decided_by": clip(rcpt.decided_by, 255),
         "created_at": now,
     }
