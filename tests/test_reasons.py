@@ -158,6 +158,8 @@ def test_precise_status() -> None:
         ("expired because no connection",
          dict(diagnostic="Sorry, I wasn't able to establish an SMTP connection. (#4.4.1) I'm not going to try again; "
                          "this message has been in the queue too long.", status="4.4.1"), "networkerror"),
+        ("'no mailbox found' to RCPT with a policy code", dict(diagnostic="550 5.7.1 No mailbox found",
+                                                               status="5.7.1", command="RCPT"), "userunknown"),
         ("a reason's name in a URL is not evidence",
          dict(diagnostic="550 5.2.1 <a@b>: Recipient address rejected: User unknown. See https://x.example/#filtered",
               status="5.2.1", command="RCPT"), "userunknown"),
@@ -179,6 +181,7 @@ def test_connection_stage_is_read_from_text() -> None:
     # Postfix's smtpd says "Recipient address rejected:" only in answer to RCPT TO.
     assert smtp_command("550 <a@b.example>: Recipient address rejected: User unknown in local recipient table") == "RCPT"
     assert smtp_command("504 <x@y>: Sender address rejected: need fully-qualified address") == "MAIL"
+    assert smtp_command("Unknown user RCPT TO generated following response: 553 5.3.0 <a@b>... Addressee unknown") == "RCPT"
 
 
 @pytest.mark.parametrize(
@@ -213,6 +216,9 @@ def test_words_without_codes(diagnostic: str, reason: str) -> None:
         ("552 5.6.0 Headers too large (32768 max)", "contenterror"),
         # Sendmail: the MX points back at the sending host, a configuration error there.
         ("553 5.3.5 mail for mail.example.lv loops back to myself", "systemerror"),
+        ("Your mail to the following recipients could not be delivered because they are not accepting mail from "
+         "list@example.com", "filtered"),
+        ("554 5.7.1 Message Rejected Class=size limit=15728640 Subclass=reject size=18571048", "mesgtoobig"),
     ],
 )
 def test_server_wordings(diagnostic: str, reason: str) -> None:

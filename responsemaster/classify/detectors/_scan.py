@@ -59,11 +59,13 @@ _COMMAND = linear.compile(
     r"|initial connection)\b"
     r"|(refused to talk to me|greeting)"
     r"|does not like (recipient|sender)\b"
-    r"|\b(recipient|sender) address rejected:",
+    r"|\b(recipient|sender) address rejected:"
+    r"|\b(RCPT TO|MAIL FROM) generated following response",
     re.I,
 )
 #: Stages named in words: qmail-remote's "does not like recipient", Postfix's
-#: "Recipient address rejected:" (its smtpd says it only in answer to RCPT TO).
+#: "Recipient address rejected:" (its smtpd says it only in answer to RCPT TO),
+#: IMail's "RCPT TO generated following response:".
 _STAGE_WORDS = {"RECIPIENT": "RCPT", "SENDER": "MAIL"}
 #: Names the scanner reads that mean "the server refused us at connection time".
 _CONNECTION = ("CONNECT", "INITIAL CONNECTION", "REFUSED TO TALK TO ME", "GREETING")
