@@ -68,6 +68,8 @@ FORMATS = [
     ("MessageLabs '542 <addr> Rejected'", "49537ed58548c8af.eml", "rfc3464"),
     ("SES receiving, receipt-rule bounce", "0b32bb537317b3f7.eml", "rfc3464"),
     ("'550 5.7.9 Rejected': the code says why", "320f811622e7b9d9.eml", "rfc3464"),
+    ("McAfee appliance: its recipient verification", "faab000ea03ccb4f.eml", "mcafee"),
+    ("McAfee appliance: a 5.1.1 it relayed", "226fd362c5375ceb.eml", "mcafee"),
 ]
 
 

@@ -1,7 +1,9 @@
 """The one registry of detectors, in the order they are tried.
 
 Standards whose structure decides the category come first (a complaint or a
-read receipt is never a bounce), then RFC 3464 DSNs, then the MTA and
+read receipt is never a bounce), then the vendors whose RFC 3464 reports
+carry wording of their own meaning (McAfee's appliance), then RFC 3464
+DSNs, then the MTA and
 provider formats (specific before generic: a format recognised by a marker
 only its MTA prints comes before a family shape others imitate), then the
 generic text-bounce fallback. Auto-reply markers come last, after the message
@@ -32,6 +34,7 @@ from responsemaster.classify.detectors import (
     mailfoundry,
     mailmarshal,
     mailru,
+    mcafee,
     mdn,
     mfilter,
     notes,
@@ -86,7 +89,7 @@ FORMATS: tuple[Detector, ...] = (  # type: ignore[assignment]
 )
 
 #: Structural detectors; the first one that recognises a message decides.
-STRUCTURAL: tuple[Detector, ...] = (arf, mdn, rfc3464, *FORMATS, generic)  # type: ignore[assignment]
+STRUCTURAL: tuple[Detector, ...] = (arf, mdn, mcafee, rfc3464, *FORMATS, generic)  # type: ignore[assignment]
 
 #: Tried after the message rules, as the last word before the model.
 FALLBACK: tuple[Detector, ...] = (autoreply,)  # type: ignore[assignment]
