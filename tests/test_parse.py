@@ -39,3 +39,36 @@ def test_raw_bytes_are_kept_exactly() -> None:
     parsed = parse_message(raw)
     assert parsed.raw is raw
     assert "caf" in parsed.body_text
+
+
+def test_prose_under_a_delivery_status_label_is_read_as_text() -> None:
+    """Some MTAs put the human explanation in a part typed message/delivery-status."""
+    raw = (
+        b"From: Mail Administrator <Postmaster@mx.example>\n"
+        b"Subject: Mail System Error - Returned Mail\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"This Message was undeliverable due to the following reason:\n\n"
+        b"<u@mx.example> has restricted SMS e-mail\n"
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns; mx.example\n\n"
+        b"Final-Recipient: RFC822; <u@mx.example>\nAction: failed\nStatus: 5.3.0\n"
+        b"--b--\n"
+    )
+    parsed = parse_message(raw)
+    assert "<u@mx.example> has restricted SMS e-mail" in parsed.body_text
+    assert parsed.delivery_status[1]["final-recipient"] == "RFC822; <u@mx.example>"
+
+
+def test_a_dsn_part_with_fields_is_not_read_as_prose() -> None:
+    raw = (
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+        b"--b\nContent-Type: message/delivery-status\n\n"
+        b"Reporting-MTA: dns; mx.example\n\n"
+        b"Final-Recipient: rfc822; a@b.example\nAction: failed\nStatus: 5.1.1\n"
+        b"Remote server said: 550 no such user here\n"
+        b"--b--\n"
+    )
+    parsed = parse_message(raw)
+    assert parsed.delivery_status[1]["status"] == "5.1.1"
+    assert "550 no such user here" not in parsed.body_text  # a real DSN: fields, not prose

@@ -95,6 +95,7 @@ def test_boundary_edge_cases_match_the_standard_parser() -> None:
         b"--bogus\n\nnot a boundary\n--b\n\npart\n--b--",
         b"--b\r\n\r\ncrlf part\r\n--b--\r\n",
         b"--b\n\nlast boundary at the end\n--b",
+        b"--b\n\none\n--b\n--b--\n\nafter a close that followed a separator\n",  # consumed as a repeat
     ]
     for body in bodies:
         assert shape(parse_bytes(head + body)) == shape(standard(head + body)), body

@@ -34,6 +34,8 @@ _REPORT_TYPES = {
     "message/disposition-notification": "disposition-notification",
     "message/global-disposition-notification": "disposition-notification",
 }
+#: Fields that make a delivery-status part a DSN (RFC 3464) rather than prose under a DSN label.
+_DSN_FIELDS = frozenset({"reporting-mta", "final-recipient", "original-recipient", "action", "status", "diagnostic-code"})
 _ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers")
 
 
@@ -148,7 +150,9 @@ def _walk(parsed: ParsedMessage, root: Message) -> None:
         ctype = part.get_content_type()
         parsed.content_types.append(ctype)
         if ctype in _REPORT_TYPES:
-            _read_report(parsed, part, _REPORT_TYPES[ctype])
+            prose = _read_report(parsed, part, _REPORT_TYPES[ctype])
+            if prose:
+                plain.append(prose)
         elif ctype in _ORIGINAL_TYPES:
             if parsed.original_headers is None:
                 _read_original(parsed, part)
@@ -181,10 +185,18 @@ def _recover_embedded(parsed: ParsedMessage) -> None:
             parsed.original_headers, parsed.original_text = headers, text
 
 
-def _read_report(parsed: ParsedMessage, part: Message, kind: str) -> None:
+def _read_report(parsed: ParsedMessage, part: Message, kind: str) -> str:
+    """Read a report part's fields; its text when it holds prose instead of fields.
+
+    Some MTAs label the human-readable explanation ``message/delivery-status``
+    ("<u@ci.com> has restricted SMS e-mail"): with no DSN field in it, it is
+    read as body text, where the detectors look for the reason.
+    """
     text = _payload_as_text(part)
     blocks = parse_field_blocks(text)
     if kind == "delivery-status":
+        if not any(_DSN_FIELDS.intersection(block) for block in blocks):
+            return text
         if not parsed.delivery_status:
             parsed.delivery_status = blocks
     elif blocks:
@@ -196,17 +208,24 @@ def _read_report(parsed: ParsedMessage, part: Message, kind: str) -> None:
             parsed.feedback_report = parsed.feedback_report or merged
         else:
             parsed.disposition_notification = parsed.disposition_notification or merged
+    return ""
 
 
 def _payload_as_text(part: Message) -> str:
     """A report part's body as text, whatever the parser made of it."""
     payload = part.get_payload()
     if isinstance(payload, list):
-        # compat32 parses message/* bodies into sub-messages: rebuild the blocks.
-        return _jis_decoded("\n\n".join(
-            "\n".join(f"{k}: {v}" for k, v in sub.items()) for sub in payload if isinstance(sub, Message)
-        ))
+        # compat32 parses message/* bodies into sub-messages: rebuild the blocks, with any
+        # lines that were not fields (the parser keeps those as a block's "body").
+        return _jis_decoded("\n\n".join(_block_text(sub) for sub in payload if isinstance(sub, Message)))
     return _jis_decoded(part_text(part, MAX_BODY_CHARS))
+
+
+def _block_text(block: Message) -> str:
+    fields = "\n".join(f"{k}: {v}" for k, v in block.items())
+    rest = block.get_payload()
+    rest = rest.strip("\r\n") if isinstance(rest, str) else ""
+    return f"{fields}\n{rest}" if fields and rest else fields or rest
 
 
 def _jis_decoded(text: str) -> str:

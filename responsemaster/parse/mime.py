@@ -211,7 +211,10 @@ def _split_multipart(msg: Message, body: str, depth: int, digest: bool) -> None:
         if part_start is None:
             if start:
                 msg.preamble = _strip_eol(body[:start])
-        elif start > part_start:
+        elif start == part_start:
+            part_start = after  # boundary lines in a row are one boundary, even a close delimiter
+            continue
+        else:
             parts.append(_parse(body[part_start:start], depth + 1, digest, boundary_follows=True))
         part_start = after
         if close:
