@@ -102,6 +102,24 @@ class Pattern(re2._Regexp):
             pos = pos + 1 if pos == spans[0][1] else spans[0][1]
 
 
+_MULTILINE: dict[int, tuple[Pattern, Pattern]] = {}
+
+
+def multiline(pattern: Pattern) -> Pattern:
+    """``pattern`` with ``^``/``$`` at every line: one scan of joined lines instead of a search per line.
+
+    A line-by-line search that finds nothing can then be skipped after one
+    pass over the text. (The twin may match across a line break where no
+    single line matches: callers use it as a filter, then search the lines.)
+    """
+    entry = _MULTILINE.get(id(pattern))
+    if entry is None or entry[0] is not pattern:
+        source = pattern.pattern
+        twin = Pattern((b"(?m)" if isinstance(source, bytes) else "(?m)") + source, pattern.options)
+        entry = _MULTILINE[id(pattern)] = (pattern, twin)
+    return entry[1]
+
+
 def compile(pattern: str | bytes, flags: int = 0, options: re2.Options | None = None) -> Pattern:  # noqa: A001
     """``re.compile`` with RE2 semantics (I, M and S flags; X is not supported)."""
     if flags & re.X:

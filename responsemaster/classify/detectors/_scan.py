@@ -84,8 +84,23 @@ class Block:
 
 
 def body_lines(msg: ParsedMessage, limit: int = MAX_LINES) -> list[str]:
-    """The body's lines, bounded."""
-    return msg.body_text.splitlines()[:limit]
+    """The body's lines, bounded; split once per message (callers must not modify the list)."""
+    cache: dict[int, list[str]] = msg.__dict__.setdefault("_scan_lines", {})
+    lines = cache.get(limit)
+    if lines is None:
+        lines = cache[limit] = msg.body_text.splitlines()[:limit]
+    return lines
+
+
+def _joined(lines: list[str]) -> str:
+    """``lines`` joined by LF (remembered for the last list asked for)."""
+    global _last_joined
+    if _last_joined[0] is not lines:
+        _last_joined = (lines, "\n".join(lines))
+    return _last_joined[1]
+
+
+_last_joined: tuple[list[str], str] = ([], "")
 
 
 def report_lines(
@@ -94,19 +109,31 @@ def report_lines(
     stop: re.Pattern[str] | None = ORIGINAL,
     lines: list[str] | None = None,
 ) -> list[str]:
-    """The lines after the first ``start`` match up to ``stop`` ([] without ``start``)."""
+    """The lines after the first ``start`` match up to ``stop`` ([] without ``start``).
+
+    Most detectors look for an introduction their MTA writes and most
+    messages are not from that MTA: one scan of the joined lines settles
+    that before any line-by-line search.
+    """
     lines = body_lines(msg) if lines is None else lines
-    begin = 0
+    text = _joined(lines)
+    begin = offset = 0
     if start is not None:
+        if not linear.multiline(start).test(text):
+            return []
         for index, line in enumerate(lines):
             if start.search(line):
                 begin = index + 1
                 break
+            offset += len(line) + 1
         else:
             return []
+        offset += len(lines[begin - 1]) + 1
+    if stop is None or linear.multiline(stop).search(text, min(offset, len(text))) is None:
+        return lines[begin:]
     out = []
     for line in lines[begin:]:
-        if stop is not None and stop.search(line):
+        if stop.search(line):
             break
         out.append(line)
     return out
