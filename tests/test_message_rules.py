@@ -40,6 +40,18 @@ def test_corpus_messages_of_rule_categories(corpus: Path, category: str) -> None
         assert CLASSIFIER.classify(path.read_bytes()).category == category, path.name
 
 
+def test_extra_training_messages_of_rule_categories() -> None:
+    """The real challenges found beyond the corpus (training_data/extra, e.g. EarthLink spamBlocker).
+
+    That one carries ``Precedence: auto_reply``: only its words say it is a challenge.
+    """
+    folder = Path(__file__).resolve().parent.parent / "training_data" / "extra" / "challenge_response"
+    paths = sorted(folder.glob("*.eml"))
+    assert paths
+    for path in paths:
+        assert CLASSIFIER.classify(path.read_bytes()).category == "challenge_response", path.name
+
+
 def test_no_corpus_human_reply_trips_a_request_or_challenge_rule(corpus: Path) -> None:
     for path in _labelled(corpus, "user_reply"):
         msg = parse_message(path.read_bytes())
