@@ -72,3 +72,34 @@ def test_a_dsn_part_with_fields_is_not_read_as_prose() -> None:
     parsed = parse_message(raw)
     assert parsed.delivery_status[1]["status"] == "5.1.1"
     assert "550 no such user here" not in parsed.body_text  # a real DSN: fields, not prose
+
+
+def test_address_of_reads_what_parseaddr_reads() -> None:
+    """The fast path for plain From values agrees with the standard parser, and defers to it otherwise."""
+    import email.utils
+
+    from responsemaster.parse.text import address_of
+
+    values = [
+        "a@b.example", "<a@b.example>", " Foo Bar <foo+x@bar.example> ", "foo@bar.example (Foo)",
+        '"Bar, Foo" <f@b.example>', "Foo: <a@b.example>", "a@b.example <c@d.example>", "<a@b.example",
+        "Foo <a@b.example> trailing", "", "no address here", "=?utf-8?q?J=C3=B6rg?= <j@b.example>", "<>",
+    ]
+    for value in values:
+        assert address_of(value) == email.utils.parseaddr(value)[1], value
+
+
+def test_the_returned_original_text_is_decoded_on_demand() -> None:
+    raw = (
+        b"From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+        b"--b\nContent-Type: text/plain\n\nThe mail could not be delivered.\n"
+        b"--b\nContent-Type: message/rfc822\n\n"
+        b"From: news@list.example\nSubject: Our news\nContent-Type: text/html\n\n"
+        b"<html><body><p>Hello <b>reader</b></p><script>x()</script></body></html>\n"
+        b"--b--\n"
+    )
+    parsed = parse_message(raw)
+    assert "original_text" not in parsed.__dict__  # nothing computed it while parsing
+    assert parsed.original_headers is not None and parsed.original_headers["Subject"] == "Our news"
+    assert parsed.original_text == "Hello reader"

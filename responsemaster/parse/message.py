@@ -9,10 +9,8 @@ recorded in ``defects`` and, when nothing usable came out, in ``error``.
 
 from __future__ import annotations
 
-import email
 import email.parser
 import email.policy
-import email.utils
 from dataclasses import dataclass, field
 from functools import cached_property
 from email.message import Message
@@ -20,7 +18,7 @@ from email.message import Message
 from responsemaster.parse.embedded import dsn_blocks_in_text, inline_original, reports_in_original
 from responsemaster.parse.fields import FieldBlock, parse_field_blocks
 from responsemaster.parse.mime import parse_bytes
-from responsemaster.parse.text import decode_header_value, html_to_text, part_text
+from responsemaster.parse.text import address_of, decode_header_value, html_to_text, part_text
 
 #: Limits that keep time and memory bounded on hostile input.
 MAX_PARTS = 400
@@ -50,12 +48,29 @@ class ParsedMessage:
     delivery_status: list[FieldBlock] = field(default_factory=list)
     feedback_report: FieldBlock | None = None
     disposition_notification: FieldBlock | None = None
-    #: Headers and text of the returned original message, when attached.
+    #: Headers of the returned original message, when attached.
     original_headers: Message | None = None
-    original_text: str = ""
     content_types: list[str] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
     error: str | None = None
+    #: The returned original's body: its text, or its parsed message (decoded on first use).
+    original_body: str | Message | None = field(default=None, repr=False)
+
+    @cached_property
+    def original_text(self) -> str:
+        """The returned original's first text part.
+
+        Decoded on demand: nothing on the classification path reads it, and
+        decoding a returned newsletter (HTML to text) was a tenth of the time.
+        """
+        body = self.original_body
+        if not isinstance(body, Message):
+            return (body or "")[:MAX_BODY_CHARS]
+        try:
+            return _first_text(body)
+        except Exception:  # noqa: BLE001 - a broken original must not break a reader
+            self.defects.append("returned original could not be decoded")
+            return ""
 
     def header(self, name: str, source: Message | None = None) -> str:
         """A decoded header value (the first of its name), '' when absent."""
@@ -90,7 +105,7 @@ class ParsedMessage:
     @cached_property
     def sender(self) -> str:
         """The bare From address, lower-cased."""
-        return email.utils.parseaddr(self.header("From"))[1].lower()
+        return address_of(self.header("From")).lower()
 
     @cached_property
     def content_type(self) -> str:
@@ -138,7 +153,7 @@ def _headers_only(raw: bytes, why: str) -> ParsedMessage:
 def _walk(parsed: ParsedMessage, root: Message) -> None:
     """Depth-first over the parts, bounded in depth and count."""
     plain: list[str] = []
-    html: list[str] = []
+    html: list[Message] = []
     stack: list[tuple[Message, int]] = [(root, 0)]
     seen = 0
     while stack:
@@ -170,8 +185,10 @@ def _walk(parsed: ParsedMessage, root: Message) -> None:
             if part.get_filename() is None or ctype == "text/plain":
                 plain.append(part_text(part, MAX_BODY_CHARS))
         elif ctype == "text/html":
-            html.append(html_to_text(part_text(part, MAX_BODY_CHARS)))
-    body = "\n".join(t for t in plain if t.strip()) or "\n".join(html)
+            html.append(part)
+    body = "\n".join(t for t in plain if t.strip())
+    if not body:  # HTML is rendered only when there is no plain text to read
+        body = "\n".join(html_to_text(part_text(part, MAX_BODY_CHARS)) for part in html)
     parsed.body_text = body[:MAX_BODY_CHARS]
 
 
@@ -182,7 +199,7 @@ def _recover_embedded(parsed: ParsedMessage) -> None:
     if parsed.original_headers is None:
         headers, text = inline_original(parsed.body_text)
         if headers is not None:
-            parsed.original_headers, parsed.original_text = headers, text
+            parsed.original_headers, parsed.original_body = headers, text
 
 
 def _read_report(parsed: ParsedMessage, part: Message, kind: str) -> str:
@@ -241,17 +258,12 @@ def _jis_decoded(text: str) -> str:
 def _read_original(parsed: ParsedMessage, part: Message) -> None:
     payload = part.get_payload()
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        inner = payload[0]
-        parsed.original_headers = inner
-        try:
-            parsed.original_text = _first_text(inner)
-        except Exception:  # noqa: BLE001
-            parsed.defects.append("returned original could not be decoded")
+        parsed.original_headers = parsed.original_body = payload[0]
         return
     text = part_text(part, MAX_BODY_CHARS)
     head, _, body = text.lstrip("\r\n").partition("\n\n")
     parsed.original_headers = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(head + "\n")
-    parsed.original_text = body[:MAX_BODY_CHARS]
+    parsed.original_body = body[:MAX_BODY_CHARS]
 
 
 def _first_text(msg: Message) -> str:

@@ -12,6 +12,7 @@ import html
 import re
 from email.header import decode_header
 from email.message import Message
+from email.utils import parseaddr
 
 from responsemaster.parse import linear
 
@@ -122,3 +123,16 @@ def html_to_text(markup: str) -> str:
     text = html.unescape(text)
     lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
+
+
+#: "Name <local@domain>" or a bare "local@domain" with nothing unusual in it: read without
+#: the standard library's full RFC 5322 address parser (a tenth of a millisecond per call).
+_PLAIN_ADDRESS = re.compile(r"[^<>\"(),:;@\\]*<([^<>\"(),:;@\\\s]+@[^<>\"(),:;@\\\s]+)>\s*|\s*([^<>\"(),:;@\\\s]+@[^<>\"(),:;@\\\s]+)\s*")
+
+
+def address_of(value: str) -> str:
+    """The address in a From/To-style header value, as ``email.utils.parseaddr`` reads it."""
+    match = _PLAIN_ADDRESS.fullmatch(value[:MAX_HEADER_CHARS])
+    if match:
+        return match.group(1) or match.group(2)
+    return parseaddr(value[:MAX_HEADER_CHARS])[1]
