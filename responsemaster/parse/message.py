@@ -75,22 +75,28 @@ class ParsedMessage:
     def header(self, name: str, source: Message | None = None) -> str:
         """A decoded header value (the first of its name), '' when absent."""
         msg = self.headers if source is None else source
-        value = self._index(msg).get(name.lower())
-        return decode_header_value(value) if value is not None else ""
+        index = self._index(msg)
+        key = name.lower()
+        decoded = index[1].get(key)
+        if decoded is None:
+            value = index[0].get(key)
+            decoded = index[1][key] = decode_header_value(value) if value is not None else ""
+        return decoded
 
-    def _index(self, msg: Message) -> dict[str, str]:
-        """Lower-cased name -> first value, built once per header block.
+    def _index(self, msg: Message) -> tuple[dict[str, str], dict[str, str]]:
+        """(lower-cased name -> first raw value, name -> decoded value so far), once per header block.
 
         ``Message.get`` lower-cases every header name on every call, and the
-        detectors ask for a few dozen headers per message.
+        detectors ask for a few dozen headers per message, many of them twice.
         """
-        cache: dict[int, tuple[Message, dict[str, str]]] = self.__dict__.setdefault("_header_index", {})
+        cache: dict[int, tuple[Message, tuple[dict[str, str], dict[str, str]]]]
+        cache = self.__dict__.setdefault("_header_index", {})
         entry = cache.get(id(msg))
         if entry is None or entry[0] is not msg:
-            index: dict[str, str] = {}
+            raw: dict[str, str] = {}
             for key, value in reversed(msg.items()):
-                index[key.lower()] = value
-            entry = cache[id(msg)] = (msg, index)
+                raw[key.lower()] = value
+            entry = cache[id(msg)] = (msg, (raw, {}))
         return entry[1]
 
     def original_header(self, name: str) -> str:
