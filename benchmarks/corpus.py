@@ -176,10 +176,12 @@ class Score:
 
 
 def prediction_from_verdict(verdict) -> Prediction:
+    """What ``responsemaster classify --jsonl`` prints for the message (SPEC section 6)."""
+    recipients = verdict.to_json()["recipients"]
     return Prediction(
         category=verdict.category,
-        addresses=[r.address for r in verdict.recipients],
-        reasons={r.address.lower(): r.reason for r in verdict.recipients},
+        addresses=[r["address"] for r in recipients],
+        reasons={r["address"].lower(): r["reason"] for r in recipients},
     )
 
 

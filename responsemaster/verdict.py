@@ -11,6 +11,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+
+def _is_hostname(domain: str) -> bool:
+    """Whether ``domain`` is a name a host could have (LDH labels) or an address literal."""
+    if domain.startswith("[") and domain.endswith("]"):
+        return True
+    labels = domain.removesuffix(".").split(".")
+    return domain.isascii() and all(
+        0 < len(label) <= 63 and label[0].isalnum() and label[-1].isalnum()
+        and all(c.isalnum() or c == "-" for c in label)
+        for label in labels
+    )
+
+
 @dataclass
 class RecipientVerdict:
     """The outcome for one recipient a bounce or DSN reports on."""
@@ -23,7 +36,8 @@ class RecipientVerdict:
     remote_mta: str = ""
     diagnostic: str = ""
     #: The address the mail was delivered to when it differs from ``address``
-    #: (a forwarded address bounced: the subscriber is the original one).
+    #: (a forwarded address bounced). ``address`` is then the original recipient:
+    #: the subscriber, whom routing acts on; the bounce itself names this one.
     final_recipient: str = ""
     #: DSN Action field (failed, delayed, delivered, relayed, expanded).
     action: str = ""
@@ -31,9 +45,23 @@ class RecipientVerdict:
     command: str = ""
     decided_by: str = ""
 
+    @property
+    def reported_address(self) -> str:
+        """The address the bounce reports on: the final recipient of a forwarded address.
+
+        Unless that one cannot be a mailbox anywhere (a domain no host name can
+        have, like an MTA's internal ``user@ims_daemon``): then the original.
+        """
+        if self.final_recipient and _is_hostname(self.final_recipient.rpartition("@")[2]):
+            return self.final_recipient
+        return self.address
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
+        """SPEC section 6: a forwarded address's bounce names the final recipient; the
+        subscriber (the original recipient) is in the verdict's attribution, and here as
+        ``original_recipient``."""
+        data: dict[str, Any] = {
+            "address": self.reported_address,
             "category": self.category,
             "reason": self.reason,
             "status": self.status,
@@ -41,6 +69,9 @@ class RecipientVerdict:
             "remote_mta": self.remote_mta,
             "diagnostic": self.diagnostic,
         }
+        if data["address"] != self.address:
+            data["original_recipient"] = self.address
+        return data
 
 
 @dataclass

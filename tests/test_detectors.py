@@ -124,13 +124,24 @@ def test_delay_warning_is_never_a_bounce(labels, classifier) -> None:
         assert verdict.reason == "delayed", file
 
 
-def test_forwarded_address_names_the_original_recipient(labels, classifier) -> None:
-    # Original-Recipient: contact@example.co.jp, Final-Recipient: kijitora@google.example.com
+def test_forwarded_address_names_the_final_recipient_and_the_subscriber_is_the_original(labels, classifier) -> None:
+    # Original-Recipient: contact@example.co.jp, Final-Recipient: kijitora@google.example.com (SPEC section 2)
     verdict = classifier.classify(labels["1bd00b4d14cafef9.eml"]["path"].read_bytes())
     rcpt = verdict.recipients[0]
-    assert rcpt.address == "contact@example.co.jp"
+    assert rcpt.address == "contact@example.co.jp"  # whom routing acts on
     assert rcpt.final_recipient == "kijitora@google.example.com"
     assert verdict.attribution.subscriber == "contact@example.co.jp"
+    printed = verdict.to_json()["recipients"][0]  # the classify --jsonl contract
+    assert printed["address"] == "kijitora@google.example.com"
+    assert printed["original_recipient"] == "contact@example.co.jp"
+
+
+def test_a_final_recipient_no_host_could_have_is_not_reported(labels, classifier) -> None:
+    # Original-Recipient: andressaravia@fibertel.com.ar, Final-Recipient: ...@ims_daemon (an MTA's internal name)
+    rcpt = classifier.classify(labels["6a0c5a1176cdb142.eml"]["path"].read_bytes()).recipients[0]
+    assert rcpt.final_recipient.endswith("@ims_daemon")
+    assert rcpt.to_json()["address"] == "andressaravia@fibertel.com.ar"
+    assert "original_recipient" not in rcpt.to_json()
 
 
 def test_571_is_decided_by_the_words(labels, classifier) -> None:
