@@ -144,6 +144,13 @@ def test_a_final_recipient_no_host_could_have_is_not_reported(labels, classifier
     assert "original_recipient" not in rcpt.to_json()
 
 
+def test_a_source_routed_final_recipient_leaves_the_original(labels, classifier) -> None:
+    # Original-recipient: rfc822;kijitora@example.net, Final-recipient: rfc822;@smtp.example.net:kijitora@server
+    rcpt = classifier.classify(labels["498461f24b0a77e1.eml"]["path"].read_bytes()).recipients[0]
+    assert (rcpt.address, rcpt.final_recipient) == ("kijitora@example.net", "")
+    assert rcpt.to_json()["address"] == "kijitora@example.net"
+
+
 def test_571_is_decided_by_the_words(labels, classifier) -> None:
     block = classifier.classify(labels["598d0be74d4d7b81.eml"]["path"].read_bytes()).recipients[0]
     unknown = classifier.classify(labels["9c2c87d7cbe4791b.eml"]["path"].read_bytes()).recipients[0]

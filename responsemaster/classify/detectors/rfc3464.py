@@ -77,13 +77,19 @@ def _about_sender(diagnostic: str, sender: str, rcpt: RecipientVerdict) -> bool:
     return not any(a and a.lower() in text for a in (rcpt.address, rcpt.final_recipient))
 
 
+def _source_routed(field: str) -> bool:
+    """``rfc822;@relay.example:user@host``: an RFC 821 source route, not an address to report."""
+    return field.partition(";")[2].strip().lstrip("<").startswith("@")
+
+
 def _is_recipient_block(block: FieldBlock) -> bool:
     return "final-recipient" in block or "original-recipient" in block
 
 
 def _recipient(block: FieldBlock, per_message: FieldBlock) -> RecipientVerdict:
     original = address_of(block.get("original-recipient", ""))
-    final = address_of(block.get("final-recipient", ""))
+    final = "" if _source_routed(block.get("final-recipient", "")) and original else address_of(
+        block.get("final-recipient", ""))
     raw_diagnostic = block.get("diagnostic-code", "")
     diagnostic = clean_diagnostic(raw_diagnostic)
     status = find_status(block.get("status", "")) or find_status(diagnostic)
