@@ -1,7 +1,7 @@
 """Benchmark: the worker's drain throughput and memory against classify-only (issue 4).
 
     python benchmarks/drain_bench.py [--messages 10000] [--no-model] [--markdown FILE]
-                                     [--skip-postgres] [--skip-dovecot] [--keep]
+                                     [--skip-postgres] [--skip-dovecot] [--skip-maildir] [--keep]
 
 One run measures, on N messages built by repeating the corpus
 ($RESPONSEMASTER_CORPUS, else ../shared/corpus; bounces/ and hand-labelled/),
@@ -305,6 +305,9 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="also write the table (with command, machine, targets) here")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-dovecot", action="store_true")
+    parser.add_argument(
+        "--skip-maildir", action="store_true", help="no Maildir contenders (e.g. to run the Dovecot ones on their own)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -373,7 +376,9 @@ def main() -> None:
                 print(f"note: PostgreSQL skipped: {why}", file=sys.stderr)
             else:
                 targets.append(("Maildir -> PostgreSQL", cluster))
-        for name, pg in targets:
+        if args.skip_maildir:
+            notes.append("Maildir: skipped (--skip-maildir)")
+        for name, pg in [] if args.skip_maildir else targets:
             for n in sizes:
                 run, maildir = maildir_run(f"{'pg' if pg else 'sqlite'}-{n}", n)
                 url = pg.create_database() if pg else f"sqlite:///{run / 'var' / 'responsemaster.db'}"
