@@ -16,6 +16,7 @@ from litestar.params import QueryParameter
 from api import counts, ranges
 from api.context import Ctx
 from api.controllers.common import API, READ, READ_ERRORS, SECURITY
+from api.one_read import one_read
 from api.schemas import CampaignReport, CategoryReport, DomainReport
 
 RangeParam = Annotated[ranges.Period | None, QueryParameter(name="range", description="Named range (UTC days)")]
@@ -50,7 +51,7 @@ class StatsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 100,
     ) -> DomainReport:
         first, last = ranges.resolve(period, since, until)
-        with ctx.store.reader() as session:
+        with one_read(ctx.store) as session:  # one grouped SELECT
             items = counts.per_domain(session, first, last, category, domain, limit)
         return DomainReport(since=first, until=last, items=items)
 
@@ -61,6 +62,6 @@ class StatsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 100,
     ) -> CampaignReport:
         first, last = ranges.resolve(period, since, until)
-        with ctx.store.reader() as session:
+        with one_read(ctx.store) as session:  # one grouped SELECT
             items = counts.per_campaign(session, first, last, category, campaign, limit)
         return CampaignReport(since=first, until=last, items=items)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from api.context import Ctx
 from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, not_found
+from api.one_read import one_read
 from api.schemas import SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
 from responsemaster.store.base import address_key
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
@@ -93,7 +94,7 @@ class SubscriberController(Controller):
     @get("/{address:str}", sync_to_thread=True, summary="A subscriber's status and bounce score", responses=ITEM_ERRORS)
     def show(self, ctx: Ctx, address: FromPath[str]) -> SubscriberOut:
         key = address_key(address)
-        with ctx.store.reader() as session:
+        with one_read(ctx.store) as session:  # one SELECT (subscriber joined with its suppression)
             row = session.execute(
                 select(Subscriber, Suppression)
                 .join(Suppression, Suppression.address_key == Subscriber.address_key, isouter=True)
