@@ -33,9 +33,11 @@ from email.message import Message
 MAX_NESTING = 60
 
 _BLANK = ("\n", "\r\n", "\r")
-#: The standard parser's header line: an envelope 'From ', a continuation, or a field name and a colon.
-#: Anchored, one character class then a literal: linear on any line.
-_HEADER_LINE = re.compile(r"From |[ \t]|[\x21-\x39\x3b-\x7e]*:")
+#: The header block as the standard parser reads it: lines that start with an envelope 'From ',
+#: a continuation blank, or a field name and a colon, each to its CRLF, LF or lone CR. Python's
+#: re because the text holds surrogate escapes RE2 cannot take; linear all the same: a name
+#: cannot contain the colon that ends it, so no line can be split two ways.
+_HEADER_BLOCK = re.compile(r"(?:(?:From |[ \t]|[\x21-\x39\x3b-\x7e]*:)[^\r\n]*(?:\r\n|\n|\r)?)*")
 
 
 def parse_bytes(raw: bytes) -> Message:
@@ -100,54 +102,74 @@ def _line_end(text: str, pos: int) -> int:
 
 def _read_headers(msg: Message, text: str) -> int:
     """Set ``msg``'s headers from the top of ``text``; where the body starts."""
-    lines: list[str] = []
-    starts: list[int] = []
-    body_start = len(text)
-    for line, after in _lines(text, 0):
-        if line in _BLANK:
+    end = _HEADER_BLOCK.match(text).end()  # type: ignore[union-attr]
+    block = text[:end]
+    if "\r" in block and block.count("\r") != block.count("\r\n"):
+        lines = [line for line, _ in _lines(block, 0)]  # lone CRs end lines too
+    else:
+        lines = block.split("\n")
+        last = lines.pop()
+        lines = [line + "\n" for line in lines]
+        if last:
+            lines.append(last)
+    body_start = end
+    if end < len(text):
+        after = _line_end(text, end)
+        if text[end:after] in _BLANK:
             body_start = after
-            break
-        if not _HEADER_LINE.match(line):
+        else:
             msg.defects.append(errors.MissingHeaderBodySeparatorDefect())
-            body_start = after - len(line)
-            break
-        lines.append(line)
-        starts.append(after - len(line))
-    if _set_headers(msg, lines) is not None:
-        body_start = starts[-1]  # a 'From ' line closing the headers is the body's first line
+    pushed_back = _set_headers(msg, lines)
+    if pushed_back is not None:
+        body_start = end - len(pushed_back)  # a 'From ' line closing the headers is the body's first line
     return body_start
 
 
 def _set_headers(msg: Message, lines: list[str]) -> str | None:
-    """The standard parser's header rules; a trailing 'From ' line it gives back to the body."""
-    name, value = "", []
+    """The standard parser's header rules; a trailing 'From ' line it gives back to the body.
+
+    A field is stored as ``compat32.header_source_parse`` stores it (name up to
+    the first colon; value without leading blanks, continuation lines kept,
+    the last line break dropped), written out here because it runs ~30 times
+    a message.
+    """
     headers = msg._headers  # type: ignore[attr-defined]
+    first = ""  # the current field's first line
+    more: list[str] = []  # its continuation lines
+    last = len(lines) - 1
     for number, line in enumerate(lines):
         if line[0] in " \t":
-            if not name:
+            if not first:
                 msg.defects.append(errors.FirstHeaderLineIsContinuationDefect(line))
                 continue
-            value.append(line)
+            more.append(line)
             continue
-        if name:
-            headers.append(compat32.header_source_parse(value))
-            name, value = "", []
+        if first:
+            headers.append(_field(first, more))
+            first, more = "", []
         if line.startswith("From "):
             if number == 0:
                 msg.set_unixfrom(line.rstrip("\r\n"))
                 continue
-            if number == len(lines) - 1:
+            if number == last:
                 return line
             msg.defects.append(errors.MisplacedEnvelopeHeaderDefect(line))
             continue
-        colon = line.find(":")
-        if colon == 0:
+        if line[0] == ":":
             msg.defects.append(errors.InvalidHeaderDefect("Missing header name."))
             continue
-        name, value = line[:colon], [line]
-    if name:
-        headers.append(compat32.header_source_parse(value))
+        first = line
+    if first:
+        headers.append(_field(first, more))
     return None
+
+
+def _field(first: str, more: list[str]) -> tuple[str, str]:
+    name, _, value = first.partition(":")
+    value = value.lstrip(" \t")
+    if more:
+        value += "".join(more)
+    return name, value.rstrip("\r\n")
 
 
 def _blocks(body: str) -> list[str]:
