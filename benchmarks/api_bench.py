@@ -294,13 +294,13 @@ def run_backend(name: str, url: str, workdir: Path, loader: Loader, args: argpar
     engine = make_engine(url)
     upgrade_to_head(engine)
     t0 = time.perf_counter()
-    if args.skip_load and _has_data(engine):
-        pass  # the database already holds the data of an earlier run (same --workdir / --pg-url)
-    elif name == "sqlite":
-        load_sqlite(Path(engine.url.database or ""), loader)
-    else:
-        load_postgres(url, loader)
-    load_s = time.perf_counter() - t0
+    load_s: float | None = None  # None: the database already holds an earlier run's data (same --workdir / --pg-url)
+    if not (args.skip_load and _has_data(engine)):
+        if name == "sqlite":
+            load_sqlite(Path(engine.url.database or ""), loader)
+        else:
+            load_postgres(url, loader)
+        load_s = time.perf_counter() - t0
     with Store(engine, workdir / "var").transaction() as session:
         key = create_key(session, f"bench-{os.getpid()}-{name}", "read")
     engine.dispose()
@@ -354,6 +354,10 @@ def machine() -> str:
             f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}")
 
 
+def _seconds(value: float | None) -> str:
+    return "(reused)" if value is None else f"{value:.0f} s"
+
+
 def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace, loader: Loader, pg: str) -> None:
     command = (f"Command: `python benchmarks/api_bench.py --scale {args.scale:g} --backend {args.backend} "
                f"--concurrency {args.concurrency} --duration {args.duration:g} --workers {args.workers}`")
@@ -364,8 +368,8 @@ def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace,
             f"{client} on the same machine with {args.concurrency} concurrent keep-alive connections (each level a "
             f"run), {args.duration:g} s per query after a 3 s warm-up, random subscribers / top-50 domains. Every "
             "request carries a read API key (checked against the database on each request). Target: p99 < 50 ms. "
-            "*load avg*: the machine's 1-minute load average around the run (the higher of before and after; "
-            f"{os.cpu_count()} CPUs: above that, something else was competing).")
+            "*load avg*: the machine's 1-minute load average around the run (the higher of before and after). "
+            f"wrk and the server alone keep the {os.cpu_count()} CPUs busy; well above that, other work competed.")
     lines = [
         "# API load benchmark", "", command, "", f"Machine: {machine()}{pg}.", "", data, "", load, "",
         "| backend | query | connections | requests | req/s | p50 ms | p99 ms | errors | p99 < 50 ms | load avg | data load |",
@@ -377,7 +381,7 @@ def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace,
             continue
         ok = "yes" if r["p99"] < 50 else f"**no** (+{r['p99'] - 50:.0f} ms)"
         lines.append(f"| {r['backend']} | {r['query']} | {r['conns']} | {r['requests']:,} | {r['rps']:,.0f} | {r['p50']:.1f} | "
-                     f"{r['p99']:.1f} | {r['errors']} | {ok} | {r['load']:.1f} | {r['load_s']:.0f} s |")
+                     f"{r['p99']:.1f} | {r['errors']} | {ok} | {r['load']:.1f} | {_seconds(r['load_s'])} |")
     why = ("What makes it fast: the subscriber lookup reads two rows by unique key (`uq_subscribers_address_key`, "
            "`uq_suppressions_address_key`); the history reads `ix_message_verdicts_subscriber_created` and "
            "`ix_recipient_verdicts_address_key`; the per-domain count reads `verdict_day_counts` (kept by a "
