@@ -96,3 +96,24 @@ def test_run_once_serves_nothing(tmp_path: Path) -> None:
     done = cli("run", "--once", "--config", str(config))
     assert done.returncode == 0, done.stderr
     assert "Review page" not in done.stdout and "done returns: 0 processed" in done.stderr
+
+
+def test_run_goes_on_when_the_api_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = _config(tmp_path, port=taken.getsockname()[1])
+        log_path = tmp_path / "stderr.txt"
+        with log_path.open("w") as stderr:
+            proc = subprocess.Popen([sys.executable, "-m", "responsemaster", "run", "--config", str(config)],
+                                    stdout=subprocess.DEVNULL, stderr=stderr)
+            try:
+                deadline = time.monotonic() + 90
+                while "API stopped" not in log_path.read_text() and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.3)
+                assert proc.poll() is None, "run died with its API"  # the worker is the main job: it stays up
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                code = proc.wait(timeout=45)
+    log = log_path.read_text()
+    assert code == 0 and "address already in use" in log and "[api] serve_with_run = false" in log, log

@@ -138,7 +138,7 @@ def _sidecar(settings: Settings, config_file: str | None, names: list[str], work
                 tasks.deliver_outbox(config_file)
             if api is not None and api.poll() is not None:
                 console.log(f"[red]API stopped[/] (exit {api.returncode}); the worker goes on. If the port is taken "
-                            "(`responsemaster serve` already running?), use `run --no-api` or [api] serve_with_run = false.")
+                            "(`responsemaster serve` already running?), use `run --no-api` or \\[api] serve_with_run = false.")
                 api = None
             stop.wait(poll)
     finally:
