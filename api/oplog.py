@@ -4,8 +4,10 @@ One row per change in ``operation_log``: ``at``, ``actor`` (``key:<name>``,
 ``cli:<user>``, ``one-click``), ``operation`` (the type, e.g.
 ``suppression.resubscribe``), ``target`` (the object) and ``detail``, a JSON
 object that always carries ``from`` (the client address) next to what changed.
-Written in the same transaction as the change, so a change without its log
-line (or the reverse) cannot happen.
+The API writes it in the same transaction as the change, so a change without
+its log line (or the reverse) cannot happen there; the CLI's mailer commands
+and ``train`` write theirs right after their change commits
+(``responsemaster.cli.common.log_operation``), ``apikey`` in the same one.
 """
 
 from __future__ import annotations

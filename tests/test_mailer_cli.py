@@ -44,3 +44,25 @@ def test_commands_from_csv_to_stats(tmp_path, sink, monkeypatch):
     assert by_domain["example.net"]["failed_at_send"] == 1 and by_domain["example.com"]["sent"] == 1
     exported = run(mailer, ["export", "--list", "news", "--field", "city", *config])
     assert "ghost@example.net,Gh,pruned,0.0,Oslo" in exported.output
+    _assert_operation_log(tmp_path / "responsemaster.toml")
+
+
+def _assert_operation_log(config) -> None:
+    """Every change made from the CLI is in the operation log (issue #6), as cli:<user> from "local"."""
+    from api import oplog
+    from responsemaster.config import load_settings
+    from responsemaster.store import open_store
+
+    store = open_store(load_settings(config))
+    try:
+        with store.reader() as session:
+            rows = list(reversed(oplog.query(session)))
+    finally:
+        store.close()
+    logged = [(row.operation, row.target) for row in rows]
+    assert logged == [
+        ("subscribers.import", "news"), ("template.save", "t"), ("template.save", "bad"),
+        ("campaign.create", "c1"), ("campaign.create", "c2"), ("campaign.send", "c2"), ("campaign.send", "c1"),
+    ]
+    assert all(row.actor.startswith("cli:") and json.loads(row.detail)["from"] == "local" for row in rows)
+    assert json.loads(rows[0].detail)["added"] == 2

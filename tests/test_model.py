@@ -203,3 +203,18 @@ def test_fast_analyzers_give_scikit_learns_tokens(held_out: tuple[TrainedModel, 
         reference = vectorizer.build_analyzer()
         for row in rows:
             assert analyze(row[column.index]) == reference(row[column.index])
+
+
+def test_train_from_the_cli_is_in_the_operation_log(trained: Path, workdir: Path) -> None:
+    from api import oplog
+    from responsemaster.config import load_settings
+    from responsemaster.store import open_store
+
+    store = open_store(load_settings(workdir / "responsemaster.toml"))
+    try:
+        with store.reader() as session:
+            rows = oplog.query(session, operation="model.train")
+    finally:
+        store.close()
+    assert [row.target for row in rows] == [(trained / CURRENT).read_text().strip()]
+    assert rows[0].actor.startswith("cli:")

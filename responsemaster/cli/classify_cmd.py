@@ -73,9 +73,17 @@ def rules_check(file: Path) -> None:
               help="Training data folder (default: training_data/).")
 def train(config_path: Path | None, data_dir: Path | None) -> None:
     """Rebuild the model from training_data/ into models/<id>/ and point models/CURRENT at it."""
-    from responsemaster.classify.model.training import train_command
+    from responsemaster.classify.model.training import default_data_dir, train_command
+    from responsemaster.cli.common import log_operation
+    from responsemaster.store import open_store
 
-    train_command(settings_from(config_path), data_dir)
+    settings = settings_from(config_path)
+    target = train_command(settings, data_dir)
+    store = open_store(settings)  # the operation log lives in the database
+    try:
+        log_operation(store, "model.train", target.name, data=str(data_dir or default_data_dir(settings)))
+    finally:
+        store.close()
 
 
 @click.command()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from responsemaster.cli.common import config_option, settings_from
+from responsemaster.cli.common import config_option, log_operation, settings_from
 from responsemaster.config import ConfigError, Settings
 
 
@@ -39,6 +39,8 @@ def import_cmd(csv_file: Path, list_name: str, config_path: Path | None) -> None
     store = _store(settings_from(config_path))
     try:
         report = import_csv(store, csv_file.read_bytes(), list_name)
+        log_operation(store, "subscribers.import", list_name, file=str(csv_file), added=report.added_to_list,
+                      rejected=len(report.rejected))
     except ValueError as exc:
         raise click.ClickException(f"{csv_file}: {exc}") from exc
     finally:
@@ -80,6 +82,8 @@ def add_cmd(address: str, list_name: str, name: str, config_path: Path | None) -
     store = _store(settings_from(config_path))
     try:
         report = add_subscriber(store, list_name, address, name)
+        if report.added_to_list:
+            log_operation(store, "subscribers.add", address, list=list_name)
     finally:
         store.close()
     if report.rejected:
@@ -103,6 +107,7 @@ def template_cmd(name: str, subject: str, html_file: Path | None, text_file: Pat
     store = _store(settings_from(config_path))
     try:
         save_template(store, name, subject, html, text)
+        log_operation(store, "template.save", name, subject=subject)
     except TemplateProblem as exc:
         raise click.ClickException(f"template {name}: {exc}") from exc
     finally:
@@ -126,6 +131,7 @@ def campaign_cmd(name: str, list_name: str, template_name: str, limit: int, from
     store = _store(settings_from(config_path))
     try:
         cid = create_campaign(store, name, list_name, template_name, from_address=from_address, reply_to=reply_to, limit=limit)
+        log_operation(store, "campaign.create", name, id=cid, list=list_name, template=template_name)
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -171,6 +177,11 @@ def send_cmd(campaign: str, at: str | None, config_path: Path | None) -> None:
     from mailer.campaigns import CampaignError
     from mailer.service import send_campaign
 
+    store = _store(settings)
+    try:
+        log_operation(store, "campaign.send", campaign)
+    finally:
+        store.close()
     try:
         result = send_campaign(settings, campaign)
     except (CampaignError, ConfigError, ValueError) as exc:
@@ -210,6 +221,7 @@ def _schedule(settings: Settings, config_path: Path | None, campaign: str, when:
         set_status(store, cid, "scheduled", scheduled_at=when)  # type: ignore[arg-type]
         with store.transaction() as session:
             session.execute(update(CampaignPlan).where(CampaignPlan.campaign_id == cid).values(task_id=task_id))  # type: ignore[arg-type]
+        log_operation(store, "campaign.schedule", campaign, at=when.isoformat(), task=task_id)
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -247,6 +259,7 @@ def resend_uncertain_cmd(campaign: str, config_path: Path | None) -> None:
             cid = load_campaign(session, campaign).campaign.id
             count = session.execute(update(Delivery).where(Delivery.campaign_id == cid, Delivery.status == "uncertain")  # type: ignore[arg-type]
                                     .values(status="queued")).rowcount
+        log_operation(store, "campaign.resend_uncertain", campaign, queued=count)
     finally:
         store.close()
     click.echo(f"{count} uncertain recipients queued again; run `mailer send {campaign}`")
