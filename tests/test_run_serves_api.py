@@ -29,7 +29,7 @@ def _config(tmp_path: Path, **api: object) -> Path:
     (box / "new").mkdir(parents=True)
     return write_config(tmp_path / "rm.toml", box, f"sqlite:///{tmp_path / 'var' / 'rm.db'}",
                         receiver={"enabled": True, "port": free_port(), "maildir": str(box)},
-                        worker={"poll_seconds": 0.5}, api={"port": 0, **api})
+                        worker={"poll_seconds": 0.5}, api={"port": 0, "serve_with_run": True, **api})
 
 
 def _read_until(proc: subprocess.Popen[bytes], marker: str, timeout: float) -> str:
