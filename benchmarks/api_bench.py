@@ -17,6 +17,16 @@
 
 PostgreSQL: ``--pg-url`` for an existing server, else a throwaway cluster
 (Debian ``postgresql``, as the tests use). Writes one Markdown table.
+
+CPU cgroup (``--cgroup``, on by default where it can be made): this process (so
+the server and wrk) and every process of the local PostgreSQL cluster run in one
+cpu cgroup. Why: a PostgreSQL backend calls ``setsid()``, so with the kernel's
+autogroup scheduling (a shell, a desktop, a container without systemd) each
+backend is a scheduling group of its own, competing at equal weight with the
+whole server + client session. Measured on the shared 2-CPU machine: subscriber
+lookup p99 642-1,752 ms without, 28-40 ms with, same data, same code, alternating
+runs (docs/benchmarks.md). Under systemd each service is a cgroup already, so
+autogroup does not apply; ``--cgroup ''`` measures the shell case.
 """
 
 from __future__ import annotations
@@ -261,6 +271,57 @@ def drive_wrk(base: str, key: str, paths: list[str], concurrency: int, duration:
             "errors": errors}
 
 
+def cgroup_dir(name: str) -> Path | None:
+    """A cpu cgroup for the benchmark (cgroup v1 ``cpu`` hierarchy, else v2), or None where it cannot be made."""
+    if not name:
+        return None
+    root = Path("/sys/fs/cgroup/cpu")
+    if not (root / "cgroup.procs").is_file():
+        root = Path("/sys/fs/cgroup")  # v2: any non-root cgroup takes its processes out of autogroup
+        if not (root / "cgroup.controllers").is_file():
+            return None
+    group = root / name
+    try:
+        group.mkdir(exist_ok=True)
+        (group / "cgroup.procs").write_text(str(os.getpid()))  # this process, and so the server and wrk
+    except OSError as exc:
+        print(f"  no cpu cgroup ({exc}): processes stay in their autogroups", flush=True)
+        return None
+    return group
+
+
+def postgres_pids(url: str) -> list[int]:
+    """The local cluster's postmaster and its children (empty when the server is not on this machine)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])  # type: ignore[index]
+    status = Path(f"/proc/{backend}/status")
+    if not status.is_file():
+        return []
+    postmaster = int(next(x.split()[1] for x in status.read_text().splitlines() if x.startswith("PPid:")))
+    children = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == postmaster]
+    return [postmaster, *children]
+
+
+def _ppid(proc: Path) -> int:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def move_to(group: Path, pids: list[int]) -> int:
+    moved = 0
+    for pid in pids:
+        try:
+            (group / "cgroup.procs").write_text(str(pid))
+            moved += 1
+        except OSError:
+            pass  # exited meanwhile
+    return moved
+
+
 def serve(workdir: Path, url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     config = workdir / f"bench-{port}.toml"
     config.write_text(f'var_dir = "{workdir / "var"}"\n[database]\nurl = "{url}"\npool_size = 20\n'
@@ -360,16 +421,19 @@ def _seconds(value: float | None) -> str:
 
 def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace, loader: Loader, pg: str) -> None:
     command = (f"Command: `python benchmarks/api_bench.py --scale {args.scale:g} --backend {args.backend} "
-               f"--concurrency {args.concurrency} --duration {args.duration:g} --workers {args.workers}`")
+               f"--concurrency {args.concurrency} --duration {args.duration:g} --workers {args.workers}"
+               f"{'' if args.cgroup_used else chr(32) + '--cgroup ' + repr('')}`")
     data = (f"Data: {loader.n_subscribers:,} subscribers, {loader.n_verdicts:,} message verdicts (plus their raw-message "
             f"rows and a recipient line per bounce), 5% suppressed, over 365 days, {N_DOMAINS} Zipf-distributed domains.")
     client = "wrk (2 threads)" if shutil.which("wrk") else "httpx (one process)"
     load = (f"Load: `responsemaster serve --workers {args.workers}` (uvicorn{uvicorn_extras()}); the client is "
             f"{client} on the same machine with {args.concurrency} concurrent keep-alive connections (each level a "
             f"run), {args.duration:g} s per query after a 3 s warm-up, random subscribers / top-50 domains. Every "
-            "request carries a read API key (checked against the database on each request). Target: p99 < 50 ms. "
+            "request carries a read API key (checked against the database, then cached for 2 s). Target: p99 < 50 ms. "
             "*load avg*: the machine's 1-minute load average around the run (the higher of before and after). "
-            f"wrk and the server alone keep the {os.cpu_count()} CPUs busy; well above that, other work competed.")
+            f"wrk and the server alone keep the {os.cpu_count()} CPUs busy; well above that, other work competed. "
+            + ("The bench, the server, wrk and the PostgreSQL cluster ran in one cpu cgroup (`--cgroup`)."
+               if args.cgroup_used else "No cpu cgroup: each process in its session's autogroup."))
     lines = [
         "# API load benchmark", "", command, "", f"Machine: {machine()}{pg}.", "", data, "", load, "",
         "| backend | query | connections | requests | req/s | p50 ms | p99 ms | errors | p99 < 50 ms | load avg | data load |",
@@ -403,6 +467,9 @@ def main() -> None:
     parser.add_argument("--pg-url", default=None, help="An empty PostgreSQL database (default: throwaway cluster)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip-load", action="store_true", help="Reuse data already in the database (--workdir)")
+    parser.add_argument("--cgroup", default="rm-api-bench",
+                        help="cpu cgroup for this process, the server, wrk and the local PostgreSQL cluster "
+                             "(root only; '' = none, every process in its session's autogroup)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/benchmarks-api.md"))
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-api-bench-"))
@@ -410,6 +477,7 @@ def main() -> None:
     loader = Loader(int(1_000_000 * args.scale), int(5_000_000 * args.scale))
     rows: list[dict[str, Any]] = []
     pg_note, cluster = "", None
+    group = cgroup_dir(args.cgroup)
     if args.backend in ("sqlite", "both"):
         rows += run_backend("sqlite", f"sqlite:///{workdir / 'var' / 'bench.db'}", workdir, loader, args)
     if args.backend in ("postgresql", "both"):
@@ -425,11 +493,17 @@ def main() -> None:
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             pg_note = f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
             pg_note += " (throwaway cluster: fsync off)" if cluster else ""
+        pg_pids = postgres_pids(url) if group else []
+        if group and pg_pids:
+            print(f"  cpu cgroup {group}: this process and {move_to(group, pg_pids)} PostgreSQL processes", flush=True)
         try:
             rows += run_backend("postgresql", url, workdir, Loader(loader.n_subscribers, loader.n_verdicts), args)
         finally:
             if cluster is not None:
                 cluster.stop()
+            elif group and pg_pids:  # a kept cluster goes back where it was
+                move_to(group.parent, [int(p) for p in (group / "cgroup.procs").read_text().split() if int(p) != os.getpid()])
+    args.cgroup_used = group is not None
     write_table(args.out, rows, args, loader, pg_note)
 
 
