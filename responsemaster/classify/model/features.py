@@ -24,6 +24,7 @@ import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from spacy.attrs import IDX, LOWER
 
@@ -150,10 +151,30 @@ class Normaliser:
     def _stops(self, lang: str) -> frozenset[str]:
         stops = self._stop_words.get(lang)
         if stops is None:
-            module = importlib.import_module(f"spacy.lang.{lang}.stop_words")
-            stops = frozenset(module.STOP_WORDS)
-            self._stop_words[lang] = stops
+            stops = self._stop_words[lang] = _stop_words(lang)
         return stops
+
+
+def _stop_words(lang: str) -> frozenset[str]:
+    """spaCy's stop-word list for ``lang``, read from its module file alone.
+
+    ``import spacy.lang.fr.stop_words`` first runs the package's ``__init__``,
+    which builds the language's tokenizer exceptions: five seconds for
+    French, paid by the first message whose language was being guessed.
+    The stop-word modules are plain data (a ``STOP_WORDS`` set), so the file
+    is executed on its own.
+    """
+    import importlib.util
+
+    import spacy
+
+    path = Path(spacy.__file__).parent / "lang" / lang / "stop_words.py"
+    spec = importlib.util.spec_from_file_location(f"responsemaster_stop_words_{lang}", path)
+    if spec is None or spec.loader is None:
+        return frozenset(importlib.import_module(f"spacy.lang.{lang}.stop_words").STOP_WORDS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return frozenset(module.STOP_WORDS)
 
 
 @functools.lru_cache(maxsize=2)
