@@ -9,7 +9,9 @@ Claims: a worker claims a message by setting the keyword ``$RMClaimed`` with a
 mod-sequence seen when the candidates were checked to be unclaimed. Any change
 after that check (another worker's claim) raises the message's mod-sequence,
 so the server refuses the store for it (``[MODIFIED ...]``): exactly one worker
-wins. The message stays in place, so its key stays the same. Leases: the owner
+wins. The store also adds the worker's own keyword (``$RMBy<random>``): Dovecot
+answers a conditional store that would change nothing (the flag another worker
+just set) with OK and no MODIFIED, so a claim must always add something new. The message stays in place, so its key stays the same. Leases: the owner
 flips a second keyword, ``$RMLease``, at least every third of the lease, which
 bumps the mod-sequence; another worker that sees a claimed message whose
 mod-sequence has not moved for a whole lease releases it (again with a
@@ -37,6 +39,7 @@ import imaplib
 import json
 import logging
 import re
+import secrets
 import socket
 import ssl
 import time
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 
 CLAIMED = "$RMClaimed"
 LEASE = "$RMLease"
+OWNER_PREFIX = "$RMBy"
 REASON_NOTE = "$RMReason"
 CONNECTION_ERRORS = (IMAPClientAbortError, imaplib.IMAP4.abort, ConnectionError, socket.timeout, ssl.SSLError, EOFError)
 
@@ -79,6 +83,8 @@ class ImapSource:
         #: other workers' claims: uid -> (modseq, when first seen at that modseq)
         self._observed: dict[int, tuple[int, float]] = {}
         self._cursor = 1
+        #: This worker's claim keyword (see the module docstring).
+        self._owner = f"{OWNER_PREFIX}{secrets.token_hex(4)}"
 
     # -- connection -----------------------------------------------------------
 
@@ -185,7 +191,7 @@ class ImapSource:
             log.warning("%s: could not send acks on close: %s", self.name, exc)
         if self._client is not None and self._held:
             try:
-                self._client.remove_flags(sorted(self._held), [CLAIMED, LEASE], silent=True)
+                self._client.remove_flags(sorted(self._held), [CLAIMED, LEASE, self._owner], silent=True)
             except Exception as exc:  # noqa: BLE001 - the leases will expire anyway
                 log.info("%s: could not release claims on close: %s", self.name, exc)
         self._held.clear()
@@ -298,7 +304,7 @@ class ImapSource:
                 by_modseq.setdefault(meta[uid][b"MODSEQ"][0], []).append(uid)
             refused: set[int] = set()
             for modseq, group in by_modseq.items():
-                refused |= self._store_unchangedsince(group, modseq, "+FLAGS.SILENT", [CLAIMED])
+                refused |= self._store_unchangedsince(group, modseq, "+FLAGS.SILENT", [CLAIMED, self._owner])
             won = [u for u in free if u not in refused]
         now = time.monotonic()
         for uid in won:
@@ -348,7 +354,7 @@ class ImapSource:
         if not others or b"CONDSTORE" not in self._caps:
             self._observed = {}
             return
-        meta = client.fetch(others, ["MODSEQ"])
+        meta = client.fetch(others, ["MODSEQ", "FLAGS"])
         now, observed = time.monotonic(), {}
         for uid in others:
             if uid not in meta:
@@ -359,7 +365,8 @@ class ImapSource:
         self._observed = observed
         for uid, (modseq, since) in list(observed.items()):
             if now - since >= self.config.lease_seconds:
-                if uid not in self._store_unchangedsince([uid], modseq, "-FLAGS.SILENT", [CLAIMED, LEASE]):
+                owners = [f.decode() for f in meta[uid][b"FLAGS"] if f.decode().startswith(OWNER_PREFIX)]
+                if uid not in self._store_unchangedsince([uid], modseq, "-FLAGS.SILENT", [CLAIMED, LEASE, *owners]):
                     log.info("%s: claim on UID %s expired; released", self.name, uid)
                     self._cursor = 1
                 del self._observed[uid]
