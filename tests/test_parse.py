@@ -74,11 +74,11 @@ def test_a_dsn_part_with_fields_is_not_read_as_prose() -> None:
     assert "550 no such user here" not in parsed.body_text  # a real DSN: fields, not prose
 
 
-def test_address_of_reads_what_parseaddr_reads() -> None:
+def test_header_address_reads_what_parseaddr_reads() -> None:
     """The fast path for plain From values agrees with the standard parser, and defers to it otherwise."""
     import email.utils
 
-    from responsemaster.parse.text import address_of
+    from responsemaster.parse.text import header_address
 
     values = [
         "a@b.example", "<a@b.example>", " Foo Bar <foo+x@bar.example> ", "foo@bar.example (Foo)",
@@ -86,7 +86,7 @@ def test_address_of_reads_what_parseaddr_reads() -> None:
         "Foo <a@b.example> trailing", "", "no address here", "=?utf-8?q?J=C3=B6rg?= <j@b.example>", "<>",
     ]
     for value in values:
-        assert address_of(value) == email.utils.parseaddr(value)[1], value
+        assert header_address(value) == email.utils.parseaddr(value)[1], value
 
 
 def test_the_returned_original_text_is_decoded_on_demand() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from responsemaster.parse.message import ParsedMessage
-from responsemaster.parse.text import address_of
+from responsemaster.parse.text import header_address
 from responsemaster.verdict import Attribution, RecipientVerdict
 
 #: Headers where the envelope recipient of a returned message shows up.
@@ -54,7 +54,7 @@ def attribute(
     campaign = _campaign(msg)
     if recipients:
         return Attribution(recipients[0].address, campaign, "dsn", forged)
-    original_to = address_of(msg.original_header("To")).lower()
+    original_to = header_address(msg.original_header("To")).lower()
     if original_to:
         return Attribution(original_to, campaign, "headers", forged)
     if not is_bounce_like and msg.sender:

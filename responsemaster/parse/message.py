@@ -18,7 +18,7 @@ from email.message import Message
 from responsemaster.parse.embedded import dsn_blocks_in_text, inline_original, reports_in_original
 from responsemaster.parse.fields import FieldBlock, parse_field_blocks
 from responsemaster.parse.mime import parse_bytes
-from responsemaster.parse.text import address_of, decode_header_value, html_to_text, part_text
+from responsemaster.parse.text import decode_header_value, header_address, html_to_text, part_text
 
 #: Limits that keep time and memory bounded on hostile input.
 MAX_PARTS = 400
@@ -111,7 +111,7 @@ class ParsedMessage:
     @cached_property
     def sender(self) -> str:
         """The bare From address, lower-cased."""
-        return address_of(self.header("From")).lower()
+        return header_address(self.header("From")).lower()
 
     @cached_property
     def content_type(self) -> str:

@@ -130,7 +130,7 @@ def html_to_text(markup: str) -> str:
 _PLAIN_ADDRESS = re.compile(r"[^<>\"(),:;@\\]*<([^<>\"(),:;@\\\s]+@[^<>\"(),:;@\\\s]+)>\s*|\s*([^<>\"(),:;@\\\s]+@[^<>\"(),:;@\\\s]+)\s*")
 
 
-def address_of(value: str) -> str:
+def header_address(value: str) -> str:
     """The address in a From/To-style header value, as ``email.utils.parseaddr`` reads it."""
     match = _PLAIN_ADDRESS.fullmatch(value[:MAX_HEADER_CHARS])
     if match:

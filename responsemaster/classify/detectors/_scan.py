@@ -214,7 +214,7 @@ def smtp_command(text: str) -> str:
 
 def sender_is_daemon(msg: ParsedMessage) -> bool:
     """From is a mailer daemon or postmaster (or empty, as some daemons send it)."""
-    sender = msg.sender or email.utils.parseaddr(msg.header("From"))[1] or msg.header("From")
+    sender = msg.sender or msg.header("From")  # msg.sender is the parsed From address
     local = sender.split("@")[0].strip().strip("<>\"' ").lower()  # "From: <>" is the null sender
     return not local or bool(_BOUNCE_SENDER.match(local))
 

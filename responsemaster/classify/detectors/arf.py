@@ -9,13 +9,13 @@ ARF: a message/rfc822 whose headers carry ``X-HmXmrOriginalRecipient``.
 
 from __future__ import annotations
 
-import email.utils
 import re
 
 from responsemaster.classify.detection import Detection, recipient
 from responsemaster.parse import linear
 from responsemaster.parse.fields import address_of
 from responsemaster.parse.message import ParsedMessage
+from responsemaster.parse.text import header_address
 
 name = "arf"
 
@@ -31,7 +31,7 @@ def detect(msg: ParsedMessage) -> Detection | None:
     addresses = _original_rcpt_to(msg) or [address_of(report.get("original-rcpt-to", ""))]
     addresses = [a for a in addresses if "@" in a]
     if not addresses and msg.original_headers is not None:
-        to = email.utils.parseaddr(msg.original_header("To"))[1]
+        to = header_address(msg.original_header("To"))
         addresses = [to] if "@" in to else []
     return Detection(
         detector=name,
