@@ -12,17 +12,6 @@ from typing import Any
 
 
 
-def _is_hostname(domain: str) -> bool:
-    """Whether ``domain`` is a name a host could have (LDH labels) or an address literal."""
-    if domain.startswith("[") and domain.endswith("]"):
-        return True
-    labels = domain.removesuffix(".").split(".")
-    return domain.isascii() and all(
-        0 < len(label) <= 63 and label[0].isalnum() and label[-1].isalnum()
-        and all(c.isalnum() or c == "-" for c in label)
-        for label in labels
-    )
-
 
 @dataclass
 class RecipientVerdict:
@@ -38,6 +27,7 @@ class RecipientVerdict:
     #: The address the mail was delivered to when it differs from ``address``
     #: (a forwarded address bounced). ``address`` is then the original recipient:
     #: the subscriber, whom routing acts on; the bounce itself names this one.
+    #: Set only to an address a mailbox could have (the DSN detector decides).
     final_recipient: str = ""
     #: DSN Action field (failed, delayed, delivered, relayed, expanded).
     action: str = ""
@@ -45,23 +35,12 @@ class RecipientVerdict:
     command: str = ""
     decided_by: str = ""
 
-    @property
-    def reported_address(self) -> str:
-        """The address the bounce reports on: the final recipient of a forwarded address.
-
-        Unless that one cannot be a mailbox anywhere (a domain no host name can
-        have, like an MTA's internal ``user@ims_daemon``): then the original.
-        """
-        if self.final_recipient and _is_hostname(self.final_recipient.rpartition("@")[2]):
-            return self.final_recipient
-        return self.address
-
     def to_json(self) -> dict[str, Any]:
         """SPEC section 6: a forwarded address's bounce names the final recipient; the
         subscriber (the original recipient) is in the verdict's attribution, and here as
         ``original_recipient``."""
         data: dict[str, Any] = {
-            "address": self.reported_address,
+            "address": self.final_recipient or self.address,
             "category": self.category,
             "reason": self.reason,
             "status": self.status,
@@ -69,7 +48,7 @@ class RecipientVerdict:
             "remote_mta": self.remote_mta,
             "diagnostic": self.diagnostic,
         }
-        if data["address"] != self.address:
+        if self.final_recipient:
             data["original_recipient"] = self.address
         return data
 

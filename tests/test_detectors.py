@@ -136,14 +136,24 @@ def test_forwarded_address_names_the_final_recipient_and_the_subscriber_is_the_o
     assert printed["original_recipient"] == "contact@example.co.jp"
 
 
-def test_a_final_recipient_no_host_could_have_is_not_reported() -> None:
-    from responsemaster.verdict import RecipientVerdict
+def _forwarded_dsn(final: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.example.com.ar\nSubject: Delivery Status Notification (Failure)\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
+        "--b\nContent-Type: text/plain\n\nDelivery failed.\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com.ar\n\n"
+        f"Original-Recipient: rfc822;someone@example.com.ar\nFinal-Recipient: rfc822;{final}\n"
+        "Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n"
+        "--b--\n"
+    ).encode()
 
-    odd = RecipientVerdict("someone@example.com.ar", "hard_bounce", "userunknown", final_recipient="someone@ims_daemon")
-    assert odd.to_json()["address"] == "someone@example.com.ar" and "original_recipient" not in odd.to_json()
-    moved = RecipientVerdict("someone@example.com.ar", "hard_bounce", "userunknown", final_recipient="other@mailhub0")
-    assert moved.to_json()["address"] == "other@mailhub0"
-    assert moved.to_json()["original_recipient"] == "someone@example.com.ar"
+
+def test_a_final_recipient_no_host_could_have_is_not_reported(classifier) -> None:
+    odd = classifier.classify(_forwarded_dsn("someone@ims_daemon")).recipients[0].to_json()
+    assert odd["address"] == "someone@example.com.ar" and "original_recipient" not in odd
+    moved = classifier.classify(_forwarded_dsn("other@mailhub0")).recipients[0].to_json()
+    assert moved["address"] == "other@mailhub0"
+    assert moved["original_recipient"] == "someone@example.com.ar"
 
 
 def test_a_source_routed_final_recipient_leaves_the_original(labels, classifier) -> None:

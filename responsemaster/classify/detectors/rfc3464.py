@@ -77,9 +77,27 @@ def _about_sender(diagnostic: str, sender: str, rcpt: RecipientVerdict) -> bool:
     return not any(a and a.lower() in text for a in (rcpt.address, rcpt.final_recipient))
 
 
-def _source_routed(field: str) -> bool:
-    """``rfc822;@relay.example:user@host``: an RFC 821 source route, not an address to report."""
-    return field.partition(";")[2].strip().lstrip("<").startswith("@")
+def _reportable(field: str, address: str) -> bool:
+    """Whether a Final-Recipient field names a mailbox worth reporting.
+
+    Not an RFC 821 source route (``rfc822;@relay.example:user@host``), and
+    not a domain no host could have (an MTA's internal ``user@ims_daemon``).
+    """
+    if field.partition(";")[2].strip().lstrip("<").startswith("@"):
+        return False
+    return _is_hostname(address.rpartition("@")[2])
+
+
+def _is_hostname(domain: str) -> bool:
+    """Whether ``domain`` is a name a host could have (LDH labels) or an address literal."""
+    if domain.startswith("[") and domain.endswith("]"):
+        return True
+    labels = domain.removesuffix(".").split(".")
+    return domain.isascii() and all(
+        0 < len(label) <= 63 and label[0].isalnum() and label[-1].isalnum()
+        and all(c.isalnum() or c == "-" for c in label)
+        for label in labels
+    )
 
 
 def _is_recipient_block(block: FieldBlock) -> bool:
@@ -88,8 +106,9 @@ def _is_recipient_block(block: FieldBlock) -> bool:
 
 def _recipient(block: FieldBlock, per_message: FieldBlock) -> RecipientVerdict:
     original = address_of(block.get("original-recipient", ""))
-    final = "" if _source_routed(block.get("final-recipient", "")) and original else address_of(
-        block.get("final-recipient", ""))
+    final = address_of(block.get("final-recipient", ""))
+    if original and not _reportable(block.get("final-recipient", ""), final):
+        final = ""
     raw_diagnostic = block.get("diagnostic-code", "")
     diagnostic = clean_diagnostic(raw_diagnostic)
     status = find_status(block.get("status", "")) or find_status(diagnostic)
