@@ -52,7 +52,7 @@ class WorkerOptions:
     lease_seconds: float = 300.0
     #: Claims of one message (each one a worker that took it and did not finish) before quarantine.
     max_attempts: int = 10
-    #: Flush kept raw copies to disk (one syncfs per batch) before the batch commits.
+    #: Make the batch's kept raw copies durable (RawFiles.sync: fsync per file) before the batch commits.
     sync_kept_files: bool = True
 
 
@@ -186,7 +186,7 @@ def _last_error(store: Store, msg: RawMessage) -> str:
 
 
 class _SyncInBackground:
-    """``syncfs`` of the kept raw files in a thread, overlapping the batch's database work.
+    """:meth:`RawFiles.sync` of the batch's kept raw files in a thread, overlapping its database work.
 
     The files must be durable before the commit that names them, not before
     the INSERTs: so the flush runs while the batch is recorded, and
@@ -195,7 +195,7 @@ class _SyncInBackground:
 
     def __init__(self, store: Store) -> None:
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(store,), name="rm-syncfs", daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(store,), name="rm-sync-kept", daemon=True)
         self.thread.start()
 
     def _run(self, store: Store) -> None:
