@@ -177,15 +177,15 @@ def send_cmd(campaign: str, at: str | None, config_path: Path | None) -> None:
     from mailer.campaigns import CampaignError
     from mailer.service import send_campaign
 
-    store = _store(settings)
-    try:
-        log_operation(store, "campaign.send", campaign)
-    finally:
-        store.close()
     try:
         result = send_campaign(settings, campaign)
     except (CampaignError, ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    store = _store(settings)
+    try:
+        log_operation(store, "campaign.send", campaign, status=result.status, counts=dict(result.counts))
+    finally:
+        store.close()
     click.echo(f"campaign {result.campaign}: {result.status}")
     for key, value in sorted(result.counts.items()):
         click.echo(f"  {key}: {value}")
