@@ -248,3 +248,28 @@ def test_acks_are_gathered_into_one_move(admin: IMAPClient, make_source: Maker) 
     source.ack(batch[3].key)
     assert source.fetch(10) == []  # the fifth is ours already; the fetch sends the gathered ack first
     assert len(_folder_bodies(admin, "Processed")) == 4
+
+
+def test_an_unsolicited_fetch_never_frees_a_claimed_message(admin: IMAPClient, make_source: Maker) -> None:
+    """The double claim, reproduced: another session's flag change arrives during A's FETCH (MODSEQ FLAGS)
+    as ``* <seq> FETCH`` without a UID. When that sequence number equals a UID A asked about, the
+    other message's flags (no claim) and newer mod-sequence must not be read as that UID's."""
+    admin.multiappend("INBOX", [_bounce(n) for n in range(6)])
+    admin.select_folder("INBOX")
+    admin.delete_messages([1])
+    admin.uid_expunge([1])  # from now on sequence number s is UID s + 1
+    a, b = make_source("a"), make_source("b")
+    assert a.pending() == 5 and b.pending() == 5  # both connected, views in sync
+    taken_by_b: list[str] = []
+    real_claim = a._claim
+
+    def claim_after_b(client, uids):  # type: ignore[no-untyped-def]
+        if not taken_by_b:  # between A's SEARCH and A's FETCH: B claims UID 2, a person reads UID 3 (sequence 2)
+            taken_by_b.extend(m.key for m in b.fetch(1))
+            admin.add_flags([3], [b"\\Seen"])
+        return real_claim(client, uids)
+
+    a._claim = claim_after_b  # type: ignore[method-assign]
+    got_a = [m.key for m in a.fetch(1)]
+    assert taken_by_b == [f"{b.uidvalidity}:2"]
+    assert taken_by_b[0] not in got_a, "A claimed the message B holds"

@@ -5,13 +5,18 @@ with ``BODY.PEEK[]``, so nothing is marked \\Seen before the store commits.
 
 Claims: a worker claims a message by setting the keyword ``$RMClaimed`` with a
 *conditional* STORE (RFC 7162 CONDSTORE): ``UID STORE <uids> (UNCHANGEDSINCE
-<modseq>) +FLAGS.SILENT ($RMClaimed)``, where ``<modseq>`` is the highest
-mod-sequence seen when the candidates were checked to be unclaimed. Any change
+<modseq>) +FLAGS.SILENT ($RMClaimed $RMBy<worker>)``, where ``<modseq>`` is the
+message's mod-sequence seen when it was checked to be unclaimed. Any change
 after that check (another worker's claim) raises the message's mod-sequence,
 so the server refuses the store for it (``[MODIFIED ...]``): exactly one worker
-wins. The store also adds the worker's own keyword (``$RMBy<random>``): Dovecot
-answers a conditional store that would change nothing (the flag another worker
-just set) with OK and no MODIFIED, so a claim must always add something new. The message stays in place, so its key stays the same. Leases: the owner
+wins. The check reads only FETCH responses that carry their UID (see
+``_modseq_and_flags``: an unsolicited update filed under its sequence number
+once made a claimed message look free). The worker's own keyword names the
+owner and makes every claim change something. The message stays in place, so
+its key stays the same. (A claim by ``UID MOVE`` into a per-worker folder was
+measured and rejected: on Dovecot's Maildir storage concurrent MOVEs of one
+message each succeed, 1,500 of 2,000 messages landed in two or three folders.)
+Leases: the owner
 flips a second keyword, ``$RMLease``, at least every third of the lease, which
 bumps the mod-sequence; another worker that sees a claimed message whose
 mod-sequence has not moved for a whole lease releases it (again with a
@@ -45,9 +50,11 @@ import ssl
 import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError
+from imapclient.response_parser import parse_fetch_response
 
 from responsemaster.ingest.imap_connection import ImapConfig, close_quietly, connect, search_filter
 from responsemaster.ingest.maildir_io import write_json_atomic
@@ -291,7 +298,7 @@ class ImapSource:
             client.add_flags(uids, [CLAIMED], silent=True)  # not atomic: see docs/sources.md
             won = uids
         else:
-            meta = client.fetch(uids, ["MODSEQ", "FLAGS"])
+            meta = self._modseq_and_flags(uids)
             free = [u for u in uids if u in meta and CLAIMED.encode() not in meta[u][b"FLAGS"]]
             if not free:
                 return []
@@ -310,6 +317,36 @@ class ImapSource:
         for uid in won:
             self._held[uid] = [now, False, None]
         return won
+
+    def _modseq_and_flags(self, uids: list[int]) -> dict[int, dict[bytes, Any]]:
+        """``UID FETCH (UID MODSEQ FLAGS)``, read only from responses that name their UID.
+
+        A server sends other sessions' flag changes as unsolicited FETCH
+        responses keyed by *sequence number* and without a UID (Dovecot does,
+        at the end of whatever command comes next). imapclient files such a
+        response under that number as if it were a UID, merging the flags and
+        mod-sequence of one message into the entry of another: a message
+        another worker had claimed then looked free, at a mod-sequence high
+        enough for the conditional STORE to pass, and two workers held it
+        (tests/test_source_imap.py::test_an_unsolicited_fetch_never_frees_a_claimed_message).
+        Per UID the response with the highest mod-sequence wins (the newest state).
+        """
+        imap = self._client._imap  # type: ignore[union-attr]
+        imap.untagged_responses.pop("FETCH", None)  # stale unsolicited updates: not ours to read
+        typ, data = imap.uid("FETCH", _uid_set(uids), "(UID MODSEQ FLAGS)")
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"UID FETCH failed: {data!r}")
+        wanted, found = set(uids), {}
+        for item in data:
+            if not isinstance(item, bytes):
+                continue
+            for entry in parse_fetch_response([item], uid_is_key=False).values():
+                uid = entry.get(b"UID")
+                if uid not in wanted or b"MODSEQ" not in entry or b"FLAGS" not in entry:
+                    continue
+                if uid not in found or entry[b"MODSEQ"][0] >= found[uid][b"MODSEQ"][0]:
+                    found[uid] = entry
+        return found
 
     def _store_unchangedsince(self, uids: list[int], modseq: int, action: str, flags: list[str]) -> set[int]:
         """A conditional STORE (RFC 7162); returns the UIDs the server refused as modified."""
@@ -354,7 +391,7 @@ class ImapSource:
         if not others or b"CONDSTORE" not in self._caps:
             self._observed = {}
             return
-        meta = client.fetch(others, ["MODSEQ", "FLAGS"])
+        meta = self._modseq_and_flags(others)
         now, observed = time.monotonic(), {}
         for uid in others:
             if uid not in meta:
