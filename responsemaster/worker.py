@@ -57,6 +57,17 @@ class WorkerOptions:
 
 
 @dataclass
+class Outcome:
+    """One message of a batch, for the line ``run`` prints about it."""
+
+    key: str
+    #: processed | quarantined
+    state: str
+    verdict: Verdict | None = None
+    reason: str | None = None
+
+
+@dataclass
 class BatchResult:
     source: str
     fetched: int = 0
@@ -68,6 +79,8 @@ class BatchResult:
     delivered: int = 0
     seconds: float = 0.0
     categories: Counter[str] = field(default_factory=Counter)
+    #: What became of each message of this batch, in order (not summed by merge_results).
+    outcomes: list[Outcome] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -312,10 +325,12 @@ def _tell_source(source: Source, item: _Prepared, result: BatchResult) -> None:
     elif item.reason is not None:
         source.quarantine(key, item.reason)
         result.quarantined += 1
+        result.outcomes.append(Outcome(key, "quarantined", item.verdict, item.reason))
     else:
         source.ack(key)
         result.processed += 1
         result.categories[item.verdict.category] += 1  # type: ignore[union-attr]
+        result.outcomes.append(Outcome(key, "processed", item.verdict))
 
 
 def _note_quarantined(store: Store, source: str, errors: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from responsemaster import lifeline
 from responsemaster.cli.api_cmd import apikey, serve
 from responsemaster.cli.classify_cmd import classify, evaluate, rules, train
 from responsemaster.cli.mailer_cmd import mailer
@@ -16,6 +17,7 @@ from responsemaster.ingest.smtp_receiver import receive
 @click.version_option(package_name="responsemaster")
 def main() -> None:
     """ResponseMaster: classify returned mail, log verdicts, prune, forward replies."""
+    lifeline.honour_env()  # started by another command (serve under run, train under serve): die with it
 
 
 for _command in (classify, rules, train, evaluate, run, status, export, receive, verp, mailer, serve, apikey):

@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from responsemaster.cli.common import config_option, settings_from
 from responsemaster.config import ConfigError, Settings
+from responsemaster.operator_log import say
 
-console = Console(stderr=True, log_path=False)
-if not console.is_terminal:  # logs to a file or a pipe: one line per batch, never wrapped
-    console = Console(stderr=True, log_path=False, width=400)
+LOG_LEVELS = ["debug", "info", "warning", "error"]
 
 
 @click.command("run")
@@ -33,9 +32,14 @@ if not console.is_terminal:  # logs to a file or a pipe: one line per batch, nev
 @click.option("--no-receiver", is_flag=True, help="Do not start the built-in SMTP receiver.")
 @click.option("--no-api", is_flag=True,
               help="Do not serve the API and the review page (default: served, unless [api] serve_with_run = false).")
-def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: bool, no_api: bool) -> None:
-    """The worker: drain every configured source, record verdicts, route them; serve the API beside it."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True,
+              help="Library log lines shown beside the verdict lines (info: Huey's and the receiver's start-up too).")
+def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: bool, no_api: bool, log_level: str) -> None:
+    """The worker: drain every configured source, record verdicts, route them; serve the API beside it.
+
+    One line per message (category, reason, address, what decided it) and one per batch.
+    """
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(config_path)
     api_on = not no_api and bool(settings.section("api").get("serve_with_run", True))
     try:
@@ -61,7 +65,7 @@ def _run_once(settings: Settings) -> None:
             source.close()
         runtime.close()
     for total in totals.values():
-        console.log(
+        say(
             f"[green]done[/] {total.source}: {total.processed} processed, {total.duplicates} already done, "
             f"{total.quarantined} quarantined, {total.failed} failed"
         )
@@ -70,6 +74,12 @@ def _run_once(settings: Settings) -> None:
 def _run_forever(settings: Settings, config_file: str | None, workers: int | None, receiver_on: bool,
                  api_on: bool) -> None:
     """Huey consumer(s) in this process; the receiver, the task producer and the API under a sidecar process.
+
+    Before anything starts: the state folder's lock (one ``run`` per folder),
+    the settings checked, the receiver's port bound. Each failure is one line.
+    Every process started from here dies with this one (see
+    :mod:`responsemaster.lifeline`), so a ``run`` killed with SIGKILL leaves
+    nothing behind and the next one can start at once.
 
     Huey's process workers are forked from this process (at start and when a
     health check restarts one). A fork while another thread holds a lock or an
@@ -81,28 +91,97 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     """
     import multiprocessing
 
-    from responsemaster.queue import make_huey, register_tasks
-    from responsemaster.store import open_store
-    from responsemaster.worker_runtime import build_sources
+    from responsemaster import lifeline
 
-    open_store(settings).close()  # migrate once, before anything forks
-    queue = settings.section("queue")
-    count = workers or int(queue.get("workers", 1))
-    names = _source_names(settings, build_sources)
-    poll = float(settings.section("worker").get("poll_seconds", 2.0))
+    names, count, poll, worker_type = _checked_settings(settings, workers)
+    _hold_state_folder(settings)
+    listener = _bind_receiver(settings) if receiver_on else None
+    lifeline.tie_forked_children()
     sidecar = multiprocessing.get_context("fork").Process(
-        target=_sidecar, args=(settings, config_file, names, count, poll, receiver_on, api_on), name="responsemaster-sidecar"
+        target=_sidecar, args=(settings, config_file, names, count, poll, listener, api_on), name="responsemaster-sidecar"
     )
-    sidecar.start()
-    huey = make_huey(settings)
-    register_tasks(huey, warm_config=config_file)
-    console.log(f"worker: {count} consumer(s) on {', '.join(names)}; queue {type(huey).__name__}")
-    consumer = huey.create_consumer(workers=count, worker_type=str(queue.get("worker_type", "process")), periodic=False)
+    sidecar.start()  # first: the receiver answers while the consumers load
     try:
+        if listener is not None:
+            listener.close()  # the sidecar has it; the consumers must not
+        _migrate(settings)
+        from responsemaster.queue import make_huey, register_tasks
+
+        huey = make_huey(settings)
+        register_tasks(huey, warm_config=config_file)
+        say(f"worker: {count} consumer(s) on {', '.join(names)}; queue {type(huey).__name__}")
+        consumer = huey.create_consumer(workers=count, worker_type=worker_type, periodic=False)
+        consumer._signal_actions[signal.SIGHUP] = (False, True)  # SIGHUP stops gracefully: Huey's re-exec would orphan the sidecar
         consumer.run()
     finally:
         sidecar.terminate()
         sidecar.join(10)
+
+
+def _hold_state_folder(settings: Settings) -> None:
+    """The state folder's lock, kept (inherited by every forked child) until the run ends."""
+    from responsemaster import instance_lock
+
+    try:
+        instance_lock.hold(settings.var)
+    except instance_lock.AlreadyRunning as exc:
+        raise click.ClickException(f"{exc}; stop it first, or give this one another var_dir") from exc
+    except OSError as exc:
+        raise click.ClickException(
+            f"the state folder {settings.var} (var_dir) is not writable: {exc.strerror or exc}; "
+            "set var_dir to a folder this user can write, or fix its permissions") from exc
+
+
+def _checked_settings(settings: Settings, workers: int | None) -> tuple[list[str], int, float, str]:
+    """Every setting the processes will read, read once here: a bad one is one line before anything starts."""
+    from responsemaster.ingest.factory import receiver_settings
+    from responsemaster.queue import queue_url
+    from responsemaster.worker_runtime import build_sources, setting_number, worker_options
+
+    worker_options(settings)
+    receiver_settings(settings)
+    queue_url(settings)
+    queue = settings.section("queue")
+    count = workers if workers is not None else setting_number(queue, "queue", "workers", int, 1)
+    if count < 1:
+        raise ConfigError(f"--workers / [queue] workers must be at least 1 (got {count})")
+    worker_type = str(queue.get("worker_type", "process"))
+    if worker_type not in ("process", "thread"):
+        raise ConfigError(f"[queue] worker_type must be \"process\" or \"thread\" (got {worker_type!r})")
+    poll = setting_number(settings.section("worker"), "worker", "poll_seconds", float, 2.0)
+    try:
+        names = _source_names(settings, build_sources)
+    except OSError as exc:
+        raise ConfigError(f"a source's folder is not usable: {exc.filename or ''} {exc.strerror or exc}; "
+                          "check the paths in [[sources]] and var_dir") from exc
+    return names, count, poll, worker_type
+
+
+def _bind_receiver(settings: Settings):  # type: ignore[no-untyped-def]
+    """The receiver's listening socket (None when [receiver] is off); a taken port is one line."""
+    from responsemaster.ingest.factory import receiver_settings
+    from responsemaster.ingest.smtp_receiver import PortInUse, listening_socket
+
+    config = receiver_settings(settings)
+    if not config.enabled:
+        return None
+    try:
+        return listening_socket(config)
+    except PortInUse as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    """Migrate once, before the consumers fork; an unreachable or misnamed database is one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from responsemaster.store import open_store
+
+    try:
+        open_store(settings).close()
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise click.ClickException(f"[database] url: cannot open the database: {reason}") from exc
 
 
 def _source_names(settings: Settings, build_sources) -> list[str]:  # type: ignore[no-untyped-def]
@@ -115,10 +194,8 @@ def _source_names(settings: Settings, build_sources) -> list[str]:  # type: igno
 
 
 def _sidecar(settings: Settings, config_file: str | None, names: list[str], workers: int, poll: float,
-             receiver_on: bool, api_on: bool) -> None:
-    """The API and the receiver (if enabled) and a loop keeping one drain per source and one outbox sweep queued."""
-    import signal
-
+             listener: object, api_on: bool) -> None:
+    """The receiver (on the socket ``run`` bound), the API, and a loop keeping one drain per source and one outbox sweep queued."""
     from responsemaster.queue import make_huey, register_tasks
 
     stop = threading.Event()
@@ -126,9 +203,9 @@ def _sidecar(settings: Settings, config_file: str | None, names: list[str], work
         signal.signal(signum, lambda *_: stop.set())
     api: subprocess.Popen[bytes] | None = None
     receiver = None
-    try:  # everything inside: a failure here (a bad [receiver] section) must not leave the API running alone
+    try:  # everything inside: a failure here must not leave the API running alone
+        receiver = _start_receiver(settings, listener) if listener is not None else None
         api = _start_api(settings, config_file) if api_on else None
-        receiver = _start_receiver(settings) if receiver_on else None
         huey = make_huey(settings)
         tasks = register_tasks(huey)
         while not stop.is_set():
@@ -137,7 +214,7 @@ def _sidecar(settings: Settings, config_file: str | None, names: list[str], work
                     tasks.drain_source(config_file, name)
                 tasks.deliver_outbox(config_file)
             if api is not None and api.poll() is not None:
-                console.log(f"[red]API stopped[/] (exit {api.returncode}); the worker goes on. If the port is taken "
+                say(f"[red]API stopped[/] (exit {api.returncode}); the worker goes on. If the port is taken "
                             "(`responsemaster serve` already running?), use `run --no-api` or \\[api] serve_with_run = false.")
                 api = None
             stop.wait(poll)
@@ -153,12 +230,15 @@ def _start_api(settings: Settings, config_file: str | None) -> subprocess.Popen[
 
     Quieter than a plain ``serve`` (``warning``: no access-log line per request)
     unless ``[api] log_level`` says otherwise, so the verdict lines stay readable.
+    It dies with this process (``lifeline.child_env``).
     """
+    from responsemaster import lifeline
+
     level = str(settings.section("api").get("log_level", "") or "warning").lower()
     cmd = [sys.executable, "-m", "responsemaster", "serve", "--log-level", level]
     if config_file:
         cmd += ["--config", config_file]
-    return subprocess.Popen(cmd)
+    return subprocess.Popen(cmd, env=lifeline.child_env())
 
 
 def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -172,14 +252,12 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.wait()
 
 
-def _start_receiver(settings: Settings):  # type: ignore[no-untyped-def]
-    try:
-        from responsemaster.ingest.smtp_receiver import start_receiver
-    except ModuleNotFoundError:
-        return None
-    receiver = start_receiver(settings)
+def _start_receiver(settings: Settings, listener):  # type: ignore[no-untyped-def]
+    from responsemaster.ingest.smtp_receiver import start_receiver
+
+    receiver = start_receiver(settings, sock=listener)
     if receiver is not None:
-        console.log(f"receiver: listening on {receiver.address[0]}:{receiver.address[1]}")
+        say(f"receiver: listening on {receiver.address[0]}:{receiver.address[1]}")
     return receiver
 
 
@@ -217,6 +295,8 @@ def status(config_path: Path | None, as_json: bool) -> None:
 
 def _print_status(rows: list[dict]) -> None:  # type: ignore[type-arg]
     from rich.table import Table
+
+    from rich.console import Console
 
     table = Table("source", "processed", "pending", "quarantined", "last error")
     for row in rows:
