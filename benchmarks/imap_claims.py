@@ -61,6 +61,7 @@ def worker(index: int, port: int, user: str, password: str, batch: int, naive: b
                         state_dir=Path(state) / user / f"w{index}", timeout=60, criteria=f'SUBJECT "{SUBJECT}"')
     source = ImapSource(f"w{index}", config)
     got: list[str] = []
+    error = ""
     try:
         while True:
             messages = source.fetch(batch)
@@ -72,9 +73,11 @@ def worker(index: int, port: int, user: str, password: str, batch: int, naive: b
             got.extend(m.raw.split(b"Message-ID: <", 1)[1].split(b">", 1)[0].decode() for m in messages)
             for message in messages:
                 source.ack(message.key)
+    except Exception as exc:  # noqa: BLE001 - reported in the table (a worker acking what another moved, say)
+        error = f"{type(exc).__name__}: {exc}"
     finally:
         source.close()
-    out.put(got)
+        out.put((got, error))
 
 
 def person(port: int, user: str, password: str, stop) -> None:  # type: ignore[no-untyped-def]
@@ -105,7 +108,9 @@ def one_round(dovecot: Dovecot, args: argparse.Namespace, state: str) -> dict[st
              for i in range(args.workers)]
     for proc in procs:
         proc.start()
-    results = [out.get(timeout=1800) for _ in procs]
+    finished = [out.get(timeout=1800) for _ in procs]
+    results = [got for got, _ in finished]
+    errors = [error for _, error in finished if error]
     seconds = time.monotonic() - started
     for proc in procs:
         proc.join()
@@ -114,7 +119,7 @@ def one_round(dovecot: Dovecot, args: argparse.Namespace, state: str) -> dict[st
         noise.join()
     claimed = Counter(key for got in results for key in got)
     return {"claims": sum(claimed.values()), "distinct": len(claimed), "double": sum(1 for n in claimed.values() if n > 1),
-            "seconds": seconds, "per_worker": [len(got) for got in results]}  # type: ignore[dict-item]
+            "seconds": seconds, "per_worker": [len(got) for got in results], "errors": errors}  # type: ignore[dict-item]
 
 
 def main() -> int:
@@ -131,17 +136,17 @@ def main() -> int:
     print(f"# {args.workers} workers, {args.messages} returned + {args.messages} unrelated messages per round, "
           f"batch {args.batch}, noise {'off' if args.no_noise else 'on'}, {'naive' if args.naive_fetch else 'UID-checked'} "
           f"FETCH; {platform.node()}, Python {platform.python_version()}")
-    print("| round | claims | distinct | double claims | per worker | seconds |\n|---|---|---|---|---|---|")
+    print("| round | claims | distinct | double claims | per worker | seconds | worker errors |\n|---|---|---|---|---|---|---|")
     try:
         with tempfile.TemporaryDirectory() as state:
             for number in range(1, args.rounds + 1):
                 row = one_round(dovecot, args, state)
-                doubles += int(row["double"])
-                print(f"| {number} | {row['claims']} | {row['distinct']} | {row['double']} | {row['per_worker']} | {row['seconds']:.1f} |",
+                doubles += int(row["double"]) + len(row["errors"])
+                print(f"| {number} | {row['claims']} | {row['distinct']} | {row['double']} | {row['per_worker']} | {row['seconds']:.1f} | {'; '.join(row['errors'])[:200] or '-'} |",
                       flush=True)
     finally:
         dovecot.stop()
-    print(f"\ndouble claims in {args.rounds} rounds: {doubles}")
+    print(f"\ndouble claims and worker errors in {args.rounds} rounds: {doubles}")
     return 1 if doubles and not args.naive_fetch else 0
 
 

@@ -310,3 +310,19 @@ def test_an_unsolicited_fetch_never_frees_a_claimed_message(admin: IMAPClient, m
     got_a = [m.key for m in a.fetch(1)]
     assert taken_by_b == [f"{b.uidvalidity}:2"]
     assert taken_by_b[0] not in got_a, "A claimed the message B holds"
+
+
+def test_an_ack_after_someone_else_moved_the_message_is_harmless(admin: IMAPClient, make_source: Maker) -> None:
+    """A lease taken over (or a person filing the message) between fetch and ack: the MOVE is refused
+    with [EXPUNGEISSUED] for the whole set; the other acks of the set must still go through."""
+    admin.multiappend("INBOX", [_bounce(n) for n in range(3)])
+    source = make_source()
+    batch = source.fetch(3)
+    admin.create_folder("Elsewhere")
+    admin.select_folder("INBOX")
+    admin.move([2], "Elsewhere")
+    for message in batch:
+        source.ack(message.key)
+    source.flush()
+    assert _folder_bodies(admin, "INBOX") == []
+    assert _folder_bodies(admin, "Processed") == [_bounce(0), _bounce(2)]

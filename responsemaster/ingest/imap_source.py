@@ -409,7 +409,23 @@ class ImapSource:
                 del self._observed[uid]
 
     def _move(self, client: IMAPClient, uids: list[int], folder: str) -> None:
-        """MOVE, or COPY + \\Deleted + UID EXPUNGE of exactly these UIDs."""
+        """MOVE, or COPY + \\Deleted + UID EXPUNGE of exactly these UIDs.
+
+        A UID another session expunged meanwhile (a lease taken over, a person
+        deleting it) fails the whole command with ``[EXPUNGEISSUED]`` while this
+        session still sees it: a NOOP brings the view up to date, and the retry
+        moves the ones still there (UIDs that are gone are ignored).
+        """
+        try:
+            self._move_once(client, uids, folder)
+        except imaplib.IMAP4.error as exc:
+            if "EXPUNGEISSUED" not in str(exc):
+                raise
+            log.info("%s: some of UIDs %s were expunged by another session; moving the rest", self.name, uids)
+            client.noop()
+            self._move_once(client, uids, folder)
+
+    def _move_once(self, client: IMAPClient, uids: list[int], folder: str) -> None:
         if b"MOVE" in self._caps:
             client.move(uids, folder)
             return
