@@ -90,3 +90,16 @@ def _finish(settings: Settings, data: dict[str, Any]) -> Settings:
 def _resolve(base: Path, value: str | Path) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
+
+
+def setting_number(data: dict[str, Any], table: str, key: str, kind: type, default: float) -> Any:
+    """``[table] key`` of ``data`` as an int or a float (``default`` when absent).
+
+    Anything else (a string, a boolean, a float where a whole number is
+    needed) is a ConfigError naming the setting, which the commands print as
+    one line instead of failing later with a traceback.
+    """
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise ConfigError(f"[{table}] {key} must be a {'whole ' if kind is int else ''}number (got {value!r})")
+    return kind(value)

@@ -103,6 +103,15 @@ class _Prepared:
     failure: Exception | None = None
     #: Transactions it was rolled back from by a deadlock.
     tries: int = 0
+    #: An earlier message of the batch with the same bytes (this one is not recorded again).
+    twin_of: _Prepared | None = None
+
+
+def _state_of(item: _Prepared) -> tuple[str, str | None]:
+    """What ``item`` became once its batch committed: (state, error) as the store has it."""
+    if item.recorded is not None:
+        return item.recorded
+    return ("quarantined", item.reason) if item.reason is not None else ("processed", None)
 
 
 def process_batch(
@@ -128,7 +137,15 @@ def process_batch(
     with store.reader() as session:
         recorded = find_recorded_many(session, source.name, messages)
     prepared: list[_Prepared] = []
+    #: The same bytes twice in one batch (an SMTP sender retrying after a 250 it never saw):
+    #: recorded once, the copy told what became of the first.
+    twins: list[_Prepared] = []
+    firsts: dict[str, _Prepared] = {}
     for msg in messages:
+        first = firsts.get(msg.sha256) if msg.key in attempts else None
+        if first is not None:
+            twins.append(_Prepared(msg, twin_of=first))
+            continue
         try:
             item = _prepare(store, msg, classifier, attempts, recorded.get(msg.key), options, result)
         except Exception as exc:  # noqa: BLE001 - one message must never block the next
@@ -136,11 +153,14 @@ def process_batch(
             continue
         if item is not None:
             prepared.append(item)
+            firsts.setdefault(msg.sha256, item)
     # The kept copies are flushed to disk while the batch is recorded; the commit waits for it.
     syncing = _SyncInBackground(store) if options.sync_kept_files else None
     outbox_ids, quarantined = _record_batch(store, router, prepared, syncing)
-    for item in prepared:
+    for item in [*prepared, *twins]:
         try:
+            if item.twin_of is not None:
+                item.failure, item.recorded = item.twin_of.failure, _state_of(item.twin_of)
             if item.failure is not None:
                 raise item.failure
             _tell_source(source, item, result)

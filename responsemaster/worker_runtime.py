@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from responsemaster.config import ConfigError, Settings
+from responsemaster.config import ConfigError, Settings, setting_number
 from responsemaster.ingest.source import Source
 from responsemaster.operator_log import safe, say
 from responsemaster.routing.outbox import OutboxDeliverer
@@ -64,13 +64,6 @@ def worker_options(settings: Settings) -> WorkerOptions:
         options.sync_kept_files = data["sync_kept_files"]
     return options
 
-
-def setting_number(data: dict, table: str, key: str, kind: type, default: float) -> Any:  # type: ignore[type-arg]
-    """``[table] key`` as an int or a float (``default`` when absent); anything else is a ConfigError naming it."""
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        raise ConfigError(f"[{table}] {key} must be a {'whole ' if kind is int else ''}number (got {value!r})")
-    return kind(value)
 
 
 def build_sources(settings: Settings) -> list[Source]:

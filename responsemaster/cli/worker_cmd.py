@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from responsemaster.cli.common import config_option, settings_from
-from responsemaster.config import ConfigError, Settings
+from responsemaster.config import ConfigError, Settings, setting_number
 from responsemaster.operator_log import say
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
@@ -92,10 +92,15 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     import multiprocessing
 
     from responsemaster import lifeline
+    from responsemaster.ingest.factory import receiver_settings
 
-    names, count, poll, worker_type = _checked_settings(settings, workers)
+    # Everything the sidecar needs is checked and bound before it is forked, importing
+    # little: the receiver listens again within a second or two of a restart.
+    receiver = receiver_settings(settings) if receiver_on else None
+    names = _source_names(settings)
+    count, poll, worker_type = _queue_settings(settings, workers)
     _hold_state_folder(settings)
-    listener = _bind_receiver(settings) if receiver_on else None
+    listener = _bind_receiver(receiver) if receiver is not None and receiver.enabled else None
     lifeline.tie_forked_children()
     sidecar = multiprocessing.get_context("fork").Process(
         target=_sidecar, args=(settings, config_file, names, count, poll, listener, api_on), name="responsemaster-sidecar"
@@ -104,6 +109,7 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     try:
         if listener is not None:
             listener.close()  # the sidecar has it; the consumers must not
+        _check_worker_settings(settings)
         _migrate(settings)
         from responsemaster.queue import make_huey, register_tasks
 
@@ -132,14 +138,10 @@ def _hold_state_folder(settings: Settings) -> None:
             "set var_dir to a folder this user can write, or fix its permissions") from exc
 
 
-def _checked_settings(settings: Settings, workers: int | None) -> tuple[list[str], int, float, str]:
-    """Every setting the processes will read, read once here: a bad one is one line before anything starts."""
-    from responsemaster.ingest.factory import receiver_settings
+def _queue_settings(settings: Settings, workers: int | None) -> tuple[int, float, str]:
+    """Consumers, poll interval and worker type (and the queue's URL checked): bad values are one line."""
     from responsemaster.queue import queue_url
-    from responsemaster.worker_runtime import build_sources, setting_number, worker_options
 
-    worker_options(settings)
-    receiver_settings(settings)
     queue_url(settings)
     queue = settings.section("queue")
     count = workers if workers is not None else setting_number(queue, "queue", "workers", int, 1)
@@ -148,23 +150,22 @@ def _checked_settings(settings: Settings, workers: int | None) -> tuple[list[str
     worker_type = str(queue.get("worker_type", "process"))
     if worker_type not in ("process", "thread"):
         raise ConfigError(f"[queue] worker_type must be \"process\" or \"thread\" (got {worker_type!r})")
-    poll = setting_number(settings.section("worker"), "worker", "poll_seconds", float, 2.0)
-    try:
-        names = _source_names(settings, build_sources)
-    except OSError as exc:
-        raise ConfigError(f"a source's folder is not usable: {exc.filename or ''} {exc.strerror or exc}; "
-                          "check the paths in [[sources]] and var_dir") from exc
-    return names, count, poll, worker_type
+    return count, setting_number(settings.section("worker"), "worker", "poll_seconds", float, 2.0), worker_type
 
 
-def _bind_receiver(settings: Settings):  # type: ignore[no-untyped-def]
-    """The receiver's listening socket (None when [receiver] is off); a taken port is one line."""
-    from responsemaster.ingest.factory import receiver_settings
+def _check_worker_settings(settings: Settings) -> None:
+    """``[worker]`` and ``[routing]`` as the consumers will read them (after the fork: these imports are heavy)."""
+    from responsemaster.routing.config import load_routing
+    from responsemaster.worker_runtime import worker_options
+
+    worker_options(settings)
+    load_routing(settings)
+
+
+def _bind_receiver(config):  # type: ignore[no-untyped-def]
+    """The receiver's listening socket; a taken port is one line."""
     from responsemaster.ingest.smtp_receiver import PortInUse, listening_socket
 
-    config = receiver_settings(settings)
-    if not config.enabled:
-        return None
     try:
         return listening_socket(config)
     except PortInUse as exc:
@@ -184,8 +185,14 @@ def _migrate(settings: Settings) -> None:
         raise click.ClickException(f"[database] url: cannot open the database: {reason}") from exc
 
 
-def _source_names(settings: Settings, build_sources) -> list[str]:  # type: ignore[no-untyped-def]
-    sources = build_sources(settings)
+def _source_names(settings: Settings) -> list[str]:
+    from responsemaster.ingest.factory import build_sources
+
+    try:
+        sources = build_sources(settings)
+    except OSError as exc:
+        raise ConfigError(f"a source's folder is not usable: {exc.filename or ''} {exc.strerror or exc}; "
+                          "check the paths in [[sources]] and var_dir") from exc
     try:
         return [s.name for s in sources]
     finally:
