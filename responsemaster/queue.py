@@ -34,18 +34,28 @@ def queue_url(settings: Settings) -> str:
     return url or f"sqlite:///{settings.var / 'huey.db'}"
 
 
-def make_huey(settings: Settings) -> Huey:
+def queue_kind(settings: Settings) -> str:
+    """``redis``, ``sqlite`` or ``memory`` by the URL; a ConfigError naming ``[queue] url`` otherwise."""
     url = queue_url(settings)
-    name = str(settings.section("queue").get("name", QUEUE_NAME))
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(name, url=url)
+        return "redis"
     if url.startswith("sqlite:///"):
+        return "sqlite"
+    if url == "memory://":
+        return "memory"
+    raise ConfigError(f"[queue] url must be sqlite:///PATH, redis://HOST:PORT/DB or memory:// (got {url!r})")
+
+
+def make_huey(settings: Settings) -> Huey:
+    url, kind = queue_url(settings), queue_kind(settings)
+    name = str(settings.section("queue").get("name", QUEUE_NAME))
+    if kind == "redis":
+        return RedisHuey(name, url=url)
+    if kind == "sqlite":
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=str(path))
-    if url == "memory://":
-        return MemoryHuey(name, immediate=True)
-    raise ConfigError(f"[queue] url must be sqlite:///PATH, redis://HOST:PORT/DB or memory:// (got {url!r})")
+    return MemoryHuey(name, immediate=True)
 
 
 def runtime_for(config_file: str | None) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -94,8 +95,11 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     from responsemaster import lifeline
     from responsemaster.ingest.factory import receiver_settings
 
-    # Everything the sidecar needs is checked and bound before it is forked, importing
-    # little: the receiver listens again within a second or two of a restart.
+    for signum in (signal.SIGINT, signal.SIGTERM):  # until the consumer takes over: stop quietly, no traceback
+        signal.signal(signum, _stop_starting)
+    # What the sidecar needs is checked, imported and bound before it is forked (cheap
+    # imports, shared with it by the fork): the receiver answers within a second or two
+    # of a restart. The consumers' own settings are checked while it starts.
     receiver = receiver_settings(settings) if receiver_on else None
     names = _source_names(settings)
     count, poll, worker_type = _queue_settings(settings, workers)
@@ -105,7 +109,7 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     sidecar = multiprocessing.get_context("fork").Process(
         target=_sidecar, args=(settings, config_file, names, count, poll, listener, api_on), name="responsemaster-sidecar"
     )
-    sidecar.start()  # first: the receiver answers while the consumers load
+    sidecar.start()
     try:
         if listener is not None:
             listener.close()  # the sidecar has it; the consumers must not
@@ -115,13 +119,30 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
 
         huey = make_huey(settings)
         register_tasks(huey, warm_config=config_file)
+        if receiver is not None and receiver.enabled:
+            say(f"receiver: listening on {receiver.host}:{receiver.port}")
         say(f"worker: {count} consumer(s) on {', '.join(names)}; queue {type(huey).__name__}")
         consumer = huey.create_consumer(workers=count, worker_type=worker_type, periodic=False)
         consumer._signal_actions[signal.SIGHUP] = (False, True)  # SIGHUP stops gracefully: Huey's re-exec would orphan the sidecar
+        signal.signal(signal.SIGCHLD, lambda *_: _stop_if_gone(sidecar))
         consumer.run()
     finally:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         sidecar.terminate()
         sidecar.join(10)
+    if sidecar.exitcode not in (0, -signal.SIGTERM):
+        raise click.ClickException(f"the receiver and task producer stopped (exit {sidecar.exitcode}); the run stopped with them")
+
+
+def _stop_starting(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _stop_if_gone(sidecar) -> None:  # type: ignore[no-untyped-def]
+    """A child ended (SIGCHLD): if it was the sidecar, nothing feeds the consumers any more, so stop them
+    (gracefully, as SIGTERM does) and exit non-zero, for a supervisor to start a whole run again."""
+    if sidecar.exitcode not in (None, 0):  # 0: it was asked to stop, as this process was (Ctrl-C)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _hold_state_folder(settings: Settings) -> None:
@@ -140,9 +161,9 @@ def _hold_state_folder(settings: Settings) -> None:
 
 def _queue_settings(settings: Settings, workers: int | None) -> tuple[int, float, str]:
     """Consumers, poll interval and worker type (and the queue's URL checked): bad values are one line."""
-    from responsemaster.queue import queue_url
+    from responsemaster.queue import queue_kind
 
-    queue_url(settings)
+    queue_kind(settings)
     queue = settings.section("queue")
     count = workers if workers is not None else setting_number(queue, "queue", "workers", int, 1)
     if count < 1:
@@ -216,13 +237,16 @@ def _sidecar(settings: Settings, config_file: str | None, names: list[str], work
         huey = make_huey(settings)
         tasks = register_tasks(huey)
         while not stop.is_set():
-            if huey.pending_count() < max(workers, len(names)):
-                for name in names:
-                    tasks.drain_source(config_file, name)
-                tasks.deliver_outbox(config_file)
+            try:
+                if huey.pending_count() < max(workers, len(names)):
+                    for name in names:
+                        tasks.drain_source(config_file, name)
+                    tasks.deliver_outbox(config_file)
+            except Exception as exc:  # noqa: BLE001 - the queue's server away for a while (Redis restarting)
+                say(f"[red]queue unavailable[/]: {type(exc).__name__}: {exc}; trying again")
             if api is not None and api.poll() is not None:
                 say(f"[red]API stopped[/] (exit {api.returncode}); the worker goes on. If the port is taken "
-                            "(`responsemaster serve` already running?), use `run --no-api` or \\[api] serve_with_run = false.")
+                    "(`responsemaster serve` already running?), use `run --no-api` or \\[api] serve_with_run = false.")
                 api = None
             stop.wait(poll)
     finally:
@@ -260,12 +284,10 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
 
 
 def _start_receiver(settings: Settings, listener):  # type: ignore[no-untyped-def]
+    """Serve the socket ``run`` bound (``run`` says so once its own checks passed)."""
     from responsemaster.ingest.smtp_receiver import start_receiver
 
-    receiver = start_receiver(settings, sock=listener)
-    if receiver is not None:
-        say(f"receiver: listening on {receiver.address[0]}:{receiver.address[1]}")
-    return receiver
+    return start_receiver(settings, sock=listener)
 
 
 @click.command("status")
