@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from responsemaster.cpu_deadline import TooMuchCpu, cpu_deadline
 from responsemaster.ingest.source import RawMessage, Source
 from responsemaster.routing.context import forget_subscribers
 from responsemaster.routing.outbox import OutboxDeliverer
@@ -54,6 +55,8 @@ class WorkerOptions:
     max_attempts: int = 10
     #: Make the batch's kept raw copies durable (RawFiles.sync: fsync per file) before the batch commits.
     sync_kept_files: bool = True
+    #: CPU seconds one message's classification may use before it is quarantined (0: no limit).
+    message_cpu_seconds: float = 10.0
 
 
 @dataclass
@@ -203,11 +206,22 @@ def _prepare(
         item.reason = f"gave up after {attempts[msg.key] - 1} attempts: {_last_error(store, msg)}"
         item.verdict = Verdict("user_reply", 0.0, "error", "reply", error=item.reason)
     else:
-        item.verdict = classifier.classify(msg.raw)  # type: ignore[attr-defined]
+        item.verdict = _classify(classifier, msg, options.message_cpu_seconds)
         if item.verdict.error:
             item.reason = item.verdict.error
     item.path = store.raw_files.keep(msg.raw, msg.sha256)
     return item
+
+
+def _classify(classifier: object, msg: RawMessage, cpu_seconds: float) -> Verdict:
+    """The verdict, or an error verdict (quarantine) when classification runs past its CPU deadline."""
+    try:
+        with cpu_deadline(cpu_seconds):
+            return classifier.classify(msg.raw)  # type: ignore[attr-defined,no-any-return]
+    except TooMuchCpu:
+        logger.info("%s: %s used more than %g CPU seconds; quarantined", msg.source, msg.key, cpu_seconds)
+        return Verdict("user_reply", 0.0, "error", "reply",
+                       error=f"classification used more than {cpu_seconds:g} CPU seconds ([worker] message_cpu_seconds)")
 
 
 def _last_error(store: Store, msg: RawMessage) -> str:

@@ -58,6 +58,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
         if getattr(options, key) < 1:
             raise ConfigError(f"[worker] {key} must be at least 1 (got {getattr(options, key)})")
     options.lease_seconds = setting_number(data, "worker", "lease_seconds", float, options.lease_seconds)
+    options.message_cpu_seconds = setting_number(data, "worker", "message_cpu_seconds", float, options.message_cpu_seconds)
     if "sync_kept_files" in data:
         if not isinstance(data["sync_kept_files"], bool):
             raise ConfigError(f"[worker] sync_kept_files must be true or false (got {data['sync_kept_files']!r})")
