@@ -41,6 +41,11 @@ MAX_PARAM_FIELD_CHARS = 8192
 #: Parts (and delivery-status field blocks) made per message; what follows is kept as the last
 #: part's text. Far above what anything reads (400 parts), far below what 25 MB can hold (3 million).
 MAX_SPLIT_PARTS = 1000
+#: Each level of nesting copies its part's text: characters copied per message, past which deeper
+#: parts are kept as text. A 25 MB message nested 60 deep copied 3 GB; ordinary mail copies its
+#: size a few times over (each level holds most of the bytes of the one above).
+COPY_FACTOR = 8
+COPY_SLACK = 4_000_000
 _PARAM_FIELDS = frozenset({"content-type", "content-disposition"})
 
 
@@ -62,7 +67,7 @@ _HEADER_BLOCK = re.compile(r"(?:(?:From |[ \t]|[\x21-\x39\x3b-\x7e]*:)[^\r\n]*(?
 def parse_bytes(raw: bytes) -> Message:
     """``email.message_from_bytes(raw, policy=compat32)``, by string search."""
     text = raw.decode("ascii", "surrogateescape")
-    root = _parse(text, 0, digest_child=False, budget=[MAX_SPLIT_PARTS])
+    root = _parse(text, 0, digest_child=False, budget=[MAX_SPLIT_PARTS, COPY_FACTOR * len(text) + COPY_SLACK])
     if root.get_content_maintype() == "multipart" and not root.is_multipart():
         root.defects.append(errors.MultipartInvariantViolationDefect())
     return root
@@ -74,15 +79,17 @@ def _parse(text: str, depth: int, digest_child: bool, boundary_follows: bool = F
     The line break before a boundary belongs to the boundary (RFC 2046), so
     it is taken off the last thing the part contains: its text, the last
     field block of a delivery-status, or a multipart's epilogue.
-    ``budget``: how many more parts this message may have (shared by the whole tree).
+    ``budget``: [parts, characters] this message may still make and copy (shared by the whole tree).
     """
     budget[0] -= 1
+    budget[1] -= len(text)
     msg = Message(policy=compat32)
     if digest_child:
         msg.set_default_type("message/rfc822")
     body = text[_read_headers(msg, text):]
-    if depth >= MAX_NESTING:
-        msg.defects.append(errors.MessageDefect(f"MIME nesting deeper than {MAX_NESTING} levels; kept as text"))
+    if depth >= MAX_NESTING or budget[1] < 0:
+        why = f"deeper than {MAX_NESTING} levels" if depth >= MAX_NESTING else "nested over too many bytes"
+        msg.defects.append(errors.MessageDefect(f"MIME nesting {why}; kept as text"))
         msg._payload = body  # type: ignore[attr-defined]
         return msg
     ctype = msg.get_content_type()
