@@ -8,6 +8,7 @@ in tests/test_restart_under_fire.py.)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from fixtures.processes import describe, start_run, tree, wait_gone, wait_greeting
 from fixtures.servers import free_port
-from fixtures.worker_setup import cli, write_config
+from fixtures.worker_setup import cli, fill_maildir, write_config
 
 
 def _config(tmp_path: Path, **sections: object) -> Path:
@@ -44,18 +45,37 @@ def _one_line_refusal(done: subprocess.CompletedProcess[str], *words: str) -> st
     return lines[0]
 
 
-def test_a_second_run_on_the_same_state_folder_says_who_runs_and_exits_1(tmp_path: Path) -> None:
+def test_a_second_run_on_the_same_state_folder_says_who_runs_and_exits_1(tmp_path: Path, corpus_files: list[Path]) -> None:
+    """And what the first prints: a line per message (category, reason, address, what decided it),
+    one per batch, no library chatter at the default level."""
     config = _config(tmp_path)
-    first = start_run(config, log=tmp_path / "first.log")
+    log = tmp_path / "first.log"
+    first = start_run(config, log=log)
     try:
         assert wait_greeting(int(_receiver_port(config)), timeout=60) is not None
         second = cli("run", "--config", str(config), timeout=60)
         line = _one_line_refusal(second, f"already running (pid {first.pid})", str(tmp_path / "var"))
         assert second.returncode == 1, line
         assert first.poll() is None  # the first one is untouched
+        fill_maildir(tmp_path / "box", corpus_files[:2], 2)
+        (tmp_path / "box" / "new" / "1800000000.M9P9.blank").write_bytes(b"\n\n\n")
+        deadline = time.monotonic() + 60
+        while "2 processed" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(60) == 0
+    printed = log.read_text()
+    exported = [json.loads(line) for line in cli("export", "verdicts", "--config", str(config)).stdout.splitlines()]
+    processed = [v for v in exported if v["state"] == "processed"]
+    assert len(processed) == 2, printed
+    for verdict in processed:
+        address = verdict["attribution"]["subscriber"] or (verdict["recipient"] or {}).get("address", "")
+        assert any(f"{verdict['category']} {verdict['reason'] or '-'} {address}" in line and f"({verdict['decided_by']})" in line
+                   for line in printed.splitlines()), (verdict, printed)
+    assert "quarantined 1800000000.M9P9.blank: no headers" in printed
+    assert "2 processed, 0 already done, 1 quarantined" in printed
+    assert "INFO" not in printed and "huey" not in printed.lower().replace("sqlitehuey", ""), printed
 
 
 def test_a_taken_receiver_port_is_one_line(tmp_path: Path) -> None:
@@ -92,7 +112,7 @@ def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path, setting: str, value
 def test_the_api_child_dies_with_the_sidecar_that_started_it(tmp_path: Path) -> None:
     """The sidecar SIGKILLed alone (not through run): its ``serve`` child must not keep the API port."""
     config = _config(tmp_path, api={"serve_with_run": True, "port": free_port()})
-    run = start_run(config, log=tmp_path / "run.log")
+    run = start_run(config, "--log-level", "info", log=tmp_path / "run.log")
     try:
         _wait_http(int(_api_port(config)), timeout=90)
         sidecar = next(pid for pid, _ in tree(run.pid) if pid != run.pid and _is_parent_of_serve(pid))
@@ -106,6 +126,7 @@ def test_the_api_child_dies_with_the_sidecar_that_started_it(tmp_path: Path) -> 
         run.send_signal(signal.SIGKILL)
         run.wait(10)
         assert not wait_gone(everything, timeout=5.0)
+    assert "Huey consumer started" in (tmp_path / "run.log").read_text()  # --log-level info shows the library's lines
 
 
 def test_serve_with_several_workers_leaves_none_when_killed(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from responsemaster.ingest.factory import ReceiverSettings, receiver_settings
-from responsemaster.ingest.maildir_io import deliver, ensure_maildir
+from responsemaster.ingest.maildir_io import deliver, ensure_maildir, sweep_tmp
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class MaildirHandler:
         on_stored: Callable[[list[Path]], None] | None = None,
     ) -> None:
         self.maildir = ensure_maildir(Path(maildir))
+        sweep_tmp(self.maildir)  # what a killed receiver left half-written
         self.domains = {d.lower().strip(".") for d in domains}
         #: Called after the files are fsynced and before the reply (a test hook).
         self.on_stored = on_stored
