@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from responsemaster.categories import BOUNCE_CATEGORIES, DEFAULT_REASON, Category, category_of
-from responsemaster.classify import fallback_addresses, reasons
+from responsemaster.classify import fallback_addresses, reasons, recipients
 from responsemaster.classify.attribution import TokenReader, attribute
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import FALLBACK, STRUCTURAL
@@ -107,6 +107,7 @@ class Classifier:
         return detection
 
     def _verdict(self, msg: ParsedMessage, fields: Mapping[str, str], detection: Detection) -> Verdict:
+        detection.recipients = recipients.clean(detection.recipients, msg)
         for rcpt in detection.recipients:
             self.decide_recipient(rcpt, detection, fields)
         if detection.category:
