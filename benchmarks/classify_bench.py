@@ -45,16 +45,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import (
     REPO,
+    print_misses,
     SETS,
     Labelled,
     Prediction,
     Score,
     find_corpus,
     folds,
+    group_folds,
     load,
+    load_folder,
     prediction_from_sisimai,
     prediction_from_verdict,
-    training_name,
 )
 
 CATEGORIES = (
@@ -114,70 +116,116 @@ def timed_passes(work: Callable[[bytes], object], raws: list[bytes], repeat: int
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
-# --- ResponseMaster, cross-validated ---------------------------------------------------------
+# --- ResponseMaster: the shipped models, and models trained without what they are tested on -------
+
+#: How ResponseMaster is run: the shipped models (the corpus figure: they saw every corpus message),
+#: stratified k-fold cross-validation, and folds grouped by origin (project, MTA family, provider).
+MODES = ("shipped", "cv", "group")
+MODE_NAMES = {
+    "rules": "ResponseMaster, no models (detectors and hand-written rules)",
+    "shipped": "ResponseMaster, shipped models (corpus: not held out)",
+    "cv": "ResponseMaster, {k}-fold cross-validated",
+    "group": "ResponseMaster, group-held-out ({k} folds by origin)",
+}
 
 
-_LEMMAS: dict = {}
+@dataclass
+class Training:
+    """What every fold reuses: the training examples, their message features and their labelled recipients."""
+
+    examples: list
+    rows: dict
+    recipients: dict
+    tables: dict
 
 
-def train_fold_model(held_out: list[Labelled]):
-    """A model trained on training_data/ without the ``held_out`` corpus messages.
+def prepare_training() -> Training:
+    """Read training_data/ once; compute message features and labelled recipients once per example."""
+    from responsemaster.classify.model import training
+    from responsemaster.classify.model.features import Normaliser
+    from responsemaster.classify.model.recipient_training import recipient_examples
+    from responsemaster.classify.pipeline import Classifier
 
-    The only place that knows the model package's training API; returns
-    ``(model, note)``, where a None model means "run without one" and the
-    note says why. Also checks that no training message has the bytes of a
-    held-out one (the same message copied under another name).
+    examples = training.load_examples(TRAINING_DATA)
+    tables = training.full_lemma_tables()
+    message = training.message_examples(examples)
+    rows = dict(zip((e.sha256 for e in message), training.featurise(message, Normaliser(lemmas=tables))))
+    reader = Classifier()
+    recipients = {e.sha256: recipient_examples([e], reader) for e in examples}
+    return Training(examples, rows, recipients, tables)
+
+
+def train_fold(data: Training, held_out: list[Labelled], by_origin: bool):
+    """Message and recipient models trained without ``held_out`` (and, ``by_origin``, without their origins).
+
+    A training example is left out when its bytes are a held-out message's
+    (whatever its name) or, for group folds, when it comes from the same
+    origin as any held-out message: the same project's other test files,
+    the same MTA family, the same provider's catalogue entries.
     """
     import hashlib
-    import importlib
 
-    try:
-        training = importlib.import_module("responsemaster.classify.model.training")
-    except ModuleNotFoundError as exc:
-        if exc.name != "responsemaster.classify.model.training":
-            raise
-        return None, "no model: responsemaster.classify.model.training does not exist yet"
-    if not hasattr(training, "train_model") or not hasattr(training, "load_examples"):
-        return None, "no model: responsemaster.classify.model.training has no load_examples/train_model yet"
-    examples = training.load_examples(TRAINING_DATA, exclude={training_name(i) for i in held_out})
+    from responsemaster.classify.model.estimator import as_matrix
+    from responsemaster.classify.model.recipient_training import fit_recipient_model
+    from responsemaster.classify.model.training import message_examples, train_model
+
     held = {hashlib.sha256(i.path.read_bytes()).hexdigest() for i in held_out}
-    leaked = [e.path.name for e in examples if e.sha256 in held]
-    if leaked:
-        raise SystemExit(f"held-out messages found in the training data under other names: {leaked[:5]}")
-    if "tables" not in _LEMMAS:
-        _LEMMAS["tables"] = training.full_lemma_tables()
-    return training.train_model(examples, lemma_tables=_LEMMAS["tables"]), ""
+    origins = {i.origin for i in held_out} if by_origin else set()
+    keep = [e for e in data.examples if e.sha256 not in held and e.origin not in origins]
+    message = message_examples(keep)
+    model = train_model(message, lemma_tables=data.tables, rows=as_matrix([data.rows[e.sha256] for e in message]))
+    model.model_id = "fold"
+    recipients = fit_recipient_model([r for e in keep for r in data.recipients[e.sha256]], model_id="fold")
+    return model, recipients
 
 
-def run_responsemaster(items: list[Labelled], k: int, repeat: int, use_model: bool) -> dict[str, Result]:
+#: Set by --misses: print every wrong category, reason or address of ResponseMaster.
+MISSES = False
+
+
+def run_responsemaster(items: list[Labelled], modes: list[str], k: int, repeat: int,
+                       generated: set[str]) -> dict[str, dict[str, Result]]:
+    """``results[mode][set]``. Generated sets (catalogue, lab) are scored only group-held-out."""
     from responsemaster.classify import build_classifier
     from responsemaster.config import Settings
 
-    settings = Settings()
-    settings.classify.use_model = False  # never the shipped model: it saw every corpus message
-    classifier = build_classifier(settings)
-    results = {s: Result("ResponseMaster") for s in SETS}
-    notes = []
-    for number, fold in enumerate(folds(items, k) if use_model else [items], 1):
-        if use_model:
-            started = time.perf_counter()
-            classifier.model, note = train_fold_model(fold)
-            notes.append(note)
-            print(f"  fold {number}/{k}: {len(fold)} held out, trained in {time.perf_counter() - started:.1f}s "
-                  f"{note}", file=sys.stderr)
-        for set_name in SETS:
-            subset = [i for i in fold if i.set_name == set_name]
-            raws = [i.path.read_bytes() for i in subset]
-            for item, raw in zip(subset, raws):
-                results[set_name].score.add(item, prediction_from_verdict(classifier.classify(raw)))
-            results[set_name].add_time(len(raws) * repeat, timed_passes(classifier.classify, raws, repeat))
-    note = next((n for n in notes if n), "")
-    if not use_model:
-        note = "no model (--no-model): detectors and rules only"
-    elif not note:
-        note = f"model held out by {k}-fold cross-validation"
-    for result in results.values():
-        result.note = note
+    sets = sorted({i.set_name for i in items}, key=lambda name: (name not in SETS, name))
+    results: dict[str, dict[str, Result]] = {}
+    data = prepare_training() if {"cv", "group"} & set(modes) else None
+    for mode in modes:
+        name = MODE_NAMES[mode].format(k=k)
+        results[mode] = {s: Result(name) for s in sets}
+        settings = Settings()
+        settings.classify.use_model = mode == "shipped"
+        classifier = build_classifier(settings)
+        scored = [i for i in items if mode == "group" or i.set_name not in generated]
+        if mode in ("shipped", "rules"):
+            parts = [scored]
+        else:
+            parts = group_folds(scored, k) if mode == "group" else folds(scored, k)
+        for number, part in enumerate(parts, 1):
+            if mode not in ("shipped", "rules"):
+                started = time.perf_counter()
+                classifier.model, classifier.recipient_model = train_fold(data, part, by_origin=mode == "group")
+                print(f"  {mode} fold {number}/{k}: {len(part)} held out, trained in "
+                      f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
+            for item in part:
+                verdict = classifier.classify(item.path.read_bytes())
+                prediction = prediction_from_verdict(verdict)
+                results[mode][item.set_name].score.add(item, prediction)
+                if MISSES:
+                    print_misses(item, prediction, verdict, prefix=f"MISS[{mode}] ")
+        for set_name in sets:
+            result = results[mode][set_name]
+            result.note = {"rules": "no trained model: detectors, rules and the hand-written reading decide",
+                           "shipped": f"models/CURRENT ({classifier.model.model_id if classifier.model else 'none'})"
+                                      ": every corpus message was in its training data",
+                           "cv": f"message and recipient models held out by {k}-fold stratified cross-validation",
+                           "group": f"message and recipient models trained without the origin of every message "
+                                    f"tested ({k} folds by project / MTA family / provider)"}[mode]
+            if mode in ("shipped", "rules"):
+                raws = [i.path.read_bytes() for i in scored if i.set_name == set_name]
+                result.add_time(len(raws) * repeat, timed_passes(classifier.classify, raws, repeat))
     return results
 
 
@@ -250,7 +298,7 @@ def run_parse_only(items: list[Labelled], repeat: int) -> Result:
 # --- the table ---------------------------------------------------------------------------------
 
 HEADER = ("tool", "msg/CPU-s", "x Sisimai", "x parse-only", "category acc", "macro-F1", "addr P", "addr R",
-          "bounce addr P", "bounce addr R", "reason acc")
+          "bounce addr P", "bounce addr R", "reason acc", "prune P (n)", "pending")
 
 
 def rows_for(results: list[Result]) -> list[tuple[str, ...]]:
@@ -275,6 +323,8 @@ def rows_for(results: list[Result]) -> list[tuple[str, ...]]:
             pct(r.has_addresses, s.bounce_addr_precision),
             pct(r.has_addresses, s.bounce_addr_recall),
             pct(r.has_reasons, s.reason_accuracy),
+            f"{pct(r.has_reasons, s.prune_precision)} ({s.prune_tp + s.prune_fp})" if r.has_reasons else "n/a",
+            str(s.pending) if r.has_reasons and r.tool.startswith("ResponseMaster") else "n/a",
         ))
     return rows
 
@@ -312,7 +362,9 @@ def render_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str
 def report(by_set: dict[str, list[Result]], render: Callable) -> str:
     out = []
     for set_name, results in by_set.items():
-        n = results[0].score.n
+        if not results:
+            continue
+        n = max(r.score.n for r in results)
         out.append(f"{'### ' if render is render_markdown else ''}{set_name}/ ({n} messages)\n")
         out.append(render(HEADER, rows_for(results)))
         out.append("")
@@ -329,26 +381,43 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=SETS, action="append", help="corpus set (default: both)")
     parser.add_argument("--corpus", type=Path, default=None, help="default: $RESPONSEMASTER_CORPUS or ../shared/corpus")
+    parser.add_argument("--extra-set", type=Path, action="append", default=None,
+                        help="a further labelled set (*.eml + labels.jsonl in the corpus format), repeatable; "
+                             "default: every labelled set under training_data/ (the provider catalogue, the bounce "
+                             "lab). A set inside training_data/ is trained on, so it is scored group-held-out only.")
+    parser.add_argument("--no-extra-sets", action="store_true", help="only the corpus sets")
+    parser.add_argument("--mode", choices=(*MODES, "rules"), action="append",
+                        help="shipped | cv | group | rules (no models); default: shipped, cv, group")
     parser.add_argument("--repeat", type=int, default=5, help="timed passes over the files (default 5)")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the model (default 5)")
-    parser.add_argument("--no-model", action="store_true", help="ResponseMaster without a model")
+    parser.add_argument("--folds", type=int, default=5, help="folds for cv and group (default 5)")
+    parser.add_argument("--no-model", action="store_true", help="same as --mode rules")
+    parser.add_argument("--no-peers", action="store_true", help="ResponseMaster only (no Sisimai, flufl.bounce)")
     parser.add_argument("--markdown", type=Path, help="also write the tables as markdown to this file")
+    parser.add_argument("--misses", action="store_true", help="print ResponseMaster's misses (stderr)")
     args = parser.parse_args(argv)
+    global MISSES
+    MISSES = args.misses
     corpus = args.corpus or find_corpus()
-    sets = args.set or list(SETS)
-    items = {s: load(s, corpus) for s in sets}
-    print(f"ResponseMaster: {args.folds}-fold cross-validation..." if not args.no_model else "ResponseMaster...",
-          file=sys.stderr)
-    ours = run_responsemaster([i for s in sets for i in items[s]], args.folds, args.repeat, not args.no_model)
+    items = {s: load(s, corpus) for s in args.set or list(SETS)}
+    generated: set[str] = set()
+    if not args.no_extra_sets:
+        from responsemaster.classify.model.dataset import labelled_sets
+
+        for folder in args.extra_set if args.extra_set is not None else labelled_sets(TRAINING_DATA):
+            items[folder.name] = load_folder(folder)
+            if folder.resolve().is_relative_to(TRAINING_DATA.resolve()):
+                generated.add(folder.name)
+    modes = ["rules"] if args.no_model else (args.mode or list(MODES))
+    print(f"ResponseMaster: {', '.join(modes)}...", file=sys.stderr)
+    ours = run_responsemaster([i for s in items for i in items[s]], modes, args.folds, args.repeat, generated)
     by_set = {}
-    for set_name in sets:
-        print(f"{set_name}: Sisimai, flufl.bounce, parse-only...", file=sys.stderr)
-        by_set[set_name] = [
-            ours[set_name],
-            run_sisimai(items[set_name], args.repeat),
-            run_flufl(items[set_name], args.repeat),
-            run_parse_only(items[set_name], args.repeat),
-        ]
+    for set_name, set_items in items.items():
+        rows = [ours[mode][set_name] for mode in modes if mode in ours and ours[mode][set_name].score.n]
+        if not args.no_peers:
+            print(f"{set_name}: Sisimai, flufl.bounce, parse-only...", file=sys.stderr)
+            rows += [run_sisimai(set_items, args.repeat), run_flufl(set_items, args.repeat),
+                     run_parse_only(set_items, args.repeat)]
+        by_set[set_name] = rows
     print(report(by_set, render_text))
     if args.markdown:
         args.markdown.write_text(report(by_set, render_markdown), encoding="utf-8")

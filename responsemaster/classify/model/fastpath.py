@@ -133,6 +133,8 @@ class FastScorer:
             intercept = np.asarray(classifier.intercept_, dtype=np.float64)
         specs: list[ColumnSpec] = []
         offset = 0
+        scale = dict(columns.transformer_weights or {})
+        coef = coef.copy()
         for name, vectorizer, column in columns.transformers_:
             if vectorizer == "drop" or name == "remainder":
                 continue
@@ -151,11 +153,13 @@ class FastScorer:
                 sublinear=bool(getattr(vectorizer, "sublinear_tf", False)),
                 l2=is_tfidf and vectorizer.norm == "l2",
             ))
+            if name in scale:  # the ColumnTransformer multiplies this block's values: fold it into the weights
+                coef[:, offset:offset + len(vectorizer.vocabulary_)] *= float(scale[name])
             offset += len(vectorizer.vocabulary_)
         return cls([str(c) for c in classifier.classes_], specs, coef.T, intercept)
 
-    def save(self, folder: Path) -> None:
-        """Write ``scorer.json`` and ``scorer.npy`` into ``folder``."""
+    def save(self, folder: Path, dtype: Any = np.float64) -> None:
+        """Write ``scorer.json`` and ``scorer.npy`` into ``folder`` (weights as ``dtype``; read back as float64)."""
         spec = {
             "format": FORMAT,
             "classes": self.classes,
@@ -163,7 +167,7 @@ class FastScorer:
             "columns": [asdict(c) for c in self.columns],
         }
         (folder / SPEC_FILE).write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), "utf-8")
-        np.save(folder / WEIGHTS_FILE, self.weights, allow_pickle=False)
+        np.save(folder / WEIGHTS_FILE, self.weights.astype(dtype), allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path) -> "FastScorer | None":
