@@ -3,7 +3,7 @@
 The queue is ordered least-confident first: a person's time is best spent
 where the model was least sure. Resolving and relabelling are logged in the
 operation log in the same transaction; a relabel also writes the message
-into the training data (:mod:`api.training_data`) and corrects the recorded
+into the training data (:mod:`responsemaster.classify.model.corrections`) and corrects the recorded
 verdict (:mod:`api.verdict_relabel`).
 """
 
@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from api import oplog
 from api.context import ApiContext
 from api.schemas import RecipientOut, RelabelOut, ReviewDetail, ReviewOut
-from api.training_data import write_relabel
 from api.verdict_relabel import relabel_verdict
 from responsemaster.categories import CATEGORIES
+from responsemaster.classify.model.corrections import write_correction
 from responsemaster.store.base import clip, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem
 
@@ -146,7 +146,8 @@ def relabel(ctx: ApiContext, item_id: int, category: str, actor: str, address: s
         item, raw, mv = load(session, item_id)
         previous = item.relabelled_to or item.category
         data = ctx.store.raw_files.read(raw.path)
-        relative = write_relabel(ctx.training_dir, data, raw.sha256, category, previous, actor, raw.uid, note)
+        relative = write_correction(ctx.training_dir, data, raw.sha256, category, by=actor, source=f"review:{raw.uid}",
+                                    previous=previous, message_uid=raw.uid, note=note)
         item.relabelled_to = category
         before = relabel_verdict(session, mv, category, actor) if mv is not None else {}
         if resolve_too:

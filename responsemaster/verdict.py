@@ -34,8 +34,9 @@ class RecipientVerdict:
     #: What decided the reason: ``rmodel:<id>`` (the recipient model), ``rule:<id>``
     #: (a final rule, or the hand-written reading without a model), a detector, ...
     decided_by: str = ""
-    #: How sure that decision is (the model's calibrated probability of the category).
-    confidence: float = 0.0
+    #: How sure that decision is (the model's calibrated probability of the category); the
+    #: classifier always sets it. Routing holds a hard bounce below its threshold for a person.
+    confidence: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         """SPEC section 6: a forwarded address's bounce names the final recipient; the

@@ -4,6 +4,7 @@ Layout (any folder with this shape works, e.g. a copy used by a test):
 
     training_data/<category>/*.eml          imported corpus + reviewed corrections
     training_data/SOURCES.jsonl             file, category, reason, source, licence, corpus_set, corpus_file
+    training_data/relabels.jsonl            corrections (see corrections.py), with recipient-level labels
     training_data/extra/<category>/*.eml    further real messages
     training_data/extra/SOURCES.jsonl       file, category, reason, source, licence
     training_data/<set>/labels.jsonl        any further labelled set in the corpus format
@@ -35,6 +36,8 @@ from pathlib import Path
 from responsemaster.categories import CATEGORIES
 
 MANIFEST = "SOURCES.jsonl"
+#: Corrections made by people (review queue, ``label``): one row per correction, the latest row per file wins.
+CORRECTIONS = "relabels.jsonl"
 LABELS = "labels.jsonl"
 #: Provenances of generated bounces (see :attr:`Example.provenance`).
 GENERATED = frozenset({"catalogue", "lab"})
@@ -164,6 +167,7 @@ def _from_category_folders(root: Path) -> list[Example]:
     if not root.is_dir():
         return []
     manifest = _read_manifest(root / MANIFEST)
+    manifest.update(_read_manifest(root / CORRECTIONS))
     examples = []
     for category in CATEGORIES:
         folder = root / category
