@@ -218,7 +218,7 @@ def _calibrate(rows: np.ndarray, y: np.ndarray, weights: np.ndarray,
     from responsemaster.classify.model.training import fit_temperature
 
     labels = sorted(set(y))
-    folds = min(settings["folds"], max(2, min(np.unique(y, return_counts=True)[1].max(), len(y) // 2)))
+    folds = int(min(settings["folds"], max(2, min(np.unique(y, return_counts=True)[1].max(), len(y) // 2))))
     margins = np.full((len(y), len(labels)), -10.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
