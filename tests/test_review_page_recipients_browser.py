@@ -53,6 +53,7 @@ def test_a_reviewer_corrects_one_recipient_and_confirms_the_other(
     page.goto(f"{server.url}/review/{item_id}")
     rows = page.locator("table.rcpts tr.rcpt")
     assert rows.count() == 2 and page.locator(".pending-prune").count() == 2
+    assert page.locator("section.meta").count() == 1 and page.locator("form.relabel").count() == 1
     bob = rows.nth(1)
     assert BOB in bob.inner_text() and "hard_bounce" in bob.inner_text()
     bob.locator("select[name=category]").select_option("mail_block")
