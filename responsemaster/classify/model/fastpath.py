@@ -188,18 +188,23 @@ class FastScorer:
         values: list[float] = []
         log = math.log
         for column, analyze in zip(self.columns, self._analyzers):
-            vocabulary, idf = column.vocabulary, column.idf
-            start = len(values)
-            for term, n in Counter(analyze(row[column.index])).items():
-                j = vocabulary.get(term)
-                if j is None:
-                    continue
-                tf = 1.0 if column.binary else (1.0 + log(n) if column.sublinear else float(n))
-                indices.append(j)
-                values.append(tf * idf[j - column.offset] if idf is not None else tf)
-            if column.l2 and len(values) > start:
-                norm = math.sqrt(sum(v * v for v in values[start:])) or 1.0
-                values[start:] = [v / norm for v in values[start:]]
+            get, idf, offset = column.vocabulary.get, column.idf, column.offset
+            hits = [(j, n) for term, n in Counter(analyze(row[column.index])).items() if (j := get(term)) is not None]
+            if not hits:
+                continue
+            if column.binary:
+                weights = [1.0] * len(hits)
+            elif column.sublinear:
+                weights = [1.0 + log(n) for _, n in hits]
+            else:
+                weights = [float(n) for _, n in hits]
+            if idf is not None:
+                weights = [w * idf[j - offset] for w, (j, _) in zip(weights, hits)]
+            if column.l2:
+                norm = math.sqrt(math.fsum(w * w for w in weights)) or 1.0
+                weights = [w / norm for w in weights]
+            indices.extend(j for j, _ in hits)
+            values.extend(weights)
         if not indices:
             return self.intercept.copy()
         return np.asarray(values) @ self.weights[indices] + self.intercept
