@@ -24,8 +24,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = ("bounces", "hand-labelled")
+def _default_prune_confidence() -> float:
+    from responsemaster.routing.config import RoutingConfig
+
+    return RoutingConfig().prune_confidence
+
+
 #: Below this confidence a hard bounce waits for a person (routing's default pending-prune threshold).
-PRUNE_CONFIDENCE = 0.8
+PRUNE_CONFIDENCE = _default_prune_confidence()
 #: The categories whose labels name failed recipients (hand-labelled/ labels no
 #: recipients for complaints, receipts and replies; bounces/ does, from Sisimai).
 BOUNCE_CATEGORIES = frozenset({"hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction"})
