@@ -59,7 +59,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import (
-    REPO,
     print_misses,
     SETS,
     Labelled,
@@ -73,13 +72,13 @@ from corpus import (
     prediction_from_sisimai,
     prediction_from_verdict,
 )
+from held_out import TRAINING_DATA, prepare_training, train_fold
 
 CATEGORIES = (
     "hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction", "delivery_status",
     "auto_reply", "challenge_response", "feedback_loop", "unsubscribe_request", "user_reply",
 )
 DRIVER = Path(__file__).resolve().parent / "sisimai_driver.pl"
-TRAINING_DATA = REPO / "training_data"
 
 
 @dataclass
@@ -151,56 +150,6 @@ MODE_NAMES = {
     "cv": "ResponseMaster, {k}-fold cross-validated",
     "group": "ResponseMaster, group-held-out ({k} folds by origin)",
 }
-
-
-@dataclass
-class Training:
-    """What every fold reuses: the training examples, their message features and their labelled recipients."""
-
-    examples: list
-    rows: dict
-    recipients: dict
-    tables: dict
-
-
-def prepare_training() -> Training:
-    """Read training_data/ once; compute message features and labelled recipients once per example."""
-    from responsemaster.classify.model import training
-    from responsemaster.classify.model.features import Normaliser
-    from responsemaster.classify.model.recipient_training import recipient_examples
-    from responsemaster.classify.pipeline import Classifier
-
-    examples = training.load_examples(TRAINING_DATA)
-    tables = training.full_lemma_tables()
-    message = training.message_examples(examples)
-    rows = dict(zip((e.sha256 for e in message), training.featurise(message, Normaliser(lemmas=tables))))
-    reader = Classifier()
-    recipients = {e.sha256: recipient_examples([e], reader) for e in examples}
-    return Training(examples, rows, recipients, tables)
-
-
-def train_fold(data: Training, held_out: list[Labelled], by_origin: bool):
-    """Message and recipient models trained without ``held_out`` (and, ``by_origin``, without their origins).
-
-    A training example is left out when its bytes are a held-out message's
-    (whatever its name) or, for group folds, when it comes from the same
-    origin as any held-out message: the same project's other test files,
-    the same MTA family, the same provider's catalogue entries.
-    """
-    import hashlib
-
-    from responsemaster.classify.model.estimator import as_matrix
-    from responsemaster.classify.model.recipient_training import fit_recipient_model
-    from responsemaster.classify.model.training import message_examples, train_model
-
-    held = {hashlib.sha256(i.path.read_bytes()).hexdigest() for i in held_out}
-    origins = {i.origin for i in held_out} if by_origin else set()
-    keep = [e for e in data.examples if e.sha256 not in held and e.origin not in origins]
-    message = message_examples(keep)
-    model = train_model(message, lemma_tables=data.tables, rows=as_matrix([data.rows[e.sha256] for e in message]))
-    model.model_id = "fold"
-    recipients = fit_recipient_model([r for e in keep for r in data.recipients[e.sha256]], model_id="fold")
-    return model, recipients
 
 
 #: Set by --misses: print every wrong category, reason or address of ResponseMaster.
