@@ -8,7 +8,8 @@ process, so they end with it. On the same port ``port``:
   what it actually said to whom (``Script.answered``): the labels are taken
   from that log, so a recipient an MTA bundled into another's DATA
   transaction is labelled with the answer it really got;
-- one greeting host per connect-stage entry (``127.77.1.N``) that rejects
+  (on ``RECEIVER`` and on one address per receiving host, ``127.77.2.N``);
+- one greeting host per connect-stage entry (``127.77.8.N``) that rejects
   the connection in its banner;
 - ``SILENT`` accepts connections and never says a word (timeouts);
 - ``REFUSED``: nothing listens there (connection refused);
@@ -35,9 +36,14 @@ SILENT = "127.77.0.5"
 DOVECOT = "127.77.0.6"
 
 
+def receiver_host(index: int) -> str:
+    """The address of the ``index``-th scripted receiving host (127.77.2.1, ...)."""
+    return f"127.77.{2 + index // 250}.{1 + index % 250}" if index < 1000 else RECEIVER
+
+
 def greeting_host(index: int) -> str:
     """The address of the ``index``-th connect-stage host (127.77.1.1, ...)."""
-    return f"127.77.{1 + index // 250}.{1 + index % 250}"
+    return f"127.77.{8 + index // 250}.{1 + index % 250}"
 
 
 @dataclass
@@ -138,8 +144,9 @@ class Servers:
     """Every listener of the lab on one event loop in a daemon thread."""
 
     def __init__(self, script: Script, deliver: Callable[[str, list[str], bytes], None], port: int,
-                 greetings: list[Entry]) -> None:
+                 greetings: list[Entry], receivers: list[str] = ()) -> None:
         self.script, self.deliver, self.port, self.greetings = script, deliver, port, greetings
+        self.receivers = [RECEIVER, *receivers]
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="bouncelab-servers", daemon=True)
         self.servers: list[asyncio.base_events.Server] = []
@@ -153,7 +160,10 @@ class Servers:
         scripted = ScriptedHandler(self.script)
         collect = CollectHandler(self.deliver)
         factories: list[tuple[str, Callable[[], asyncio.Protocol]]] = [
-            (RECEIVER, lambda: LabSMTP(scripted, hostname="mx.lab.test", decode_data=False, ident="ESMTP")),
+            (host, lambda: LabSMTP(scripted, hostname="mx.lab.test", decode_data=False, ident="ESMTP"))
+            for host in self.receivers
+        ]
+        factories += [
             (COLLECTOR, lambda: SMTP(collect, hostname="collector.lab.test", decode_data=False, ident="ESMTP")),
             (SILENT, Silent),
         ]

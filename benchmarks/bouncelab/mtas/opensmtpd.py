@@ -22,6 +22,8 @@ GROUPS = ("opensmtpd:x:2311:", "opensmtpq:x:2312:")
 class OpenSMTPD(MTA):
     name = "opensmtpd"
     packages = ("opensmtpd",)
+    #: OpenSMTPD's scheduler backs off for minutes; the lab's short queue life needs `smtpctl schedule all`
+    needs_flush = True
 
     def configure(self) -> None:
         pkg = self.files or extracted(self.packages)

@@ -78,7 +78,7 @@ class Sendmail(MTA):
         (root / "sendmail.mc").write_text(mc)
         m4 = pkg / "usr" / "bin" / "m4"
         with open(root / "sendmail.cf", "w") as out:
-            subprocess.run([str(m4), str(root / "sendmail.mc")], stdout=out, check=True, timeout=60,
+            subprocess.run([str(m4), str(root / "sendmail.mc")], stdout=out, stderr=subprocess.DEVNULL, check=True, timeout=60,
                            env={"PATH": "/usr/bin:/bin", **self.env})
         lines = [f"{BOUNCE_DOMAIN} esmtp:[{COLLECTOR_HOST}]"]
         lines += [f"{d} esmtp:[{host}]" for d, (host, kind) in sorted(self.setup.routes.items()) if kind == "smtp"]
