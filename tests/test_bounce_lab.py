@@ -131,3 +131,59 @@ def _is_lab_process(proc: Path) -> bool:
     except OSError:
         return False
     return b"/run/bouncelab-" in cmdline
+
+
+KILLED_RUN = """
+import sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from benchmarks.bouncelab.mtas import Setup
+from benchmarks.bouncelab.mtas.postfix import Postfix
+root = Path(tempfile.mkdtemp(prefix="bouncelab-killed-", dir="/run"))
+root.chmod(0o755)
+mta = Postfix(Setup(root, "127.77.10.9", {port}, {port}))
+mta.configure()
+mta.start()
+mta.wait_ready()
+print(mta.sandbox.process.pid, root, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_lab_takes_its_mta_with_it():
+    """SIGKILL the script that started Postfix: every process of Postfix's namespace dies too."""
+    import signal
+    import subprocess
+    import time
+
+    if shutil.which("postfix") is None or os.geteuid() != 0:
+        missing("needs postfix and root")
+    from benchmarks.bouncelab.lab import _free_port
+
+    repo = str(Path(__file__).resolve().parent.parent)
+    script = KILLED_RUN.format(repo=repo, port=_free_port("127.77.10.9", 2700))
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        unshare_pid, root = child.stdout.readline().split()
+        namespace = os.readlink(f"/proc/{_first_child(int(unshare_pid))}/ns/pid")
+        members = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _namespace_of(p) == namespace]
+        assert len(members) >= 3  # the shell, master, and its daemons
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(p.exists() for p in members):
+        time.sleep(0.2)
+    assert not [p.name for p in members if p.exists()]
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _first_child(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+
+
+def _namespace_of(proc: Path) -> str:
+    try:
+        return os.readlink(proc / "ns" / "pid")
+    except OSError:
+        return ""

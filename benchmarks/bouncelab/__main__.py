@@ -52,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
             path.unlink()
         (out / "labels.jsonl").unlink(missing_ok=True)
     written = write(out, outcome.rows)
+    if args.unlabelled:
+        folder = Path(args.unlabelled)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, (mta, raw) in enumerate(outcome.unlabelled):
+            (folder / f"{mta}-{i:04d}.eml").write_bytes(raw)
     print(f"bouncelab: {len(outcome.rows)} labelled DSNs ({written} new) -> {out}; "
           f"{len(outcome.unlabelled)} unlabelled; {len(outcome.pending)} recipients never reported; "
           f"{outcome.seconds:.0f}s")
@@ -83,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--expire", type=int, default=75, help="seconds before a deferred message expires")
     p.add_argument("--retry", type=int, default=8, help="seconds between queue runs")
     p.add_argument("--replace", action="store_true", help="empty --out first")
+    p.add_argument("--unlabelled", help="write the DSNs the lab could not label to this folder")
     p.add_argument("--keep", action="store_true", help="keep the MTAs' folders (logs, queues) for debugging")
     sub.add_parser("extract", help="refresh catalogue/corpus.jsonl from the labelled corpus")
     sub.add_parser("score", help="accuracy per MTA, ours and Sisimai's (options: see benchmarks/bouncelab/score.py)")

@@ -80,7 +80,7 @@ def _submit(mta: MTA, messages: list[Message], errors: list[str]) -> None:
             with smtplib.SMTP(mta.setup.listen, mta.setup.port, timeout=60) as smtp:
                 smtp.ehlo()
                 for i, message in enumerate(messages[start:start + 50], start):
-                    options = [f"NOTIFY={message.notify}"] if message.notify and "DSN" in smtp.esmtp_features else []
+                    options = [f"NOTIFY={message.notify}"] if message.notify and smtp.has_extn("dsn") else []
                     smtp.sendmail(message.sender, [r.address for r in message.recipients], body(message, i),
                                   rcpt_options=options)
         except (smtplib.SMTPException, OSError) as exc:
@@ -93,6 +93,25 @@ def _run_base() -> Path:
         if os.access(base, os.W_OK) and not base.stat().st_mode & 0o002:
             return base
     return Path(tempfile.gettempdir())
+
+
+def _new_root(base: Path, name: str) -> Path:
+    """A run folder that names its owner, so a later run can sweep it if this one is SIGKILLed."""
+    root = Path(tempfile.mkdtemp(prefix=f"bouncelab-{name}-", dir=base))
+    root.chmod(0o755)
+    (root / "owner").write_text(f"{os.getpid()}\n")
+    return root
+
+
+def sweep_stale(base: Path) -> None:
+    """Remove run folders whose owning process is gone (a run killed with SIGKILL cannot clean up)."""
+    for root in base.glob("bouncelab-*"):
+        try:
+            owner = int((root / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def run_lab(plan: Plan, catalogue: Catalogue, mtas: list[str], timings: Timings | None = None,
@@ -121,14 +140,14 @@ def run_lab(plan: Plan, catalogue: Catalogue, mtas: list[str], timings: Timings 
     lab_port = receiver.free_lab_port()
     servers = receiver.Servers(script, deliver, lab_port, plan.greetings, sorted(set(plan.receivers.values())))
     base = _run_base()
+    sweep_stale(base)
     running: list = []
     roots: list[Path] = []
     try:
         servers.start()
         dovecot_port = 0
         if plan.quota_full or plan.quota_empty:
-            root = Path(tempfile.mkdtemp(prefix="bouncelab-dovecot-", dir=base))
-            root.chmod(0o755)
+            root = _new_root(base, "dovecot")
             roots.append(root)
             dovecot_port = _free_port(receiver.DOVECOT, 2400)
             dovecot = Dovecot(root, receiver.DOVECOT, dovecot_port)
@@ -136,8 +155,7 @@ def run_lab(plan: Plan, catalogue: Catalogue, mtas: list[str], timings: Timings 
             dovecot.start()
             running.append(dovecot)
         for i, name in enumerate(mtas):
-            root = Path(tempfile.mkdtemp(prefix=f"bouncelab-{name}-", dir=base))
-            root.chmod(0o755)
+            root = _new_root(base, name)
             roots.append(root)
             listen = f"127.77.10.{i + 1}"
             setup = Setup(root, listen, _free_port(listen, 2525), lab_port, dict(plan.routes), dict(plan.hosts),

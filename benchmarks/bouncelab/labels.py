@@ -49,7 +49,7 @@ class Collected:
 
     def stored(self) -> bytes:
         """The DSN as a mailbox would keep it: Return-Path and Delivered-To on top, LF line ends."""
-        head = f"Return-Path: <{self.mail_from}>\nDelivered-To: {self.rcpts[0]}\n".encode()
+        head = f"Return-Path: <{self.mail_from.strip('<>')}>\nDelivered-To: {self.rcpts[0]}\n".encode()
         return head + self.raw.replace(b"\r\n", b"\n")
 
 
@@ -68,7 +68,8 @@ def status_blocks(raw: bytes) -> list[dict[str, str]]:
             out.append({
                 "final": _address(final),
                 "original": _address(block.get("Original-Recipient", "")),
-                "action": str(action).strip().lower(),
+                # "relayed (to non-DSN-aware mailer)": Sendmail comments its actions
+                "action": (str(action).strip().lower().split() or [""])[0],
             })
     return out
 

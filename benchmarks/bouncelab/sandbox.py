@@ -1,13 +1,15 @@
 """Servers that die with the lab: one PID and mount namespace per MTA.
 
 Every MTA runs under ``unshare --pid --fork --kill-child --mount``: the
-forked child is PID 1 of a new PID namespace, so when it dies the kernel
-kills every process the MTA forked, daemonised or not; ``--kill-child``
-kills that child when ``unshare`` dies; and ``unshare`` itself gets
+forked child (a shell) is PID 1 of a new PID namespace, so when it dies
+the kernel kills every process the MTA forked, daemonised or not;
+``--kill-child`` kills that shell when ``unshare`` dies; and ``unshare`` itself gets
 SIGKILL (PR_SET_PDEATHSIG) when the thread that started it ends. Killing
 the script with SIGKILL therefore still takes every MTA process with it.
 
-The mount namespace gives each MTA a private view of the few system files
+The shell that sets the namespace up stays its PID 1 and waits for the
+server (it keeps the parent-death signal; a server that switches users
+loses its own). The mount namespace gives each MTA a private view of the few system files
 it reads: ``/etc/hosts`` (the lab's host names, all on 127.0.0.0/8),
 ``/etc/nsswitch.conf`` and ``/etc/resolv.conf`` (files only: no DNS query
 ever leaves the machine, and an unknown host is a permanent "not found"),
@@ -78,15 +80,16 @@ class Sandbox:
                 lines.append(f"mount --bind {shlex.quote(str(etc / name))} /etc/{name}")
         if self.hostname:
             lines.append(f"hostname {shlex.quote(self.hostname)}")
-        lines.append("exec " + " ".join(shlex.quote(a) for a in argv))
+        # The shell stays PID 1: it keeps the parent-death signal `unshare --kill-child` gave it,
+        # which the kernel clears in a server that changes its credentials (Postfix, Exim and
+        # Sendmail all do), and when PID 1 dies every process of the namespace dies.
+        lines.append(" ".join(shlex.quote(a) for a in argv) + " &")
+        lines += ["server=$!", "trap 'kill -TERM $server 2>/dev/null' TERM INT", "wait $server"]
         return "\n".join(lines)
 
-    def start(self, argv: list[str], prelude: str = "", env: dict[str, str] | None = None) -> subprocess.Popen:
-        """Start ``argv`` in the namespace; ``prelude`` runs there first (after the mounts)."""
+    def start(self, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start ``argv`` in the namespace, after the private mounts."""
         script = self.script(argv)
-        if prelude:
-            head, _, tail = script.rpartition("\nexec ")
-            script = f"{head}\n{prelude}\nexec {tail}"
         log = open(self.root / f"{self.name}.out", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--uts", "/bin/sh", "-c", script],

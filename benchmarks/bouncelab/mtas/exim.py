@@ -65,6 +65,7 @@ rfc1413_hosts =
 never_users =
 keep_environment = LD_LIBRARY_PATH
 tls_advertise_hosts =
+dsn_advertise_hosts = *
 delay_warning = {t.warn_after}s
 delay_warning_condition = true
 ignore_bounce_errors_after = 10m
