@@ -12,7 +12,14 @@ from sqlmodel import Session
 
 from responsemaster.store.mailing import CampaignPlan, MailTemplate
 from responsemaster.store.platform import Delivery
-from responsemaster.store.subscribers import NOT_MAILABLE, Campaign, ListMembership, MailingList, Subscriber, Suppression
+from responsemaster.store.subscribers import (
+    NOT_MAILABLE,
+    Campaign,
+    ListMembership,
+    MailingList,
+    Subscriber,
+    Suppression,
+)
 
 
 def lists(session: Session) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ typed value from a table and says which setting is wrong when it is not.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -89,6 +90,17 @@ class Settings:
     def section(self, name: str) -> dict[str, Any]:
         value = self.sections.get(name, {})
         return value if isinstance(value, dict) else {}
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` (or a name under it), 127.0.0.0/8 or ::1: reachable from this machine only."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(path: Path | str | None = None) -> Settings:

@@ -23,7 +23,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import os
 import re
 import secrets
@@ -33,6 +32,8 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from types import MappingProxyType
 from urllib.parse import quote, urlsplit
+
+from responsemaster.config import is_loopback_host
 
 VERSION = "1"
 MAC_BYTES = 8  # 64-bit tag: see the forgery argument in the spec
@@ -389,18 +390,9 @@ def one_click_url_warning(url: str) -> str:
     scheme, host = parts.scheme.lower(), (parts.hostname or "")
     if scheme == "https" and host:
         return ""
-    if scheme == "http" and _is_loopback(host):
+    if scheme == "http" and is_loopback_host(host):
         return f"{url} is plain http on a loopback host: fine for a trial, but no subscriber can reach it"
     raise ValueError(f"one-click unsubscribe needs an https:// URL (http:// only on a loopback host), got {url!r}")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def list_unsubscribe_headers(token: str, mailto_address: str, https_base: str) -> dict[str, str]:

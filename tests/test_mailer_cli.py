@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from test_mailer_support import ScriptedSink, make_settings
 
 from responsemaster.cli.mailer_cmd import mailer
-from test_mailer_support import ScriptedSink, make_settings
 
 
 @pytest.fixture
