@@ -21,7 +21,7 @@ from typing import Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 
-from responsemaster.config import ConfigError, Settings, load_settings
+from responsemaster.config import SettingError, Settings, load_settings
 
 QUEUE_NAME = "responsemaster"
 #: One runtime per (process, config file): built lazily inside the consumer process.
@@ -35,11 +35,11 @@ def queue_url(settings: Settings) -> str:
 
 
 def check_queue_url(settings: Settings) -> str:
-    """The queue URL, or ConfigError when it names no queue Huey has (read before anything starts)."""
+    """The queue URL, or SettingError when it names no queue Huey has (read before anything starts)."""
     url = queue_url(settings)
     if url.startswith(("redis://", "rediss://", "unix://", "sqlite:///")) or url == "memory://":
         return url
-    raise ConfigError(f"[queue] url must be sqlite:///PATH, redis://HOST:PORT/DB or memory:// (got {url!r})")
+    raise SettingError("[queue] url", f"must be sqlite:///PATH, redis://HOST:PORT/DB or memory:// (got {url!r})")
 
 
 def make_huey(settings: Settings) -> Huey:
