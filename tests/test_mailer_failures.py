@@ -31,7 +31,7 @@ def _statuses(store, cid):
         return {d.address: d.status for d in session.execute(select(Delivery).where(Delivery.campaign_id == cid)).scalars()}
 
 
-def test_5xx_at_rcpt_is_a_hard_bounce_verdict_and_prunes(db_url, tmp_path, sink):
+def test_5xx_at_rcpt_is_a_hard_bounce_verdict_and_prunes(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["alive@example.com", "ghost@example.com"])
@@ -52,7 +52,7 @@ def test_5xx_at_rcpt_is_a_hard_bounce_verdict_and_prunes(db_url, tmp_path, sink)
     assert suppressed == ["ghost@example.com"]
 
 
-def test_5xx_block_at_rcpt_is_recorded_but_never_prunes(db_url, tmp_path, sink):
+def test_5xx_block_at_rcpt_is_recorded_but_never_prunes(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["blocked@example.com"])
@@ -66,7 +66,7 @@ def test_5xx_block_at_rcpt_is_recorded_but_never_prunes(db_url, tmp_path, sink):
     assert sub.status == "active"
 
 
-def test_undefined_variable_fails_preflight_and_nothing_is_sent(db_url, tmp_path, sink):
+def test_undefined_variable_fails_preflight_and_nothing_is_sent(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, [f"p{i}@example.com" for i in range(5)])
@@ -79,7 +79,7 @@ def test_undefined_variable_fails_preflight_and_nothing_is_sent(db_url, tmp_path
         assert session.get(Campaign, cid).status == "draft"
 
 
-def test_template_cannot_reach_python_internals(db_url, tmp_path):
+def test_template_cannot_reach_python_internals(db_url, tmp_path):  # noqa: F811
     settings = make_settings(tmp_path, db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["x@example.com"])
@@ -89,7 +89,7 @@ def test_template_cannot_reach_python_internals(db_url, tmp_path):
     assert "SecurityError" in result.note and "unsafe" in result.note
 
 
-def test_hourly_quota_stops_the_run_and_rotates_to_the_other_relay(db_url, tmp_path):
+def test_hourly_quota_stops_the_run_and_rotates_to_the_other_relay(db_url, tmp_path):  # noqa: F811
     first, second = ScriptedSink().start(), ScriptedSink().start()
     try:
         settings = make_settings(tmp_path, [first.relay("a", max_per_hour=3, max_connections=1),
@@ -111,7 +111,7 @@ def test_hourly_quota_stops_the_run_and_rotates_to_the_other_relay(db_url, tmp_p
         second.stop()
 
 
-def test_rows_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent(db_url, tmp_path, sink):
+def test_rows_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["one@example.com", "two@example.com"])
@@ -130,7 +130,7 @@ def test_rows_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent(db_
     assert _statuses(store, cid) == {"one@example.com": "uncertain", "two@example.com": "sent"}
 
 
-def test_scheduled_send_through_huey(db_url, tmp_path, sink):
+def test_scheduled_send_through_huey(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["h1@example.com", "h2@example.com"])

@@ -26,7 +26,7 @@ def _deliveries(store, campaign_id):
         return {d.address: d for d in session.execute(select(Delivery).where(Delivery.campaign_id == campaign_id)).scalars()}
 
 
-def test_campaign_sends_verp_tokened_personalised_messages(db_url, tmp_path, sink):
+def test_campaign_sends_verp_tokened_personalised_messages(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     addresses = [f"user{i}@example.com" for i in range(25)]
@@ -50,7 +50,7 @@ def test_campaign_sends_verp_tokened_personalised_messages(db_url, tmp_path, sin
     assert all(d.status == "sent" and d.attempts == 1 for d in deliveries.values())
 
 
-def test_suppressed_and_pruned_addresses_are_never_mailed(db_url, tmp_path, sink):
+def test_suppressed_and_pruned_addresses_are_never_mailed(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["a@example.com", "b@example.com", "c@example.com", "d@example.com"])
@@ -66,7 +66,7 @@ def test_suppressed_and_pruned_addresses_are_never_mailed(db_url, tmp_path, sink
     assert result.counts["suppressed"] == 2
 
 
-def test_chosen_number_of_addresses_and_html_autoescape(db_url, tmp_path, sink):
+def test_chosen_number_of_addresses_and_html_autoescape(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, [f"u{i}@example.com" for i in range(10)])
@@ -82,7 +82,7 @@ def test_chosen_number_of_addresses_and_html_autoescape(db_url, tmp_path, sink):
     assert len(sink.accepted) == 4 and set(sink.accepted.values()) == {1} and again.status == "sent"
 
 
-def test_4xx_is_retried_with_backoff_then_sent_once(db_url, tmp_path, sink):
+def test_4xx_is_retried_with_backoff_then_sent_once(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["slow@example.com", "fast@example.com"])
@@ -95,7 +95,7 @@ def test_4xx_is_retried_with_backoff_then_sent_once(db_url, tmp_path, sink):
     assert row.status == "sent" and row.attempts == 3
 
 
-def test_4xx_until_max_attempts_gives_up_as_failed(db_url, tmp_path, sink):
+def test_4xx_until_max_attempts_gives_up_as_failed(db_url, tmp_path, sink):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay()], max_attempts=2, db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["never@example.com"])
@@ -108,7 +108,7 @@ def test_4xx_until_max_attempts_gives_up_as_failed(db_url, tmp_path, sink):
 
 
 @pytest.mark.parametrize("where", ["mail", "data"])
-def test_relay_dropping_the_connection_mid_batch_never_double_sends(db_url, tmp_path, sink, where):
+def test_relay_dropping_the_connection_mid_batch_never_double_sends(db_url, tmp_path, sink, where):  # noqa: F811
     settings = make_settings(tmp_path, [sink.relay(max_connections=1)], batch_size=10, db_url=db_url)
     store = open_test_store(settings)
     addresses = [f"r{i}@example.com" for i in range(30)]
