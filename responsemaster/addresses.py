@@ -34,7 +34,7 @@ class InvalidAddress(ValueError):
 
 def validate_address(cell: str) -> str:
     """The address in ``cell`` (``a@b.example`` or ``Name <a@b.example>``), or InvalidAddress."""
-    text = (cell or "").strip()
+    text = (cell or "").strip(" \t")  # not str.strip(): it would drop U+0085 and other controls unseen
     if not text:
         raise InvalidAddress("empty address")
     if any(ch in text for ch in "\r\n\x00"):

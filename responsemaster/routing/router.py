@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from responsemaster.addresses import is_real_address
+from responsemaster.categories import REPORTED_BY_A_SYSTEM
 from responsemaster.routing.config import RoutingConfig
 from responsemaster.routing.context import RouteContext, Target, record_action
 from responsemaster.routing.dispositions import DISPOSITIONS
@@ -30,7 +31,8 @@ def targets_of(verdict: Verdict) -> list[Target]:
     With one reported recipient and a token-attributed subscriber, the
     subscriber wins: a bounce of a forwarded address names the final
     recipient, but the address on our list is the original one. Only real
-    addresses are targets (:func:`subscriber_address`).
+    addresses are targets (:func:`subscriber_address`), and the From of a
+    bounce or a complaint (the system reporting it) is never one.
     """
     attribution = verdict.attribution
     trusted = attribution.via in ("verp", "message-id") and not attribution.forged_token
@@ -39,7 +41,7 @@ def targets_of(verdict: Verdict) -> list[Target]:
             only = verdict.recipients[0]
             return [Target(subscriber_address(attribution.subscriber), only.category, only.reason)]
         return [Target(subscriber_address(r.address), r.category, r.reason) for r in verdict.recipients]
-    address = attribution.subscriber or verdict.sender
+    address = attribution.subscriber or ("" if verdict.category in REPORTED_BY_A_SYSTEM else verdict.sender)
     return [Target(subscriber_address(address), verdict.category, verdict.reason)]
 
 
