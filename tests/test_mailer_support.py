@@ -7,6 +7,7 @@ accepted by recipient, so "sent twice" shows up as a count of 2.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from email import message_from_bytes
 from email.policy import default
@@ -71,6 +72,8 @@ class ScriptedSink:
         self.messages: list[bytes] = []
         #: The envelope sender of each accepted message, in order.
         self.senders: list[str] = []
+        #: (monotonic time, recipient) of each accepted message, in order.
+        self.arrivals: list[tuple[float, str]] = []
         self.lock = threading.Lock()
         #: recipient -> list of replies to give at RCPT, consumed one per attempt ('' = accept).
         self.rcpt_script: dict[str, list[str]] = {}
@@ -120,6 +123,7 @@ class ScriptedSink:
             self.senders.append(envelope.mail_from)
             for rcpt in envelope.rcpt_tos:
                 self.accepted[rcpt.lower()] += 1
+                self.arrivals.append((time.monotonic(), rcpt.lower()))
             drop = len(self.messages) in self.drop_in_data_at
         if drop:
             server.transport.close()  # stored, but the client never hears 250
