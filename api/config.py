@@ -1,7 +1,7 @@
-"""The ``[api]`` table of the configuration file, with the SPEC's safe defaults.
+"""The ``[api]`` table of the configuration file, with safe defaults.
 
     [api]
-    host = "127.0.0.1"          # SPEC section 10: the API listens on 127.0.0.1:8025
+    host = "127.0.0.1"          # the API listens on 127.0.0.1:8025 by default
     port = 8025
     metrics_public = true       # /metrics and /health without a key (for Prometheus)
     trusted_proxies = []        # X-Forwarded-For is believed only from these addresses

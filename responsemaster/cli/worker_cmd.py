@@ -1,4 +1,4 @@
-"""``run``, ``status`` and ``export``: the worker from the shell (SPEC section 10).
+"""``run``, ``status`` and ``export``: the worker from the shell (docs/worker.md).
 
 ``run`` is the one command a new user types (README), so it also serves the
 HTTP API and the review page (``responsemaster serve`` as a child process of

@@ -1,4 +1,4 @@
-"""What happens per category: configuration, with SPEC section 2 as the default.
+"""What happens per category: configuration, with the defaults of docs/categories.md.
 
 Like listmonk's bounce actions, dispositions are data. An operator overrides a
 category in TOML::
