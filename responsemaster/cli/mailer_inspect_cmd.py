@@ -44,6 +44,16 @@ def _cell(value: object) -> str:
     return " ".join(str(value).split())[:60]
 
 
+def _rows(config_path: Path | None, query) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """``query(session)`` on the configured store, in one read."""
+    _settings, store = _store(config_path)
+    try:
+        with store.reader() as session:
+            return query(session)
+    finally:
+        store.close()
+
+
 @click.command("lists")
 @JSON_OPTION
 @config_option
@@ -51,13 +61,8 @@ def lists_cmd(as_json: bool, config_path: Path | None) -> None:
     """Every list, with its subscribed members and how many of them may be mailed."""
     from mailer.listing import lists
 
-    _settings, store = _store(config_path)
-    try:
-        with store.reader() as session:
-            rows = lists(session)
-    finally:
-        store.close()
-    _table(rows, ["name", "subscribed", "mailable", "created_at"], as_json, "no lists yet: `mailer import FILE --list L`")
+    _table(_rows(config_path, lists), ["name", "subscribed", "mailable", "created_at"], as_json,
+           "no lists yet: `mailer import FILE --list L`")
 
 
 @click.command("templates")
@@ -67,28 +72,18 @@ def templates_cmd(as_json: bool, config_path: Path | None) -> None:
     """Every stored template: its subject and parts."""
     from mailer.listing import templates
 
-    _settings, store = _store(config_path)
-    try:
-        with store.reader() as session:
-            rows = templates(session)
-    finally:
-        store.close()
-    _table(rows, ["name", "subject", "parts", "updated_at"], as_json, "no templates yet: `mailer template NAME ...`")
+    _table(_rows(config_path, templates), ["name", "subject", "parts", "updated_at"], as_json,
+           "no templates yet: `mailer template NAME ...`")
 
 
 @click.command("campaigns")
 @JSON_OPTION
 @config_option
 def campaigns_cmd(as_json: bool, config_path: Path | None) -> None:
-    """Every campaign: list, template, status, limit (0: whole list), recipients so far, sent."""
+    """Every campaign: list, template, status, limit (all: the whole list), recipients so far, sent."""
     from mailer.listing import campaigns
 
-    _settings, store = _store(config_path)
-    try:
-        with store.reader() as session:
-            rows = campaigns(session)
-    finally:
-        store.close()
+    rows = _rows(config_path, campaigns)
     columns = ["id", "name", "list", "template", "status", "limit", "recipients", "sent", "created_at"]
     shown = rows if as_json else [{**row, "limit": row["limit"] or "all"} for row in rows]
     _table(shown, columns, as_json, "no campaigns yet: `mailer campaign NAME --list L --template T`")
