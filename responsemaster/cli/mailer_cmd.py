@@ -290,6 +290,7 @@ def worker_cmd(workers: int, config_path: Path | None) -> None:
     from mailer.tasks import make_mailer_huey, register_mailer_tasks
 
     settings = settings_from(config_path)
+    _warn_url(settings)  # reads [mailer] and [verp] now: a wrong setting is one line here, not a traceback per task
     _store(settings).close()  # migrate before any consumer forks
     huey = make_mailer_huey(settings)
     register_mailer_tasks(huey)

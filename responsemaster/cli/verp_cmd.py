@@ -147,6 +147,7 @@ def decode(
 def _known_names(config_path: Path | None, campaign: str, subscriber: str) -> tuple[str | None, str | None]:
     """What the database calls the token's ids; never creates a database just to look."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
 
     from mailer.token_reader import lookup_names
     from responsemaster.store.database import open_store
@@ -156,7 +157,11 @@ def _known_names(config_path: Path | None, campaign: str, subscriber: str) -> tu
     url = make_url(normalize_url(settings.database_url))
     if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
         return None, None
-    store = open_store(settings)
+    try:
+        store = open_store(settings)
+    except SQLAlchemyError as exc:  # the token still verified: say so, and why the names are missing
+        click.echo(f"note: cannot read the database for names: {str(getattr(exc, 'orig', exc)).splitlines()[0]}", err=True)
+        return None, None
     try:
         return lookup_names(store, campaign, subscriber)
     finally:
