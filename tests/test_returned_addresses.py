@@ -7,11 +7,10 @@ SQLite and PostgreSQL, and through ``classify --jsonl`` for comparison.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fixtures.store_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
+from fixtures.postgres import cluster
 from fixtures.worker_setup import write_config
 from sqlalchemy import select
 
@@ -101,8 +100,11 @@ MESSAGES = {
 }
 
 
-@pytest.fixture
-def drained(db_url: str, tmp_path: Path):  # noqa: F811
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def drained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The messages drained once per backend by ``run --once``; the tests below only read the result."""
+    tmp_path = tmp_path_factory.mktemp(request.param)
+    db_url = f"sqlite:///{tmp_path / 'var' / 'rm.db'}" if request.param == "sqlite" else cluster().create_database()
     box = tmp_path / "box"
     for sub in ("new", "cur", "tmp"):
         (box / sub).mkdir(parents=True)
@@ -115,7 +117,7 @@ def drained(db_url: str, tmp_path: Path):  # noqa: F811
                                origin="import"))
     result = CliRunner().invoke(main, ["run", "--once", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    yield config, store
+    yield config, store, tmp_path
     store.close()
 
 
@@ -125,7 +127,7 @@ def _subscribers(store) -> dict[str, Subscriber]:  # type: ignore[no-untyped-def
 
 
 def test_complaints_about_undisclosed_recipients_record_nobody(drained) -> None:  # type: ignore[no-untyped-def]
-    _config, store = drained
+    _config, store, _folder = drained
     subs = _subscribers(store)
     assert sorted(subs) == ["ann@reader.example", "cy@reader.example", "new.person@reader.example"]
     assert subs["cy@reader.example"].status == "complained"  # a complaint naming a real address still acts
@@ -140,7 +142,7 @@ def test_complaints_about_undisclosed_recipients_record_nobody(drained) -> None:
 
 
 def test_a_pruned_subscriber_shows_its_last_bounce(drained) -> None:  # type: ignore[no-untyped-def]
-    _config, store = drained
+    _config, store, _folder = drained
     subs = _subscribers(store)
     for key, origin in (("ann@reader.example", "import"), ("new.person@reader.example", "returned-mail")):
         sub = subs[key]
@@ -149,8 +151,8 @@ def test_a_pruned_subscriber_shows_its_last_bounce(drained) -> None:  # type: ig
         assert sub.last_bounce_at is not None and sub.last_verdict_at is not None and sub.last_verdict_id
 
 
-def test_classify_and_the_worker_attribute_the_same_way(drained, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    config, store = drained
+def test_classify_and_the_worker_attribute_the_same_way(drained) -> None:  # type: ignore[no-untyped-def]
+    config, store, tmp_path = drained
     with store.reader() as session:
         recorded = {v.subject: (v.subscriber, v.campaign) for v in session.execute(select(MessageVerdict)).scalars()}
     for name, raw in MESSAGES.items():
@@ -177,3 +179,18 @@ def test_the_one_address_check_accepts_what_an_import_accepts() -> None:
     assert validate_address("Ann Lee <Ann.Lee+news@Example.ORG>") == "Ann.Lee+news@example.org"
     assert validate_address("jo@bücher.example") == "jo@xn--bcher-kva.example"
     assert is_real_address("jo@reader.example") and not is_real_address("jo@localhost")
+
+
+def test_routing_targets_only_real_addresses_whatever_the_verdict_says() -> None:
+    """A verdict made elsewhere (an older classifier, a replay) naming a non-address acts on nobody."""
+    from responsemaster.routing.router import targets_of
+    from responsemaster.verdict import Attribution, RecipientVerdict, Verdict
+
+    complaint = Verdict("feedback_loop", 0.99, "arf", "feedback", sender="fbl@isp.example",
+                        attribution=Attribution("undisclosed recipients", "", "headers"))
+    assert [t.address for t in targets_of(complaint)] == [""]
+    dsn = Verdict("hard_bounce", 0.99, "rfc3464", "userunknown", sender="mailer-daemon@mx.example", recipients=[
+        RecipientVerdict("root", "hard_bounce", "userunknown"), RecipientVerdict("a@b.example", "hard_bounce", "userunknown")])
+    assert [t.address for t in targets_of(dsn)] == ["", "a@b.example"]
+    reply = Verdict("user_reply", 0.9, "model:x", "reply", sender="jo@reader.example")
+    assert [t.address for t in targets_of(reply)] == ["jo@reader.example"]
