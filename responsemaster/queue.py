@@ -21,7 +21,7 @@ from typing import Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 
-from responsemaster.config import ConfigError, Settings, load_settings
+from responsemaster.config import SettingError, Settings, load_settings
 
 QUEUE_NAME = "responsemaster"
 #: One runtime per (process, config file): built lazily inside the consumer process.
@@ -34,24 +34,20 @@ def queue_url(settings: Settings) -> str:
     return url or f"sqlite:///{settings.var / 'huey.db'}"
 
 
-def queue_kind(settings: Settings) -> str:
-    """``redis``, ``sqlite`` or ``memory`` by the URL; a ConfigError naming ``[queue] url`` otherwise."""
+def check_queue_url(settings: Settings) -> str:
+    """The queue URL, or SettingError when it names no queue Huey has (read before anything starts)."""
     url = queue_url(settings)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        return "redis"
-    if url.startswith("sqlite:///"):
-        return "sqlite"
-    if url == "memory://":
-        return "memory"
-    raise ConfigError(f"[queue] url must be sqlite:///PATH, redis://HOST:PORT/DB or memory:// (got {url!r})")
+    if url.startswith(("redis://", "rediss://", "unix://", "sqlite:///")) or url == "memory://":
+        return url
+    raise SettingError("[queue] url", f"must be sqlite:///PATH, redis://HOST:PORT/DB or memory:// (got {url!r})")
 
 
 def make_huey(settings: Settings) -> Huey:
-    url, kind = queue_url(settings), queue_kind(settings)
+    url = check_queue_url(settings)
     name = str(settings.section("queue").get("name", QUEUE_NAME))
-    if kind == "redis":
+    if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url)
-    if kind == "sqlite":
+    if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=str(path))

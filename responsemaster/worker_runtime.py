@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from responsemaster.config import ConfigError, Settings, setting_number
+from responsemaster.config import Settings, SettingError, setting_value
 from responsemaster.ingest.source import Source
 from responsemaster.operator_log import safe, say
 from responsemaster.routing.outbox import OutboxDeliverer
@@ -54,15 +54,12 @@ def worker_options(settings: Settings) -> WorkerOptions:
     data = settings.section("worker")
     options = WorkerOptions()
     for key in ("batch_size", "max_attempts"):
-        setattr(options, key, setting_number(data, "worker", key, int, getattr(options, key)))
+        setattr(options, key, setting_value("worker", data, key, int, getattr(options, key)))
         if getattr(options, key) < 1:
-            raise ConfigError(f"[worker] {key} must be at least 1 (got {getattr(options, key)})")
-    options.lease_seconds = setting_number(data, "worker", "lease_seconds", float, options.lease_seconds)
-    options.message_cpu_seconds = setting_number(data, "worker", "message_cpu_seconds", float, options.message_cpu_seconds)
-    if "sync_kept_files" in data:
-        if not isinstance(data["sync_kept_files"], bool):
-            raise ConfigError(f"[worker] sync_kept_files must be true or false (got {data['sync_kept_files']!r})")
-        options.sync_kept_files = data["sync_kept_files"]
+            raise SettingError(f"[worker] {key}", f"must be at least 1 (got {getattr(options, key)})")
+    options.lease_seconds = setting_value("worker", data, "lease_seconds", float, options.lease_seconds)
+    options.sync_kept_files = setting_value("worker", data, "sync_kept_files", bool, options.sync_kept_files)
+    options.message_cpu_seconds = setting_value("worker", data, "message_cpu_seconds", float, options.message_cpu_seconds)
     return options
 
 

@@ -1,4 +1,4 @@
-"""``run``, ``status`` and ``export``: the worker from the shell (SPEC section 10).
+"""``run``, ``status`` and ``export``: the worker from the shell (docs/worker.md).
 
 ``run`` is the one command a new user types (README), so it also serves the
 HTTP API and the review page (``responsemaster serve`` as a child process of
@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from responsemaster.cli.common import config_option, settings_from
-from responsemaster.config import ConfigError, Settings, setting_number
+from responsemaster.config import ConfigError, Settings, setting_value
 from responsemaster.operator_log import say
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
@@ -58,7 +58,7 @@ def _run_once(settings: Settings) -> None:
 
     runtime = Runtime.build(settings)
     sources = build_sources(settings)
-    settle = float(settings.section("worker").get("settle_seconds", 10.0))
+    settle = setting_value("worker", settings.section("worker"), "settle_seconds", float, 10.0)
     try:
         totals = runtime.drain_all_once(sources, on_batch=log_batch, settle_seconds=settle)
     finally:
@@ -103,6 +103,7 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     receiver = receiver_settings(settings) if receiver_on else None
     names = _source_names(settings)
     count, poll, worker_type = _queue_settings(settings, workers)
+    _check_api_settings(settings, api_on)
     _hold_state_folder(settings)
     listener = _bind_receiver(receiver) if receiver is not None and receiver.enabled else None
     lifeline.tie_forked_children()
@@ -113,7 +114,7 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     try:
         if listener is not None:
             listener.close()  # the sidecar has it; the consumers must not
-        _check_worker_settings(settings)
+        _check_consumer_settings(settings)
         _migrate(settings)
         from responsemaster.queue import make_huey, register_tasks
 
@@ -161,26 +162,47 @@ def _hold_state_folder(settings: Settings) -> None:
 
 def _queue_settings(settings: Settings, workers: int | None) -> tuple[int, float, str]:
     """Consumers, poll interval and worker type (and the queue's URL checked): bad values are one line."""
-    from responsemaster.queue import queue_kind
+    from responsemaster.queue import check_queue_url
 
-    queue_kind(settings)
+    check_queue_url(settings)
     queue = settings.section("queue")
-    count = workers if workers is not None else setting_number(queue, "queue", "workers", int, 1)
+    count = workers if workers is not None else setting_value("queue", queue, "workers", int, 1)
     if count < 1:
         raise ConfigError(f"--workers / [queue] workers must be at least 1 (got {count})")
-    worker_type = str(queue.get("worker_type", "process"))
+    worker_type = setting_value("queue", queue, "worker_type", str, "process")
     if worker_type not in ("process", "thread"):
         raise ConfigError(f"[queue] worker_type must be \"process\" or \"thread\" (got {worker_type!r})")
-    return count, setting_number(settings.section("worker"), "worker", "poll_seconds", float, 2.0), worker_type
+    return count, setting_value("worker", settings.section("worker"), "poll_seconds", float, 2.0), worker_type
 
 
-def _check_worker_settings(settings: Settings) -> None:
-    """``[worker]`` and ``[routing]`` as the consumers will read them (after the fork: these imports are heavy)."""
+def _check_api_settings(settings: Settings, api_on: bool) -> None:
+    """``[api]``, read before the sidecar starts the ``serve`` child that uses it."""
+    if api_on:
+        from api.config import ApiSettings
+
+        ApiSettings.from_settings(settings)
+
+
+def _check_consumer_settings(settings: Settings) -> None:
+    """Every section the consumers read (rules, ``[verp]``, ``[routing]``, ``[worker]``), read in this process.
+
+    A wrong setting then stops ``run`` with its one line here, not as a
+    traceback in a consumer while the others keep running. Read after the
+    sidecar is forked (these imports weigh seconds on a busy host; the
+    receiver listens meanwhile) and before ``run`` says it listens.
+    """
+    from responsemaster.classify import configured_rules
     from responsemaster.routing.config import load_routing
+    from responsemaster.verp_keys import configured_keyring
     from responsemaster.worker_runtime import worker_options
 
-    worker_options(settings)
+    configured_rules(settings)
+    if configured_keyring(settings.section("verp")) is not None:  # the worker then reads the mailer's domain
+        from mailer.settings import mailer_settings
+
+        mailer_settings(settings)
     load_routing(settings)
+    worker_options(settings)
 
 
 def _bind_receiver(config):  # type: ignore[no-untyped-def]
