@@ -101,9 +101,9 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     # imports, shared with it by the fork): the receiver answers within a second or two
     # of a restart. The consumers' own settings are checked while it starts.
     receiver = receiver_settings(settings) if receiver_on else None
-    names = _source_names(settings)
     count, poll, worker_type = _queue_settings(settings, workers)
-    _check_api_settings(settings, api_on)
+    _check_light_settings(settings, api_on)
+    names = _source_names(settings)
     _hold_state_folder(settings)
     listener = _bind_receiver(receiver) if receiver is not None and receiver.enabled else None
     lifeline.tie_forked_children()
@@ -175,32 +175,36 @@ def _queue_settings(settings: Settings, workers: int | None) -> tuple[int, float
     return count, setting_value("worker", settings.section("worker"), "poll_seconds", float, 2.0), worker_type
 
 
-def _check_api_settings(settings: Settings, api_on: bool) -> None:
-    """``[api]``, read before the sidecar starts the ``serve`` child that uses it."""
+def _check_light_settings(settings: Settings, api_on: bool) -> None:
+    """``[api]`` (for the ``serve`` child) and ``[verp]`` (with the mailer's domain it brings in): cheap to read,
+    read before anything is created or started."""
+    from responsemaster.verp_keys import configured_keyring
+
     if api_on:
         from api.config import ApiSettings
 
         ApiSettings.from_settings(settings)
-
-
-def _check_consumer_settings(settings: Settings) -> None:
-    """Every section the consumers read (rules, ``[verp]``, ``[routing]``, ``[worker]``), read in this process.
-
-    A wrong setting then stops ``run`` with its one line here, not as a
-    traceback in a consumer while the others keep running. Read after the
-    sidecar is forked (these imports weigh seconds on a busy host; the
-    receiver listens meanwhile) and before ``run`` says it listens.
-    """
-    from responsemaster.classify import configured_rules
-    from responsemaster.routing.config import load_routing
-    from responsemaster.verp_keys import configured_keyring
-    from responsemaster.worker_runtime import worker_options
-
-    configured_rules(settings)
     if configured_keyring(settings.section("verp")) is not None:  # the worker then reads the mailer's domain
         from mailer.settings import mailer_settings
 
         mailer_settings(settings)
+
+
+def _check_consumer_settings(settings: Settings) -> None:
+    """The rules, ``[routing]`` and ``[worker]``, as the consumers will read them, read in this process.
+
+    A wrong one then stops ``run`` with its one line here, not as a traceback
+    in a consumer while the others keep running. Read after the sidecar is
+    forked, because these imports weigh seconds on a busy host and the
+    receiver should listen meanwhile; ``run`` says it listens only once they
+    passed, and stops the sidecar if one did not (the state folder exists by
+    then; nothing else is left).
+    """
+    from responsemaster.classify import configured_rules
+    from responsemaster.routing.config import load_routing
+    from responsemaster.worker_runtime import worker_options
+
+    configured_rules(settings)
     load_routing(settings)
     worker_options(settings)
 
