@@ -117,7 +117,8 @@ def listening_socket(config: ReceiverSettings) -> socket.socket:
     (``PortInUse``) in the process the operator is looking at.
     """
     try:
-        family = socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)[0][0]
+        families = {info[0] for info in socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)}
+        family = socket.AF_INET if socket.AF_INET in families else families.pop()  # "localhost": 127.0.0.1
         sock = socket.create_server((config.host, config.port), family=family, backlog=128)
     except OSError as exc:
         why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be listened on ({exc.strerror or exc})"
