@@ -185,3 +185,16 @@ def test_deep_nesting_of_a_big_message_copies_a_bounded_amount() -> None:
         msg, levels = msg.get_payload()[0], levels + 1
     assert levels < mime.COPY_FACTOR + 2, levels
     assert "nested over too many bytes" in str(msg.defects[-1])
+
+
+def test_the_fallback_scan_gets_no_line_longer_than_rfc_5322_allows() -> None:
+    """A megabyte line of '<' after an Exim report: flufl.bounce's address pattern is quadratic in a line."""
+    raw = (b"From: MAILER-DAEMON@mx.example.net\nSubject: Mail delivery failed\n\n"
+           b"This message was created automatically by mail delivery software.\n\n"
+           b"A message that you sent could not be delivered to one or more of its\nrecipients. "
+           b"This is a permanent error. The following address(es) failed:\n\n  li.wei@example.edu\n"
+           + b"<" * (1 << 20) + b"\n")
+    copy = fallback_addresses.bounded_copy(parse_message(raw).headers)
+    lines = [line for part in copy.walk() if isinstance(part._payload, str) for line in part._payload.split("\n")]  # type: ignore[attr-defined]
+    assert lines and max(len(line) for line in lines) <= fallback_addresses.MAX_LINE_CHARS
+    assert [r.address for r in fallback_addresses.recipients(parse_message(raw))] == ["li.wei@example.edu"]
