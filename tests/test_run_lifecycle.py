@@ -129,23 +129,35 @@ def test_the_api_child_dies_with_the_sidecar_that_started_it(tmp_path: Path) -> 
     assert "Huey consumer started" in (tmp_path / "run.log").read_text()  # --log-level info shows the library's lines
 
 
-def test_serve_with_several_workers_leaves_none_when_killed(tmp_path: Path) -> None:
-    port = free_port()
-    config = _config(tmp_path)
-    serve = subprocess.Popen([sys.executable, "-m", "responsemaster", "serve", "--config", str(config), "--workers", "2",
-                              "--port", str(port), "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_a_spawned_worker_dies_with_the_process_that_spawned_it(tmp_path: Path) -> None:
+    """``serve --workers N``: uvicorn spawns its workers (multiprocessing, spawn), and each one calls
+    ``tie_to_multiprocessing_parent`` in ``api.asgi.app_from_env``. The same, without the web server."""
+    script = tmp_path / "spawner.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing, sys, time
+
+        def worker():
+            from responsemaster.lifeline import tie_to_multiprocessing_parent
+            tie_to_multiprocessing_parent()
+            time.sleep(60)
+
+        if __name__ == "__main__":
+            child = multiprocessing.get_context("spawn").Process(target=worker)
+            child.start()
+            print(child.pid, flush=True)
+            time.sleep(60)
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
-        _wait_http(port, timeout=120)
-        procs = tree(serve.pid)
-        assert len(procs) >= 3, describe(procs)  # the supervisor and its two workers
+        child = int(parent.stdout.readline())  # type: ignore[union-attr]
+        time.sleep(1.0)  # let it reach the tie
+        procs = {p for p in tree(parent.pid) if p[0] == child}
+        assert procs
     finally:
-        procs = tree(serve.pid)
-        serve.send_signal(signal.SIGKILL)
-        serve.wait(10)
+        parent.kill()
+        parent.wait(10)
     left = wait_gone(procs, timeout=5.0)
     assert not left, describe(left)
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
 
 
 def test_the_portable_watch_alone_ends_an_orphan(tmp_path: Path) -> None:
