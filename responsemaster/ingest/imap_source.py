@@ -48,15 +48,14 @@ import secrets
 import socket
 import ssl
 import time
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError
-from imapclient.response_parser import parse_fetch_response
 
-from responsemaster.ingest.imap_connection import ImapConfig, close_quietly, connect, search_filter
+from responsemaster.ingest.imap_connection import (
+    ImapConfig, close_quietly, connect, modseq_and_flags, parse_uid_set, reason_note, search_filter, uid_set,
+)
 from responsemaster.ingest.maildir_io import write_json_atomic
 from responsemaster.ingest.source import RawMessage
 
@@ -319,45 +318,19 @@ class ImapSource:
         return won
 
     def _modseq_and_flags(self, uids: list[int]) -> dict[int, dict[bytes, Any]]:
-        """``UID FETCH (UID MODSEQ FLAGS)``, read only from responses that name their UID.
-
-        A server sends other sessions' flag changes as unsolicited FETCH
-        responses keyed by *sequence number* and without a UID (Dovecot does,
-        at the end of whatever command comes next). imapclient files such a
-        response under that number as if it were a UID, merging the flags and
-        mod-sequence of one message into the entry of another: a message
-        another worker had claimed then looked free, at a mod-sequence high
-        enough for the conditional STORE to pass, and two workers held it
-        (tests/test_source_imap.py::test_an_unsolicited_fetch_never_frees_a_claimed_message).
-        Per UID the response with the highest mod-sequence wins (the newest state).
-        """
-        imap = self._client._imap  # type: ignore[union-attr]
-        imap.untagged_responses.pop("FETCH", None)  # stale unsolicited updates: not ours to read
-        typ, data = imap.uid("FETCH", _uid_set(uids), "(UID MODSEQ FLAGS)")
-        if typ != "OK":
-            raise imaplib.IMAP4.error(f"UID FETCH failed: {data!r}")
-        wanted, found = set(uids), {}
-        for item in data:
-            if not isinstance(item, bytes):
-                continue
-            for entry in parse_fetch_response([item], uid_is_key=False).values():
-                uid = entry.get(b"UID")
-                if uid not in wanted or b"MODSEQ" not in entry or b"FLAGS" not in entry:
-                    continue
-                if uid not in found or entry[b"MODSEQ"][0] >= found[uid][b"MODSEQ"][0]:
-                    found[uid] = entry
-        return found
+        """MODSEQ and FLAGS per UID, read only from responses that name their UID (see ``modseq_and_flags``)."""
+        return modseq_and_flags(self._client, uids)  # type: ignore[arg-type]
 
     def _store_unchangedsince(self, uids: list[int], modseq: int, action: str, flags: list[str]) -> set[int]:
         """A conditional STORE (RFC 7162); returns the UIDs the server refused as modified."""
         imap = self._client._imap  # type: ignore[union-attr]  # imapclient has no UNCHANGEDSINCE
         imap.untagged_responses.pop("MODIFIED", None)
-        typ, data = imap.uid("STORE", _uid_set(uids), f"(UNCHANGEDSINCE {modseq})", action, f"({' '.join(flags)})")
+        typ, data = imap.uid("STORE", uid_set(uids), f"(UNCHANGEDSINCE {modseq})", action, f"({' '.join(flags)})")
         if typ != "OK":
             raise imaplib.IMAP4.error(f"conditional STORE failed: {data!r}")
         refused: set[int] = set()
         for item in imap.untagged_responses.pop("MODIFIED", []):
-            refused |= _parse_uid_set(item.decode() if isinstance(item, bytes) else str(item))
+            refused |= parse_uid_set(item.decode() if isinstance(item, bytes) else str(item))
         return refused
 
     def _read(self, client: IMAPClient, uids: list[int]) -> list[RawMessage]:
@@ -445,36 +418,6 @@ class ImapSource:
                 log.warning("%s: quarantine of %s: message is gone", self.name, key)
                 return
             digest = hashlib.sha256(raw).hexdigest()
-        note = _reason_note(self.name, key, reason, digest)
+        note = reason_note(self.name, key, reason, digest)
         client.append(self.config.errors_folder, note, flags=[REASON_NOTE, b"\\Seen"])
         self._move(client, [uid], self.config.errors_folder)
-
-
-def _reason_note(source: str, key: str, reason: str, digest: str) -> bytes:
-    """The separate record that says why a message was quarantined."""
-    note = EmailMessage()
-    note["From"] = "ResponseMaster <responsemaster@localhost>"
-    note["Subject"] = f"[quarantine] {source} {key}"
-    note["Date"] = formatdate(localtime=False)
-    note["Message-ID"] = make_msgid("quarantine")
-    note["X-ResponseMaster-Quarantine-Reason"] = " ".join(reason.split())[:900]
-    note["X-ResponseMaster-Quarantine-Source"] = source
-    note["X-ResponseMaster-Quarantine-Key"] = key
-    note["X-ResponseMaster-Quarantine-Sha256"] = digest
-    note.set_content(f"{reason}\n")
-    return note.as_bytes()
-
-
-def _uid_set(uids: list[int]) -> str:
-    return ",".join(str(u) for u in sorted(uids))
-
-
-def _parse_uid_set(text: str) -> set[int]:
-    result: set[int] = set()
-    for part in text.strip().split(","):
-        if ":" in part:
-            low, high = (int(x) for x in part.split(":"))
-            result.update(range(min(low, high), max(low, high) + 1))
-        elif part.strip().isdigit():
-            result.add(int(part))
-    return result
