@@ -198,3 +198,26 @@ def test_the_fallback_scan_gets_no_line_longer_than_rfc_5322_allows() -> None:
     lines = [line for part in copy.walk() if isinstance(part._payload, str) for line in part._payload.split("\n")]  # type: ignore[attr-defined]
     assert lines and max(len(line) for line in lines) <= fallback_addresses.MAX_LINE_CHARS
     assert [r.address for r in fallback_addresses.recipients(parse_message(raw))] == ["li.wei@example.edu"]
+
+
+def test_a_megabyte_long_dsn_address_field_is_read_up_to_the_cap(classifier, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Found by the fuzz run: a Final-Recipient a megabyte long with no '@' (the address pattern is quadratic)."""
+    import re
+    import types
+
+    from responsemaster.parse import fields
+
+    searched: list[int] = []
+
+    def search(pattern, string, *args, **kwargs):  # type: ignore[no-untyped-def]
+        searched.append(len(string))
+        assert len(string) <= fields.MAX_ADDRESS_FIELD_CHARS, f"address pattern run over {len(string):,} characters"
+        return re.search(pattern, string, *args, **kwargs)
+
+    monkeypatch.setattr(fields, "re", types.SimpleNamespace(search=search, compile=re.compile, I=re.I))
+    raw = (HEAD + b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+           b"Reporting-MTA: dns; mx.example.net\r\n\r\nFinal-Recipient: rfc822; " + b"a" * (1 << 20)
+           + b"\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b--\r\n")
+    assert classifier.classify(raw).error is None
+    assert searched
