@@ -22,6 +22,7 @@ from api import counts, ranges
 from api.context import Ctx
 from api.controllers.common import API, ITEM_ERRORS, READ, READ_ERRORS, SECURITY, not_found
 from api.schemas import CampaignAnalytics, CampaignList
+from api.strict_input import plain_id
 from responsemaster.store.subscribers import Campaign
 
 
@@ -71,9 +72,10 @@ def _all_fallback(session: Any) -> list[dict[str, Any]]:
 
 
 def _find(session: Any, name: str) -> Campaign | None:
+    """By name, or by id when ``name`` is an id in plain ASCII digits (``isdigit()`` also takes ``²`` and ``٣``)."""
     cond = Campaign.name == name
-    if name.isdigit() and len(name) < 12:
-        cond = or_(cond, Campaign.id == int(name))  # type: ignore[assignment]
+    if (campaign_id := plain_id(name)) is not None:
+        cond = or_(cond, Campaign.id == campaign_id)  # type: ignore[assignment]
     return session.execute(select(Campaign).where(cond)).scalars().first()
 
 

@@ -19,6 +19,7 @@ from api.context import Ctx
 from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, not_found
 from api.one_read import one_read
 from api.schemas import SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
+from api.strict_input import utc_instant
 from responsemaster.store.base import address_key
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
 from responsemaster.store.subscribers import Subscriber, Suppression
@@ -114,5 +115,5 @@ class SubscriberController(Controller):
     ) -> VerdictPage:
         key = address_key(address)
         with ctx.store.reader() as session:
-            items, more = verdict_history(session, key, limit, before)
+            items, more = verdict_history(session, key, limit, utc_instant(before, "before"))
         return VerdictPage(address=address, items=items, next_before=items[-1].at if more and items else None)

@@ -9,8 +9,6 @@ someone who reported you as spam is how reputations are lost.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any
@@ -36,6 +34,7 @@ from api.controllers.common import (
 )
 from api.controllers.subscribers import suppression_out
 from api.schemas import ChangeOut, ResubscribeIn, SuppressIn, SuppressionOut, SuppressionPage
+from responsemaster.csv_writer import csv_chunks
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.database import Store
 from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
@@ -51,24 +50,25 @@ def _filtered(stmt: Any, reason: str | None, domain: str | None) -> Any:
     return stmt
 
 
-def iter_csv(store: Store, reason: str | None, domain: str | None, chunk: int = 2000) -> Iterator[bytes]:
-    """The whole list as CSV, read in keyset-paged chunks so memory stays flat."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+def _rows(store: Store, reason: str | None, domain: str | None, chunk: int) -> Iterator[dict[str, object]]:
+    """Every matching suppression, read in keyset-paged chunks so memory stays flat."""
     last_id = 0
     while True:
         with store.reader() as session:
             stmt = _filtered(select(Suppression), reason, domain).where(Suppression.id > last_id)  # type: ignore[operator]
             rows = list(session.execute(stmt.order_by(Suppression.id).limit(chunk)).scalars())
         for row in rows:
-            writer.writerow([row.address, row.domain, row.reason, row.since.isoformat(), row.by])
-        yield buffer.getvalue().encode("utf-8")
-        buffer.seek(0)
-        buffer.truncate()
+            yield {"address": row.address, "domain": row.domain, "reason": row.reason,
+                   "since": row.since.isoformat(), "by": row.by}
         if len(rows) < chunk:
             return
         last_id = rows[-1].id  # type: ignore[assignment]
+
+
+def iter_csv(store: Store, reason: str | None, domain: str | None, chunk: int = 2000) -> Iterator[bytes]:
+    """The whole list as CSV through the product's one writer (formula cells neutralised), streamed."""
+    for text, _count in csv_chunks(_rows(store, reason, domain, chunk), CSV_COLUMNS, rows_per_chunk=chunk):
+        yield text.encode("utf-8")
 
 
 class SuppressionController(Controller):
