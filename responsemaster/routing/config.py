@@ -3,6 +3,9 @@
 Like listmonk's bounce actions, dispositions are data. An operator overrides a
 category in TOML::
 
+    [routing]
+    require_token_for_prune = true   # only mail we signed prunes; unsigned hard bounces wait for a person
+
     [routing.categories.hard_bounce]
     actions = ["log", "prune"]
 
@@ -79,6 +82,8 @@ class RoutingConfig:
     forward_to: str = ""
     alert_to: str = ""
     from_address: str = "responsemaster@localhost"
+    #: Prune only on a verified token naming the address; other prunes wait in the review queue.
+    require_token_for_prune: bool = False
     max_forwards_per_sender: int = 10
     max_alerts_per_domain: int = 10
     #: Categories whose Auto-Submitted mail is still forwarded (a person must act on a challenge).
@@ -110,6 +115,10 @@ def load_routing(settings: Settings) -> RoutingConfig:
     for key in ("max_forwards_per_sender", "max_alerts_per_domain"):
         if key in data:
             setattr(config, key, int(data[key]))
+    if "require_token_for_prune" in data:
+        if not isinstance(data["require_token_for_prune"], bool):
+            raise ConfigError("[routing] require_token_for_prune must be true or false")
+        config.require_token_for_prune = data["require_token_for_prune"]
     if "forward_auto_submitted" in data:
         config.forward_auto_submitted = list(data["forward_auto_submitted"])
     _load_categories(config, data.get("categories", {}))
