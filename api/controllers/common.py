@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from litestar import Request
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import PathParameter
 
 from api.auth import client_address, signed_in
 
@@ -16,6 +17,10 @@ READ: dict[str, Any] = {"scope": "read"}
 WRITE: dict[str, Any] = {"scope": "write"}
 ADMIN: dict[str, Any] = {"scope": "admin"}
 SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearer": []}]
+#: Path parameters that are text: bounded like the columns they are looked up in (control
+#: characters never get this far: :mod:`api.strict_input` refuses the whole target).
+AddressParam = Annotated[str, PathParameter(min_length=1, max_length=320, description="A mail address")]
+CampaignParam = Annotated[str, PathParameter(min_length=1, max_length=255, description="A campaign name, or its id")]
 
 
 #: The caller of a guarded handler (the same as :func:`api.auth.signed_in`).

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from sqlalchemy import func, select
 
 from api.context import Ctx
-from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, not_found
+from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, AddressParam, not_found
 from api.one_read import one_read
 from api.schemas import SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
 from api.strict_input import utc_instant
@@ -93,7 +93,7 @@ class SubscriberController(Controller):
     security = SECURITY
 
     @get("/{address:str}", sync_to_thread=True, summary="A subscriber's status and bounce score", responses=ITEM_ERRORS)
-    def show(self, ctx: Ctx, address: FromPath[str]) -> SubscriberOut:
+    def show(self, ctx: Ctx, address: AddressParam) -> SubscriberOut:
         key = address_key(address)
         with one_read(ctx.store) as session:  # one SELECT (subscriber joined with its suppression)
             row = session.execute(
@@ -109,7 +109,7 @@ class SubscriberController(Controller):
     def verdicts(
         self,
         ctx: Ctx,
-        address: FromPath[str],
+        address: AddressParam,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         before: Annotated[datetime | None, QueryParameter(description="Only verdicts older than this")] = None,
     ) -> VerdictPage:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 from sqlalchemy import delete, func, select, update
 
@@ -28,6 +28,7 @@ from api.controllers.common import (
     READ_ERRORS,
     SECURITY,
     WRITE,
+    AddressParam,
     actor_and_address,
     caller_of,
     not_found,
@@ -128,7 +129,7 @@ class SuppressionController(Controller):
     @post("/{address:str}/resubscribe", sync_to_thread=True, opt=WRITE, status_code=200,
           summary="Lift a suppression and make the subscriber active again (logged, with a reason)", responses=ITEM_ERRORS)
     def resubscribe(
-        self, ctx: Ctx, request: Request[Any, Any, Any], address: FromPath[str], data: JSONBody[ResubscribeIn]
+        self, ctx: Ctx, request: Request[Any, Any, Any], address: AddressParam, data: JSONBody[ResubscribeIn]
     ) -> ChangeOut:
         actor, addr = actor_and_address(request)
         key = address_key(address)
