@@ -38,6 +38,7 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -84,12 +85,12 @@ async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler:
         raise failure("an API key is required (Authorization: Bearer <key> or X-API-Key)",
                       headers={"WWW-Authenticate": 'Bearer realm="responsemaster"'})
     if session_id:
-        caller = await anyio.to_thread.run_sync(_session_caller, ctx.store, session_id)
+        caller = await anyio.to_thread.run_sync(_look_up, ctx.store, lambda db: session_caller(db, session_id))
     else:
         assert key is not None
         caller = ctx.key_cache.get(key)
         if caller is None:
-            caller = await anyio.to_thread.run_sync(_verify, ctx.store, key)
+            caller = await anyio.to_thread.run_sync(_look_up, ctx.store, lambda db: verify_key(db, key))
             if caller is not None:
                 ctx.key_cache.put(key, caller)
     if caller is None:
@@ -137,21 +138,13 @@ class KeyCache:
         self._entries[hashlib.sha256(key.encode("utf-8", "replace")).digest()] = (caller, time.monotonic() + self.ttl)
 
 
-def _verify(store: Any, key: str) -> Caller | None:
+def _look_up(store: Any, find: Callable[[Any], Caller | None]) -> Caller | None:
+    """``find(session)`` in a read session; the key's last use is written at most once a minute."""
     with store.reader() as session:
-        caller = verify_key(session, key)
+        caller = find(session)
     if caller is not None and caller.stale:
         with store.transaction() as session:
             touch_key(session, caller.key_id)
-    return caller
-
-
-def _session_caller(store: Any, session_id: str) -> Caller | None:
-    with store.reader() as db:
-        caller = session_caller(db, session_id)
-    if caller is not None and caller.stale:
-        with store.transaction() as db:
-            touch_key(db, caller.key_id)
     return caller
 
 

@@ -21,7 +21,6 @@ process: with ``serve --workers N`` a client gets N times the budget).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import secrets
 import time
 from collections import deque
@@ -33,6 +32,7 @@ from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from api.keys import TOUCH_EVERY, Caller
+from responsemaster.config import is_loopback_host
 from responsemaster.store.base import clip, utcnow
 from responsemaster.store.platform import ApiKey, ApiSession
 
@@ -113,15 +113,6 @@ class LoginThrottle:
         return times
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def over_https(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     """True when the browser talks HTTPS to us: directly, or through a trusted proxy saying so."""
     if connection.scope.get("scheme") == "https":
@@ -138,7 +129,7 @@ def cookie_secure(connection: ASGIConnection[Any, Any, Any, Any], configured: bo
     if over_https(connection):
         return True
     server = connection.scope.get("server") or ("", None)
-    return not (server[1] is None or _is_loopback(str(server[0])))
+    return not (server[1] is None or is_loopback_host(str(server[0])))
 
 
 def same_origin(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:

@@ -8,6 +8,7 @@ explicitly; nothing imports a global configuration.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -51,6 +52,17 @@ class Settings:
     def section(self, name: str) -> dict[str, Any]:
         value = self.sections.get(name, {})
         return value if isinstance(value, dict) else {}
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` (or a name under it), 127.0.0.0/8 or ::1: reachable from this machine only."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
