@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
 from fixtures.api_setup import ApiEnv, add_message, add_subscriber, add_suppression, api_env  # noqa: F401
 from fixtures.store_backends import db_url, store  # noqa: F401
 from sqlalchemy import select
@@ -33,14 +32,14 @@ MALFORMED_TARGETS = [
 ]
 
 
-@pytest.mark.parametrize("target", MALFORMED_TARGETS)
-def test_a_malformed_target_is_a_400_whatever_the_route(api_env: ApiEnv, target: str) -> None:  # noqa: F811
-    response = api_env.client.get(target, headers=api_env.h())
-    assert response.status_code == 400, response.text
-    if target.startswith("/review"):  # a page for people, JSON for programs
-        assert response.headers["content-type"].startswith("text/html") and "Bad request" in response.text
-    else:
-        assert response.headers["content-type"] == "application/json" and response.json()["status_code"] == 400
+def test_a_malformed_target_is_a_400_whatever_the_route(api_env: ApiEnv) -> None:  # noqa: F811
+    for target in MALFORMED_TARGETS:
+        response = api_env.client.get(target, headers=api_env.h())
+        assert response.status_code == 400, (target, response.text)
+        if target.startswith("/review"):  # a page for people, JSON for programs
+            assert response.headers["content-type"].startswith("text/html") and "Bad request" in response.text
+        else:
+            assert response.headers["content-type"] == "application/json" and response.json()["status_code"] == 400
 
 
 def test_a_malformed_unsubscribe_link_gets_the_form_its_endpoint_documents(api_env: ApiEnv) -> None:  # noqa: F811
@@ -76,10 +75,10 @@ EDGE_DATES = [
 ]
 
 
-@pytest.mark.parametrize("path,params", EDGE_DATES)
-def test_dates_past_the_calendars_ends_are_400s(api_env: ApiEnv, path: str, params: dict[str, str]) -> None:  # noqa: F811
-    response = api_env.client.get(path, params=params, headers=api_env.h("admin"))
-    assert response.status_code == 400, response.text
+def test_dates_past_the_calendars_ends_are_400s(api_env: ApiEnv) -> None:  # noqa: F811
+    for path, params in EDGE_DATES:
+        response = api_env.client.get(path, params=params, headers=api_env.h("admin"))
+        assert response.status_code == 400, (path, params, response.text)
 
 
 def test_the_calendars_ends_themselves_still_answer(api_env: ApiEnv) -> None:  # noqa: F811
@@ -110,7 +109,7 @@ def test_the_superscript_campaign_is_looked_up_by_name_not_crashed_on(api_env: A
         assert response.status_code == 404 and "no campaign" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("body", [
+BAD_SUPPRESSIONS = [
     {"address": "ann\u0000@example.org"},
     {"address": "ann@example.org\u0000"},
     {"address": "ann@exa\u0001mple.org"},
@@ -119,10 +118,13 @@ def test_the_superscript_campaign_is_looked_up_by_name_not_crashed_on(api_env: A
     {"address": "ann@example.org", "reason": "a\nERROR forged"},
     {"address": "ann@example.org", "reason": "gro.elpmaxe\u202e"},
     {"address": "not an address"},
-])
-def test_control_characters_in_an_address_or_a_reason_are_refused(api_env: ApiEnv, body: dict[str, str]) -> None:  # noqa: F811
-    response = api_env.client.post("/api/v1/suppressions/", json=body, headers=api_env.h("write"))
-    assert response.status_code == 400, response.text
+]
+
+
+def test_control_characters_in_an_address_or_a_reason_are_refused(api_env: ApiEnv) -> None:  # noqa: F811
+    for body in BAD_SUPPRESSIONS:
+        response = api_env.client.post("/api/v1/suppressions/", json=body, headers=api_env.h("write"))
+        assert response.status_code == 400, (body, response.text)
     with api_env.store.reader() as s:
         assert s.execute(select(Suppression)).first() is None
 
