@@ -144,6 +144,13 @@ def test_notes_and_resubscribe_reasons_refuse_control_characters(api_env: ApiEnv
                                headers=w).status_code == 400
     assert api_env.client.post(f"/api/v1/review/{made['review_id']}/resolve", json={"note": "x\u0000"},
                                headers=w).status_code == 400
+    item = made["review_id"]
+    for path, body in ((f"/api/v1/review/{item}/recipients/relabel",
+                        {"address": "ann@example.org", "category": "hard_bounce", "note": "a\u0000"}),
+                       (f"/api/v1/review/{item}/recipients/relabel",
+                        {"address": "ann@example.org", "category": "hard_bounce", "reason": "user\u001bunknown"}),
+                       (f"/api/v1/review/{item}/confirm-prune", {"address": "ann\u0000@example.org"})):
+        assert api_env.client.post(path, json=body, headers=w).status_code == 400, (path, body)
     ok = api_env.client.post(f"/api/v1/review/{made['review_id']}/resolve", json={"note": "line one\r\nline two"},
                              headers=w)
     assert ok.status_code == 200, ok.text

@@ -11,12 +11,14 @@ from __future__ import annotations
 import pytest
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from fixtures.worker_setup import count_rows as count
+from sqlalchemy import select
 from test_routing import bounce, route, router_for, subscriber
 
-from responsemaster.config import ConfigError
+from responsemaster.config import ConfigError, Settings
+from responsemaster.routing import load_routing, pending_prune
 from responsemaster.store import Store
 from responsemaster.store.actions import ActionTaken
-from responsemaster.store.messages import ReviewItem
+from responsemaster.store.messages import MessageVerdict, RawMessageRow, ReviewItem
 from responsemaster.store.subscribers import Subscriber, Suppression
 from responsemaster.verdict import RecipientVerdict
 
@@ -36,6 +38,13 @@ def test_an_unsigned_hard_bounce_waits_in_the_review_queue(store: Store) -> None
     assert count(store, Suppression) == 0
     assert count(store, ActionTaken, disposition="prune", status="pending", target="jane@example.org") == 1
     assert count(store, ReviewItem, state="open") == 1
+    config = load_routing(Settings(base_dir=store.var.parent, sections={"routing": STRICT}))
+    with store.transaction() as s:  # a person confirms it, as for a low-confidence one
+        message = s.execute(select(RawMessageRow)).scalars().one()
+        verdict = s.execute(select(MessageVerdict)).scalars().one()
+        done = pending_prune.confirm(s, config, message, verdict, "key:alice")
+    assert [(o.address, o.status) for o in done] == [("jane@example.org", "done")]
+    assert subscriber(store, "jane@example.org").status == "pruned"  # type: ignore[union-attr]
 
 
 def test_a_signed_hard_bounce_prunes_the_address_its_token_names_only(store: Store) -> None:  # noqa: F811
