@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from mailer.addresses import InvalidAddress, validate_address
+from responsemaster.addresses import InvalidAddress, validate_address
 from responsemaster.control_chars import has_control
 
 #: A note is typed in a text box: it may have lines and tabs, never other control characters.

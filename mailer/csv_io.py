@@ -18,7 +18,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from mailer.addresses import InvalidAddress, validate_address
+from responsemaster.addresses import InvalidAddress, validate_address
 from responsemaster.csv_writer import FORMULA_PREFIXES, csv_chunks, neutralise, write_csv
 from responsemaster.store.base import address_key
 

@@ -2,7 +2,7 @@
 
 ``[[sources]]`` entries become :class:`Source` objects; ``[receiver]`` becomes
 :class:`ReceiverSettings`. With no ``[[sources]]`` at all the embedded default
-of SPEC section 10 applies: one Maildir source ``returns`` at ``./var/returns/``
+of docs/configuration.md applies: one Maildir source ``returns`` at ``./var/returns/``
 (created if missing) quarantining into ``./var/quarantine/``. Every validation
 error names the entry and the key, so an operator can fix the file without
 reading code.
