@@ -122,3 +122,21 @@ def test_noise_and_a_crash_are_quarantined_whole_never_routed_and_counted(
     assert re.search(r'^responsemaster_unclassified_total\{kind="gave_up"\} 0$', text, re.M), text
     verdict_lines = re.findall(r"^responsemaster_verdicts_total\{(.*)\} (\S+)$", text, re.M)
     assert verdict_lines == [('category="user_reply"', "3")], verdict_lines
+
+
+def test_a_failure_verdict_routed_by_mistake_changes_nothing(store: Store, tmp_path: Path) -> None:  # noqa: F811
+    """Defence in depth: the worker never routes a failure, and the router would do nothing with one."""
+    from responsemaster.ingest.source import RawMessage
+    from responsemaster.store.actions import ActionTaken
+    from responsemaster.store.recording import record_message
+    from responsemaster.verdict import NOT_MAIL, Verdict
+
+    router = Router(load_routing(Settings(base_dir=tmp_path, sections={"routing": {"forward_to": "s@example.net"}})),
+                    store.var)
+    verdict = Verdict.failure(NOT_MAIL, "not mail: no header block")
+    verdict.sender = "someone@example.org"  # even with an address to act on
+    with store.transaction() as s:
+        row, verdict_row = record_message(s, RawMessage("returns", "k1", b"hello\n"), verdict, "p", verdict.error)
+        assert router.route(s, row, verdict_row, verdict, b"hello\n", fresh=True).outbox_ids == []
+    assert count_rows(store, ActionTaken) == count_rows(store, OutboxItem) == count_rows(store, ReviewItem) == 0
+    assert count_rows(store, MessageVerdict, category="") == 1
