@@ -1,22 +1,17 @@
 """One rule for "under CI", the same in every fixture: what is missing fails there and skips elsewhere.
 
 The corpus is the case that used to differ (``CI=1`` failed a missing
-server but skipped every corpus test): a pytest run in a subprocess with
-the corpus pointed at nowhere must fail under any CI value and skip without.
+server but skipped every corpus test): with the corpus pointed at nowhere,
+its fixture must fail under any CI value and skip without.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import _require_corpus
 from fixtures.servers import under_ci
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -33,25 +28,27 @@ def test_unset_is_not_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     assert under_ci() is False
 
 
-def _run_corpus_test(tmp_path: Path, ci: str | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    env["RESPONSEMASTER_CORPUS"] = str(tmp_path / "no-corpus-here")
-    if ci is not None:
-        env["CI"] = ci
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfs",
-         "tests/test_bad_input.py::test_every_message_of_the_corpus_and_training_data_is_mail"],
-        capture_output=True, text=True, timeout=180, cwd=REPO, env=env, check=False,
-    )
-    return proc.stdout
+@pytest.mark.parametrize("ci", ["1", "true"])
+def test_a_missing_corpus_fails_under_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str) -> None:
+    monkeypatch.setenv("RESPONSEMASTER_CORPUS", str(tmp_path / "no-corpus-here"))
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(BaseException) as outcome:  # a skip must not escape as this test's own skip
+        _require_corpus()
+    assert outcome.type is pytest.fail.Exception, outcome.type
+    assert "the labelled corpus is missing" in str(outcome.value) and "CI is set" in str(outcome.value)
 
 
-def test_a_missing_corpus_fails_under_ci(tmp_path: Path) -> None:
-    out = _run_corpus_test(tmp_path, "1")  # not only CI=true
-    assert re.search(r"\b1 (failed|error)\b", out), out[-2000:]
-    assert "the labelled corpus is missing" in out and "CI is set" in out
+def test_a_missing_corpus_skips_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RESPONSEMASTER_CORPUS", str(tmp_path / "no-corpus-here"))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(BaseException) as outcome:
+        _require_corpus()
+    assert outcome.type is pytest.skip.Exception and "the labelled corpus is missing" in str(outcome.value)
 
 
-def test_a_missing_corpus_skips_elsewhere(tmp_path: Path) -> None:
-    out = _run_corpus_test(tmp_path, "false")
-    assert re.search(r"\b1 skipped\b", out) and "the labelled corpus is missing" in out, out[-2000:]
+def test_a_present_corpus_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "bounces").mkdir()
+    (tmp_path / "bounces" / "labels.jsonl").write_text("")
+    monkeypatch.setenv("RESPONSEMASTER_CORPUS", str(tmp_path))
+    monkeypatch.setenv("CI", "1")
+    assert _require_corpus() == tmp_path

@@ -24,7 +24,7 @@ Nothing more: mail with two headers, mail whose From is malformed, mail cut
 short after its first trace or originator field, all pass (the classifier
 copes with them). Measured: every corpus and training_data message passes,
 and random bytes, text, licences, READMEs and JSON are all rejected
-(tests/test_bad_input.py). One pass over the header block, no backtracking.
+(tests/test_bad_input.py). Linear time: one pass over the header block.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def not_mail_reason(raw: bytes) -> str | None:
     end = _END_OF_HEADERS.search(raw, start)
     head = raw[start:end.start() + 1 if end else len(raw)]
     if not envelope and _SENDER.search(head) is None:
-        return "not mail: no sender (no From, Sender, Reply-To, Return-Path, Received or report field in the header block)"
+        return ("not mail: no sender (no From, Sender, Reply-To, Return-Path, Received or report field "
+                "in the header block)")
     return None
 
 
