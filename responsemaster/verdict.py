@@ -44,7 +44,12 @@ class RecipientVerdict:
     action: str = ""
     #: The SMTP command the remote server rejected (RCPT, MAIL, DATA, HELO, ...).
     command: str = ""
+    #: What decided the reason: ``rmodel:<id>`` (the recipient model), ``rule:<id>``
+    #: (a final rule, or the hand-written reading without a model), a detector, ...
     decided_by: str = ""
+    #: How sure that decision is (the model's calibrated probability of the category); the
+    #: classifier always sets it. Routing holds a hard bounce below its threshold for a person.
+    confidence: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
         """SPEC section 6: a forwarded address's bounce names the final recipient; the
@@ -58,6 +63,8 @@ class RecipientVerdict:
             "reply_code": self.reply_code,
             "remote_mta": self.remote_mta,
             "diagnostic": self.diagnostic,
+            "decided_by": self.decided_by,
+            "confidence": round(float(self.confidence), 4),
         }
         if self.final_recipient:
             data["original_recipient"] = self.address

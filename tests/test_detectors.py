@@ -73,6 +73,14 @@ FORMATS = [
 ]
 
 
+#: Where the corpus label (Sisimai 5.1's verdict) and SPEC section 6 read a recipient differently,
+#: the SPEC's reading: "user unknown" with no stage known stays userunknown (Sisimai: filtered).
+SPEC_READING = {
+    "a0c5849115065b4e.eml": ("hard_bounce", "userunknown"),
+    "2ba0d4a196647e3d.eml": ("hard_bounce", "userunknown"),
+}
+
+
 @pytest.fixture(scope="module")
 def labels(corpus: Path) -> dict[str, dict]:
     rows = {}
@@ -89,11 +97,12 @@ def test_format(fmt: str, file: str, detector: str, labels, classifier) -> None:
     label = labels[file]
     verdict = classifier.classify(label["path"].read_bytes())
     assert verdict.decided_by.split(":")[0] == detector, fmt
-    assert verdict.category == label["category"]
+    category, reason = SPEC_READING.get(file, (label["category"], None))
+    assert verdict.category == category
     got = {r.address: r.reason for r in verdict.recipients}
     assert set(got) == {r["address"].lower() for r in label["recipients"]}
     for want in label["recipients"]:
-        assert got[want["address"].lower()] == want["reason"], want["address"]
+        assert got[want["address"].lower()] == (reason or want["reason"]), want["address"]
 
 
 def test_every_detector_module_is_registered() -> None:

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 def build_classifier(settings: "Settings | None" = None) -> "Classifier":
-    """The classifier the settings describe: shipped rules + operator rules + current model."""
-    from responsemaster.classify.model.store import load_current_model
+    """The classifier the settings describe: shipped rules + operator rules + current models (message, recipient)."""
+    from responsemaster.classify.model.store import load_current_model, load_current_recipient_model
     from responsemaster.classify.pipeline import Classifier
     from responsemaster.classify.rules import RuleSet
     from responsemaster.config import Settings
@@ -24,7 +24,8 @@ def build_classifier(settings: "Settings | None" = None) -> "Classifier":
     settings = settings or Settings()
     rules = RuleSet.load(settings.classify.rules_files)
     model = load_current_model(settings.classify.models_dir) if settings.classify.use_model else None
+    recipient_model = load_current_recipient_model(settings.classify.models_dir) if settings.classify.use_model else None
     section = settings.section("verp")
     keyring = configured_keyring(section)
     read_token = token_reader(keyring, section) if keyring is not None else None
-    return Classifier(rules=rules, model=model, read_token=read_token)
+    return Classifier(rules=rules, model=model, read_token=read_token, recipient_model=recipient_model)

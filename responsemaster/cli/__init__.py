@@ -6,6 +6,7 @@ import click
 
 from responsemaster.cli.api_cmd import apikey, serve
 from responsemaster.cli.classify_cmd import classify, evaluate, rules, train
+from responsemaster.cli.label_cmd import label
 from responsemaster.cli.mailer_cmd import mailer
 from responsemaster.cli.verp_cmd import verp
 from responsemaster.cli.worker_cmd import export, run, status
@@ -18,5 +19,5 @@ def main() -> None:
     """ResponseMaster: classify returned mail, log verdicts, prune, forward replies."""
 
 
-for _command in (classify, rules, train, evaluate, run, status, export, receive, verp, mailer, serve, apikey):
+for _command in (classify, rules, train, evaluate, label, run, status, export, receive, verp, mailer, serve, apikey):
     main.add_command(_command)

@@ -1,4 +1,4 @@
-"""``classify``, ``rules check``, ``train`` and ``evaluate``."""
+"""``classify``, ``rules check``/``rules stats``, ``train`` and ``evaluate``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,18 @@ def rules_check(file: Path) -> None:
     except RuleError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{file}: {len(loaded)} rules OK")
+
+
+@rules.command("stats")
+@config_option
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Labelled data (default: training_data/).")
+@click.option("--generated", is_flag=True, help="Also count generated bounces (the provider catalogue, the lab).")
+def rules_stats(config_path: Path | None, data_dir: Path | None, generated: bool) -> None:
+    """Per rule: hits on the labelled data, distinct sources, precision; rules one message supports are flagged."""
+    from responsemaster.cli.label_cmd import print_rule_stats
+
+    print_rule_stats(config_path, data_dir, generated)
 
 
 @click.command()

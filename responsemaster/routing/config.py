@@ -6,6 +6,9 @@ category in TOML::
     [routing.categories.hard_bounce]
     actions = ["log", "prune"]
 
+    [routing]
+    prune_confidence = 0.8     # a less sure hard bounce waits for a person (pending prune)
+
     [routing.bounce_score]
     weights = { soft_bounce = 1.0, mailbox_full = 0.5 }
     threshold = 5.0
@@ -83,6 +86,9 @@ class RoutingConfig:
     max_alerts_per_domain: int = 10
     #: Categories whose Auto-Submitted mail is still forwarded (a person must act on a challenge).
     forward_auto_submitted: list[str] = field(default_factory=lambda: ["challenge_response"])
+    #: A hard bounce less sure than this is not pruned at once: it waits in the review queue as a
+    #: pending prune until a person confirms (or relabels) it (SPEC section 6).
+    prune_confidence: float = 0.8
     webhook_url: str = ""
     webhook_timeout: float = 10.0
     webhook_headers: dict[str, str] = field(default_factory=dict)
@@ -110,6 +116,8 @@ def load_routing(settings: Settings) -> RoutingConfig:
     for key in ("max_forwards_per_sender", "max_alerts_per_domain"):
         if key in data:
             setattr(config, key, int(data[key]))
+    if "prune_confidence" in data:
+        config.prune_confidence = float(data["prune_confidence"])
     if "forward_auto_submitted" in data:
         config.forward_auto_submitted = list(data["forward_auto_submitted"])
     _load_categories(config, data.get("categories", {}))
@@ -166,6 +174,8 @@ def _validate(config: RoutingConfig) -> None:
                 raise ConfigError(
                     f"[routing.categories.{category}]: unknown action {name!r} (one of {', '.join(sorted(DISPOSITIONS))})"
                 )
+    if not 0.0 <= config.prune_confidence <= 1.0:
+        raise ConfigError("[routing] prune_confidence must be between 0 (always prune) and 1 (always ask a person)")
     if not 0.0 <= config.bounce_score.reset_factor <= 1.0:
         raise ConfigError("[routing.bounce_score] reset_factor must be between 0 (reset) and 1 (keep)")
     if config.smtp.tls not in ("none", "starttls", "ssl"):

@@ -39,6 +39,8 @@ class Target:
     reason: str = ""
     #: The disposition's argument from the config (``move:Replies`` -> ``Replies``).
     arg: str = ""
+    #: How sure the classifier is of ``category`` for this address (prune waits for a person below a threshold).
+    confidence: float = 1.0
 
 
 @dataclass

@@ -35,10 +35,10 @@ def targets_of(verdict: Verdict) -> list[Target]:
     if verdict.recipients:
         if len(verdict.recipients) == 1 and trusted and attribution.subscriber:
             only = verdict.recipients[0]
-            return [Target(attribution.subscriber, only.category, only.reason)]
-        return [Target(r.address, r.category, r.reason) for r in verdict.recipients]
+            return [Target(attribution.subscriber, only.category, only.reason, confidence=only.confidence)]
+        return [Target(r.address, r.category, r.reason, confidence=r.confidence) for r in verdict.recipients]
     address = attribution.subscriber or verdict.sender
-    return [Target(address, verdict.category, verdict.reason)]
+    return [Target(address, verdict.category, verdict.reason, confidence=verdict.confidence)]
 
 
 class Router:
@@ -87,7 +87,7 @@ class Router:
             if ctx.forged and disposition.changes_state:
                 record_action(ctx, name, target.address or "-", "flagged", "forged token: not applied")
                 continue
-            disposition.apply(ctx, Target(target.address, target.category, target.reason, arg))
+            disposition.apply(ctx, Target(target.address, target.category, target.reason, arg, target.confidence))
 
 
 def build_router(settings: object) -> Router:
