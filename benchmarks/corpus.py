@@ -45,7 +45,7 @@ def find_corpus() -> Path:
 
 CORPUS = find_corpus()
 
-#: Sisimai's reasons -> our categories: the table of SPEC section 6, kept here
+#: Sisimai's reasons -> our categories: the table of docs/categories.md, kept here
 #: (not imported from the classifier under test) so the scoring of the other
 #: tools cannot drift with it.
 SISIMAI_CATEGORY: dict[str, str] = {
@@ -225,7 +225,7 @@ class Score:
 
 
 def prediction_from_verdict(verdict, prune_confidence: float = PRUNE_CONFIDENCE) -> Prediction:
-    """What ``responsemaster classify --jsonl`` prints for the message (SPEC section 6)."""
+    """What ``responsemaster classify --jsonl`` prints for the message (docs/categories.md)."""
     recipients = verdict.to_json()["recipients"]
     hard = [r for r in recipients if r["category"] == "hard_bounce"]
     return Prediction(
@@ -240,7 +240,7 @@ def prediction_from_verdict(verdict, prune_confidence: float = PRUNE_CONFIDENCE)
 def prediction_from_sisimai(records: list[dict]) -> Prediction:
     """Sisimai's records for one message (sisimai_driver.pl output) as a prediction.
 
-    The category is the first record's (SPEC: a message reporting several
+    The category is the first record's (docs/categories.md: a message reporting several
     recipients takes the category of the first one reported).
     """
     if not records:

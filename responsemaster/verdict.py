@@ -2,7 +2,7 @@
 
 A verdict crosses every stage boundary (classify -> route -> store -> API), so
 it is plain data: frozen-ish dataclasses with a JSON form that is exactly the
-command-line contract of SPEC section 6.
+command-line contract described in docs/categories.md.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class RecipientVerdict:
     confidence: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
-        """SPEC section 6: a forwarded address's bounce names the final recipient; the
+        """A forwarded address's bounce names the final recipient; the
         subscriber (the original recipient) is in the verdict's attribution, and here as
         ``original_recipient``."""
         data: dict[str, Any] = {
@@ -127,7 +127,7 @@ class Verdict:
         return cls(category=None, confidence=0.0, decided_by="error", reason=kind, error=error)
 
     def to_json(self, file: str | None = None) -> dict[str, Any]:
-        """The SPEC section 6 JSONL object (plus a few optional extras)."""
+        """The ``classify --jsonl`` object (docs/categories.md), optional fields only when set."""
         data: dict[str, Any] = {}
         if file is not None:
             data["file"] = file

@@ -87,7 +87,7 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
                          "found", status="5.0.0"), "hostunknown"),
         ("the resolver said try again",
          dict(diagnostic="Name service error for domain x.example: Host not found, try again"), "networkerror"),
-        # A refusal without a cause is not a missing mailbox (SPEC section 6): a reply code alone
+        # A refusal without a cause is not a missing mailbox (docs/bounces.md): a reply code alone
         # never prunes.
         ("bare 550 Blocked", dict(diagnostic="550 Blocked"), "blocked"),
         ("the recipient's rules refused it", dict(diagnostic="550 Mail is rejected by recipients"), "filtered"),

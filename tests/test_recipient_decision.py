@@ -1,4 +1,4 @@
-"""Who decides a failed recipient (SPEC section 6): a final rule, else the recipient model, within hard bounds.
+"""Who decides a failed recipient (docs/bounces.md): a final rule, else the recipient model, within hard bounds.
 
 The model here is a stand-in with a fixed answer: these tests are about the
 policy around the model (what overrides it, what bounds it), which must hold

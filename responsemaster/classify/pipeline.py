@@ -1,6 +1,6 @@
 """Bytes in, verdict out: structure first, then rules, then the model.
 
-The order is the product's policy (SPEC section 6):
+The order is the product's policy:
 
 1. structural detectors (ARF, MDN, RFC 3464, MTA formats) recognise reports
    and read every reported recipient's evidence; each failed recipient then

@@ -12,7 +12,7 @@ from responsemaster.cli.common import config_option, settings_from
 
 
 @click.command()
-@click.option("--jsonl", is_flag=True, help="One JSON object per message (SPEC section 6 contract).")
+@click.option("--jsonl", is_flag=True, help="One JSON object per message (fields: docs/categories.md).")
 @click.option("--no-model", is_flag=True, help="Structure and rules only; do not load the trained model.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @config_option

@@ -62,10 +62,14 @@ def confirm(session: Any, config: RoutingConfig, message: RawMessageRow, verdict
                        Verdict(category="hard_bounce", confidence=1.0, decided_by=f"review:{actor}"), b"", Path("."))
     out = []
     for action in pending(session, message.id or 0, address):  # type: ignore[arg-type]
-        sub = get_or_create_subscriber(ctx, action.target)
+        sub = get_or_create_subscriber(ctx, action.target, "hard_bounce")
         why = f"hard_bounce:{reason or _reason_of(action.detail)}"
         changed = change_status(ctx, sub, SubscriberStatus.PRUNED, why)
         suppress(ctx, action.target, "hard_bounce", sub.id)
+        if changed and verdict_row is not None:
+            from responsemaster.routing.dispositions.prune import keep_evidence  # the disposition imports this module
+
+            keep_evidence(ctx, sub, "hard_bounce")
         _settle(session, action, DONE, f"confirmed by {actor}" + ("" if changed else f"; already {sub.status}"))
         out.append(Outcome(action.target, DONE))
     return out

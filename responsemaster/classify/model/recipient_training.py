@@ -10,7 +10,7 @@ its label:
   one reported recipient pairs them even when the extraction differs;
 - a message labelled only as a whole (a relabelled message, the extra
   real mail, a catalogue entry) labels its first reported recipient: the
-  SPEC says a message takes the category of its first recipient.
+  docs/categories.md says a message takes the category of its first recipient.
 
 Corrections (``source`` ``review:`` or ``label:``) weigh more than one
 example and are remembered exactly (see

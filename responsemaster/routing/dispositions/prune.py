@@ -6,14 +6,20 @@ sure hard bounce becomes a *pending* prune, an action row with status
 a person confirms it or relabels it as a hard bounce
 (:mod:`responsemaster.routing.pending_prune`). Deleting a live subscriber is
 the costliest mistake a bounce handler makes; a person's minute is cheap.
+
+The pruned row keeps the evidence: the bounce is added to its score (the
+category's weight, ``hard_bounce`` 5 by default) with its time, and the
+verdict is its last one, so "why was this address pruned, and when" is
+answered from the subscriber alone.
 """
 
 from __future__ import annotations
 
 from responsemaster.routing.context import RouteContext, Target, record_action
+from responsemaster.routing.dispositions.bounce_score import add_bounce
 from responsemaster.routing.pending_prune import queue_for_review
 from responsemaster.routing.status import end_subscription
-from responsemaster.store.subscribers import SubscriberStatus
+from responsemaster.store.subscribers import Subscriber, SubscriberStatus
 
 
 class Prune:
@@ -29,7 +35,15 @@ class Prune:
             if record_action(ctx, self.name, target.address, status="pending", detail=detail) is not None:
                 queue_for_review(ctx, target)
             return
-        end_subscription(ctx, target, self.name, SubscriberStatus.PRUNED, target.category)
+        sub = end_subscription(ctx, target, self.name, SubscriberStatus.PRUNED, target.category)
+        if sub is not None:
+            keep_evidence(ctx, sub, target.category)
+
+
+def keep_evidence(ctx: RouteContext, sub: Subscriber, category: str) -> None:
+    """The pruning bounce on the subscriber's row: its score, its time, the verdict as its last one."""
+    add_bounce(ctx, sub, float(ctx.config.bounce_score.weights.get(category, 0.0)))
+    sub.last_verdict_id, sub.last_category, sub.last_verdict_at = ctx.verdict_row.id, category, ctx.now
 
 
 DISPOSITION = Prune()
