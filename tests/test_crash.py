@@ -235,10 +235,14 @@ def _effects(store: Store) -> dict[str, Any]:
     with store.reader() as s:
         actions = Counter(s.execute(select(RawMessageRow.sha256, ActionTaken.disposition, ActionTaken.target)
                                     .join(RawMessageRow, RawMessageRow.id == ActionTaken.message_id)).all())
-        done_scores = Counter()
-        for target, detail in s.execute(select(ActionTaken.target, ActionTaken.detail)
-                                        .where(ActionTaken.disposition == "bounce_score", ActionTaken.status == "done")):
-            done_scores[address_key(target)] += float(detail.split(" ", 1)[0])  # "+1 -> 3 / 3"
+        # Every score change is an action: a bounce scored ("+1 -> 3 / 3") or a prune, which keeps its
+        # bounce on the row (the hard_bounce weight; only prune actions that changed the status, "done").
+        done_scores: Counter[str] = Counter()
+        for name, target, detail in s.execute(select(ActionTaken.disposition, ActionTaken.target, ActionTaken.detail)
+                                              .where(ActionTaken.disposition.in_(("bounce_score", "prune")),
+                                                     ActionTaken.status == "done")):
+            weight = WEIGHTS["hard_bounce"] if name == "prune" else float(detail.split(" ", 1)[0])
+            done_scores[address_key(target)] += weight
         subscribers = {key: (status, score) for key, status, score in
                        s.execute(select(Subscriber.address_key, Subscriber.status, Subscriber.bounce_score))}
         suppressed = Counter(s.execute(select(Suppression.address_key)).scalars())
