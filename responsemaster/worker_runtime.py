@@ -132,4 +132,6 @@ def _store_token_reader(settings: Settings, store: Store):
     keyring = configured_keyring(section)
     if keyring is None:
         return None
-    return make_token_reader(keyring, section, store, id_domains=[mailer_settings(settings).sending_domain])
+    mailer = mailer_settings(settings)
+    unsubscribe_local = mailer.unsubscribe_mailto.rpartition("@")[0]  # the mailer writes unsubscribe+<token>@...
+    return make_token_reader(keyring, section, store, id_domains=[mailer.sending_domain], prefixes=[unsubscribe_local])
