@@ -126,6 +126,7 @@ def _store_token_reader(settings: Settings, store: Store):
     """
     from mailer.settings import mailer_settings
     from mailer.token_reader import make_token_reader
+    from responsemaster.classify import token_prefixes
     from responsemaster.verp_keys import configured_keyring
 
     section = settings.section("verp")
@@ -133,5 +134,4 @@ def _store_token_reader(settings: Settings, store: Store):
     if keyring is None:
         return None
     mailer = mailer_settings(settings)
-    unsubscribe_local = mailer.unsubscribe_mailto.rpartition("@")[0]  # the mailer writes unsubscribe+<token>@...
-    return make_token_reader(keyring, section, store, id_domains=[mailer.sending_domain], prefixes=[unsubscribe_local])
+    return make_token_reader(keyring, section, store, id_domains=[mailer.sending_domain], prefixes=token_prefixes(settings))

@@ -16,6 +16,7 @@ configured key, the forged ones from another secret under the same key id.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class Outcome:
     ids: dict[str, int]
     sink: SmtpSink
     keys: dict[str, str]  # maildir file name -> which path it exercises
+    config: Path
+    messages: dict[str, bytes]
 
     def row(self, name: str) -> tuple[RawMessageRow, MessageVerdict]:
         with self.store.reader() as s:
@@ -157,7 +160,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
     assert run.returncode == 0, run.stderr[-3000:]
     assert f"{len(messages)} processed" in run.stderr, run.stderr[-3000:]
     try:
-        yield Outcome(store, ids, sink, keys)
+        yield Outcome(store, ids, sink, keys, config, messages)
     finally:
         store.close()
         sink.controller.stop()
@@ -190,6 +193,16 @@ def test_an_unsubscribe_mailed_to_the_tokened_address_unsubscribes_the_subscribe
         "unsubscribe_request", "jane@example.org", "verp", "spring-letter")
     assert outcome.status("jane@example.org") == "unsubscribed"
     assert "jane@example.org" in outcome.suppressed()
+
+
+def test_classify_reads_the_unsubscribe_token_as_the_worker_does(outcome: Outcome, tmp_path: Path) -> None:
+    path = tmp_path / "unsubscribe.eml"
+    path.write_bytes(outcome.messages["unsubscribe"])
+    proc = cli("classify", "--jsonl", "--config", str(outcome.config), str(path), timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = json.loads(proc.stdout.splitlines()[0])
+    assert line["category"] == "unsubscribe_request"
+    assert line["attribution"]["via"] == "verp", line["attribution"]  # not the From of a forwarding alias
 
 
 def test_a_forged_token_prunes_and_unsubscribes_no_one(outcome: Outcome) -> None:
