@@ -170,3 +170,19 @@ def test_the_suppression_export_neutralises_formula_cells(api_env: ApiEnv) -> No
     assert {r["address"] for r in rows} == {"'=1+2@evil.example", "'-ann@example.org", "plain@example.org",
                                             "at@example.org"}
     assert {r["reason"] for r in rows} >= {"'=HYPERLINK(\"http://evil.example/\",\"click\")", "'@SUM(A1)"}
+
+
+def test_addresses_with_control_characters_are_never_stored_from_mail(api_env: ApiEnv, classifier) -> None:  # noqa: F811
+    """A DSN naming ``ann\\x01@example.org`` is classified, recorded and routed (here through the API's
+    re-process, the worker's path) without a subscriber or a suppression for that address."""
+    from api.reprocess import reprocess
+    from responsemaster.routing.router import build_router
+    from responsemaster.store.subscribers import Subscriber
+    from test_api_reprocess import DSN
+
+    for i, address in enumerate(("ann\x01@example.org", "bob\x00@example.org", "eve\u202e@example.org")):
+        raw = DSN.replace(b"gone@example.net", address.encode()).replace(b"mx.example.net", f"mx{i}.example.net".encode())
+        made = add_message(api_env.store, category="user_reply", state="quarantined", error="crashed", raw=raw)
+        assert reprocess(api_env.store, classifier, build_router(api_env.settings), made["uid"])["category"] == "hard_bounce"
+    with api_env.store.reader() as s:
+        assert s.execute(select(Subscriber)).first() is None and s.execute(select(Suppression)).first() is None
