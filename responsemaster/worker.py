@@ -41,7 +41,7 @@ from responsemaster.routing.router import Router
 from responsemaster.store import claims
 from responsemaster.store.database import Store
 from responsemaster.store.recording import concerned_address, find_recorded, find_recorded_many, record_message
-from responsemaster.verdict import Verdict
+from responsemaster.verdict import GAVE_UP, OVER_DEADLINE, Verdict
 
 logger = logging.getLogger("responsemaster.worker")
 
@@ -204,7 +204,7 @@ def _prepare(
         return item  # already recorded: only the source has to be told again
     if attempts[msg.key] > options.max_attempts:
         item.reason = f"gave up after {attempts[msg.key] - 1} attempts: {_last_error(store, msg)}"
-        item.verdict = Verdict("user_reply", 0.0, "error", "reply", error=item.reason)
+        item.verdict = Verdict.failure(GAVE_UP, item.reason)
     else:
         item.verdict = _classify(classifier, msg, options.message_cpu_seconds)
         if item.verdict.error:
@@ -220,8 +220,8 @@ def _classify(classifier: object, msg: RawMessage, cpu_seconds: float) -> Verdic
             return classifier.classify(msg.raw)  # type: ignore[attr-defined,no-any-return]
     except TooMuchCpu:
         logger.info("%s: %s used more than %g CPU seconds; quarantined", msg.source, msg.key, cpu_seconds)
-        return Verdict("user_reply", 0.0, "error", "reply",
-                       error=f"classification used more than {cpu_seconds:g} CPU seconds ([worker] message_cpu_seconds)")
+        return Verdict.failure(OVER_DEADLINE, f"classification used more than {cpu_seconds:g} CPU seconds "
+                                              "([worker] message_cpu_seconds)")
 
 
 def _last_error(store: Store, msg: RawMessage) -> str:
@@ -310,7 +310,7 @@ def _lock_order(item: _Prepared) -> tuple[str, ...]:
     verdict = item.verdict
     if verdict is None:
         return ("",)
-    return (verdict.category, verdict.reason, concerned_address(verdict).lower(), verdict.attribution.campaign)
+    return (verdict.category or "", verdict.reason, concerned_address(verdict).lower(), verdict.attribution.campaign)
 
 
 def _record_one(session: Session, router: Router, item: _Prepared, outbox: list[int]) -> str:

@@ -15,12 +15,14 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from fixtures.worker_setup import fill_maildir, maildir_counts
 
 from responsemaster.classify import fallback_addresses
 from responsemaster.parse import mime
 from responsemaster.parse.message import parse_message
+from responsemaster.store.messages import MessageVerdict
 
 HEAD = b"From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
 
@@ -170,6 +172,9 @@ def test_a_message_over_its_cpu_deadline_is_quarantined_and_the_worker_goes_on(
     assert kept.read_bytes() == hostile
     [reason] = (tmp_path / "quarantine" / "reasons").iterdir()
     assert "CPU seconds" in reason.read_text()
+    with store.reader() as session:
+        [verdict] = session.execute(select(MessageVerdict).where(MessageVerdict.error.is_not(None))).scalars().all()
+    assert (verdict.category, verdict.reason) in ((None, "over_deadline"), ("", "over_deadline"))
     assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 4}
 
 

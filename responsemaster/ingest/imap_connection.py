@@ -196,6 +196,6 @@ def parse_uid_set(text: str) -> set[int]:
         if ":" in part:
             low, high = (int(x) for x in part.split(":"))
             result.update(range(min(low, high), max(low, high) + 1))
-        elif part.strip().isdigit():
+        elif part.strip().isascii() and part.strip().isdigit():
             result.add(int(part))
     return result

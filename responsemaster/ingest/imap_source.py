@@ -256,7 +256,7 @@ class ImapSource:
     def _uid(self, key: str) -> int | None:
         validity, _, uid = key.partition(":")
         self._conn()
-        if not uid.isdigit() or str(self.uidvalidity) != validity:
+        if not (uid.isascii() and uid.isdigit()) or str(self.uidvalidity) != validity:
             log.warning("%s: key %s is from another UIDVALIDITY (now %s); left for re-fetch", self.name, key, self.uidvalidity)
             return None
         return int(uid)

@@ -95,7 +95,7 @@ def record_message(
     attribution = verdict.attribution
     mv = {
         "message_id": row["id"],
-        "category": verdict.category,
+        "category": verdict.category or "",  # "" for a failure verdict (error set, quarantined)
         "reason": clip(verdict.reason, 64),
         "confidence": float(verdict.confidence),
         "decided_by": clip(verdict.decided_by, 255),
