@@ -19,6 +19,9 @@ CONFIG_ENV = "RESPONSEMASTER_CONFIG"
 
 def app_from_env() -> Litestar:
     from api.app import create_app
+    from responsemaster.lifeline import tie_to_multiprocessing_parent
+
+    tie_to_multiprocessing_parent()  # a worker of `serve --workers N` dies with the serve process
 
     path = os.environ.get(CONFIG_ENV) or None
     return create_app(load_settings(path), config_path=path)

@@ -54,7 +54,9 @@ def train_subprocess(config_path: str | None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "responsemaster", "train"]
     if config_path:
         cmd += ["--config", config_path]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=6 * 3600, check=False)
+    from responsemaster.lifeline import child_env
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=6 * 3600, check=False, env=child_env())
     if done.returncode != 0:
         raise RuntimeError(f"train exited with {done.returncode}: {done.stderr[-2000:]}")
     return {"returncode": 0, "output": done.stdout[-2000:]}

@@ -21,7 +21,9 @@ UNPARSEABLE = "unparseable"
 UNREADABLE = "unreadable"
 #: The worker's attempts ran out: every worker that took it died or failed on it.
 GAVE_UP = "gave_up"
-FAILURE_KINDS = (CLASSIFIER_ERROR, NOT_MAIL, UNPARSEABLE, UNREADABLE, GAVE_UP)
+#: Classifying it used up the worker's CPU deadline ([worker] message_cpu_seconds).
+OVER_DEADLINE = "over_deadline"
+FAILURE_KINDS = (CLASSIFIER_ERROR, NOT_MAIL, UNPARSEABLE, UNREADABLE, GAVE_UP, OVER_DEADLINE)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from responsemaster.cpu_deadline import TooMuchCpu, cpu_deadline
 from responsemaster.ingest.source import RawMessage, Source
 from responsemaster.routing.context import forget_subscribers
 from responsemaster.routing.outbox import OutboxDeliverer
@@ -40,7 +41,7 @@ from responsemaster.routing.router import Router
 from responsemaster.store import claims
 from responsemaster.store.database import Store
 from responsemaster.store.recording import concerned_address, find_recorded, find_recorded_many, record_message
-from responsemaster.verdict import GAVE_UP, Verdict
+from responsemaster.verdict import GAVE_UP, OVER_DEADLINE, Verdict
 
 logger = logging.getLogger("responsemaster.worker")
 
@@ -54,6 +55,19 @@ class WorkerOptions:
     max_attempts: int = 10
     #: Make the batch's kept raw copies durable (RawFiles.sync: fsync per file) before the batch commits.
     sync_kept_files: bool = True
+    #: CPU seconds one message's classification may use before it is quarantined (0: no limit).
+    message_cpu_seconds: float = 10.0
+
+
+@dataclass
+class Outcome:
+    """One message of a batch, for the line ``run`` prints about it."""
+
+    key: str
+    #: processed | quarantined
+    state: str
+    verdict: Verdict | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -68,6 +82,8 @@ class BatchResult:
     delivered: int = 0
     seconds: float = 0.0
     categories: Counter[str] = field(default_factory=Counter)
+    #: What became of each message of this batch, in order (not summed by merge_results).
+    outcomes: list[Outcome] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -90,6 +106,15 @@ class _Prepared:
     failure: Exception | None = None
     #: Transactions it was rolled back from by a deadlock.
     tries: int = 0
+    #: An earlier message of the batch with the same bytes (this one is not recorded again).
+    twin_of: _Prepared | None = None
+
+
+def _state_of(item: _Prepared) -> tuple[str, str | None]:
+    """What ``item`` became once its batch committed: (state, error) as the store has it."""
+    if item.recorded is not None:
+        return item.recorded
+    return ("quarantined", item.reason) if item.reason is not None else ("processed", None)
 
 
 def process_batch(
@@ -115,7 +140,15 @@ def process_batch(
     with store.reader() as session:
         recorded = find_recorded_many(session, source.name, messages)
     prepared: list[_Prepared] = []
+    #: The same bytes twice in one batch (an SMTP sender retrying after a 250 it never saw):
+    #: recorded once, the copy told what became of the first.
+    twins: list[_Prepared] = []
+    firsts: dict[str, _Prepared] = {}
     for msg in messages:
+        first = firsts.get(msg.sha256) if msg.key in attempts else None
+        if first is not None:
+            twins.append(_Prepared(msg, twin_of=first))
+            continue
         try:
             item = _prepare(store, msg, classifier, attempts, recorded.get(msg.key), options, result)
         except Exception as exc:  # noqa: BLE001 - one message must never block the next
@@ -123,11 +156,14 @@ def process_batch(
             continue
         if item is not None:
             prepared.append(item)
+            firsts.setdefault(msg.sha256, item)
     # The kept copies are flushed to disk while the batch is recorded; the commit waits for it.
     syncing = _SyncInBackground(store) if options.sync_kept_files else None
     outbox_ids, quarantined = _record_batch(store, router, prepared, syncing)
-    for item in prepared:
+    for item in [*prepared, *twins]:
         try:
+            if item.twin_of is not None:
+                item.failure, item.recorded = item.twin_of.failure, _state_of(item.twin_of)
             if item.failure is not None:
                 raise item.failure
             _tell_source(source, item, result)
@@ -170,11 +206,22 @@ def _prepare(
         item.reason = f"gave up after {attempts[msg.key] - 1} attempts: {_last_error(store, msg)}"
         item.verdict = Verdict.failure(GAVE_UP, item.reason)
     else:
-        item.verdict = classifier.classify(msg.raw)  # type: ignore[attr-defined]
+        item.verdict = _classify(classifier, msg, options.message_cpu_seconds)
         if item.verdict.error:
             item.reason = item.verdict.error
     item.path = store.raw_files.keep(msg.raw, msg.sha256)
     return item
+
+
+def _classify(classifier: object, msg: RawMessage, cpu_seconds: float) -> Verdict:
+    """The verdict, or an error verdict (quarantine) when classification runs past its CPU deadline."""
+    try:
+        with cpu_deadline(cpu_seconds):
+            return classifier.classify(msg.raw)  # type: ignore[attr-defined,no-any-return]
+    except TooMuchCpu:
+        logger.info("%s: %s used more than %g CPU seconds; quarantined", msg.source, msg.key, cpu_seconds)
+        return Verdict.failure(OVER_DEADLINE, f"classification used more than {cpu_seconds:g} CPU seconds "
+                                              "([worker] message_cpu_seconds)")
 
 
 def _last_error(store: Store, msg: RawMessage) -> str:
@@ -312,10 +359,12 @@ def _tell_source(source: Source, item: _Prepared, result: BatchResult) -> None:
     elif item.reason is not None:
         source.quarantine(key, item.reason)
         result.quarantined += 1
+        result.outcomes.append(Outcome(key, "quarantined", item.verdict, item.reason))
     else:
         source.ack(key)
         result.processed += 1
         result.categories[item.verdict.category] += 1  # type: ignore[union-attr]
+        result.outcomes.append(Outcome(key, "processed", item.verdict))
 
 
 def _note_quarantined(store: Store, source: str, errors: list[str]) -> None:

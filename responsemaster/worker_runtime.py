@@ -12,46 +12,56 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from responsemaster.config import Settings, setting_value
+from responsemaster.config import Settings, SettingError, setting_value
 from responsemaster.ingest.source import Source
+from responsemaster.operator_log import safe, say
 from responsemaster.routing.outbox import OutboxDeliverer
 from responsemaster.routing.router import Router, build_router
 from responsemaster.store.database import Store, open_store
-from responsemaster.worker import BatchResult, WorkerOptions, drain, merge_results, worker_id
+from responsemaster.store.recording import concerned_address
+from responsemaster.worker import BatchResult, Outcome, WorkerOptions, drain, merge_results, worker_id
 
 logger = logging.getLogger("responsemaster.worker")
-_console: Any = None
 
 
 def log_batch(batch: BatchResult) -> None:
-    """The one line per batch an operator watches scroll by (rich, on stderr, never wrapped in a pipe)."""
-    global _console
+    """What an operator watches scroll by: a line per message, then the batch's counts."""
     if batch.fetched == 0:
         return
-    if _console is None:
-        from rich.console import Console
-
-        _console = Console(stderr=True, log_path=False)
-        if not _console.is_terminal:
-            _console = Console(stderr=True, log_path=False, width=400)
+    for outcome in batch.outcomes:
+        say(message_line(batch.source, outcome))
     rate = batch.done / batch.seconds if batch.seconds else 0.0
     cats = ", ".join(f"{k} {v}" for k, v in batch.categories.most_common()) or "-"
-    _console.log(
-        f"[bold]{batch.source}[/]: {batch.processed} processed, {batch.duplicates} already done, "
+    say(
+        f"[bold]{safe(batch.source)}[/]: {batch.processed} processed, {batch.duplicates} already done, "
         f"[yellow]{batch.quarantined} quarantined[/], [red]{batch.failed} failed[/], "
         f"{batch.delivered} effects sent ({rate:.1f} msg/s) [dim]{cats}[/]"
     )
 
 
+def message_line(source: str, outcome: Outcome) -> str:
+    """``returns: hard_bounce userunknown jane@example.org (rfc3464)``: category, reason, address, decided by."""
+    verdict = outcome.verdict
+    if outcome.state == "quarantined" or verdict is None:
+        return f"{safe(source)}: [yellow]quarantined[/] {safe(outcome.key)}: {safe(outcome.reason or '', 160)}"
+    address = concerned_address(verdict) or "-"
+    return (f"{safe(source)}: [bold]{verdict.category}[/] {safe(verdict.reason or '-')} "
+            f"{safe(address)} [dim]({safe(verdict.decided_by)})[/]")
+
+
 def worker_options(settings: Settings) -> WorkerOptions:
-    """``[worker]`` over the defaults."""
+    """``[worker]`` over the defaults; a value of the wrong kind is a ConfigError naming it."""
     data = settings.section("worker")
     options = WorkerOptions()
     for key in ("batch_size", "max_attempts"):
         setattr(options, key, setting_value("worker", data, key, int, getattr(options, key)))
+        if getattr(options, key) < 1:
+            raise SettingError(f"[worker] {key}", f"must be at least 1 (got {getattr(options, key)})")
     options.lease_seconds = setting_value("worker", data, "lease_seconds", float, options.lease_seconds)
     options.sync_kept_files = setting_value("worker", data, "sync_kept_files", bool, options.sync_kept_files)
+    options.message_cpu_seconds = setting_value("worker", data, "message_cpu_seconds", float, options.message_cpu_seconds)
     return options
+
 
 
 def build_sources(settings: Settings) -> list[Source]:

@@ -154,3 +154,18 @@ def test_storage_failure_answers_451(get_receiver: ReceiverFactory, monkeypatch:
         with pytest.raises(smtplib.SMTPDataError) as caught:
             client.sendmail("", ["bounces+abc@returns.example.org"], BOUNCE)
     assert caught.value.smtp_code == 451
+
+
+def test_files_a_killed_receiver_left_in_tmp_are_swept_after_36_hours(tmp_path: Path) -> None:
+    """A receiver killed between tmp/ and new/ never said 250 (the sender retries): the file is litter."""
+    import os
+    import time
+
+    box = maildir_io.ensure_maildir(tmp_path / "box")
+    old, fresh = box / "tmp" / "1.M1P1.old", box / "tmp" / "2.M2P2.fresh"
+    old.write_bytes(b"Subject: half\n")
+    fresh.write_bytes(b"Subject: being written\n")
+    long_ago = time.time() - maildir_io.STALE_TMP_SECONDS - 60
+    os.utime(old, (long_ago, long_ago))
+    MaildirHandler(box)
+    assert not old.exists() and fresh.exists()

@@ -166,9 +166,8 @@ def test_reconnects_after_the_server_drops_the_connection(dovecot, dovecot_user,
     assert source.pending() == 0
 
 
-def test_two_sources_never_hold_the_same_uid(admin: IMAPClient, make_source: Maker) -> None:
-    total = 60
-    admin.multiappend("INBOX", [_bounce(n) for n in range(total)])
+def _drain_side_by_side(sources: list[ImapSource], batch: int) -> list[tuple[str, str]]:
+    """Each source drains in its own thread; fails if two ever hold one key. (key, source) per fetch."""
     held: dict[str, str] = {}
     seen: list[tuple[str, str]] = []
     lock = threading.Lock()
@@ -176,30 +175,68 @@ def test_two_sources_never_hold_the_same_uid(admin: IMAPClient, make_source: Mak
 
     def drain(source: ImapSource) -> None:
         try:
-            while batch := source.fetch(4):
+            while batch_ := source.fetch(batch):
                 with lock:
-                    for message in batch:
+                    for message in batch_:
                         assert message.key not in held, f"{message.key} held by {held[message.key]} too"
                         held[message.key] = source.name
                         seen.append((message.key, source.name))
                 time.sleep(0.01)
-                for message in batch:
+                for message in batch_:
                     with lock:
                         del held[message.key]
                     source.ack(message.key)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=drain, args=(make_source(f"w{i}"),)) for i in range(2)]
+    threads = [threading.Thread(target=drain, args=(source,)) for source in sources]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
     assert not errors, errors
+    return seen
+
+
+def test_two_sources_never_hold_the_same_uid(admin: IMAPClient, make_source: Maker) -> None:
+    total = 60
+    admin.multiappend("INBOX", [_bounce(n) for n in range(total)])
+    seen = _drain_side_by_side([make_source(f"w{i}") for i in range(2)], 4)
     keys = [key for key, _ in seen]
     assert len(keys) == total and len(set(keys)) == total
     assert {worker for _, worker in seen} == {"w0", "w1"}  # both really drained
     assert make_source("check").pending() == 0
+
+
+def test_three_workers_in_a_busy_shared_inbox_never_double_claim(dovecot, dovecot_user, admin, make_source) -> None:  # type: ignore[no-untyped-def]
+    """CI's slice of benchmarks/imap_claims.py: a person keeps reading unrelated mail while three workers drain."""
+    total = 300
+    mixed = [m for n in range(total) for m in (_bounce(n), _bounce(n, to="team@example.org"))]
+    for start in range(0, len(mixed), 100):
+        admin.multiappend("INBOX", mixed[start:start + 100])
+    stop = threading.Event()
+
+    def person() -> None:
+        with IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=30) as client:
+            client.login(*dovecot_user)
+            client.select_folder("INBOX")
+            others = client.search(["NOT", "TO", "bounces+"])
+            flip = True
+            while not stop.is_set():
+                (client.add_flags if flip else client.remove_flags)(others[:: 7], [b"\\Seen"])
+                flip = not flip
+
+    noise = threading.Thread(target=person)
+    noise.start()
+    try:
+        filtered = {"criteria": search_filter({"recipient_contains": "bounces+"})}
+        seen = _drain_side_by_side([make_source(f"w{i}", **filtered) for i in range(3)], 3)
+    finally:
+        stop.set()
+        noise.join(30)
+    keys = [key for key, _ in seen]
+    assert len(keys) == total and len(set(keys)) == total
+    assert make_source("check", **filtered).pending() == 0
 
 
 def test_claims_of_a_crashed_worker_expire(admin: IMAPClient, make_source: Maker) -> None:
@@ -248,3 +285,44 @@ def test_acks_are_gathered_into_one_move(admin: IMAPClient, make_source: Maker) 
     source.ack(batch[3].key)
     assert source.fetch(10) == []  # the fifth is ours already; the fetch sends the gathered ack first
     assert len(_folder_bodies(admin, "Processed")) == 4
+
+
+def test_an_unsolicited_fetch_never_frees_a_claimed_message(admin: IMAPClient, make_source: Maker) -> None:
+    """The double claim, reproduced: another session's flag change arrives during A's FETCH (MODSEQ FLAGS)
+    as ``* <seq> FETCH`` without a UID. When that sequence number equals a UID A asked about, the
+    other message's flags (no claim) and newer mod-sequence must not be read as that UID's."""
+    admin.multiappend("INBOX", [_bounce(n) for n in range(6)])
+    admin.select_folder("INBOX")
+    admin.delete_messages([1])
+    admin.uid_expunge([1])  # from now on sequence number s is UID s + 1
+    a, b = make_source("a"), make_source("b")
+    assert a.pending() == 5 and b.pending() == 5  # both connected, views in sync
+    taken_by_b: list[str] = []
+    real_claim = a._claim
+
+    def claim_after_b(client, uids):  # type: ignore[no-untyped-def]
+        if not taken_by_b:  # between A's SEARCH and A's FETCH: B claims UID 2, a person reads UID 3 (sequence 2)
+            taken_by_b.extend(m.key for m in b.fetch(1))
+            admin.add_flags([3], [b"\\Seen"])
+        return real_claim(client, uids)
+
+    a._claim = claim_after_b  # type: ignore[method-assign]
+    got_a = [m.key for m in a.fetch(1)]
+    assert taken_by_b == [f"{b.uidvalidity}:2"]
+    assert taken_by_b[0] not in got_a, "A claimed the message B holds"
+
+
+def test_an_ack_after_someone_else_moved_the_message_is_harmless(admin: IMAPClient, make_source: Maker) -> None:
+    """A lease taken over (or a person filing the message) between fetch and ack: the MOVE is refused
+    with [EXPUNGEISSUED] for the whole set; the other acks of the set must still go through."""
+    admin.multiappend("INBOX", [_bounce(n) for n in range(3)])
+    source = make_source()
+    batch = source.fetch(3)
+    admin.create_folder("Elsewhere")
+    admin.select_folder("INBOX")
+    admin.move([2], "Elsewhere")
+    for message in batch:
+        source.ack(message.key)
+    source.flush()
+    assert _folder_bodies(admin, "INBOX") == []
+    assert _folder_bodies(admin, "Processed") == [_bounce(0), _bounce(2)]

@@ -142,3 +142,16 @@ def test_several_workers_on_one_maildir_process_each_message_once(
     assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 396}
     assert sum("processed" in o[1] for o in outputs) == workers
     assert smtp_sink.received == smtp_sink.distinct > 0
+
+
+def test_the_same_bytes_twice_in_one_batch_are_recorded_once(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    """An SMTP sender that never saw our 250 sends the message again: two files, identical bytes,
+    often in the same batch. The store keeps one; both files leave the inbox."""
+    box = tmp_path / "box"
+    written = fill_maildir(box, corpus_files, 6)
+    for copy, raw in enumerate(written[:2]):
+        (box / "new" / f"1800000000.M{copy}P2.retry").write_bytes(raw)
+    total = _drain(store, classifier, MaildirSource("returns", box, quarantine=tmp_path / "quarantine"))
+    assert (total.processed, total.duplicates, total.failed) == (6, 2, 0)
+    assert _count(store, RawMessageRow) == _count(store, MessageVerdict) == 6
+    assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 8}

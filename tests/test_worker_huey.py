@@ -65,9 +65,13 @@ def test_redis_huey_with_several_consumers_processes_each_message_once(
 ) -> None:
     box = tmp_path / "box"
     fill_maildir(box, corpus_files, 400, poison_every=100)
-    config = write_config(tmp_path / "rm.toml", box, db_url, queue={"url": redis_server.url(1), "worker_type": "process"},
-                          worker={"batch_size": 20, "poll_seconds": 0.5})
-    procs = [_start(config, 2), _start(config, 2)]  # two "machines", two consumer processes each
+    for machine in ("a", "b"):
+        (tmp_path / machine).mkdir()
+    configs = [write_config(tmp_path / machine / "rm.toml", box, db_url,  # two "machines": a state folder each
+                            queue={"url": redis_server.url(1), "worker_type": "process"},
+                            worker={"batch_size": 20, "poll_seconds": 0.5}) for machine in ("a", "b")]
+    config = configs[0]
+    procs = [_start(configs[0], 2), _start(configs[1], 2)]  # two consumer processes each
     try:
         status = _wait_for(config, 400, timeout=180)
     finally:

@@ -288,7 +288,9 @@ def _schedule(settings: Settings, config_path: Path | None, campaign: str, when:
 def worker_cmd(workers: int, config_path: Path | None) -> None:
     """Run the Huey consumer for scheduled and continued campaign runs."""
     from mailer.tasks import make_mailer_huey, register_mailer_tasks
+    from responsemaster import lifeline
 
+    lifeline.tie_forked_children()  # thread workers today; a forked one would die with this process too
     settings = settings_from(config_path)
     _warn_url(settings)  # reads [mailer] and [verp] now: a wrong setting is one line here, not a traceback per task
     _store(settings).close()  # migrate before any consumer forks

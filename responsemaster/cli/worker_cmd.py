@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from responsemaster.cli.common import config_option, settings_from
 from responsemaster.config import ConfigError, Settings, setting_value
+from responsemaster.operator_log import say
 
-console = Console(stderr=True, log_path=False)
-if not console.is_terminal:  # logs to a file or a pipe: one line per batch, never wrapped
-    console = Console(stderr=True, log_path=False, width=400)
+LOG_LEVELS = ["debug", "info", "warning", "error"]
 
 
 @click.command("run")
@@ -33,13 +33,16 @@ if not console.is_terminal:  # logs to a file or a pipe: one line per batch, nev
 @click.option("--no-receiver", is_flag=True, help="Do not start the built-in SMTP receiver.")
 @click.option("--no-api", is_flag=True,
               help="Do not serve the API and the review page (default: served, unless [api] serve_with_run = false).")
-def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: bool, no_api: bool) -> None:
-    """The worker: drain every configured source, record verdicts, route them; serve the API beside it."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True,
+              help="Library log lines shown beside the verdict lines (info: Huey's and the receiver's start-up too).")
+def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: bool, no_api: bool, log_level: str) -> None:
+    """The worker: drain every configured source, record verdicts, route them; serve the API beside it.
+
+    One line per message (category, reason, address, what decided it) and one per batch.
+    """
+    logging.basicConfig(level=getattr(logging, log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(config_path)
     api_on = not no_api and bool(settings.section("api").get("serve_with_run", True))
-    if not once:
-        check_run_settings(settings, receiver=not no_receiver, api=api_on)
     try:
         if once:
             _run_once(settings)
@@ -50,44 +53,12 @@ def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: 
         raise click.ClickException(str(exc)) from exc
 
 
-def check_run_settings(settings: Settings, *, receiver: bool, api: bool) -> None:
-    """Read every section the long-running ``run`` uses, before anything forks.
-
-    A wrong setting then stops ``run`` with its one-line SettingError here,
-    instead of surfacing as a traceback in a child process (the sidecar, a
-    consumer) while the others keep running.
-    """
-    from responsemaster.classify import configured_rules
-    from responsemaster.queue import check_queue_url
-    from responsemaster.routing.config import load_routing
-    from responsemaster.verp_keys import configured_keyring
-    from responsemaster.worker_runtime import worker_options
-
-    configured_rules(settings)
-    if configured_keyring(settings.section("verp")) is not None:  # the worker then reads the mailer's domain
-        from mailer.settings import mailer_settings
-
-        mailer_settings(settings)
-    load_routing(settings)
-    worker_options(settings)
-    check_queue_url(settings)
-    setting_value("queue", settings.section("queue"), "workers", int, 1)
-    if receiver:
-        from responsemaster.ingest.factory import receiver_settings
-
-        receiver_settings(settings)
-    if api:
-        from api.config import ApiSettings
-
-        ApiSettings.from_settings(settings)
-
-
 def _run_once(settings: Settings) -> None:
     from responsemaster.worker_runtime import Runtime, build_sources, log_batch
 
     runtime = Runtime.build(settings)
     sources = build_sources(settings)
-    settle = float(settings.section("worker").get("settle_seconds", 10.0))
+    settle = setting_value("worker", settings.section("worker"), "settle_seconds", float, 10.0)
     try:
         totals = runtime.drain_all_once(sources, on_batch=log_batch, settle_seconds=settle)
     finally:
@@ -95,7 +66,7 @@ def _run_once(settings: Settings) -> None:
             source.close()
         runtime.close()
     for total in totals.values():
-        console.log(
+        say(
             f"[green]done[/] {total.source}: {total.processed} processed, {total.duplicates} already done, "
             f"{total.quarantined} quarantined, {total.failed} failed"
         )
@@ -104,6 +75,12 @@ def _run_once(settings: Settings) -> None:
 def _run_forever(settings: Settings, config_file: str | None, workers: int | None, receiver_on: bool,
                  api_on: bool) -> None:
     """Huey consumer(s) in this process; the receiver, the task producer and the API under a sidecar process.
+
+    Before anything starts: the state folder's lock (one ``run`` per folder),
+    the settings checked, the receiver's port bound. Each failure is one line.
+    Every process started from here dies with this one (see
+    :mod:`responsemaster.lifeline`), so a ``run`` killed with SIGKILL leaves
+    nothing behind and the next one can start at once.
 
     Huey's process workers are forked from this process (at start and when a
     health check restarts one). A fork while another thread holds a lock or an
@@ -115,32 +92,154 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
     """
     import multiprocessing
 
-    from responsemaster.queue import make_huey, register_tasks
-    from responsemaster.store import open_store
-    from responsemaster.worker_runtime import build_sources
+    from responsemaster import lifeline
+    from responsemaster.ingest.factory import receiver_settings
 
-    open_store(settings).close()  # migrate once, before anything forks
-    queue = settings.section("queue")
-    count = workers or int(queue.get("workers", 1))
-    names = _source_names(settings, build_sources)
-    poll = float(settings.section("worker").get("poll_seconds", 2.0))
+    for signum in (signal.SIGINT, signal.SIGTERM):  # until the consumer takes over: stop quietly, no traceback
+        signal.signal(signum, _stop_starting)
+    # What the sidecar needs is checked, imported and bound before it is forked (cheap
+    # imports, shared with it by the fork): the receiver answers within a second or two
+    # of a restart. The consumers' own settings are checked while it starts.
+    receiver = receiver_settings(settings) if receiver_on else None
+    count, poll, worker_type = _queue_settings(settings, workers)
+    _check_light_settings(settings, api_on)
+    names = _source_names(settings)
+    _hold_state_folder(settings)
+    listener = _bind_receiver(receiver) if receiver is not None and receiver.enabled else None
+    lifeline.tie_forked_children()
     sidecar = multiprocessing.get_context("fork").Process(
-        target=_sidecar, args=(settings, config_file, names, count, poll, receiver_on, api_on), name="responsemaster-sidecar"
+        target=_sidecar, args=(settings, config_file, names, count, poll, listener, api_on), name="responsemaster-sidecar"
     )
     sidecar.start()
-    huey = make_huey(settings)
-    register_tasks(huey, warm_config=config_file)
-    console.log(f"worker: {count} consumer(s) on {', '.join(names)}; queue {type(huey).__name__}")
-    consumer = huey.create_consumer(workers=count, worker_type=str(queue.get("worker_type", "process")), periodic=False)
     try:
+        if listener is not None:
+            listener.close()  # the sidecar has it; the consumers must not
+        _check_consumer_settings(settings)
+        _migrate(settings)
+        from responsemaster.queue import make_huey, register_tasks
+
+        huey = make_huey(settings)
+        register_tasks(huey, warm_config=config_file)
+        if receiver is not None and receiver.enabled:
+            say(f"receiver: listening on {receiver.host}:{receiver.port}")
+        say(f"worker: {count} consumer(s) on {', '.join(names)}; queue {type(huey).__name__}")
+        consumer = huey.create_consumer(workers=count, worker_type=worker_type, periodic=False)
+        consumer._signal_actions[signal.SIGHUP] = (False, True)  # SIGHUP stops gracefully: Huey's re-exec would orphan the sidecar
+        signal.signal(signal.SIGCHLD, lambda *_: _stop_if_gone(sidecar))
         consumer.run()
     finally:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         sidecar.terminate()
         sidecar.join(10)
+    if sidecar.exitcode not in (0, -signal.SIGTERM):
+        raise click.ClickException(f"the receiver and task producer stopped (exit {sidecar.exitcode}); the run stopped with them")
 
 
-def _source_names(settings: Settings, build_sources) -> list[str]:  # type: ignore[no-untyped-def]
-    sources = build_sources(settings)
+def _stop_starting(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _stop_if_gone(sidecar) -> None:  # type: ignore[no-untyped-def]
+    """A child ended (SIGCHLD): if it was the sidecar, nothing feeds the consumers any more, so stop them
+    (gracefully, as SIGTERM does) and exit non-zero, for a supervisor to start a whole run again."""
+    if sidecar.exitcode not in (None, 0):  # 0: it was asked to stop, as this process was (Ctrl-C)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _hold_state_folder(settings: Settings) -> None:
+    """The state folder's lock, kept (inherited by every forked child) until the run ends."""
+    from responsemaster import instance_lock
+
+    try:
+        instance_lock.hold(settings.var)
+    except instance_lock.AlreadyRunning as exc:
+        raise click.ClickException(f"{exc}; stop it first, or give this one another var_dir") from exc
+    except OSError as exc:
+        raise click.ClickException(
+            f"the state folder {settings.var} (var_dir) is not writable: {exc.strerror or exc}; "
+            "set var_dir to a folder this user can write, or fix its permissions") from exc
+
+
+def _queue_settings(settings: Settings, workers: int | None) -> tuple[int, float, str]:
+    """Consumers, poll interval and worker type (and the queue's URL checked): bad values are one line."""
+    from responsemaster.queue import check_queue_url
+
+    check_queue_url(settings)
+    queue = settings.section("queue")
+    count = workers if workers is not None else setting_value("queue", queue, "workers", int, 1)
+    if count < 1:
+        raise ConfigError(f"--workers / [queue] workers must be at least 1 (got {count})")
+    worker_type = setting_value("queue", queue, "worker_type", str, "process")
+    if worker_type not in ("process", "thread"):
+        raise ConfigError(f"[queue] worker_type must be \"process\" or \"thread\" (got {worker_type!r})")
+    return count, setting_value("worker", settings.section("worker"), "poll_seconds", float, 2.0), worker_type
+
+
+def _check_light_settings(settings: Settings, api_on: bool) -> None:
+    """``[api]`` (for the ``serve`` child) and ``[verp]`` (with the mailer's domain it brings in): cheap to read,
+    read before anything is created or started."""
+    from responsemaster.verp_keys import configured_keyring
+
+    if api_on:
+        from api.config import ApiSettings
+
+        ApiSettings.from_settings(settings)
+    if configured_keyring(settings.section("verp")) is not None:  # the worker then reads the mailer's domain
+        from mailer.settings import mailer_settings
+
+        mailer_settings(settings)
+
+
+def _check_consumer_settings(settings: Settings) -> None:
+    """The rules, ``[routing]`` and ``[worker]``, as the consumers will read them, read in this process.
+
+    A wrong one then stops ``run`` with its one line here, not as a traceback
+    in a consumer while the others keep running. Read after the sidecar is
+    forked, because these imports weigh seconds on a busy host and the
+    receiver should listen meanwhile; ``run`` says it listens only once they
+    passed, and stops the sidecar if one did not (the state folder exists by
+    then; nothing else is left).
+    """
+    from responsemaster.classify import configured_rules
+    from responsemaster.routing.config import load_routing
+    from responsemaster.worker_runtime import worker_options
+
+    configured_rules(settings)
+    load_routing(settings)
+    worker_options(settings)
+
+
+def _bind_receiver(config):  # type: ignore[no-untyped-def]
+    """The receiver's listening socket; a taken port is one line."""
+    from responsemaster.ingest.smtp_receiver import PortInUse, listening_socket
+
+    try:
+        return listening_socket(config)
+    except PortInUse as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    """Migrate once, before the consumers fork; an unreachable or misnamed database is one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from responsemaster.store import open_store
+
+    try:
+        open_store(settings).close()
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise click.ClickException(f"[database] url: cannot open the database: {reason}") from exc
+
+
+def _source_names(settings: Settings) -> list[str]:
+    from responsemaster.ingest.factory import build_sources
+
+    try:
+        sources = build_sources(settings)
+    except OSError as exc:
+        raise ConfigError(f"a source's folder is not usable: {exc.filename or ''} {exc.strerror or exc}; "
+                          "check the paths in [[sources]] and var_dir") from exc
     try:
         return [s.name for s in sources]
     finally:
@@ -149,10 +248,8 @@ def _source_names(settings: Settings, build_sources) -> list[str]:  # type: igno
 
 
 def _sidecar(settings: Settings, config_file: str | None, names: list[str], workers: int, poll: float,
-             receiver_on: bool, api_on: bool) -> None:
-    """The API and the receiver (if enabled) and a loop keeping one drain per source and one outbox sweep queued."""
-    import signal
-
+             listener: object, api_on: bool) -> None:
+    """The receiver (on the socket ``run`` bound), the API, and a loop keeping one drain per source and one outbox sweep queued."""
     from responsemaster.queue import make_huey, register_tasks
 
     stop = threading.Event()
@@ -160,19 +257,22 @@ def _sidecar(settings: Settings, config_file: str | None, names: list[str], work
         signal.signal(signum, lambda *_: stop.set())
     api: subprocess.Popen[bytes] | None = None
     receiver = None
-    try:  # everything inside: a failure here (a bad [receiver] section) must not leave the API running alone
+    try:  # everything inside: a failure here must not leave the API running alone
+        receiver = _start_receiver(settings, listener) if listener is not None else None
         api = _start_api(settings, config_file) if api_on else None
-        receiver = _start_receiver(settings) if receiver_on else None
         huey = make_huey(settings)
         tasks = register_tasks(huey)
         while not stop.is_set():
-            if huey.pending_count() < max(workers, len(names)):
-                for name in names:
-                    tasks.drain_source(config_file, name)
-                tasks.deliver_outbox(config_file)
+            try:
+                if huey.pending_count() < max(workers, len(names)):
+                    for name in names:
+                        tasks.drain_source(config_file, name)
+                    tasks.deliver_outbox(config_file)
+            except Exception as exc:  # noqa: BLE001 - the queue's server away for a while (Redis restarting)
+                say(f"[red]queue unavailable[/]: {type(exc).__name__}: {exc}; trying again")
             if api is not None and api.poll() is not None:
-                console.log(f"[red]API stopped[/] (exit {api.returncode}); the worker goes on. If the port is taken "
-                            "(`responsemaster serve` already running?), use `run --no-api` or \\[api] serve_with_run = false.")
+                say(f"[red]API stopped[/] (exit {api.returncode}); the worker goes on. If the port is taken "
+                    "(`responsemaster serve` already running?), use `run --no-api` or \\[api] serve_with_run = false.")
                 api = None
             stop.wait(poll)
     finally:
@@ -187,12 +287,15 @@ def _start_api(settings: Settings, config_file: str | None) -> subprocess.Popen[
 
     Quieter than a plain ``serve`` (``warning``: no access-log line per request)
     unless ``[api] log_level`` says otherwise, so the verdict lines stay readable.
+    It dies with this process (``lifeline.child_env``).
     """
+    from responsemaster import lifeline
+
     level = str(settings.section("api").get("log_level", "") or "warning").lower()
     cmd = [sys.executable, "-m", "responsemaster", "serve", "--log-level", level]
     if config_file:
         cmd += ["--config", config_file]
-    return subprocess.Popen(cmd)
+    return subprocess.Popen(cmd, env=lifeline.child_env())
 
 
 def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -206,15 +309,11 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.wait()
 
 
-def _start_receiver(settings: Settings):  # type: ignore[no-untyped-def]
-    try:
-        from responsemaster.ingest.smtp_receiver import start_receiver
-    except ModuleNotFoundError:
-        return None
-    receiver = start_receiver(settings)
-    if receiver is not None:
-        console.log(f"receiver: listening on {receiver.address[0]}:{receiver.address[1]}")
-    return receiver
+def _start_receiver(settings: Settings, listener):  # type: ignore[no-untyped-def]
+    """Serve the socket ``run`` bound (``run`` says so once its own checks passed)."""
+    from responsemaster.ingest.smtp_receiver import start_receiver
+
+    return start_receiver(settings, sock=listener)
 
 
 @click.command("status")
@@ -251,6 +350,8 @@ def status(config_path: Path | None, as_json: bool) -> None:
 
 def _print_status(rows: list[dict]) -> None:  # type: ignore[type-arg]
     from rich.table import Table
+
+    from rich.console import Console
 
     table = Table("source", "processed", "pending", "quarantined", "last error")
     for row in rows:

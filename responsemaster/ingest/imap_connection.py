@@ -1,4 +1,4 @@
-"""Connecting to an IMAP server: TLS choices, login, folders, and the search filter.
+"""Connecting to an IMAP server: TLS choices, login, folders, the search filter, and reading FETCH safely.
 
 Kept apart from :mod:`imap_source` so the claim/ack logic reads without the
 plumbing. Nothing here knows about claims.
@@ -6,14 +6,18 @@ plumbing. Nothing here knows about claims.
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import ssl
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
+from imapclient.response_parser import parse_fetch_response
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +138,64 @@ def close_quietly(client: IMAPClient | None) -> None:
     """Log out if the connection still works; drop it otherwise."""
     if client is not None:
         _close_quietly(client)
+
+
+def modseq_and_flags(client: IMAPClient, uids: list[int]) -> dict[int, dict[bytes, Any]]:
+    """``UID FETCH (UID MODSEQ FLAGS)``, read only from responses that name their UID.
+
+    A server sends other sessions' flag changes as unsolicited FETCH
+    responses keyed by *sequence number* and without a UID (Dovecot does,
+    at the end of whatever command comes next). imapclient files such a
+    response under that number as if it were a UID, merging the flags and
+    mod-sequence of one message into the entry of another: a message
+    another worker had claimed then looked free, at a mod-sequence high
+    enough for the conditional STORE to pass, and two workers held it
+    (tests/test_source_imap.py::test_an_unsolicited_fetch_never_frees_a_claimed_message).
+    Per UID the response with the highest mod-sequence wins (the newest state).
+    """
+    imap = client._imap
+    imap.untagged_responses.pop("FETCH", None)  # stale unsolicited updates: not ours to read
+    typ, data = imap.uid("FETCH", uid_set(uids), "(UID MODSEQ FLAGS)")
+    if typ != "OK":
+        raise imaplib.IMAP4.error(f"UID FETCH failed: {data!r}")
+    wanted, found = set(uids), {}
+    for item in data:
+        if not isinstance(item, bytes):
+            continue
+        for entry in parse_fetch_response([item], uid_is_key=False).values():
+            uid = entry.get(b"UID")
+            if uid not in wanted or b"MODSEQ" not in entry or b"FLAGS" not in entry:
+                continue
+            if uid not in found or entry[b"MODSEQ"][0] >= found[uid][b"MODSEQ"][0]:
+                found[uid] = entry
+    return found
+
+
+def reason_note(source: str, key: str, reason: str, digest: str) -> bytes:
+    """The separate record that says why a message was quarantined."""
+    note = EmailMessage()
+    note["From"] = "ResponseMaster <responsemaster@localhost>"
+    note["Subject"] = f"[quarantine] {source} {key}"
+    note["Date"] = formatdate(localtime=False)
+    note["Message-ID"] = make_msgid("quarantine")
+    note["X-ResponseMaster-Quarantine-Reason"] = " ".join(reason.split())[:900]
+    note["X-ResponseMaster-Quarantine-Source"] = source
+    note["X-ResponseMaster-Quarantine-Key"] = key
+    note["X-ResponseMaster-Quarantine-Sha256"] = digest
+    note.set_content(f"{reason}\n")
+    return note.as_bytes()
+
+
+def uid_set(uids: list[int]) -> str:
+    return ",".join(str(u) for u in sorted(uids))
+
+
+def parse_uid_set(text: str) -> set[int]:
+    result: set[int] = set()
+    for part in text.strip().split(","):
+        if ":" in part:
+            low, high = (int(x) for x in part.split(":"))
+            result.update(range(min(low, high), max(low, high) + 1))
+        elif part.strip().isascii() and part.strip().isdigit():
+            result.add(int(part))
+    return result

@@ -81,6 +81,30 @@ def deliver(root: Path, data: bytes, name: str | None = None) -> Path:
     return final
 
 
+#: A file left in tmp/ longer than this is a delivery that died half-way (the Maildir rule: 36 hours).
+STALE_TMP_SECONDS = 36 * 3600
+
+
+def sweep_tmp(root: Path, older_than: float = STALE_TMP_SECONDS) -> int:
+    """Remove files in ``root/tmp`` older than ``older_than`` seconds; how many.
+
+    A receiver killed between writing tmp/ and the rename into new/ never
+    answered 250, so the sender still has the message and sends it again; the
+    half-delivered file is only litter.
+    """
+    removed = 0
+    limit = time.time() - older_than
+    with os.scandir(root / "tmp") as entries:
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < limit:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+    return removed
+
+
 def move_into(src: Path, dest_root: Path, filename: str, sync: bool = False) -> Path:
     """Move ``src`` into ``dest_root/cur/filename``, never altering its bytes.
 

@@ -24,6 +24,7 @@ accepted, which the configuration allows only on a loopback address.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import socket
@@ -36,7 +37,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from responsemaster.ingest.factory import ReceiverSettings, receiver_settings
-from responsemaster.ingest.maildir_io import deliver, ensure_maildir
+from responsemaster.ingest.maildir_io import deliver, ensure_maildir, sweep_tmp
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class MaildirHandler:
         on_stored: Callable[[list[Path]], None] | None = None,
     ) -> None:
         self.maildir = ensure_maildir(Path(maildir))
+        sweep_tmp(self.maildir)  # what a killed receiver left half-written
         self.domains = {d.lower().strip(".") for d in domains}
         #: Called after the files are fsynced and before the reply (a test hook).
         self.on_stored = on_stored
@@ -103,14 +105,54 @@ class MaildirHandler:
         return [deliver(self.maildir, envelope_headers(mail_from, rcpt, newline) + data) for rcpt in recipients]
 
 
+class PortInUse(Exception):
+    """The receiver's address is taken (or not ours to bind): one line for the operator."""
+
+
+def listening_socket(config: ReceiverSettings) -> socket.socket:
+    """Bind and listen on the receiver's address now (``run`` does it before it forks anything).
+
+    Connections queue in the kernel from this moment, so a restarted ``run``
+    accepts mail as soon as it starts; the failure to bind is one clear line
+    (``PortInUse``) in the process the operator is looking at.
+    """
+    try:
+        families = {info[0] for info in socket.getaddrinfo(config.host, config.port, type=socket.SOCK_STREAM)}
+        family = socket.AF_INET if socket.AF_INET in families else families.pop()  # "localhost": 127.0.0.1
+        sock = socket.create_server((config.host, config.port), family=family, backlog=128)
+    except OSError as exc:
+        why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be listened on ({exc.strerror or exc})"
+        raise PortInUse(f"[receiver] {config.host}:{config.port} {why}: stop what holds it (another "
+                        "responsemaster run, an MTA), or set [receiver] port, or use run --no-receiver") from exc
+    config.port = sock.getsockname()[1]  # port 0: the one the kernel chose
+    return sock
+
+
+class _ControllerOnSocket(Controller):
+    """aiosmtpd's threaded controller, serving an already listening socket when given one."""
+
+    def __init__(self, handler: object, sock: socket.socket | None, **kwargs: object) -> None:
+        super().__init__(handler, **kwargs)  # type: ignore[arg-type]
+        self._sock = sock
+
+    def _create_server(self):  # type: ignore[no-untyped-def]
+        if self._sock is None:
+            return super()._create_server()
+        return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
+
+
 class Receiver:
     """Start/stop wrapper around aiosmtpd's threaded controller, for the worker and tests."""
 
-    def __init__(self, config: ReceiverSettings, handler: MaildirHandler | None = None) -> None:
+    def __init__(self, config: ReceiverSettings, handler: MaildirHandler | None = None,
+                 sock: socket.socket | None = None) -> None:
         self.config = config
+        if sock is not None:
+            config.port = sock.getsockname()[1]
         self.handler = handler or MaildirHandler(config.maildir, config.domains)
-        self._controller = Controller(
+        self._controller = _ControllerOnSocket(
             self.handler,
+            sock,
             hostname=config.host,
             port=config.port,
             data_size_limit=config.max_size,
@@ -143,12 +185,12 @@ class Receiver:
         self.stop()
 
 
-def start_receiver(settings: object) -> Receiver | None:
-    """The receiver the configuration asks for, started; ``None`` when disabled."""
+def start_receiver(settings: object, sock: socket.socket | None = None) -> Receiver | None:
+    """The receiver the configuration asks for, started (on ``sock`` if given); ``None`` when disabled."""
     config = receiver_settings(settings)  # type: ignore[arg-type]
     if not config.enabled:
         return None
-    receiver = Receiver(config)
+    receiver = Receiver(config, sock=sock)
     receiver.start()
     return receiver
 
@@ -179,7 +221,11 @@ def receive(config_file: str | None, host: str | None, port: int | None, maildir
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with Receiver(config):
+    try:
+        sock = listening_socket(config)
+    except PortInUse as exc:
+        raise click.ClickException(str(exc)) from exc
+    with Receiver(config, sock=sock):
         click.echo(f"receiver: listening on {config.host}:{config.port}, delivering into {config.maildir}")
         stop.wait()
 

@@ -17,7 +17,7 @@ from email.message import Message
 
 from responsemaster.parse.embedded import dsn_blocks_in_text, inline_original, reports_in_original
 from responsemaster.parse.fields import FieldBlock, parse_field_blocks
-from responsemaster.parse.mime import parse_bytes
+from responsemaster.parse.mime import ParametersIgnoredDefect, parse_bytes
 from responsemaster.parse.text import decode_header_value, header_address, html_to_text, part_text
 
 #: Limits that keep time and memory bounded on hostile input.
@@ -165,6 +165,8 @@ def _walk(parsed: ParsedMessage, root: Message) -> None:
     while stack:
         part, depth = stack.pop()
         seen += 1
+        if depth and part.defects:  # a part's ignored parameters: say so (the root's are added below)
+            parsed.defects.extend(str(d) for d in part.defects if isinstance(d, ParametersIgnoredDefect))
         if seen > MAX_PARTS:
             parsed.defects.append(f"more than {MAX_PARTS} MIME parts; the rest were not read")
             break

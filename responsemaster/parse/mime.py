@@ -31,6 +31,30 @@ from email.message import Message
 
 #: Deeper MIME nesting than this is kept as the innermost part's text.
 MAX_NESTING = 60
+#: A Content-Type or Content-Disposition field is read up to this many parameters and characters, the
+#: rest ignored (and said in a defect): the standard library's parameter parser, behind
+#: get_content_charset, get_filename and get_boundary, takes time quadratic in the field's length
+#: (a million ``;a=b`` ran for minutes). Real fields have a handful of parameters and RFC 2231
+#: continuations keep each line short; the raw bytes are kept whole anyway.
+MAX_PARAMS = 100
+MAX_PARAM_FIELD_CHARS = 8192
+#: Parts (and delivery-status field blocks) made per message; what follows is kept as the last
+#: part's text. Far above what anything reads (400 parts), far below what 25 MB can hold (3 million).
+MAX_SPLIT_PARTS = 1000
+#: Each level of nesting copies its part's text: characters copied per message, past which deeper
+#: parts are kept as text. A 25 MB message nested 60 deep copied 3 GB; ordinary mail copies its
+#: size a few times over (each level holds most of the bytes of the one above).
+COPY_FACTOR = 8
+COPY_SLACK = 4_000_000
+_PARAM_FIELDS = frozenset({"content-type", "content-disposition"})
+
+
+class ParametersIgnoredDefect(errors.HeaderDefect):
+    """A Content-Type or Content-Disposition had more parameters (or characters) than are read."""
+
+
+class TooManyPartsDefect(errors.MessageDefect):
+    """More than MAX_SPLIT_PARTS parts: the rest was kept as text."""
 
 _BLANK = ("\n", "\r\n", "\r")
 #: The header block as the standard parser reads it: lines that start with an envelope 'From ',
@@ -43,37 +67,42 @@ _HEADER_BLOCK = re.compile(r"(?:(?:From |[ \t]|[\x21-\x39\x3b-\x7e]*:)[^\r\n]*(?
 def parse_bytes(raw: bytes) -> Message:
     """``email.message_from_bytes(raw, policy=compat32)``, by string search."""
     text = raw.decode("ascii", "surrogateescape")
-    root = _parse(text, 0, digest_child=False)
+    root = _parse(text, 0, digest_child=False, budget=[MAX_SPLIT_PARTS, COPY_FACTOR * len(text) + COPY_SLACK])
     if root.get_content_maintype() == "multipart" and not root.is_multipart():
         root.defects.append(errors.MultipartInvariantViolationDefect())
     return root
 
 
-def _parse(text: str, depth: int, digest_child: bool, boundary_follows: bool = False) -> Message:
+def _parse(text: str, depth: int, digest_child: bool, boundary_follows: bool = False, *, budget: list[int]) -> Message:
     """One message or part; ``boundary_follows``: a boundary line came right after ``text``.
 
     The line break before a boundary belongs to the boundary (RFC 2046), so
     it is taken off the last thing the part contains: its text, the last
     field block of a delivery-status, or a multipart's epilogue.
+    ``budget``: [parts, characters] this message may still make and copy (shared by the whole tree).
     """
+    budget[0] -= 1
+    budget[1] -= len(text)
     msg = Message(policy=compat32)
     if digest_child:
         msg.set_default_type("message/rfc822")
     body = text[_read_headers(msg, text):]
-    if depth >= MAX_NESTING:
-        msg.defects.append(errors.MessageDefect(f"MIME nesting deeper than {MAX_NESTING} levels; kept as text"))
+    if depth >= MAX_NESTING or budget[1] < 0:
+        why = f"deeper than {MAX_NESTING} levels" if depth >= MAX_NESTING else "nested over too many bytes"
+        msg.defects.append(errors.MessageDefect(f"MIME nesting {why}; kept as text"))
         msg._payload = body  # type: ignore[attr-defined]
         return msg
     ctype = msg.get_content_type()
     if ctype == "message/delivery-status":
-        blocks = _blocks(body)
+        blocks = _blocks(body, max(1, budget[0]))
         msg._payload = [  # type: ignore[attr-defined]
-            _parse(block, depth + 1, False, boundary_follows and n == len(blocks) - 1) for n, block in enumerate(blocks)
+            _parse(block, depth + 1, False, boundary_follows and n == len(blocks) - 1, budget=budget)
+            for n, block in enumerate(blocks)
         ]
     elif ctype.startswith("message/"):
-        msg._payload = [_parse(body, depth + 1, False, boundary_follows)]  # type: ignore[attr-defined]
+        msg._payload = [_parse(body, depth + 1, False, boundary_follows, budget=budget)]  # type: ignore[attr-defined]
     elif ctype.startswith("multipart/"):
-        _split_multipart(msg, body, depth, ctype == "multipart/digest")
+        _split_multipart(msg, body, depth, ctype == "multipart/digest", budget)
         if boundary_follows:
             msg.epilogue = _strip_eol(msg.epilogue) or None
     else:
@@ -145,7 +174,7 @@ def _set_headers(msg: Message, lines: list[str]) -> str | None:
             more.append(line)
             continue
         if first:
-            headers.append(_field(first, more))
+            headers.append(_field(first, more, msg))
             first, more = "", []
         if line.startswith("From "):
             if number == 0:
@@ -160,23 +189,41 @@ def _set_headers(msg: Message, lines: list[str]) -> str | None:
             continue
         first = line
     if first:
-        headers.append(_field(first, more))
+        headers.append(_field(first, more, msg))
     return None
 
 
-def _field(first: str, more: list[str]) -> tuple[str, str]:
+def _field(first: str, more: list[str], msg: Message) -> tuple[str, str]:
     name, _, value = first.partition(":")
     value = value.lstrip(" \t")
     if more:
         value += "".join(more)
-    return name, value.rstrip("\r\n")
+    value = value.rstrip("\r\n")
+    if (len(value) > MAX_PARAM_FIELD_CHARS or value.count(";", 0, MAX_PARAM_FIELD_CHARS) > MAX_PARAMS) \
+            and name.strip().lower() in _PARAM_FIELDS:
+        value = _first_params(value)
+        msg.defects.append(ParametersIgnoredDefect(
+            f"{name.strip()}: parameters beyond the first {MAX_PARAMS} (or {MAX_PARAM_FIELD_CHARS} characters) ignored"))
+    return name, value
 
 
-def _blocks(body: str) -> list[str]:
-    """A delivery-status body's field blocks (blank-line separated)."""
+def _first_params(value: str) -> str:
+    """``value`` up to its MAX_PARAMS-th parameter and MAX_PARAM_FIELD_CHARS characters, cut between parameters."""
+    head = value[:MAX_PARAM_FIELD_CHARS]
+    semicolons = [at for at, char in enumerate(head) if char == ";"]
+    if len(semicolons) > MAX_PARAMS:
+        return head[: semicolons[MAX_PARAMS]]
+    return head[: semicolons[-1]] if semicolons else head
+
+
+def _blocks(body: str, limit: int) -> list[str]:
+    """A delivery-status body's field blocks (blank-line separated); the ``limit``-th holds the rest."""
     blocks: list[str] = []
     current: list[str] = []
-    for line, _ in _lines(body, 0):
+    for line, after in _lines(body, 0):
+        if len(blocks) == limit - 1:
+            current.append(body[after - len(line):])
+            break
         if line in _BLANK:
             blocks.append("".join(current))
             current = []
@@ -215,7 +262,7 @@ def _strip_eol(text: str | None) -> str:
     return text
 
 
-def _split_multipart(msg: Message, body: str, depth: int, digest: bool) -> None:
+def _split_multipart(msg: Message, body: str, depth: int, digest: bool, budget: list[int]) -> None:
     boundary = msg.get_boundary()
     if boundary is None:
         msg.defects.append(errors.NoBoundaryInMultipartDefect())
@@ -236,8 +283,15 @@ def _split_multipart(msg: Message, body: str, depth: int, digest: bool) -> None:
         elif start == part_start:
             part_start = after  # boundary lines in a row are one boundary, even a close delimiter
             continue
+        elif budget[0] <= 0:
+            msg.defects.append(TooManyPartsDefect(f"more than {MAX_SPLIT_PARTS} MIME parts; the rest kept as text"))
+            last = Message(policy=compat32)
+            last._payload = body[part_start:]  # type: ignore[attr-defined]
+            parts.append(last)
+            msg._payload = parts  # type: ignore[attr-defined]
+            return
         else:
-            parts.append(_parse(body[part_start:start], depth + 1, digest, boundary_follows=True))
+            parts.append(_parse(body[part_start:start], depth + 1, digest, boundary_follows=True, budget=budget))
         part_start = after
         if close:
             closed = True
@@ -250,7 +304,7 @@ def _split_multipart(msg: Message, body: str, depth: int, digest: bool) -> None:
         return
     if not closed:
         msg.defects.append(errors.CloseBoundaryNotFoundDefect())
-        parts.append(_parse(body[part_start:], depth + 1, digest, boundary_follows=True))
+        parts.append(_parse(body[part_start:], depth + 1, digest, boundary_follows=True, budget=budget))
     msg._payload = parts  # type: ignore[attr-defined]
 
 
