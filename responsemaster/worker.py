@@ -34,12 +34,20 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from responsemaster.ingest.source import RawMessage, Source
-from responsemaster.routing.context import forget_subscribers
+from responsemaster.routing.context import forget_subscribers, preload_subscribers
 from responsemaster.routing.outbox import OutboxDeliverer
-from responsemaster.routing.router import Router
+from responsemaster.routing.pending import begin_batch, finish_batch
+from responsemaster.routing.router import Router, targets_of
 from responsemaster.store import claims
 from responsemaster.store.database import Store
-from responsemaster.store.recording import concerned_address, find_recorded, find_recorded_many, record_message
+from responsemaster.store.recording import (
+    ToRecord,
+    concerned_address,
+    find_recorded,
+    find_recorded_many,
+    record_message,
+    record_messages,
+)
 from responsemaster.verdict import Verdict
 
 logger = logging.getLogger("responsemaster.worker")
@@ -54,6 +62,9 @@ class WorkerOptions:
     max_attempts: int = 10
     #: Make the batch's kept raw copies durable (RawFiles.sync: fsync per file) before the batch commits.
     sync_kept_files: bool = True
+    #: Record a batch with a few statements per table (False: message by message, each under its
+    #: own savepoint: the path a batch falls back to when recording it whole fails).
+    bulk: bool = True
 
 
 @dataclass
@@ -125,7 +136,7 @@ def process_batch(
             prepared.append(item)
     # The kept copies are flushed to disk while the batch is recorded; the commit waits for it.
     syncing = _SyncInBackground(store) if options.sync_kept_files else None
-    outbox_ids, quarantined = _record_batch(store, router, prepared, syncing)
+    outbox_ids, quarantined = _record_batch(store, router, prepared, syncing, options.bulk)
     for item in prepared:
         try:
             if item.failure is not None:
@@ -211,24 +222,36 @@ class _SyncInBackground:
 
 
 def _record_batch(
-    store: Store, router: Router, prepared: list[_Prepared], syncing: _SyncInBackground | None
+    store: Store, router: Router, prepared: list[_Prepared], syncing: _SyncInBackground | None, bulk: bool = True
 ) -> tuple[list[int], list[str]]:
-    """Group commit: one transaction for the batch, one SAVEPOINT per message.
+    """Group commit: the batch in one transaction, recorded in bulk, else one savepoint per message.
 
-    A message that fails is rolled back to its savepoint alone (``failure``
-    set) and the others commit. A message another worker committed first
-    fails on UNIQUE(source, key) inside its savepoint and becomes a replay.
-    A deadlock with another worker's batch (PostgreSQL) ends the
-    transaction early: what came before commits, releasing its locks, and
-    the rest is recorded in a new transaction. Nothing is acknowledged
-    before this returns: a crash anywhere in here leaves every message not
-    yet committed unrecorded and in its source.
+    First the whole batch with a few statements per table
+    (:func:`_record_in_bulk`). If anything fails before the commit, nothing
+    of it was written: the batch is recorded again message by message, each
+    under its own SAVEPOINT, so a failing message is rolled back alone
+    (``failure`` set) and the others commit. A message another worker
+    committed first fails on UNIQUE(source, key) inside its savepoint and
+    becomes a replay. A deadlock with another worker's batch (PostgreSQL)
+    ends the transaction early: what came before commits, releasing its
+    locks, and the rest is recorded in a new transaction. Nothing is
+    acknowledged before this returns: a crash anywhere in here leaves every
+    message not yet committed unrecorded and in its source.
     Returns the outbox ids and the errors of the messages quarantined now.
     """
     # One order for every worker (by what the verdict counters and subscriber rows lock),
     # so two batches running at once rarely take the same row locks in opposite orders.
     todo = sorted((item for item in prepared if item.recorded is None), key=_lock_order)
     outbox: list[int] = []
+    if bulk and len(todo) > 1:
+        try:
+            written = _record_in_bulk(store, router, todo, syncing)
+        except Exception as exc:  # noqa: BLE001 - the commit failed: nothing of the batch was written
+            for item in todo:
+                item.failure = exc
+            written = []
+        if written is not None:
+            outbox, todo = written, []
     while todo:
         done: list[_Prepared] = []
         ids: list[int] = []
@@ -251,6 +274,50 @@ def _record_batch(
         syncing.thread.join()  # nothing was committed when there was nothing new: no error to raise
     quarantined = [item for item in prepared if item.failure is None and item.recorded is None and item.reason]
     return outbox, [f"{item.msg.key}: quarantined: {item.reason}" for item in quarantined]
+
+
+class _OneByOne(Exception):
+    """Recording the batch whole failed before its commit (so nothing was written)."""
+
+
+def _record_in_bulk(store: Store, router: Router, todo: list[_Prepared], syncing: _SyncInBackground | None) -> list[int] | None:
+    """The batch in one transaction, a few statements per table; the outbox ids.
+
+    None when recording failed (a message's routing raised, a constraint, a
+    deadlock): rolled back, for the caller to record message by message.
+    An error of the commit itself (or of the kept files' sync) is raised.
+    """
+    try:
+        with store.transaction() as session:
+            try:
+                outbox = _write_in_bulk(session, router, todo)
+            except Exception as exc:
+                raise _OneByOne from exc
+            if syncing is not None:
+                syncing.wait()
+    except _OneByOne as exc:
+        logger.info("batch of %d recorded message by message: %s: %s", len(todo), type(exc.__cause__).__name__, exc.__cause__)
+        return None
+    return outbox
+
+
+def _write_in_bulk(session: Session, router: Router, todo: list[_Prepared]) -> list[int]:
+    """Raw rows, verdicts, recipients: one INSERT per table; subscribers read in one query;
+    the routing's rows buffered and written at the end (routing.pending)."""
+    begin_batch(session)
+    preload_subscribers(session, [a for item in todo if item.reason is None for a in _addresses(item.verdict)])
+    rows = record_messages(session, [ToRecord(item.msg, item.verdict, item.path, item.reason) for item in todo])  # type: ignore[arg-type]
+    for item, (row, verdict_row) in zip(todo, rows):
+        if item.reason is None:
+            router.route(session, row, verdict_row, item.verdict, item.msg.raw, fresh=True)
+    return finish_batch(session)
+
+
+def _addresses(verdict: Verdict | None) -> list[str]:
+    """The addresses routing may look up for this verdict: its targets and its sender."""
+    if verdict is None:
+        return []
+    return [target.address for target in targets_of(verdict)] + [verdict.sender]
 
 
 _RETRY = "retry"

@@ -6,9 +6,12 @@ rows and review items to the same transaction before it commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Connection, or_, select
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
@@ -64,28 +67,87 @@ def record_message(
     """Insert the raw message row and its verdict rows (not committing).
 
     Core INSERT ... RETURNING from plain dicts rather than ORM objects and
-    flushes: this runs once per message on the hot path. The returned
-    objects are detached snapshots (``model_construct``: no validation, no
-    ORM state) with their ids, for the router.
+    flushes. The returned objects are detached snapshots (``model_construct``:
+    no validation, no ORM state) with their ids, for the router.
     """
+    return record_messages(session, [ToRecord(msg, verdict, path, quarantine_reason)])[0]
+
+
+@dataclass
+class ToRecord:
+    """One classified message on its way into the store."""
+
+    msg: RawMessage
+    verdict: Verdict
+    #: Its kept copy, relative to the var directory.
+    path: str
+    #: Set when the message is recorded as quarantined (why).
+    quarantine_reason: str | None = None
+
+
+def record_messages(session: Session, items: Sequence[ToRecord]) -> list[tuple[RawMessageRow, MessageVerdict]]:
+    """Insert the raw rows and verdict rows of several messages: one statement per table.
+
+    The worker records a whole batch this way (issue 13): a statement costs
+    far more in the driver and SQLAlchemy than a row does in the database.
+    Raw rows and verdicts are inserted with RETURNING and matched back by
+    their natural keys (source and key; message id), so nothing depends on
+    the order a backend returns rows in. Rows are inserted in the order of
+    ``items``, which fixes the ids they get.
+    """
+    if not items:
+        return []
     now = utcnow()
-    row = {
+    conn = session.connection()
+    raws = [_raw_values(item, now) for item in items]
+    ids = _insert_returning(conn, _RAW_INSERT, raws, ("source", "key"))
+    for row in raws:
+        row["id"] = ids[row["source"], row["key"]]
+    verdicts = [_verdict_values(row["id"], item.verdict, now) for row, item in zip(raws, items)]
+    ids = _insert_returning(conn, _VERDICT_INSERT, verdicts, ("message_id",))
+    for mv in verdicts:
+        mv["id"] = ids[(mv["message_id"],)]
+    recipients = [
+        _recipient_values(mv["id"], now, position, rcpt)
+        for mv, item in zip(verdicts, items)
+        for position, rcpt in enumerate(item.verdict.recipients)
+    ]
+    if recipients:
+        conn.execute(_RECIPIENT_INSERT, recipients)
+    configure_mappers()  # the snapshots' attributes are the mapped ones: they must be set up (a no-op once done)
+    return [(RawMessageRow.model_construct(**row), MessageVerdict.model_construct(**mv)) for row, mv in zip(raws, verdicts)]
+
+
+def _insert_returning(conn: Connection, stmt: Any, rows: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple[Any, ...], int]:
+    """``key`` columns -> new id, for rows inserted by one statement (a multi-row VALUES for several).
+
+    ``stmt`` returns the id first, then the ``key`` columns.
+    """
+    if len(rows) == 1:
+        return {tuple(rows[0][k] for k in key): conn.execute(stmt, rows[0]).scalar_one()}
+    return {tuple(found): new_id for new_id, *found in conn.execute(stmt, rows).all()}
+
+
+def _raw_values(item: ToRecord, now: datetime) -> dict[str, Any]:
+    msg, reason = item.msg, item.quarantine_reason
+    return {
         "uid": message_uid(msg.source, msg.key),
         "source": msg.source,
         "key": msg.key,
         "sha256": msg.sha256,
         "size": len(msg.raw),
-        "path": path,
-        "state": "quarantined" if quarantine_reason else "processed",
-        "error": clip(quarantine_reason) or None,
+        "path": item.path,
+        "state": "quarantined" if reason else "processed",
+        "error": clip(reason) or None,
         "received_at": now,
     }
-    conn = session.connection()
-    row["id"] = conn.execute(_RAW_INSERT, row).scalar_one()
+
+
+def _verdict_values(message_id: int, verdict: Verdict, now: datetime) -> dict[str, Any]:
     subject = concerned_address(verdict)
     attribution = verdict.attribution
-    mv = {
-        "message_id": row["id"],
+    return {
+        "message_id": message_id,
         "category": verdict.category,
         "reason": clip(verdict.reason, 64),
         "confidence": float(verdict.confidence),
@@ -105,19 +167,13 @@ def record_message(
         "reply_text": clip(verdict.reply_text),
         "created_at": now,
     }
-    mv["id"] = conn.execute(_VERDICT_INSERT, mv).scalar_one()
-    rows = [_recipient_values(mv["id"], now, position, rcpt) for position, rcpt in enumerate(verdict.recipients)]
-    if rows:
-        conn.execute(_RECIPIENT_INSERT, rows)
-    configure_mappers()  # the snapshots' attributes are the mapped ones: they must be set up (a no-op once done)
-    return RawMessageRow.model_construct(**row), MessageVerdict.model_construct(**mv)
 
 
 _raw_table = RawMessageRow.__table__  # type: ignore[attr-defined]
 _verdict_table = MessageVerdict.__table__  # type: ignore[attr-defined]
 #: Built once (so is their cache key): this runs for every message.
-_RAW_INSERT = _raw_table.insert().returning(_raw_table.c.id)
-_VERDICT_INSERT = _verdict_table.insert().returning(_verdict_table.c.id)
+_RAW_INSERT = _raw_table.insert().returning(_raw_table.c.id, _raw_table.c.source, _raw_table.c.key)
+_VERDICT_INSERT = _verdict_table.insert().returning(_verdict_table.c.id, _verdict_table.c.message_id)
 _RECIPIENT_INSERT = RecipientVerdictRow.__table__.insert()  # type: ignore[attr-defined]
 
 
