@@ -184,7 +184,7 @@ def _prepare(
         item.verdict = classifier.classify(msg.raw)  # type: ignore[attr-defined]
         if item.verdict.error:
             item.reason = item.verdict.error
-    item.path = store.raw_files.keep(msg.raw, msg.sha256)
+    item.path = store.raw_files.keep(msg.raw, msg.sha256, link_from=msg.file)
     return item
 
 

@@ -215,7 +215,7 @@ class MaildirSource:
         except OSError as exc:
             self.quarantine(key, f"unreadable: {exc}")
             return None
-        return RawMessage(self.name, key, raw)
+        return RawMessage(self.name, key, raw, file=str(claim))
 
     def _claims(self) -> Iterator[tuple[str, float, str, str]]:
         """(entry name, lease expiry, worker id, original name) of every claim."""

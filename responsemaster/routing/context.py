@@ -23,6 +23,7 @@ from responsemaster.routing.pending import ActionRef, PendingWrites, batch_of
 from responsemaster.store.actions import ActionTaken
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
+from responsemaster.store.recording import Recorded
 from responsemaster.store.subscribers import Subscriber
 from responsemaster.store.upsert import dialect_insert
 from responsemaster.verdict import Verdict
@@ -45,8 +46,8 @@ class Target:
 class RouteContext:
     session: Session
     config: RoutingConfig
-    message: RawMessageRow
-    verdict_row: MessageVerdict
+    message: RawMessageRow | Recorded
+    verdict_row: MessageVerdict | Recorded
     verdict: Verdict
     raw: bytes
     var: Path
@@ -251,7 +252,8 @@ def get_or_create_subscriber(ctx: RouteContext, address: str) -> Subscriber:
         "updated_at": ctx.now,
     }
     stmt = dialect_insert(ctx.session, Subscriber).values(**values).on_conflict_do_nothing(index_elements=["address_key"])
-    created = ctx.session.execute(stmt.returning(Subscriber)).scalars().first()
+    with ctx.session.no_autoflush:  # the rows changed so far are written at commit, in one go
+        created = ctx.session.execute(stmt.returning(Subscriber)).scalars().first()
     if created is not None:
         ctx.session.info.setdefault(_CREATED, set()).add(created.id)
     else:  # another worker created it meanwhile

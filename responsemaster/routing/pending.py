@@ -36,13 +36,11 @@ _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
 _OUTBOX_INSERT = insert(_outbox).returning(_outbox.c.id, _outbox.c.idempotency_key)
 _BATCH = "rm_batch_writes"
 
-#: Kinds of deferred row (:meth:`PendingWrites.add`), in the order :meth:`PendingWrites.write` writes them.
+#: Kinds of deferred row (:meth:`PendingWrites.add`), in the order :meth:`PendingWrites.write` writes them
+#: (each kind is one table and one statement; rows of one kind are written in the order they were made).
 SUPPRESSION = "suppression"
-#: A complaint replaces a weaker suppression reason (see routing.status.suppress).
-COMPLAINT_SUPPRESSION = "complaint_suppression"
 REVIEW_ITEM = "review_item"
-#: The kinds written to each table (the order inside one table is kept; between tables it does not matter).
-_TABLES = ((SUPPRESSION, COMPLAINT_SUPPRESSION), (REVIEW_ITEM,))
+_KINDS = (SUPPRESSION, REVIEW_ITEM)
 
 
 @dataclass
@@ -105,15 +103,10 @@ class PendingWrites:
             else:
                 new = dict((key, new_id) for new_id, key in conn.execute(_OUTBOX_INSERT, rows).all())
                 outbox_ids += [new[row["idempotency_key"]] for row in rows]
-        for kinds in _TABLES:  # per table, each run of one statement in one executemany, in order
-            rows = [(kind, values) for kind, values in self.rows if kind in kinds]
-            start = 0
-            while start < len(rows):
-                end = start
-                while end < len(rows) and rows[end][0] == rows[start][0]:
-                    end += 1
-                conn.execute(_statement(session, rows[start][0]), [values for _kind, values in rows[start:end]])
-                start = end
+        for kind in _KINDS:
+            rows = [values for row_kind, values in self.rows if row_kind == kind]
+            if rows:
+                conn.execute(_statement(session, kind), rows)
         self.actions, self.outbox, self.rows = [], [], []
         return outbox_ids
 
@@ -123,13 +116,13 @@ def _statement(session: Session, kind: str) -> Any:
     dialect = session.get_bind().dialect.name
     if (dialect, kind) not in _STATEMENTS:
         if kind == SUPPRESSION:
-            stmt = dialect_insert(session, _suppressions).on_conflict_do_nothing(index_elements=["address_key"])
-        elif kind == COMPLAINT_SUPPRESSION:
+            # Once per address; a complaint, the strongest reason, replaces a weaker one (with its
+            # by and since), any other reason never replaces an existing row.
             stmt = dialect_insert(session, _suppressions)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["address_key"],
                 set_={"reason": stmt.excluded.reason, "by": stmt.excluded.by, "since": stmt.excluded.since},
-                where=_suppressions.c.reason != stmt.excluded.reason,
+                where=(stmt.excluded.reason == "complaint") & (_suppressions.c.reason != stmt.excluded.reason),
             )
         elif kind == REVIEW_ITEM:
             stmt = dialect_insert(session, _reviews).on_conflict_do_nothing(index_elements=["message_id"])

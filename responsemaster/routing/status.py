@@ -19,7 +19,7 @@ from responsemaster.routing.context import (
     set_action,
     touch,
 )
-from responsemaster.routing.pending import COMPLAINT_SUPPRESSION, SUPPRESSION
+from responsemaster.routing.pending import SUPPRESSION
 from responsemaster.store.base import address_key, clip, domain_of
 from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus
 
@@ -65,7 +65,7 @@ def suppress(ctx: RouteContext, address: str, reason: str, subscriber_id: int | 
         "by": f"message:{ctx.uid}",
         "subscriber_id": subscriber_id,
     }
-    ctx.pending.add(COMPLAINT_SUPPRESSION if reason == "complaint" else SUPPRESSION, values)
+    ctx.pending.add(SUPPRESSION, values)
 
 
 def end_subscription(
