@@ -111,3 +111,28 @@ def test_status_counts_and_export_lines(store: Store) -> None:  # noqa: F811
 def test_clip_makes_text_safe_for_postgres() -> None:
     assert clip("a\x00b\udcff", 10) == "ab?"
     assert clip(None) == ""
+
+
+def test_kept_copies_link_a_durable_source_file_or_are_written(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import os
+
+    from responsemaster.store import rawfiles
+
+    files = rawfiles.RawFiles(tmp_path / "var" / "messages")
+    claimed = tmp_path / "box" / "rm-claimed" / "1.M1P1.test"
+    claimed.parent.mkdir(parents=True)
+    claimed.write_bytes(b"Subject: one\n\nbody\n")
+    synced: list[str] = []
+    monkeypatch.setattr(rawfiles, "_fsync", lambda path: synced.append(str(path)))
+    linked = files.keep(claimed.read_bytes(), link_from=str(claimed))
+    written = files.keep(b"Subject: two\n\nbody\n", link_from=str(tmp_path / "gone"))  # the claim moved away: a copy
+    files.sync()
+    kept = files.root.parent / linked
+    assert os.stat(kept).st_ino == os.stat(claimed).st_ino and kept.read_bytes() == claimed.read_bytes()
+    assert files.read(written) == b"Subject: two\n\nbody\n"
+    assert os.stat(files.root.parent / written).st_ino != os.stat(claimed).st_ino
+    # The written copy and every directory named are fsynced; the link's bytes were already durable.
+    assert str(files.root.parent / written) in synced and str(kept) not in synced
+    assert {str(kept.parent), str((files.root.parent / written).parent), str(files.root)} <= set(synced)
+    assert linked == f"messages/{hashlib.sha256(claimed.read_bytes()).hexdigest()[:2]}/{kept.name}"
