@@ -29,7 +29,8 @@ if not console.is_terminal:  # logs to a file or a pipe: one line per batch, nev
 @click.command("run")
 @config_option
 @click.option("--once", is_flag=True, help="Drain what is there now, deliver pending effects, and exit (serves nothing).")
-@click.option("--workers", type=int, default=None, help="Huey consumer workers (default [queue] workers, else 1).")
+@click.option("--workers", type=int, default=None,
+              help="Worker processes (Huey consumers; with --once, drainers): default [queue] workers, else one per CPU.")
 @click.option("--no-receiver", is_flag=True, help="Do not start the built-in SMTP receiver.")
 @click.option("--no-api", is_flag=True,
               help="Do not serve the API and the review page (default: served, unless [api] serve_with_run = false).")
@@ -40,7 +41,7 @@ def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: 
     api_on = not no_api and bool(settings.section("api").get("serve_with_run", True))
     try:
         if once:
-            _run_once(settings)
+            _run_once(settings, workers)
         else:
             config_file = str(config_path.resolve()) if config_path else None
             _run_forever(settings, config_file, workers, not no_receiver, api_on)
@@ -48,23 +49,28 @@ def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: 
         raise click.ClickException(str(exc)) from exc
 
 
-def _run_once(settings: Settings) -> None:
-    from responsemaster.worker_runtime import Runtime, build_sources, log_batch
+def _run_once(settings: Settings, workers: int | None) -> None:
+    from responsemaster.worker_pool import drain_once
+    from responsemaster.worker_runtime import log_batch
 
-    runtime = Runtime.build(settings)
-    sources = build_sources(settings)
     settle = float(settings.section("worker").get("settle_seconds", 10.0))
-    try:
-        totals = runtime.drain_all_once(sources, on_batch=log_batch, settle_seconds=settle)
-    finally:
-        for source in sources:
-            source.close()
-        runtime.close()
+    totals = drain_once(settings, _worker_count(settings, workers), on_batch=log_batch, settle_seconds=settle,
+                        say=console.log)
     for total in totals.values():
         console.log(
             f"[green]done[/] {total.source}: {total.processed} processed, {total.duplicates} already done, "
             f"{total.quarantined} quarantined, {total.failed} failed"
         )
+
+
+def _worker_count(settings: Settings, workers: int | None) -> int:
+    """``--workers``, else ``[queue] workers``, else one per CPU this process may use."""
+    from responsemaster.worker_pool import default_workers
+
+    count = workers if workers is not None else int(settings.section("queue").get("workers", 0)) or default_workers()
+    if count < 1:
+        raise ConfigError(f"--workers / [queue] workers must be at least 1 (got {count})")
+    return count
 
 
 def _run_forever(settings: Settings, config_file: str | None, workers: int | None, receiver_on: bool,
@@ -87,7 +93,7 @@ def _run_forever(settings: Settings, config_file: str | None, workers: int | Non
 
     open_store(settings).close()  # migrate once, before anything forks
     queue = settings.section("queue")
-    count = workers or int(queue.get("workers", 1))
+    count = _worker_count(settings, workers)
     names = _source_names(settings, build_sources)
     poll = float(settings.section("worker").get("poll_seconds", 2.0))
     sidecar = multiprocessing.get_context("fork").Process(

@@ -72,6 +72,18 @@ def release(session: Session, source: str, key: str, owner: str, error: str = ""
     )
 
 
+def end_leases_of(session: Session, owner_prefix: str) -> None:
+    """End now the leases of every owner whose id starts with ``owner_prefix`` (a worker that died).
+
+    The attempt counts stay: a message that killed its worker counts that attempt.
+    """
+    now = utcnow()
+    pattern = owner_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    session.execute(
+        _claims.update().where(_claims.c.owner.like(pattern, escape="\\"), _claims.c.lease_until > now).values(lease_until=now)
+    )
+
+
 def note_error(session: Session, source: str, error: str) -> None:
     now = utcnow()
     values = {"name": source, "last_error": error[:4000], "last_error_at": now, "last_batch_at": now}
