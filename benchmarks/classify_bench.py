@@ -2,6 +2,7 @@
 
     python benchmarks/classify_bench.py [--set bounces|hand-labelled] [--repeat 5] [--folds 5]
                                         [--no-model] [--markdown docs/benchmarks-table.md]
+    python benchmarks/classify_bench.py --whole-process 5000    # start-up included: see whole_process.py
 
 One run, the same files for every tool, each corpus set reported separately.
 
@@ -333,7 +334,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the model (default 5)")
     parser.add_argument("--no-model", action="store_true", help="ResponseMaster without a model")
     parser.add_argument("--markdown", type=Path, help="also write the tables as markdown to this file")
+    parser.add_argument("--whole-process", type=int, metavar="N", default=0,
+                        help="instead: N bounces classified by whole processes, start-up included (whole_process.py)")
     args = parser.parse_args(argv)
+    if args.whole_process:  # its own section: commands timed from outside, against Sisimai and the parse floor
+        import whole_process
+
+        whole_process.main([f"--messages={args.whole_process}"] + ([f"--markdown={args.markdown}"] if args.markdown else []))
+        return
     corpus = args.corpus or find_corpus()
     sets = args.set or list(SETS)
     items = {s: load(s, corpus) for s in sets}

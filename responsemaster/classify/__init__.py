@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def build_classifier(settings: "Settings | None" = None) -> "Classifier":
     """The classifier the settings describe: shipped rules + operator rules + current model."""
-    from responsemaster.classify.model.store import load_current_model
+    from responsemaster.classify.model.store import current_model
     from responsemaster.classify.pipeline import Classifier
     from responsemaster.classify.rules import RuleSet
     from responsemaster.config import Settings
@@ -23,7 +23,7 @@ def build_classifier(settings: "Settings | None" = None) -> "Classifier":
 
     settings = settings or Settings()
     rules = RuleSet.load(settings.classify.rules_files)
-    model = load_current_model(settings.classify.models_dir) if settings.classify.use_model else None
+    model = current_model(settings.classify.models_dir) if settings.classify.use_model else None  # loaded on first use
     section = settings.section("verp")
     keyring = configured_keyring(section)
     read_token = token_reader(keyring, section) if keyring is not None else None

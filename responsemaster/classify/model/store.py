@@ -23,8 +23,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from responsemaster.classify.model import TextModel
-from responsemaster.classify.model.fastpath import FastScorer
+from responsemaster.classify.model import LazyModel, TextModel
 
 MODEL_FILE = "model.skops"
 LEMMAS_FILE = "lemmas.json"
@@ -55,6 +54,8 @@ def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any]
     """Write ``models_dir/<model_id>/`` and, by default, point CURRENT at it."""
     import skops.io as sio
 
+    from responsemaster.classify.model.fastpath import FastScorer
+
     target = Path(models_dir) / model_id
     target.mkdir(parents=True, exist_ok=True)
     sio.dump(model.fitted(), target / MODEL_FILE, compression=zipfile.ZIP_DEFLATED)
@@ -77,6 +78,7 @@ def load_model(model_dir: Path) -> TextModel:
     pipeline is then loaded only if something asks for it (evaluation).
     """
     from responsemaster.classify.model.estimator import TrainedModel
+    from responsemaster.classify.model.fastpath import FastScorer
     from responsemaster.classify.model.features import Normaliser
 
     model_dir = Path(model_dir)
@@ -115,6 +117,12 @@ def load_current_model(models_dir: Path) -> TextModel | None:
     """The model ``models/CURRENT`` points at, or None when none is trained yet."""
     folder = current_model_dir(models_dir)
     return load_model(folder) if folder is not None else None
+
+
+def current_model(models_dir: Path) -> LazyModel | None:
+    """Like :func:`load_current_model`, loaded on first use (see :class:`LazyModel`)."""
+    folder = current_model_dir(models_dir)
+    return LazyModel(folder, load_model) if folder is not None else None
 
 
 def _write_atomically(path: Path, text: str) -> None:
