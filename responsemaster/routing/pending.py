@@ -25,6 +25,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from responsemaster.store.actions import ActionTaken, OutboxItem
+from responsemaster.store.bulk import insert_rows
 from responsemaster.store.messages import ReviewItem
 from responsemaster.store.subscribers import Suppression
 from responsemaster.store.upsert import dialect_insert
@@ -89,7 +90,7 @@ class PendingWrites:
         if self.actions:
             # Without RETURNING, so the drivers send the rows as one batch; the ids are read
             # back only for the few actions an outbox row points at.
-            conn.execute(_actions.insert(), [action.values for action in self.actions])
+            insert_rows(conn, _actions, [action.values for action in self.actions])
         if self.outbox:
             missing = [action.idempotency_key for action, _values in self.outbox if action.id is None]
             if missing:

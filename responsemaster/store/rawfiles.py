@@ -35,6 +35,8 @@ class RawFiles:
         self._unsynced: list[Path] = []
         #: Links made since the last :meth:`sync` (only their directory entries need it).
         self._linked: list[Path] = []
+        #: Folders known to exist (made or seen by this process; they are never removed).
+        self._folders: set[Path] = set()
 
     def relpath(self, sha256: str) -> str:
         """Path relative to the var dir, as stored in ``raw_messages.path``."""
@@ -58,18 +60,20 @@ class RawFiles:
         """
         sha256 = sha256 or hashlib.sha256(raw).hexdigest()
         final = self.path(sha256)
-        written = True
-        if not final.exists():
+        if final.parent not in self._folders:
             final.parent.mkdir(parents=True, exist_ok=True)
-            if link_from is None or not _link(link_from, final):
-                tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-                with open(tmp, "wb") as handle:
-                    handle.write(raw)
-                os.replace(tmp, final)
-            else:
-                written = False
+            self._folders.add(final.parent)
+        if link_from is not None and _link(link_from, final):
+            with self._lock:
+                self._linked.append(final)
+            return self.relpath(sha256)
+        if not final.exists():
+            tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            with open(tmp, "wb") as handle:
+                handle.write(raw)
+            os.replace(tmp, final)
         with self._lock:
-            (self._unsynced if written else self._linked).append(final)
+            self._unsynced.append(final)
         return self.relpath(sha256)
 
     def read(self, relpath: str) -> bytes:
@@ -92,7 +96,7 @@ def _link(source: str, target: Path) -> bool:
     """Hard-link ``source`` as ``target``; False when it cannot be (gone, another file system...)."""
     try:
         os.link(source, target)
-    except OSError:  # FileExistsError too: another worker's copy, maybe not synced yet: write and sync ours
+    except OSError:  # FileExistsError too: kept already (maybe not synced yet): treated as a copy found there
         return False
     return True
 

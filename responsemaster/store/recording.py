@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import or_, select
 from sqlmodel import Session
 
 from responsemaster.ingest.source import RawMessage
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
+from responsemaster.store.bulk import insert_rows
 from responsemaster.store.database import message_uid
 from responsemaster.store.hygiene_counts import BulkCount
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
@@ -107,16 +108,16 @@ def record_messages(session: Session, items: Sequence[ToRecord]) -> list[tuple[R
     now = utcnow()
     conn = session.connection()
     raws = [_raw_values(item, now) for item in items]
-    ids = _insert_returning(conn, _RAW_INSERT, raws, ("source", "key"))
+    ids = {(source, key): new_id for new_id, source, key in insert_rows(conn, _raw_table, raws, ("id", "source", "key"))}
     for row in raws:
         row["id"] = ids[row["source"], row["key"]]
     verdicts = [_verdict_values(row["id"], item.verdict, now) for row, item in zip(raws, items)]
     counting = BulkCount(conn) if len(verdicts) > 1 else None  # the per-day counts: one statement for the lot
     if counting is not None:
         counting.pause()
-    ids = _insert_returning(conn, _VERDICT_INSERT, verdicts, ("message_id",))
+    ids = {message_id: new_id for new_id, message_id in insert_rows(conn, _verdict_table, verdicts, ("id", "message_id"))}
     for mv in verdicts:
-        mv["id"] = ids[(mv["message_id"],)]
+        mv["id"] = ids[mv["message_id"]]
     if counting is not None:
         counting.count([mv["id"] for mv in verdicts])
     recipients = [
@@ -124,19 +125,8 @@ def record_messages(session: Session, items: Sequence[ToRecord]) -> list[tuple[R
         for mv, item in zip(verdicts, items)
         for position, rcpt in enumerate(item.verdict.recipients)
     ]
-    if recipients:
-        conn.execute(_RECIPIENT_INSERT, recipients)
+    insert_rows(conn, _recipient_table, recipients)
     return [(Recorded(row), Recorded(mv)) for row, mv in zip(raws, verdicts)]
-
-
-def _insert_returning(conn: Connection, stmt: Any, rows: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple[Any, ...], int]:
-    """``key`` columns -> new id, for rows inserted by one statement (a multi-row VALUES for several).
-
-    ``stmt`` returns the id first, then the ``key`` columns.
-    """
-    if len(rows) == 1:
-        return {tuple(rows[0][k] for k in key): conn.execute(stmt, rows[0]).scalar_one()}
-    return {tuple(found): new_id for new_id, *found in conn.execute(stmt, rows).all()}
 
 
 def _raw_values(item: ToRecord, now: datetime) -> dict[str, Any]:
@@ -182,10 +172,7 @@ def _verdict_values(message_id: int, verdict: Verdict, now: datetime) -> dict[st
 
 _raw_table = RawMessageRow.__table__  # type: ignore[attr-defined]
 _verdict_table = MessageVerdict.__table__  # type: ignore[attr-defined]
-#: Built once (so is their cache key): this runs for every message.
-_RAW_INSERT = _raw_table.insert().returning(_raw_table.c.id, _raw_table.c.source, _raw_table.c.key)
-_VERDICT_INSERT = _verdict_table.insert().returning(_verdict_table.c.id, _verdict_table.c.message_id)
-_RECIPIENT_INSERT = RecipientVerdictRow.__table__.insert()  # type: ignore[attr-defined]
+_recipient_table = RecipientVerdictRow.__table__  # type: ignore[attr-defined]
 
 
 def _recipient_values(verdict_id: int, now: datetime, position: int, rcpt: RecipientVerdict) -> dict[str, object]:
