@@ -1,7 +1,7 @@
-"""The ``[api]`` table of the configuration file, with the SPEC's safe defaults.
+"""The ``[api]`` table of the configuration file, with safe defaults.
 
     [api]
-    host = "127.0.0.1"          # SPEC section 10: the API listens on 127.0.0.1:8025
+    host = "127.0.0.1"          # the API listens on 127.0.0.1:8025 by default
     port = 8025
     metrics_public = true       # /metrics and /health without a key (for Prometheus)
     trusted_proxies = []        # X-Forwarded-For is believed only from these addresses
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from responsemaster.config import Settings
+from responsemaster.config import SettingError, Settings, setting_value
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8025
@@ -38,21 +38,24 @@ class ApiSettings:
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiSettings:
         data = settings.section("api")
-        training = str(data.get("training_data", "") or "")
+        training = setting_value("api", data, "training_data", str, "")
         path = None
         if training:
             path = Path(training)
             path = path if path.is_absolute() else settings.base_dir / path
+        proxies = data.get("trusted_proxies", [])
+        if not isinstance(proxies, list):
+            raise SettingError("[api] trusted_proxies", "must be a list of addresses")
         return cls(
-            host=str(data.get("host", DEFAULT_HOST)),
-            port=int(data.get("port", DEFAULT_PORT)),
-            metrics_public=bool(data.get("metrics_public", True)),
-            trusted_proxies=frozenset(str(p) for p in data.get("trusted_proxies", [])),
-            secure_cookies=bool(data.get("secure_cookies", False)),
+            host=setting_value("api", data, "host", str, DEFAULT_HOST),
+            port=setting_value("api", data, "port", int, DEFAULT_PORT),
+            metrics_public=setting_value("api", data, "metrics_public", bool, True),
+            trusted_proxies=frozenset(str(p) for p in proxies),
+            secure_cookies=setting_value("api", data, "secure_cookies", bool, False),
             training_data=path,
-            key_cache_seconds=float(data.get("key_cache_seconds", 2.0)),
-            serve_with_run=bool(data.get("serve_with_run", True)),
-            log_level=str(data.get("log_level", "") or "").lower(),
+            key_cache_seconds=setting_value("api", data, "key_cache_seconds", float, 2.0),
+            serve_with_run=setting_value("api", data, "serve_with_run", bool, True),
+            log_level=setting_value("api", data, "log_level", str, "").lower(),
         )
 
     def training_dir(self, settings: Settings) -> Path:

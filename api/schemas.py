@@ -190,6 +190,9 @@ class RecipientOut(Struct):
     reply_code: str
     remote_mta: str
     diagnostic: str
+    decided_by: str = ""
+    #: A hard bounce held for a person: confirm it, or correct the recipient.
+    pending_prune: bool = False
 
 
 class ReviewOut(Struct):
@@ -238,6 +241,38 @@ class RelabelOut(Struct):
     item: ReviewOut
     previous: str
     training_file: str
+
+
+class RecipientRelabelIn(Struct):
+    address: Annotated[str, Meta(min_length=3, max_length=320)]
+    category: Category
+    #: A reason of ``category`` (Sisimai's words for bounces); empty: the category's default.
+    reason: Annotated[str, Meta(max_length=64)] = ""
+    note: Annotated[str, Meta(max_length=2000)] = ""
+    resolve: bool = False
+
+
+class RecipientRelabelOut(Struct):
+    item: ReviewOut
+    address: str
+    previous_category: str
+    previous_reason: str
+    category: str
+    reason: str
+    training_file: str
+    #: What happened to a pending prune of this address: "done" (pruned), "cancelled", or "" (none).
+    prune: str
+
+
+class ConfirmPruneIn(Struct):
+    #: One recipient; omitted: every pending prune of the message.
+    address: Annotated[str, Meta(min_length=3, max_length=320)] | None = None
+    note: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class ConfirmPruneOut(Struct):
+    item: ReviewOut
+    pruned: list[str]
 
 
 class ModelInfo(Struct):

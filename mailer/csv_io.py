@@ -18,7 +18,7 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from mailer.addresses import InvalidAddress, validate_address
+from responsemaster.addresses import InvalidAddress, validate_address
 from responsemaster.store.base import address_key
 
 #: Column names (folded) that hold the address, and the display name.

@@ -2,15 +2,13 @@
 
 A verdict crosses every stage boundary (classify -> route -> store -> API), so
 it is plain data: frozen-ish dataclasses with a JSON form that is exactly the
-command-line contract of SPEC section 6.
+command-line contract described in docs/categories.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-
 
 
 @dataclass
@@ -33,10 +31,15 @@ class RecipientVerdict:
     action: str = ""
     #: The SMTP command the remote server rejected (RCPT, MAIL, DATA, HELO, ...).
     command: str = ""
+    #: What decided the reason: ``rmodel:<id>`` (the recipient model), ``rule:<id>``
+    #: (a final rule, or the hand-written reading without a model), a detector, ...
     decided_by: str = ""
+    #: How sure that decision is (the model's calibrated probability of the category); the
+    #: classifier always sets it. Routing holds a hard bounce below its threshold for a person.
+    confidence: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
-        """SPEC section 6: a forwarded address's bounce names the final recipient; the
+        """A forwarded address's bounce names the final recipient; the
         subscriber (the original recipient) is in the verdict's attribution, and here as
         ``original_recipient``."""
         data: dict[str, Any] = {
@@ -47,6 +50,8 @@ class RecipientVerdict:
             "reply_code": self.reply_code,
             "remote_mta": self.remote_mta,
             "diagnostic": self.diagnostic,
+            "decided_by": self.decided_by,
+            "confidence": round(float(self.confidence), 4),
         }
         if self.final_recipient:
             data["original_recipient"] = self.address
@@ -99,7 +104,7 @@ class Verdict:
     feedback_type: str = ""
 
     def to_json(self, file: str | None = None) -> dict[str, Any]:
-        """The SPEC section 6 JSONL object (plus a few optional extras)."""
+        """The ``classify --jsonl`` object (docs/categories.md), optional fields only when set."""
         data: dict[str, Any] = {}
         if file is not None:
             data["file"] = file

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from responsemaster.classify.attribution import TokenReader, TokenResult
+from responsemaster.config import SettingError
 from responsemaster.verp import (
     DEFAULT_PREFIX,
     InvalidToken,
@@ -44,20 +45,33 @@ def keyring_from_env(environ: Mapping[str, str] | None = None) -> Keyring | None
     if not secret:
         return None
     key_id = env.get(KEY_ID_ENV) or DEFAULT_KEY_ID
-    return Keyring({key_id: secret.encode("utf-8")}, current=key_id)
+    try:
+        return Keyring({key_id: secret.encode("utf-8")}, current=key_id)
+    except ValueError as exc:
+        raise SettingError(SECRET_ENV, str(exc)) from exc
 
 
 def keyring_from_section(section: Mapping[str, Any]) -> Keyring | None:
-    """A keyring from a ``[verp]`` config table, or None when it lists no keys."""
+    """A keyring from a ``[verp]`` config table, or None when it lists no keys.
+
+    Every problem is a :class:`SettingError` naming the setting (an empty
+    secret, a short one, a current key that is not listed...).
+    """
     keys = section.get("keys") or {}
     if not keys:
         return None
-    if not isinstance(keys, Mapping):
-        raise ValueError("[verp] keys must be a table of key id = secret")
+    if not isinstance(keys, Mapping) or not all(isinstance(v, str) for v in keys.values()):
+        raise SettingError("[verp] keys", 'must be a table of key id = "secret"')
     current = section.get("current_key") or (next(iter(keys)) if len(keys) == 1 else None)
     if not current:
-        raise ValueError("[verp] lists several keys: set current_key to the one that signs")
-    return Keyring.from_settings({str(k): str(v) for k, v in keys.items()}, current, section.get("retired_keys", ()))
+        raise SettingError("[verp] current_key", "must name the key that signs when keys lists several")
+    retired = section.get("retired_keys", ())
+    if not isinstance(retired, list | tuple):
+        raise SettingError("[verp] retired_keys", "must be a list of key ids")
+    try:
+        return Keyring.from_settings({str(k): v for k, v in keys.items()}, str(current), retired)
+    except ValueError as exc:
+        raise SettingError("[verp] keys", str(exc)) from exc
 
 
 def configured_keyring(section: Mapping[str, Any]) -> Keyring | None:

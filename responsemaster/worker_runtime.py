@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from responsemaster.config import Settings
+from responsemaster.config import Settings, setting_value
 from responsemaster.ingest.source import Source
 from responsemaster.routing.outbox import OutboxDeliverer
 from responsemaster.routing.router import Router, build_router
@@ -48,12 +48,9 @@ def worker_options(settings: Settings) -> WorkerOptions:
     data = settings.section("worker")
     options = WorkerOptions()
     for key in ("batch_size", "max_attempts"):
-        if key in data:
-            setattr(options, key, int(data[key]))
-    if "lease_seconds" in data:
-        options.lease_seconds = float(data["lease_seconds"])
-    if "sync_kept_files" in data:
-        options.sync_kept_files = bool(data["sync_kept_files"])
+        setattr(options, key, setting_value("worker", data, key, int, getattr(options, key)))
+    options.lease_seconds = setting_value("worker", data, "lease_seconds", float, options.lease_seconds)
+    options.sync_kept_files = setting_value("worker", data, "sync_kept_files", bool, options.sync_kept_files)
     return options
 
 

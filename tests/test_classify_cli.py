@@ -1,4 +1,4 @@
-"""The ``responsemaster classify --jsonl`` contract (SPEC section 6) and ``--help`` on every command.
+"""The ``responsemaster classify --jsonl`` contract (docs/categories.md) and ``--help`` on every command.
 
 Over a folder of .eml files, a Maildir and an mbox file built from real corpus
 messages: one JSON line per message, in input order, keys ``path#key`` for

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from responsemaster.classify.model import LazyModel
 from responsemaster.cli import COMMANDS, main
 
-#: Packages a one-file classify of a bounce must not import (the model's, the worker's, the API's).
-HEAVY = ("spacy", "numpy", "thinc", "sklearn", "sqlalchemy", "sqlmodel", "rich", "litestar", "aiosmtpd", "huey",
+#: Packages a one-file classify must not import (the message model's, the worker's, the API's, the mailer's).
+HEAVY = ("spacy", "thinc", "sklearn", "sqlalchemy", "sqlmodel", "rich", "litestar", "aiosmtpd", "huey",
          "jinja2", "aiosmtplib", "api", "mailer", "flufl")
 
 
@@ -31,10 +31,16 @@ def _imported_by_classify(path: Path) -> tuple[dict, list[str]]:
     return json.loads(done.stdout), json.loads(done.stderr.strip().splitlines()[-1])
 
 
-def test_classifying_one_bounce_imports_neither_the_model_nor_the_worker_nor_the_api(corpus: Path) -> None:
+def test_classifying_one_bounce_imports_neither_the_message_model_nor_the_worker_nor_the_api(corpus: Path) -> None:
     verdict, modules = _imported_by_classify(corpus / "bounces" / "000194ed06887898.eml")
     assert verdict["category"] == "mailbox_full" and verdict["decided_by"] != "default"
-    assert [m for m in HEAVY if m in modules] == []
+    assert [m for m in HEAVY if m in modules] == []  # the recipient model (numpy) decided its recipient
+
+
+def test_classifying_one_complaint_loads_no_model_at_all(corpus: Path) -> None:
+    verdict, modules = _imported_by_classify(corpus / "hand-labelled" / "00920c54593c0d96.eml")
+    assert verdict["category"] == "feedback_loop"
+    assert [m for m in HEAVY + ("numpy",) if m in modules] == []
 
 
 def test_the_model_is_read_on_first_use_and_once(tmp_path: Path) -> None:
@@ -67,19 +73,21 @@ def test_the_model_is_read_on_first_use_and_once(tmp_path: Path) -> None:
     assert loads == [tmp_path / "m1"]
 
 
-def test_build_classifier_leaves_the_shipped_model_unread_until_a_message_needs_it(corpus: Path) -> None:
+def test_build_classifier_leaves_the_shipped_models_unread_until_a_message_needs_them(corpus: Path) -> None:
     code = (
         "import sys\n"
         "from pathlib import Path\n"
         "from responsemaster.classify import build_classifier\n"
         "c = build_classifier()\n"
+        f"c.classify(Path({str(corpus / 'hand-labelled' / '00920c54593c0d96.eml')!r}).read_bytes())\n"
+        "print(c.model.loaded, c.recipient_model.loaded, 'spacy' in sys.modules, 'numpy' in sys.modules)\n"
         f"c.classify(Path({str(corpus / 'bounces' / '000194ed06887898.eml')!r}).read_bytes())\n"
-        "print(c.model.loaded, 'spacy' in sys.modules, 'numpy' in sys.modules)\n"
+        "print(c.model.loaded, c.recipient_model.loaded, 'spacy' in sys.modules)\n"
         "v = c.classify(b'From: Jane <jane@example.org>\\nSubject: Re: news\\n\\nThanks a lot, see you on Monday!\\n')\n"
         "print(c.model.loaded, v.decided_by.startswith('model:'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300).stdout
-    assert out.split("\n")[:2] == ["False False False", "True True"]
+    assert out.split("\n")[:3] == ["False False False False", "False True False", "True True"]
 
 
 def test_every_command_is_listed_with_its_own_help_and_loads_by_name() -> None:
@@ -90,3 +98,14 @@ def test_every_command_is_listed_with_its_own_help_and_loads_by_name() -> None:
         assert command.get_short_help_str(200) == summary  # the table says what the command says
         assert name in listing
     assert CliRunner().invoke(main, ["nonesuch"]).exit_code != 0
+
+
+def test_telling_whether_there_is_a_recipient_model_names_the_files_it_is_saved_in() -> None:
+    from responsemaster.classify.model import fastpath, recipient_model
+    from responsemaster.classify.model.store import RECIPIENT_MODEL_FILES
+
+    saved = {f"{recipient_model.FOLDER}/{recipient_model.META_FILE}"} | {
+        f"{recipient_model.FOLDER}/{head}/{name}"
+        for head in recipient_model.HEADS for name in (fastpath.SCORER_FILE, fastpath.WEIGHTS_FILE)
+    }
+    assert set(RECIPIENT_MODEL_FILES) == saved

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from test_mailer_support import make_settings, open_test_store
 
-from mailer.addresses import InvalidAddress, validate_address
 from mailer.csv_io import CsvReport, neutralise, parse_csv
 from mailer.subscribers import export_csv, import_csv
+from responsemaster.addresses import InvalidAddress, validate_address
 from responsemaster.cli.mailer_cmd import mailer
 
 

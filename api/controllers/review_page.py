@@ -20,7 +20,7 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import Body, PathParameter, QueryParameter
 from litestar.response import Redirect, Response, Template
 
-from api import review_ops
+from api import recipient_review, review_ops
 from api.auth import COOKIE, check_csrf, csrf_token
 from api.context import Ctx
 from api.controllers.common import actor_and_address
@@ -28,13 +28,16 @@ from api.controllers.review import CURSOR
 from api.keys import verify_key
 from api.mail_render import render
 from api.security_headers import PAGE_CSP, page_headers, review_csp
-from responsemaster.categories import CATEGORIES
+from responsemaster.categories import BOUNCE_CATEGORIES, CATEGORIES, reasons_of
 
 #: Keyboard order: what a reviewer most often corrects a routed reply to comes first.
 KEY_ORDER = ("user_reply", "auto_reply", "unsubscribe_request", "challenge_response", "feedback_loop",
              "hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "delivery_status", "message_restriction")
 SHORTCUTS = [(str((i + 1) % 10) if i < 10 else "", c) for i, c in enumerate(KEY_ORDER)]
 assert sorted(KEY_ORDER) == sorted(CATEGORIES)
+#: What a reported recipient can be corrected to: the bounce categories (by severity), then "not a failure".
+RECIPIENT_CATEGORIES = [c for c in KEY_ORDER if c in BOUNCE_CATEGORIES] + ["delivery_status"]
+RECIPIENT_REASONS = {c: list(reasons_of(c)) for c in RECIPIENT_CATEGORIES}  # type: ignore[arg-type]
 ItemId = Annotated[int, PathParameter(ge=1, le=2**62)]
 #: Rows per queue page; the next page starts after the last row shown (``?after=``), in queue order.
 PAGE_SIZE = 100
@@ -111,7 +114,32 @@ class ReviewPageController(Controller):
         mail = render(raw, remote=remote)
         return Template("review_item.html", headers=page_headers(review_csp(remote)), context={
             "d": detail, "mail": mail, "remote": remote, "prev_id": prev_id, "next_id": next_id,
-            "shortcuts": SHORTCUTS, "csrf": csrf_token(_key(request)), "who": request.state.caller.name})
+            "shortcuts": SHORTCUTS, "csrf": csrf_token(_key(request)), "who": request.state.caller.name,
+            "recipient_categories": RECIPIENT_CATEGORIES, "recipient_reasons": RECIPIENT_REASONS})
+
+    @post("/{item_id:int}/recipient", opt={"scope": "write"}, sync_to_thread=True, status_code=303)
+    def relabel_recipient(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: Form) -> Redirect:
+        check_csrf(request, data.get("csrf"))
+        actor, addr = actor_and_address(request)
+        try:
+            recipient_review.relabel_recipient(ctx, item_id, (data.get("address") or "")[:320],
+                                               data.get("category") or "", (data.get("reason") or "")[:64],
+                                               actor, addr, (data.get("note") or "")[:2000])
+        except review_ops.NoSuchItem as exc:
+            raise NotFoundException(str(exc)) from None
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
+        return Redirect(path=_safe_next(data.get("next")), status_code=303)
+
+    @post("/{item_id:int}/confirm-prune", opt={"scope": "write"}, sync_to_thread=True, status_code=303)
+    def confirm_prune(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: Form) -> Redirect:
+        check_csrf(request, data.get("csrf"))
+        actor, addr = actor_and_address(request)
+        try:
+            recipient_review.confirm_prunes(ctx, item_id, actor, addr, (data.get("address") or None))
+        except (review_ops.NoSuchItem, recipient_review.NoPendingPrune) as exc:
+            raise NotFoundException(str(exc)) from None
+        return Redirect(path=_safe_next(data.get("next")), status_code=303)
 
     @post("/{item_id:int}/resolve", opt={"scope": "write"}, sync_to_thread=True, status_code=303)
     def resolve(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId, data: Form) -> Redirect:

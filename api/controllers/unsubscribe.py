@@ -5,7 +5,7 @@ mailbox provider sends when the user clicks "unsubscribe"; ``GET`` shows a
 page with a button, and never changes anything (link scanners follow GETs).
 A token whose HMAC does not verify changes nothing: 400 with a plain
 message. A verified token for a subscriber we do not know: 404. The token
-names the subscriber by id or by address (SPEC section 3; the mailer's choice).
+names the subscriber by id or by address (docs/return-path-spec.md; the mailer's choice).
 """
 
 from __future__ import annotations

@@ -13,18 +13,31 @@ if TYPE_CHECKING:
 
 
 def build_classifier(settings: "Settings | None" = None) -> "Classifier":
-    """The classifier the settings describe: shipped rules + operator rules + current model."""
-    from responsemaster.classify.model.store import current_model
-    from responsemaster.classify.pipeline import Classifier
-    from responsemaster.classify.rules import RuleSet
-    from responsemaster.config import Settings
+    """The classifier the settings describe: shipped rules + operator rules + current models (message, recipient).
 
+    The models are read the first time a message needs them (see ``LazyModel``).
+    """
+    from responsemaster.classify.model.store import current_model, current_recipient_model
+    from responsemaster.classify.pipeline import Classifier
+    from responsemaster.config import Settings
     from responsemaster.verp_keys import configured_keyring, token_reader
 
     settings = settings or Settings()
-    rules = RuleSet.load(settings.classify.rules_files)
-    model = current_model(settings.classify.models_dir) if settings.classify.use_model else None  # loaded on first use
+    rules = configured_rules(settings)
+    model = current_model(settings.classify.models_dir) if settings.classify.use_model else None
+    recipient_model = current_recipient_model(settings.classify.models_dir) if settings.classify.use_model else None
     section = settings.section("verp")
     keyring = configured_keyring(section)
     read_token = token_reader(keyring, section) if keyring is not None else None
-    return Classifier(rules=rules, model=model, read_token=read_token)
+    return Classifier(rules=rules, model=model, read_token=read_token, recipient_model=recipient_model)
+
+
+def configured_rules(settings: "Settings"):  # type: ignore[no-untyped-def]
+    """The shipped rules plus ``[classify] rules_files``; a file that does not load is a SettingError."""
+    from responsemaster.classify.rules import RuleError, RuleSet
+    from responsemaster.config import SettingError
+
+    try:
+        return RuleSet.load(settings.classify.rules_files)
+    except RuleError as exc:
+        raise SettingError("[classify] rules_files", str(exc)) from exc

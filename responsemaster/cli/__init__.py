@@ -12,8 +12,12 @@ import importlib
 
 import click
 
+from responsemaster.cli.common import OneLineErrors
+
 #: name -> (module, attribute, one-line help shown by ``responsemaster --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("responsemaster.cli.init_cmd", "init",
+              "Write a commented responsemaster.toml with a freshly generated VERP secret."),
     "classify": ("responsemaster.cli.classify_cmd", "classify",
                   "Classify .eml files, folders of them, Maildirs and mbox files."),
     "rules": ("responsemaster.cli.classify_cmd", "rules",
@@ -22,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Rebuild the model from training_data/ into models/<id>/ and point models/CURRENT at it."),
     "evaluate": ("responsemaster.cli.classify_cmd", "evaluate",
                   "Print per-category precision/recall/F1 and a confusion matrix."),
+    "label": ("responsemaster.cli.label_cmd", "label",
+               "Add a correction to training_data/, the way the review page does (the next `train` learns it)."),
     "run": ("responsemaster.cli.worker_cmd", "run",
              "The worker: drain every configured source, record verdicts, route them; serve the API beside it."),
     "status": ("responsemaster.cli.worker_cmd", "status",
@@ -41,8 +47,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+class LazyGroup(OneLineErrors):
+    """A group whose subcommands are imported on first use (a setting error below is still one line)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

@@ -1,4 +1,4 @@
-"""``classify``, ``rules check``, ``train`` and ``evaluate``."""
+"""``classify``, ``rules check``/``rules stats``, ``train`` and ``evaluate``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from responsemaster.cli.common import config_option, settings_from
 
 
 @click.command()
-@click.option("--jsonl", is_flag=True, help="One JSON object per message (SPEC section 6 contract).")
+@click.option("--jsonl", is_flag=True, help="One JSON object per message (fields: docs/categories.md).")
 @click.option("--no-model", is_flag=True, help="Structure and rules only; do not load the trained model.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @config_option
@@ -65,6 +65,18 @@ def rules_check(file: Path) -> None:
     except RuleError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{file}: {len(loaded)} rules OK")
+
+
+@rules.command("stats")
+@config_option
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Labelled data (default: training_data/).")
+@click.option("--generated", is_flag=True, help="Also count generated bounces (the provider catalogue, the lab).")
+def rules_stats(config_path: Path | None, data_dir: Path | None, generated: bool) -> None:
+    """Per rule: hits on the labelled data, distinct sources, precision; rules one message supports are flagged."""
+    from responsemaster.cli.label_cmd import print_rule_stats
+
+    print_rule_stats(config_path, data_dir, generated)
 
 
 @click.command()

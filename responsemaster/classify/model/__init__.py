@@ -23,16 +23,18 @@ class TextModel(Protocol):
 class LazyModel:
     """A trained model that is loaded the first time it is used, then kept.
 
-    Why: loading imports numpy and the model's arrays (and tokenising a
-    message imports spaCy), most of a second; a ``classify`` of a few
-    bounces, which structure and rules decide, never needs it. Anything
-    besides :meth:`predict` and ``model_id`` is taken from the loaded model.
+    Why: the message model imports numpy and spaCy (most of a second) and
+    a ``classify`` of a few bounces, which structure and rules decide, never
+    needs it; the recipient model (numpy and two small arrays) is needed at
+    the first failed recipient, not by a reply or a report. Both are built
+    with this wrapper (``build_classifier``). Anything besides
+    :meth:`predict` and ``model_id`` is taken from the loaded model.
     """
 
-    def __init__(self, folder: Path, load: Callable[[Path], TextModel]) -> None:
+    def __init__(self, folder: Path, load: Callable[[Path], Any]) -> None:
         self.folder = Path(folder)
         self._load = load
-        self._model: TextModel | None = None
+        self._model: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -43,7 +45,7 @@ class LazyModel:
     def loaded(self) -> bool:
         return self._model is not None
 
-    def model(self) -> TextModel:
+    def model(self) -> Any:
         """The model, loaded now if it was not yet (once, even with several threads asking)."""
         if self._model is None:
             with self._lock:
@@ -51,8 +53,9 @@ class LazyModel:
                     self._model = self._load(self.folder)
         return self._model
 
-    def predict(self, msg: ParsedMessage, fields: Mapping[str, str]) -> tuple[str, float]:
-        return self.model().predict(msg, fields)
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """The loaded model's ``predict`` (the message model's and the recipient model's take different inputs)."""
+        return self.model().predict(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -11,8 +11,10 @@ Layout of one model: ``models/<id>/model.skops`` (the scikit-learn pipeline),
 ``scorer.json`` + ``scorer.npy`` (the same model compiled to plain data for
 prediction, see :mod:`~responsemaster.classify.model.fastpath`; loading it
 needs neither pickle nor scikit-learn), ``lemmas.json`` (the reduced lemma
-tables the features use) and ``meta.json`` (versions, labels, counts, data
-hash, metrics, settings). ``models/CURRENT`` holds the id in use.
+tables the features use), ``meta.json`` (versions, labels, counts, data
+hash, metrics, settings) and ``recipient/`` (the recipient model, stored the
+same way: see :mod:`~responsemaster.classify.model.recipient_model`).
+``models/CURRENT`` holds the id in use.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ MODEL_FILE = "model.skops"
 LEMMAS_FILE = "lemmas.json"
 META_FILE = "meta.json"
 CURRENT = "CURRENT"
+#: The files a recipient model is saved in (recipient_model.FOLDER, HEADS, META_FILE; fastpath's file names),
+#: named here so that telling whether there is one imports no numpy (a test keeps the two lists equal).
+RECIPIENT_MODEL_FILES = ("recipient/meta.json", "recipient/category/scorer.json", "recipient/category/scorer.npy",
+                         "recipient/reason/scorer.json", "recipient/reason/scorer.npy")
 
 #: Every non-builtin type a model.skops may contain. Extend it only together
 #: with a change to estimator.build_pipeline, and only with scikit-learn/numpy types.
@@ -67,8 +73,13 @@ def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any]
     if untrusted:
         raise RuntimeError(f"model contains types missing from store.TRUSTED: {untrusted}")
     if make_current:
-        _write_atomically(Path(models_dir) / CURRENT, model_id + "\n")
+        save_model_pointer(models_dir, model_id)
     return target
+
+
+def save_model_pointer(models_dir: Path, model_id: str) -> None:
+    """Point ``models/CURRENT`` at ``model_id`` (atomically: a reader sees the old id or the new one)."""
+    _write_atomically(Path(models_dir) / CURRENT, model_id + "\n")
 
 
 def load_model(model_dir: Path) -> TextModel:
@@ -119,10 +130,38 @@ def load_current_model(models_dir: Path) -> TextModel | None:
     return load_model(folder) if folder is not None else None
 
 
+def load_current_recipient_model(models_dir: Path) -> Any:
+    """The recipient model saved with the current model, or None (none trained, or an older model without one)."""
+    from responsemaster.classify.model.recipient_model import RecipientModel
+
+    folder = current_model_dir(models_dir)
+    return RecipientModel.load(folder) if folder is not None else None
+
+
 def current_model(models_dir: Path) -> LazyModel | None:
     """Like :func:`load_current_model`, loaded on first use (see :class:`LazyModel`)."""
     folder = current_model_dir(models_dir)
     return LazyModel(folder, load_model) if folder is not None else None
+
+
+def current_recipient_model(models_dir: Path) -> LazyModel | None:
+    """Like :func:`load_current_recipient_model`, loaded on first use; None when the files are not there.
+
+    Whether the model folder has one is told from its files alone (no numpy import).
+    """
+    folder = current_model_dir(models_dir)
+    if folder is None or not all((folder / name).is_file() for name in RECIPIENT_MODEL_FILES):
+        return None
+
+    def load(model_dir: Path) -> Any:
+        from responsemaster.classify.model.recipient_model import RecipientModel
+
+        loaded = RecipientModel.load(model_dir)
+        if loaded is None:
+            raise RuntimeError(f"{model_dir}: the recipient model's files are there but do not load")
+        return loaded
+
+    return LazyModel(folder, load)
 
 
 def _write_atomically(path: Path, text: str) -> None:
