@@ -59,13 +59,12 @@ def drain_once(
         return _drain_here(settings, on_batch, settle_seconds)
     import multiprocessing
 
-    from responsemaster.store import open_store
-
-    open_store(settings).close()  # migrate once, before anything forks (and hold no connection over the fork)
+    _check(settings)
     context = multiprocessing.get_context("fork")
     totals: dict[str, BatchResult] = {}
     running: dict[Any, tuple[Any, Connection]] = {}
     restarts = RESTARTS_PER_WORKER * workers
+    died = False
 
     def start() -> None:
         receive, send = context.Pipe(duplex=False)
@@ -88,10 +87,29 @@ def drain_once(
                 continue
             say(f"worker {process.pid} died ({_how(process.exitcode)}): its messages go back to the others")
             give_back_claims(settings, process.pid)
-            if restarts > 0 and _work_left(settings):
+            if _work_left(settings):
+                if restarts == 0:
+                    died = True
+                    continue
                 restarts -= 1
                 start()
+    if died and _work_left(settings):
+        raise WorkersDied(f"{RESTARTS_PER_WORKER * workers} replacement workers died too; messages are left in the source")
     return totals
+
+
+class WorkersDied(RuntimeError):
+    """Every replacement worker died while messages were left (``run --once`` exits with an error)."""
+
+
+def _check(settings: Settings) -> None:
+    """What each worker builds at start, built once here first: a wrong setting is one error in
+    ``run``, not one traceback per worker; and the schema is migrated before anything forks."""
+    from responsemaster.worker_runtime import Runtime, build_sources
+
+    Runtime.build(settings).close()  # closes the store: no connection is held over the fork
+    for source in build_sources(settings):
+        source.close()
 
 
 def _received(receive: Connection) -> dict[str, BatchResult] | None:

@@ -113,3 +113,20 @@ def test_a_parent_killed_with_sigkill_leaves_no_worker_behind(tmp_path: Path, co
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [pid for pid in workers if _alive(pid)], "a worker outlived its parent"
+
+
+def test_run_once_fails_when_every_replacement_worker_dies_too(tmp_path: Path, corpus_files: list[Path],
+                                                                monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from responsemaster import worker_pool
+
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 20)
+    settings = load_settings(write_config(tmp_path / "rm.toml", box, f"sqlite:///{tmp_path / 'var' / 'rm.db'}"))
+    started: list[int] = []
+    monkeypatch.setattr(worker_pool, "_drain_here", lambda *args: os._exit(3))  # what the forked workers run
+    with pytest.raises(worker_pool.WorkersDied):
+        worker_pool.drain_once(settings, 2, settle_seconds=0, say=lambda line: started.append(int(line.split()[1])))
+    assert len(started) == 2 + worker_pool.RESTARTS_PER_WORKER * 2  # the two, then every replacement
+    assert maildir_counts(box)["inbox"] == 20

@@ -84,12 +84,15 @@ def check_run_settings(settings: Settings, *, receiver: bool, api: bool) -> None
 
 
 def _run_once(settings: Settings, workers: int | None) -> None:
-    from responsemaster.worker_pool import drain_once
+    from responsemaster.worker_pool import WorkersDied, drain_once
     from responsemaster.worker_runtime import log_batch
 
     settle = float(settings.section("worker").get("settle_seconds", 10.0))
-    totals = drain_once(settings, _worker_count(settings, workers), on_batch=log_batch, settle_seconds=settle,
-                        say=console.log)
+    try:
+        totals = drain_once(settings, _worker_count(settings, workers), on_batch=log_batch, settle_seconds=settle,
+                            say=console.log)
+    except WorkersDied as exc:
+        raise click.ClickException(str(exc)) from exc
     for total in totals.values():
         console.log(
             f"[green]done[/] {total.source}: {total.processed} processed, {total.duplicates} already done, "
