@@ -96,7 +96,8 @@ def _run(cmd: list[str], env: dict[str, str], stdin: str | None = None) -> tuple
 def contenders(folder: Path, files: list[Path]) -> list[tuple[str, list[str], str | None]]:
     listing = "".join(f"{path}\n" for path in files)
     return [
-        ("ResponseMaster `classify --jsonl`", [sys.executable, "-m", "responsemaster", "classify", "--jsonl", str(folder)], None),
+        ("ResponseMaster `classify --jsonl`",
+         [sys.executable, "-m", "responsemaster", "classify", "--jsonl", str(folder)], None),
         (f"Sisimai {_sisimai_version()} (`perl -MSisimai`)", ["perl", str(DRIVER), "--repeat", "0"], listing),
         ("parse floor (`email.message_from_bytes`)", [sys.executable, "-c", PARSE_FLOOR], listing),
     ]
@@ -126,33 +127,30 @@ def write_bounces(folder: Path, count: int) -> list[Path]:
     return files
 
 
+def _timed(name: str, cmd: list[str], env: dict[str, str], stdin: str | None, runs: int, warm: bool = False) -> Timing:
+    if warm:
+        _run(cmd, env, stdin)  # untimed: bytecode caches written, files in the page cache
+    timing = Timing(name)
+    for _ in range(runs):
+        wall, cpu = _run(cmd, env, stdin)
+        timing.walls.append(wall)
+        timing.cpus.append(cpu)
+    return timing
+
+
 def measure(messages: int, runs: int, one_file_runs: int) -> str:
     work = Path(tempfile.mkdtemp(prefix="rm-whole-"))
     try:
         files = write_bounces(work / "bounces", messages)
         env = _environment(work / "pycache")
         loads = [os.getloadavg()]
-        whole: list[Timing] = []
-        for name, cmd, stdin in contenders(work / "bounces", files):
-            _run(cmd, env, stdin)  # untimed: bytecode caches written, files in the page cache
-            timing = Timing(name)
-            for _ in range(runs):
-                wall, cpu = _run(cmd, env, stdin)
-                timing.walls.append(wall)
-                timing.cpus.append(cpu)
-            whole.append(timing)
+        whole = [_timed(name, cmd, env, stdin, runs, warm=True)
+                 for name, cmd, stdin in contenders(work / "bounces", files)]
         one = work / "one"
         one.mkdir()
         single = one / files[0].name
         shutil.copy(files[0], single)
-        starts: list[Timing] = []
-        for name, cmd, stdin in contenders(one, [single]):
-            timing = Timing(name)
-            for _ in range(one_file_runs):
-                wall, cpu = _run(cmd, env, stdin)
-                timing.walls.append(wall)
-                timing.cpus.append(cpu)
-            starts.append(timing)
+        starts = [_timed(name, cmd, env, stdin, one_file_runs) for name, cmd, stdin in contenders(one, [single])]
         loads.append(os.getloadavg())
         return report(messages, runs, one_file_runs, whole, starts, loads)
     finally:
