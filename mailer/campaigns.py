@@ -91,7 +91,7 @@ class Loaded:
 
 def load_campaign(session: Session, ref: int | str) -> Loaded:
     """A campaign by id or name, with its plan and compiled template."""
-    stmt = select(Campaign).where(Campaign.id == int(ref) if str(ref).isdigit() else Campaign.name == str(ref))
+    stmt = select(Campaign).where(Campaign.id == int(ref) if str(ref).isascii() and str(ref).isdigit() else Campaign.name == str(ref))
     campaign = session.execute(stmt).scalars().first()
     if campaign is None:
         raise CampaignError(f"no campaign {ref!r}")

@@ -37,10 +37,11 @@ def lookup_names(store: Store, campaign: str, subscriber: str) -> tuple[str | No
 
 
 def make_token_reader(
-    keyring: Keyring, section: Mapping[str, Any], store: Store | None = None, id_domains: Iterable[str] = ()
+    keyring: Keyring, section: Mapping[str, Any], store: Store | None = None, id_domains: Iterable[str] = (),
+    prefixes: Iterable[str] = (),
 ) -> TokenReader:
     """A ``TokenReader`` for the classifier; without a store the ids are returned as they are."""
-    verify = token_reader(keyring, section, id_domains)
+    verify = token_reader(keyring, section, id_domains, prefixes)
 
     @lru_cache(maxsize=4096)
     def names(campaign: str, subscriber: str) -> tuple[str, str]:

@@ -79,16 +79,22 @@ def configured_keyring(section: Mapping[str, Any]) -> Keyring | None:
     return keyring_from_env() or keyring_from_section(section)
 
 
-def token_reader(keyring: Keyring, section: Mapping[str, Any], id_domains: Iterable[str] = ()) -> TokenReader:
+def token_reader(
+    keyring: Keyring, section: Mapping[str, Any], id_domains: Iterable[str] = (), prefixes: Iterable[str] = ()
+) -> TokenReader:
     """Reads tokens from envelope addresses and from our own Message-IDs.
 
-    A Message-ID is only considered when its domain is one of ours (the
+    An address carries a token when its local part is ``<prefix>+<token>``:
+    the ``[verp]`` prefix (the return path) or one of ``prefixes`` (the
+    List-Unsubscribe mailto's local part, ``unsubscribe+<token>@...``, so a
+    request mailed there names the subscriber whoever sends it). A
+    Message-ID is only considered when its domain is one of ours (the
     ``[verp]`` message-id or bounce domain, plus ``id_domains``, e.g. the
     mailer's sending domain), so another mailer's Message-ID that happens to
     look like a token is never flagged as forged. The result carries the ids
     the token names; turning them into addresses is the store's business.
     """
-    prefix = str(section.get("prefix") or DEFAULT_PREFIX).lower()
+    tokened = {str(section.get("prefix") or DEFAULT_PREFIX).lower(), *(p.lower() for p in prefixes if p)}
     bounce_domain = str(section.get("bounce_domain") or DEFAULT_BOUNCE_DOMAIN).lower()
     ours = {str(section.get("message_id_domain") or bounce_domain).lower(), *(d.lower() for d in id_domains if d)}
 
@@ -96,7 +102,7 @@ def token_reader(keyring: Keyring, section: Mapping[str, Any], id_domains: Itera
         local, _, domain = value.strip("<> ").rpartition("@")
         local, domain = local.lower(), domain.lower()
         try:
-            if local.startswith(prefix + "+"):
+            if (prefix := local.partition("+")[0]) in tokened and "+" in local:
                 data = parse_return_path(value, keyring, prefix)
             elif domain in ours and (token := token_from_message_id(value)) is not None:
                 data = decode_token(token, keyring)

@@ -37,7 +37,7 @@ from responsemaster.routing.router import Router
 from responsemaster.store import claims
 from responsemaster.store.database import Store
 from responsemaster.store.recording import find_recorded_many
-from responsemaster.verdict import Verdict
+from responsemaster.verdict import GAVE_UP, Verdict
 from responsemaster.worker_recording import Prepared, SyncInBackground, record_batch
 
 logger = logging.getLogger("responsemaster.worker")
@@ -157,7 +157,7 @@ def _prepare(
         return item  # already recorded: only the source has to be told again
     if attempts[msg.key] > options.max_attempts:
         item.reason = f"gave up after {attempts[msg.key] - 1} attempts: {_last_error(store, msg)}"
-        item.verdict = Verdict("user_reply", 0.0, "error", "reply", error=item.reason)
+        item.verdict = Verdict.failure(GAVE_UP, item.reason)
     else:
         item.verdict = classifier.classify(msg.raw)  # type: ignore[attr-defined]
         if item.verdict.error:

@@ -183,7 +183,7 @@ def _lock_order(item: Prepared) -> tuple[str, ...]:
     verdict = item.verdict
     if verdict is None:
         return ("",)
-    return (verdict.category, verdict.reason, concerned_address(verdict).lower(), verdict.attribution.campaign)
+    return (verdict.category or "", verdict.reason, concerned_address(verdict).lower(), verdict.attribution.campaign)
 
 
 def _record_one(session: Session, router: Router, item: Prepared, outbox: list[int]) -> str:

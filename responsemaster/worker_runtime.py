@@ -126,10 +126,12 @@ def _store_token_reader(settings: Settings, store: Store):
     """
     from mailer.settings import mailer_settings
     from mailer.token_reader import make_token_reader
+    from responsemaster.classify import token_prefixes
     from responsemaster.verp_keys import configured_keyring
 
     section = settings.section("verp")
     keyring = configured_keyring(section)
     if keyring is None:
         return None
-    return make_token_reader(keyring, section, store, id_domains=[mailer_settings(settings).sending_domain])
+    mailer = mailer_settings(settings)
+    return make_token_reader(keyring, section, store, id_domains=[mailer.sending_domain], prefixes=token_prefixes(settings))

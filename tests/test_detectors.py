@@ -116,10 +116,17 @@ def test_every_detector_module_is_registered() -> None:
 
 
 def test_detectors_say_not_mine_to_garbage() -> None:
-    for raw in (b"", b"\x00\xff" * 50, b"Subject: hi\n\nhello", b"From: MAILER-DAEMON@x\n\n<a@b>:\n"):
+    """Nothing here is a report or an automatic answer: every detector answers None (and none raises).
+
+    The last two are the traps: a daemon's From with an address-shaped line
+    but no failure words, no status and no code; and a plain human reply.
+    """
+    garbage = (b"", b"\x00\xff" * 50, b"Subject: hi\n\nhello", b"From: MAILER-DAEMON@x\n\n<a@b>:\n",
+               b"From: Jane <jane@example.org>\nSubject: Re: news\n\nThanks, see you then.\n")
+    for raw in garbage:
         msg = parse_message(raw)
-        for detector in detectors.DETECTORS:
-            detector.detect(msg)  # must not raise
+        claimed = {detector.name: detector.detect(msg) for detector in detectors.DETECTORS}
+        assert {name: found for name, found in claimed.items() if found is not None} == {}, raw
 
 
 # ------------------------------------------------------------ the hard cases of docs/categories.md

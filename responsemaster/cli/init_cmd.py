@@ -84,7 +84,7 @@ def parse_relay(value: str) -> tuple[str, int]:
     if not sep:
         host, port = value, "25"
     host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise click.BadParameter(f"{value!r} is not HOST:PORT (e.g. smtp.example.org:587)", param_hint="--relay")
     return host, int(port)
 

@@ -24,6 +24,9 @@ class RawItem:
     label: str
     raw: bytes
     error: str | None = None
+    #: A file found in a folder (not named on the command line, not a Maildir or mbox entry):
+    #: the command line skips it when it is not mail (a README, a LICENSE).
+    in_folder: bool = False
 
 
 def is_maildir(path: Path) -> bool:
@@ -62,17 +65,17 @@ def _iter_folder(folder: Path) -> Iterator[RawItem]:
             continue
         dirs.sort()
         for name in sorted(files):
-            if name.startswith(".") or name in ("labels.jsonl", "SOURCES.jsonl") or name.endswith((".md", ".txt.license")):
+            if name.startswith("."):
                 continue
-            yield from _iter_file(here / name)
+            yield from _iter_file(here / name, in_folder=True)
 
 
-def _iter_file(path: Path) -> Iterator[RawItem]:
+def _iter_file(path: Path, in_folder: bool = False) -> Iterator[RawItem]:
     """An mbox's messages, or the file as one message: opened and read once in the common case."""
     try:
         with path.open("rb") as handle:
             head = handle.read(5)
-            item = RawItem(str(path), head + handle.read()) if head != b"From " else None
+            item = RawItem(str(path), head + handle.read(), in_folder=in_folder) if head != b"From " else None
     except OSError as exc:
         item = RawItem(str(path), b"", error=f"{path}: cannot read: {exc}")
     if item is not None:
@@ -127,8 +130,8 @@ def _unmangle(lines: list[bytes]) -> bytes:
     )
 
 
-def _read_file(path: Path) -> RawItem:
+def _read_file(path: Path, in_folder: bool = False) -> RawItem:
     try:
-        return RawItem(str(path), path.read_bytes())
+        return RawItem(str(path), path.read_bytes(), in_folder=in_folder)
     except OSError as exc:
         return RawItem(str(path), b"", error=f"{path}: cannot read: {exc}")

@@ -3,11 +3,12 @@
 Like listmonk's bounce actions, dispositions are data. An operator overrides a
 category in TOML::
 
+    [routing]
+    prune_confidence = 0.8            # a less sure hard bounce waits for a person (pending prune)
+    require_token_for_prune = true    # only mail we signed prunes; unsigned hard bounces wait too
+
     [routing.categories.hard_bounce]
     actions = ["log", "prune"]
-
-    [routing]
-    prune_confidence = 0.8     # a less sure hard bounce waits for a person (pending prune)
 
     [routing.bounce_score]
     weights = { soft_bounce = 1.0, mailbox_full = 0.5 }
@@ -82,6 +83,8 @@ class RoutingConfig:
     forward_to: str = ""
     alert_to: str = ""
     from_address: str = "responsemaster@localhost"
+    #: Prune only on a verified token naming the address; other prunes wait in the review queue.
+    require_token_for_prune: bool = False
     max_forwards_per_sender: int = 10
     max_alerts_per_domain: int = 10
     #: Categories whose Auto-Submitted mail is still forwarded (a person must act on a challenge).
@@ -115,6 +118,8 @@ def load_routing(settings: Settings) -> RoutingConfig:
     for key in ("max_forwards_per_sender", "max_alerts_per_domain"):
         setattr(config, key, setting_value("routing", data, key, int, getattr(config, key)))
     config.prune_confidence = setting_value("routing", data, "prune_confidence", float, config.prune_confidence)
+    config.require_token_for_prune = setting_value("routing", data, "require_token_for_prune", bool,
+                                                   config.require_token_for_prune)
     if "forward_auto_submitted" in data:
         config.forward_auto_submitted = _strings("[routing] forward_auto_submitted", data["forward_auto_submitted"])
     _load_categories(config, data.get("categories", {}))

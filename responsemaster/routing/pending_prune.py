@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from responsemaster.routing.config import RoutingConfig
-from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber
+from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action
 from responsemaster.routing.pending import REVIEW_ITEM
 from responsemaster.routing.status import change_status, suppress
 from responsemaster.store.actions import ActionTaken
@@ -28,6 +28,17 @@ from responsemaster.store.subscribers import SubscriberStatus
 from responsemaster.verdict import Verdict
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
+
+
+def hold(ctx: RouteContext, target: Target, why: str) -> None:
+    """Record a pending prune of ``target`` (once) and queue the message for a person, instead of pruning.
+
+    The one way a prune waits: for a verdict below ``prune_confidence`` and, with
+    ``require_token_for_prune``, for a message whose token does not name the address.
+    """
+    detail = f"pending: {target.category}:{target.reason} {why}; a person confirms or relabels it in the review queue"
+    if record_action(ctx, "prune", target.address, status=PENDING, detail=detail) is not None:
+        queue_for_review(ctx, target)
 
 
 def queue_for_review(ctx: RouteContext, target: Target) -> None:

@@ -78,8 +78,12 @@ class Router:
 
         ``fresh``: the caller inserted ``message`` in this same transaction (the
         worker does), so its actions are written in one statement at the end.
+        A failure verdict (no category) changes nothing and sends nothing: its
+        message belongs in quarantine, and no category's dispositions fit it.
         """
         ctx = RouteContext(session, self.config, message, verdict_row, verdict, raw, self.var, fresh=fresh)
+        if verdict.category is None:
+            return ctx
         targets = targets_of(verdict)
         if ctx.forged:
             record_action(ctx, "flag_forged_token", verdict.attribution.subscriber or "-", "flagged",

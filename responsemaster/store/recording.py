@@ -158,7 +158,7 @@ def _verdict_values(message_id: int, verdict: Verdict, now: datetime) -> dict[st
     attribution = verdict.attribution
     return {
         "message_id": message_id,
-        "category": verdict.category,
+        "category": verdict.category or "",  # "" for a failure verdict (error set, quarantined)
         "reason": clip(verdict.reason, 64),
         "confidence": float(verdict.confidence),
         "decided_by": clip(verdict.decided_by, 255),

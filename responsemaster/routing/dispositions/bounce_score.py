@@ -23,6 +23,7 @@ from responsemaster.routing.context import (
     touch,
 )
 from responsemaster.routing.status import change_status, suppress
+from responsemaster.routing.token_required import lacks_token
 from responsemaster.store.base import clip
 from responsemaster.store.subscribers import NOT_MAILABLE, Subscriber, SubscriberStatus
 
@@ -34,6 +35,9 @@ class BounceScore:
 
     def apply(self, ctx: RouteContext, target: Target) -> None:
         if not target.address:
+            return
+        if lacks_token(ctx, target.address):  # a score at the threshold prunes: only signed bounces count
+            record_action(ctx, self.name, target.address, "skipped", "unsigned: not scored (require_token_for_prune)")
             return
         action = record_action(ctx, self.name, target.address)
         if action is None:
