@@ -117,7 +117,7 @@ def _counts(engine) -> tuple[dict, dict]:  # type: ignore[no-untyped-def,type-ar
     return table, dict(computed)
 
 
-def test_0006_counts_a_batch_with_one_statement_and_counts_the_same(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_0007_counts_a_batch_with_one_statement_and_counts_the_same(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     from alembic import command
 
     from responsemaster.ingest.source import RawMessage
@@ -134,7 +134,7 @@ def test_0006_counts_a_batch_with_one_statement_and_counts_the_same(db_url: str,
     config = alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "0005_recipient_command")
+        command.upgrade(config, "0006_api_sessions")
     store = Store(engine, tmp_path / "var")
     with store.transaction() as s:  # counted by the row trigger of 0003
         record_message(s, RawMessage("s", "k0", b"0"), verdict(0), "p")
@@ -152,7 +152,7 @@ def test_0006_counts_a_batch_with_one_statement_and_counts_the_same(db_url: str,
                                  "('all', 'domain', 'campaign')")).scalar_one() == 0
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0005_recipient_command")
+        command.downgrade(config, "0006_api_sessions")
     with store.transaction() as s:  # the row trigger of 0003 again
         record_message(s, RawMessage("s", "k9", b"9"), verdict(9), "p")
     table, computed = _counts(engine)

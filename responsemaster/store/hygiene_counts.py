@@ -93,7 +93,7 @@ def _count_rows_sql(dialect: str, source: str) -> str:
 
 
 def trigger_ddl(dialect: str) -> list[str]:
-    """Statements creating the counting trigger on ``dialect`` (sqlite or postgresql); migration 0006.
+    """Statements creating the counting trigger on ``dialect`` (sqlite or postgresql); migration 0007.
 
     PostgreSQL counts once per INSERT statement (a statement-level trigger
     reading the inserted rows from a transition table): the worker inserts

@@ -1,7 +1,7 @@
 """Per-day verdict counts kept once per INSERT statement, not once per verdict.
 
-Revision ID: 0006_bulk_counts
-Revises: 0005_recipient_command
+Revision ID: 0007_bulk_counts
+Revises: 0006_api_sessions
 Create Date: 2026-12-04 06:00:00
 
 The worker inserts a whole batch's verdicts in one statement (issue 13).
@@ -19,8 +19,8 @@ from alembic import op
 
 from responsemaster.store import hygiene_counts
 
-revision = "0006_bulk_counts"
-down_revision = "0005_recipient_command"
+revision = "0007_bulk_counts"
+down_revision = "0006_api_sessions"
 branch_labels = None
 depends_on = None
 
