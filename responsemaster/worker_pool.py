@@ -94,7 +94,8 @@ def drain_once(
                 restarts -= 1
                 start()
     if died and _work_left(settings):
-        raise WorkersDied(f"{RESTARTS_PER_WORKER * workers} replacement workers died too; messages are left in the source")
+        raise WorkersDied(f"{RESTARTS_PER_WORKER * workers} replacement workers died too; "
+                          "messages are left in the source")
     return totals
 
 

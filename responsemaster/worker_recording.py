@@ -133,7 +133,9 @@ class _OneByOne(Exception):
     """Recording the batch whole failed before its commit (so nothing was written)."""
 
 
-def _record_in_bulk(store: Store, router: Router, todo: list[Prepared], syncing: SyncInBackground | None) -> list[int] | None:
+def _record_in_bulk(
+    store: Store, router: Router, todo: list[Prepared], syncing: SyncInBackground | None
+) -> list[int] | None:
     """The batch in one transaction, a few statements per table; the outbox ids.
 
     None when recording failed (a message's routing raised, a constraint, a
@@ -149,7 +151,8 @@ def _record_in_bulk(store: Store, router: Router, todo: list[Prepared], syncing:
             if syncing is not None:
                 syncing.wait()
     except _OneByOne as exc:
-        logger.info("batch of %d recorded message by message: %s: %s", len(todo), type(exc.__cause__).__name__, exc.__cause__)
+        cause = exc.__cause__
+        logger.info("batch of %d recorded message by message: %s: %s", len(todo), type(cause).__name__, cause)
         return None
     return outbox
 
@@ -159,7 +162,8 @@ def _write_in_bulk(session: Session, router: Router, todo: list[Prepared]) -> li
     the routing's rows buffered and written at the end (routing.pending)."""
     begin_batch(session)
     preload_subscribers(session, [a for item in todo if item.reason is None for a in _addresses(item.verdict)])
-    rows = record_messages(session, [ToRecord(item.msg, item.verdict, item.path, item.reason) for item in todo])  # type: ignore[arg-type]
+    items = [ToRecord(item.msg, item.verdict, item.path, item.reason) for item in todo]  # type: ignore[arg-type]
+    rows = record_messages(session, items)
     for item, (row, verdict_row) in zip(todo, rows):
         if item.reason is None:
             router.route(session, row, verdict_row, item.verdict, item.msg.raw, fresh=True)

@@ -69,7 +69,8 @@ def _known_subscribers(store: Store, corpus: Path) -> None:
             s.execute(text(
                 "INSERT INTO subscribers (address, address_key, domain, name, status, status_reason, bounce_score, "
                 "last_category, suggested_address, origin, created_at, updated_at) VALUES (:a, :a, :d, '', 'active', "
-                "'', 0, '', '', 'import', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"a": address, "d": address.rpartition("@")[2]})
+                "'', 0, '', '', 'import', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"a": address, "d": address.rpartition("@")[2]})
             s.execute(text("INSERT INTO list_members (list_id, subscriber_id, status, joined_at) "
                            "VALUES (1, :n, 'subscribed', CURRENT_TIMESTAMP)"), {"n": n})
 
@@ -91,7 +92,8 @@ def _tables(store: Store) -> dict[str, list[tuple[object, ...]]]:
     dump = {}
     with store.reader() as s:
         for table in SQLModel.metadata.sorted_tables:
-            columns = [c for c in table.columns if not isinstance(c.type, DateTime) and "DateTime" not in type(c.type).__name__]
+            columns = [c for c in table.columns
+                       if not isinstance(c.type, DateTime) and "DateTime" not in type(c.type).__name__]
             dump[table.name] = [tuple(row) for row in s.execute(select(*columns).order_by(*table.primary_key.columns))]
     return dump
 

@@ -25,7 +25,9 @@ from responsemaster.store.base import UTCDateTime
 MAX_PARAMETERS = 30_000
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]], returning: tuple[str, ...] = ()) -> list[tuple]:
+def insert_rows(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], returning: tuple[str, ...] = ()
+) -> list[tuple]:
     """Insert ``rows`` (dicts with the same keys) into ``table``; the ``returning`` columns of each new row.
 
     Without ``returning``: one executemany. With it: multi-row ``VALUES``

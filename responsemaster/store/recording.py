@@ -117,14 +117,16 @@ def record_messages(session: Session, items: Sequence[ToRecord]) -> list[tuple[R
     now = utcnow()
     conn = session.connection()
     raws = [_raw_values(item, now) for item in items]
-    ids = {(source, key): new_id for new_id, source, key in insert_rows(conn, _raw_table, raws, ("id", "source", "key"))}
+    new = insert_rows(conn, _raw_table, raws, ("id", "source", "key"))
+    ids = {(source, key): new_id for new_id, source, key in new}
     for row in raws:
         row["id"] = ids[row["source"], row["key"]]
     verdicts = [_verdict_values(row["id"], item.verdict, now) for row, item in zip(raws, items)]
     counting = BulkCount(conn) if len(verdicts) > 1 else None  # the per-day counts: one statement for the lot
     if counting is not None:
         counting.pause()
-    ids = {message_id: new_id for new_id, message_id in insert_rows(conn, _verdict_table, verdicts, ("id", "message_id"))}
+    new = insert_rows(conn, _verdict_table, verdicts, ("id", "message_id"))
+    ids = {message_id: new_id for new_id, message_id in new}
     for mv in verdicts:
         mv["id"] = ids[mv["message_id"]]
     if counting is not None:
