@@ -2,6 +2,7 @@
 
     python benchmarks/classify_bench.py [--set bounces|hand-labelled] [--extra-set DIR] [--mode M]
                                         [--repeat 5] [--folds 5] [--markdown FILE] [--misses]
+    python benchmarks/classify_bench.py --whole-process 5000    # start-up included: see whole_process.py
 
 One run, the same files for every tool, each set reported separately.
 
@@ -379,7 +380,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-peers", action="store_true", help="ResponseMaster only (no Sisimai, flufl.bounce)")
     parser.add_argument("--markdown", type=Path, help="also write the tables as markdown to this file")
     parser.add_argument("--misses", action="store_true", help="print ResponseMaster's misses (stderr)")
+    parser.add_argument("--whole-process", type=int, metavar="N", default=0,
+                        help="instead: N bounces classified by whole processes, start-up included (whole_process.py)")
     args = parser.parse_args(argv)
+    if args.whole_process:  # its own section: commands timed from outside, against Sisimai and the parse floor
+        import whole_process
+
+        whole_process.main([f"--messages={args.whole_process}"] + ([f"--markdown={args.markdown}"] if args.markdown else []))
+        return
     global MISSES
     MISSES = args.misses
     corpus = args.corpus or find_corpus()

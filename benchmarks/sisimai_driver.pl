@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Sisimai on a list of files, for benchmarks/classify_bench.py.
 #
-#   perl benchmarks/sisimai_driver.pl [--repeat N] < paths.txt
+#   perl benchmarks/sisimai_driver.pl [--repeat N] < paths.txt    (N >= 0; default 1)
 #
 # Reads one file path per line on stdin. Each file is read into memory first
 # and handed to Sisimai as a scalar reference (Sisimai::Mail::Memory), so the
@@ -26,7 +26,7 @@ use Sisimai;
 
 my $repeat = 1;
 GetOptions('repeat=i' => \$repeat) or die "usage: $0 [--repeat N] < paths\n";
-$repeat = 1 if $repeat < 1;
+$repeat = 0 if $repeat < 0;  # 0: the answer pass only (benchmarks/whole_process.py)
 
 my $json = JSON::PP->new->canonical->utf8(0);
 my @paths = grep { length } map { chomp; $_ } <STDIN>;

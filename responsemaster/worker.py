@@ -7,10 +7,12 @@ verdict carries an error is recorded and quarantined whole with its reason;
 an exception while handling one message is logged on the source and the
 batch moves on to the next message.
 
-Group commit: a batch is one transaction and each message a SAVEPOINT inside
-it, so a failing message is rolled back alone while the others commit, and
-the batch pays for one COMMIT (one WAL sync, one round trip) instead of one
-per message. Acks and quarantines are sent only after that COMMIT returned.
+Group commit (:mod:`responsemaster.worker_recording`): a batch is one
+transaction, recorded in bulk (a few statements per table), and recorded
+again message by message under a SAVEPOINT each when that fails, so a
+failing message is rolled back alone while the others commit; the batch
+pays for one COMMIT (one WAL sync, one round trip) instead of one per
+message. Acks and quarantines are sent only after that COMMIT returned.
 
 Exactly-once, the database side: UNIQUE(source, key) on ``raw_messages``
 (a replay after a crash, or a second worker, finds the row and just acks);
@@ -24,31 +26,29 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlmodel import Session
-
 from responsemaster.cpu_deadline import TooMuchCpu, cpu_deadline
 from responsemaster.ingest.source import RawMessage, Source
-from responsemaster.routing.context import forget_subscribers
 from responsemaster.routing.outbox import OutboxDeliverer
 from responsemaster.routing.router import Router
 from responsemaster.store import claims
 from responsemaster.store.database import Store
-from responsemaster.store.recording import concerned_address, find_recorded, find_recorded_many, record_message
+from responsemaster.store.recording import find_recorded_many
 from responsemaster.verdict import GAVE_UP, OVER_DEADLINE, Verdict
+from responsemaster.worker_recording import Prepared, SyncInBackground, record_batch
 
 logger = logging.getLogger("responsemaster.worker")
 
 
 @dataclass
 class WorkerOptions:
-    batch_size: int = 200
+    #: Messages per fetch and per transaction: larger batches spread the per-batch work (claims, commit,
+    #: directory fsyncs) over more messages; smaller ones share a small backlog better among workers.
+    batch_size: int = 500
     #: Seconds a worker holds a message before another may take it over.
     lease_seconds: float = 300.0
     #: Claims of one message (each one a worker that took it and did not finish) before quarantine.
@@ -57,6 +57,9 @@ class WorkerOptions:
     sync_kept_files: bool = True
     #: CPU seconds one message's classification may use before it is quarantined (0: no limit).
     message_cpu_seconds: float = 10.0
+    #: Record a batch with a few statements per table (False: message by message, each under its
+    #: own savepoint: the path a batch falls back to when recording it whole fails).
+    bulk: bool = True
 
 
 @dataclass
@@ -94,23 +97,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
 
-@dataclass
-class _Prepared:
-    msg: RawMessage
-    verdict: Verdict | None = None
-    path: str = ""
-    reason: str | None = None
-    #: Set when the message was already recorded (a replay): its state and error then.
-    recorded: tuple[str, str | None] | None = None
-    #: Why recording it failed (its savepoint, or the whole batch, was rolled back).
-    failure: Exception | None = None
-    #: Transactions it was rolled back from by a deadlock.
-    tries: int = 0
-    #: An earlier message of the batch with the same bytes (this one is not recorded again).
-    twin_of: _Prepared | None = None
-
-
-def _state_of(item: _Prepared) -> tuple[str, str | None]:
+def _state_of(item: Prepared) -> tuple[str, str | None]:
     """What ``item`` became once its batch committed: (state, error) as the store has it."""
     if item.recorded is not None:
         return item.recorded
@@ -139,15 +126,15 @@ def process_batch(
     attempts = _claim(store, source.name, messages, owner, options)
     with store.reader() as session:
         recorded = find_recorded_many(session, source.name, messages)
-    prepared: list[_Prepared] = []
+    prepared: list[Prepared] = []
     #: The same bytes twice in one batch (an SMTP sender retrying after a 250 it never saw):
     #: recorded once, the copy told what became of the first.
-    twins: list[_Prepared] = []
-    firsts: dict[str, _Prepared] = {}
+    twins: list[Prepared] = []
+    firsts: dict[str, Prepared] = {}
     for msg in messages:
         first = firsts.get(msg.sha256) if msg.key in attempts else None
         if first is not None:
-            twins.append(_Prepared(msg, twin_of=first))
+            twins.append(Prepared(msg, twin_of=first))
             continue
         try:
             item = _prepare(store, msg, classifier, attempts, recorded.get(msg.key), options, result)
@@ -158,8 +145,8 @@ def process_batch(
             prepared.append(item)
             firsts.setdefault(msg.sha256, item)
     # The kept copies are flushed to disk while the batch is recorded; the commit waits for it.
-    syncing = _SyncInBackground(store) if options.sync_kept_files else None
-    outbox_ids, quarantined = _record_batch(store, router, prepared, syncing)
+    syncing = SyncInBackground(store) if options.sync_kept_files else None
+    outbox_ids, quarantined = record_batch(store, router, prepared, syncing, options.bulk)
     for item in [*prepared, *twins]:
         try:
             if item.twin_of is not None:
@@ -194,12 +181,12 @@ def _prepare(
     recorded: tuple[str, str | None] | None,
     options: WorkerOptions,
     result: BatchResult,
-) -> _Prepared | None:
+) -> Prepared | None:
     """Classify and keep the bytes (no transaction yet); None when another worker holds it."""
     if msg.key not in attempts:
         result.skipped += 1
         return None
-    item = _Prepared(msg, recorded=recorded)
+    item = Prepared(msg, recorded=recorded)
     if recorded is not None:
         return item  # already recorded: only the source has to be told again
     if attempts[msg.key] > options.max_attempts:
@@ -209,7 +196,7 @@ def _prepare(
         item.verdict = _classify(classifier, msg, options.message_cpu_seconds)
         if item.verdict.error:
             item.reason = item.verdict.error
-    item.path = store.raw_files.keep(msg.raw, msg.sha256)
+    item.path = store.raw_files.keep(msg.raw, msg.sha256, link_from=msg.file)
     return item
 
 
@@ -232,125 +219,7 @@ def _last_error(store: Store, msg: RawMessage) -> str:
         return (claim.last_error if claim is not None else "") or "the worker died while handling it"
 
 
-class _SyncInBackground:
-    """:meth:`RawFiles.sync` of the batch's kept raw files in a thread, overlapping its database work.
-
-    The files must be durable before the commit that names them, not before
-    the INSERTs: so the flush runs while the batch is recorded, and
-    :meth:`wait` (called just before COMMIT) re-raises its error, if any.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(store,), name="rm-sync-kept", daemon=True)
-        self.thread.start()
-
-    def _run(self, store: Store) -> None:
-        try:
-            store.raw_files.sync()
-        except BaseException as exc:  # noqa: BLE001 - handed to the committing thread
-            self.error = exc
-
-    def wait(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
-def _record_batch(
-    store: Store, router: Router, prepared: list[_Prepared], syncing: _SyncInBackground | None
-) -> tuple[list[int], list[str]]:
-    """Group commit: one transaction for the batch, one SAVEPOINT per message.
-
-    A message that fails is rolled back to its savepoint alone (``failure``
-    set) and the others commit. A message another worker committed first
-    fails on UNIQUE(source, key) inside its savepoint and becomes a replay.
-    A deadlock with another worker's batch (PostgreSQL) ends the
-    transaction early: what came before commits, releasing its locks, and
-    the rest is recorded in a new transaction. Nothing is acknowledged
-    before this returns: a crash anywhere in here leaves every message not
-    yet committed unrecorded and in its source.
-    Returns the outbox ids and the errors of the messages quarantined now.
-    """
-    # One order for every worker (by what the verdict counters and subscriber rows lock),
-    # so two batches running at once rarely take the same row locks in opposite orders.
-    todo = sorted((item for item in prepared if item.recorded is None), key=_lock_order)
-    outbox: list[int] = []
-    while todo:
-        done: list[_Prepared] = []
-        ids: list[int] = []
-        try:
-            with store.transaction() as session:
-                for item in todo:
-                    if _record_one(session, router, item, ids) == _RETRY:
-                        break
-                    done.append(item)
-                if syncing is not None:
-                    syncing.wait()
-        except Exception as exc:  # noqa: BLE001 - the commit failed: nothing of this round was written
-            for item in todo:
-                if item.recorded is None:
-                    item.failure = item.failure or exc
-            break
-        outbox.extend(ids)
-        todo = todo[len(done):]
-    if syncing is not None:
-        syncing.thread.join()  # nothing was committed when there was nothing new: no error to raise
-    quarantined = [item for item in prepared if item.failure is None and item.recorded is None and item.reason]
-    return outbox, [f"{item.msg.key}: quarantined: {item.reason}" for item in quarantined]
-
-
-_RETRY = "retry"
-#: Deadlock, serialization failure, lock not available: worth another try in a new transaction.
-_TRANSIENT = frozenset({"40P01", "40001", "55P03"})
-_MAX_TRIES = 3
-
-
-def _lock_order(item: _Prepared) -> tuple[str, ...]:
-    verdict = item.verdict
-    if verdict is None:
-        return ("",)
-    return (verdict.category or "", verdict.reason, concerned_address(verdict).lower(), verdict.attribution.campaign)
-
-
-def _record_one(session: Session, router: Router, item: _Prepared, outbox: list[int]) -> str:
-    """One message inside the batch transaction, under its own savepoint.
-
-    Returns ``_RETRY`` when the transaction should commit now and this
-    message be tried again in the next one (a deadlock victim).
-    """
-    msg = item.msg
-    try:
-        with session.begin_nested():
-            row, verdict_row = record_message(session, msg, item.verdict, item.path, item.reason)
-            if item.reason is None:
-                outbox.extend(router.route(session, row, verdict_row, item.verdict, msg.raw, fresh=True).outbox_ids)
-    except IntegrityError as exc:
-        _forget(session)
-        found = find_recorded(session, msg.source, msg.key, msg.sha256)
-        if found is None:
-            item.failure = exc
-        else:
-            item.recorded = (found.state, found.error)  # another worker committed it first
-    except DBAPIError as exc:
-        _forget(session)
-        item.tries += 1
-        if getattr(exc.orig, "sqlstate", None) in _TRANSIENT and item.tries < _MAX_TRIES:
-            return _RETRY
-        item.failure = exc
-    except Exception as exc:  # noqa: BLE001 - one message must never block the next
-        _forget(session)
-        item.failure = exc
-    return ""
-
-
-def _forget(session: Session) -> None:
-    """After a savepoint rollback: rows the session holds may be gone, so read them again."""
-    forget_subscribers(session)
-    session.expunge_all()
-
-
-def _tell_source(source: Source, item: _Prepared, result: BatchResult) -> None:
+def _tell_source(source: Source, item: Prepared, result: BatchResult) -> None:
     """After the commit: ack (or quarantine) what was recorded, repeat it for replays."""
     key = item.msg.key
     if item.recorded is not None:

@@ -1,8 +1,8 @@
 """Crash safety: SIGKILL the worker at random points of a drain, restart, count, and compare with a clean drain.
 
 Real corpus messages (unique Message-IDs, a few unparseable poisons) in a
-source; the worker (the real command) is killed with SIGKILL after a random
-delay, many times, then allowed to finish. Three set-ups:
+source; the worker (the real command) is killed with SIGKILL at a random
+point of its progress, many times, then allowed to finish. Three set-ups:
 
 - Maildir into SQLite, ``run --once`` killed 20 times over 1000+ messages;
 - Maildir into PostgreSQL, the long-running ``run`` (Huey consumer and its
@@ -57,6 +57,8 @@ from responsemaster.worker_runtime import Runtime, build_sources
 MESSAGES = int(os.environ.get("RM_CRASH_MESSAGES", "1000"))
 ROUNDS = int(os.environ.get("RM_CRASH_ROUNDS", "20"))
 POISON_EVERY = 100
+#: The worker's batch size (the config below); the box is kept four batches deep.
+BATCH = 50
 WEIGHTS = {"soft_bounce": 1.0, "mailbox_full": 0.5, "hard_bounce": 5.0}
 
 
@@ -67,8 +69,6 @@ class Variant:
     command: str  # once | run
     messages: int
     rounds: int
-    #: Seconds before the kill (the long-running run takes longer to start).
-    delay: tuple[float, float]
 
     @property
     def id(self) -> str:
@@ -76,9 +76,9 @@ class Variant:
 
 
 VARIANTS = [
-    Variant("maildir", "sqlite", "once", MESSAGES, ROUNDS, (0.4, 3.0)),
-    Variant("maildir", "postgresql", "run", 200, 4, (1.5, 4.0)),
-    Variant("imap", "sqlite", "once", 200, 4, (0.8, 3.0)),
+    Variant("maildir", "sqlite", "once", MESSAGES, ROUNDS),
+    Variant("maildir", "postgresql", "run", 200, 4),
+    Variant("imap", "sqlite", "once", 200, 4),
 ]
 
 
@@ -149,7 +149,7 @@ def _config(path: Path, source: dict[str, Any], db_url: str, smtp: SmtpSink, hoo
     return write_config(
         path, Path(source.get("path", path.parent / "unused")), db_url,
         sources=[source],
-        worker={"batch_size": 50, "lease_seconds": 2, "settle_seconds": 8, "poll_seconds": 0.5},
+        worker={"batch_size": BATCH, "lease_seconds": 2, "settle_seconds": 8, "poll_seconds": 0.5},
         routing={
             "forward_to": "support@example.net",
             "max_forwards_per_sender": 100_000,
@@ -172,30 +172,41 @@ def _start(command: str, config: Path) -> subprocess.Popen[bytes]:
 
 
 def _kill_rounds(variant: Variant, config: Path, box: Box, corpus: list[Path], written: list[bytes],
-                 rng: random.Random) -> list[float]:
-    """SIGKILL a fresh worker (its whole process group) after a random delay until enough kills hit it mid-drain.
+                 rng: random.Random) -> list[int]:
+    """SIGKILL a fresh worker (its whole process group) at random points of real progress, ``variant.rounds`` times.
 
-    A fast machine could drain the box before that: then more messages are
-    added (same recipe, new sequence numbers), so every counted kill
-    interrupts real work.
+    The kill point is measured in work, not in seconds: each round draws how
+    many messages the worker must finish first, waits for that progress, adds
+    a random pause of up to a quarter of a second (to land inside a batch as well as
+    between them), then kills. The box is kept at least four batches deep,
+    so the worker is still mid-drain when the kill lands whatever the
+    machine's speed. Returns how many messages each killed worker finished.
     """
-    kills: list[float] = []
-    rounds = 0
-    refill = max(50, variant.messages // 4)
-    while len(kills) < variant.rounds and rounds < variant.rounds * 3:
-        rounds += 1
-        if box.counts()["pending"] < refill * 3 // 5:
-            written += box.add(returned_mail(corpus, refill, POISON_EVERY, start=len(written)), len(written))
-        proc = _start(variant.command, config)
-        delay = rng.uniform(*variant.delay)
-        time.sleep(delay)
+    kills: list[int] = []
+    depth = 4 * BATCH
+    for _ in range(variant.rounds):
         pending = box.counts()["pending"]
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            if pending:
-                kills.append(round(delay, 2))
+        if pending < depth:
+            written += box.add(returned_mail(corpus, depth - pending, POISON_EVERY, start=len(written)), len(written))
+        before = _finished(box)
+        target = rng.randint(1, BATCH)
+        proc = _start(variant.command, config)
+        deadline = time.monotonic() + 120
+        while _finished(box) - before < target:
+            assert proc.poll() is None, f"the worker exited ({proc.returncode}) before it had finished {target} messages"
+            assert time.monotonic() < deadline, f"the worker finished under {target} messages in 120 s"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0, 0.25))
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        assert box.counts()["pending"], "the box drained before the kill: keep it deeper"
+        kills.append(_finished(box) - before)
     return kills
+
+
+def _finished(box: Box) -> int:
+    counts = box.counts()
+    return counts["processed"] + counts["quarantined"]
 
 
 def _finish_once(config: Path) -> None:
@@ -287,7 +298,7 @@ def test_sigkill_at_random_points_loses_nothing_duplicates_nothing_and_changes_n
     store = open_store(load_settings(config))
     rng = random.Random(int(os.environ.get("RM_CRASH_SEED", "20")))
     kills = _kill_rounds(variant, config, box, corpus_files, written, rng)
-    assert len(kills) >= variant.rounds, f"only {len(kills)} kills hit the worker mid-drain"
+    assert len(kills) == variant.rounds
     total = len(written)
     if variant.command == "once":
         _finish_once(config)

@@ -86,7 +86,9 @@ def test_run_serves_the_api_and_the_review_page_and_stops_cleanly(tmp_path: Path
             stderr.close()
     log = (tmp_path / "stderr.txt").read_text()
     assert code == 0, log
-    assert "worker: 1 consumer(s)" in log and "receiver: listening" in log
+    from responsemaster.worker_pool import default_workers
+
+    assert f"worker: {default_workers()} consumer(s)" in log and "receiver: listening" in log  # one per CPU
     assert "API stopped" not in log  # it ran until we stopped the whole thing
     assert _port_closed(port), "the API process outlived run"
 

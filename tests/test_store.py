@@ -111,3 +111,54 @@ def test_status_counts_and_export_lines(store: Store) -> None:  # noqa: F811
 def test_clip_makes_text_safe_for_postgres() -> None:
     assert clip("a\x00b\udcff", 10) == "ab?"
     assert clip(None) == ""
+
+
+def test_kept_copies_link_a_durable_source_file_or_are_written(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import os
+
+    from responsemaster.store import rawfiles
+
+    files = rawfiles.RawFiles(tmp_path / "var" / "messages")
+    claimed = tmp_path / "box" / "rm-claimed" / "1.M1P1.test"
+    claimed.parent.mkdir(parents=True)
+    claimed.write_bytes(b"Subject: one\n\nbody\n")
+    synced: list[str] = []
+    monkeypatch.setattr(rawfiles, "_fsync", lambda path: synced.append(str(path)))
+    linked = files.keep(claimed.read_bytes(), link_from=str(claimed))
+    written = files.keep(b"Subject: two\n\nbody\n", link_from=str(tmp_path / "gone"))  # the claim moved away: a copy
+    files.sync()
+    kept = files.root.parent / linked
+    assert os.stat(kept).st_ino == os.stat(claimed).st_ino and kept.read_bytes() == claimed.read_bytes()
+    assert files.read(written) == b"Subject: two\n\nbody\n"
+    assert os.stat(files.root.parent / written).st_ino != os.stat(claimed).st_ino
+    # The written copy and every directory named are fsynced; the link's bytes were already durable.
+    assert str(files.root.parent / written) in synced and str(kept) not in synced
+    assert {str(kept.parent), str((files.root.parent / written).parent), str(files.root)} <= set(synced)
+    assert linked == f"messages/{hashlib.sha256(claimed.read_bytes()).hexdigest()[:2]}/{kept.name}"
+
+
+def test_rows_written_in_bulk_read_back_as_the_orm_writes_them(store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """store.bulk hands values to the driver itself: timestamps must come out as SQLAlchemy's own."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from responsemaster.store import recording
+    from responsemaster.store.recording import ToRecord, record_messages
+
+    moment = datetime(2026, 12, 4, 6, 40, 0, 0, tzinfo=UTC)  # no microseconds: the format must still carry them
+    monkeypatch.setattr(recording, "utcnow", lambda: moment)
+    items = [ToRecord(RawMessage("returns", f"k{n}", b"%d" % n), _bounce(), "p") for n in range(3)]
+    with store.transaction() as s:
+        record_messages(s, items)
+        s.add(Subscriber(address="a@b.c", address_key="a@b.c", created_at=moment, updated_at=moment))
+    with store.reader() as s:
+        rows = s.execute(select(RawMessageRow)).scalars().all()
+        verdicts = s.execute(select(MessageVerdict)).scalars().all()
+        stored = s.execute(text("SELECT received_at FROM raw_messages")).scalars().all()
+        orm_stored = s.execute(text("SELECT created_at FROM subscribers")).scalar_one()
+    assert [r.received_at for r in rows] == [moment] * 3 and [v.created_at for v in verdicts] == [moment] * 3
+    assert [r.key for r in rows] == ["k0", "k1", "k2"] and [v.message_id for v in verdicts] == [r.id for r in rows]
+    assert stored == [orm_stored] * 3  # the very text (SQLite) or value (PostgreSQL) the ORM stores
+    assert [v.forged_token for v in verdicts] == [False] * 3 and verdicts[0].confidence == _bounce().confidence

@@ -98,3 +98,63 @@ def test_0005_adds_the_recipient_command_and_keeps_older_rows(db_url: str, tmp_p
     assert (lines["k1"]["command"], lines["k1"]["action"], lines["k1"]["decided_by"]) == ("", "failed", "old")
     assert (lines["k2"]["command"], lines["k2"]["action"], lines["k2"]["decided_by"]) == ("MAIL", "failed", "rule:blocked")
     engine.dispose()
+
+
+def _counts(engine) -> tuple[dict, dict]:  # type: ignore[no-untyped-def,type-arg]
+    """(the per-day counts table, the same counts computed from message_verdicts)."""
+    from collections import Counter
+    from datetime import UTC, datetime
+
+    with engine.connect() as conn:
+        table = {tuple(r[:5]): r[5] for r in conn.execute(text(
+            "SELECT dimension, value, day, category, reason, n FROM verdict_day_counts"))}
+        computed: Counter = Counter()  # type: ignore[type-arg]
+        for domain, campaign, created, category, reason in conn.execute(text(
+                "SELECT domain, campaign, created_at, category, reason FROM message_verdicts WHERE error IS NULL")):
+            day = created.astimezone(UTC).date().isoformat() if isinstance(created, datetime) else str(created)[:10]
+            for dim, value in (("all", ""), ("domain", domain), ("campaign", campaign)):
+                computed[dim, value, day, category, reason] += 1
+    return table, dict(computed)
+
+
+def test_0007_counts_a_batch_with_one_statement_and_counts_the_same(db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from alembic import command
+
+    from responsemaster.ingest.source import RawMessage
+    from responsemaster.store import Store
+    from responsemaster.store.migrate import alembic_config
+    from responsemaster.store.recording import ToRecord, record_message, record_messages
+    from responsemaster.verdict import Attribution, Verdict
+
+    def verdict(n: int, error: str | None = None) -> Verdict:
+        return Verdict(("hard_bounce", "mail_block")[n % 2], 0.9, "t", ("userunknown", "blocked")[n % 2],
+                       sender=f"a{n}@d{n % 3}.org", attribution=Attribution(campaign=f"c{n % 2}"), error=error)
+
+    engine = make_engine(db_url)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0006_api_sessions")
+    store = Store(engine, tmp_path / "var")
+    with store.transaction() as s:  # counted by the row trigger of 0003
+        record_message(s, RawMessage("s", "k0", b"0"), verdict(0), "p")
+    upgrade_to_head(engine)
+    with store.transaction() as s:  # one message: the statement trigger (PostgreSQL) or the row trigger (SQLite)
+        record_message(s, RawMessage("s", "k1", b"1"), verdict(1), "p")
+    with store.transaction() as s:  # a batch: one INSERT, counted once (an error verdict is not counted)
+        record_messages(s, [ToRecord(RawMessage("s", f"k{n}", b"%d" % n), verdict(n, "bad" if n == 5 else None), "p")
+                            for n in range(2, 9)])
+    table, computed = _counts(engine)
+    assert sum(n for key, n in table.items() if key[0] == "all") == 8
+    assert table == computed
+    with engine.connect() as conn:  # the pause row of SQLite's bulk path never outlives its transaction
+        assert conn.execute(text("SELECT count(*) FROM verdict_day_counts WHERE dimension NOT IN "
+                                 "('all', 'domain', 'campaign')")).scalar_one() == 0
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0006_api_sessions")
+    with store.transaction() as s:  # the row trigger of 0003 again
+        record_message(s, RawMessage("s", "k9", b"9"), verdict(9), "p")
+    table, computed = _counts(engine)
+    assert table == computed
+    engine.dispose()

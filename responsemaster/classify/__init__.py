@@ -13,16 +13,19 @@ if TYPE_CHECKING:
 
 
 def build_classifier(settings: "Settings | None" = None) -> "Classifier":
-    """The classifier the settings describe: shipped rules + operator rules + current models (message, recipient)."""
-    from responsemaster.classify.model.store import load_current_model, load_current_recipient_model
+    """The classifier the settings describe: shipped rules + operator rules + current models (message, recipient).
+
+    The models are read the first time a message needs them (see ``LazyModel``).
+    """
+    from responsemaster.classify.model.store import current_model, current_recipient_model
     from responsemaster.classify.pipeline import Classifier
     from responsemaster.config import Settings
     from responsemaster.verp_keys import configured_keyring, token_reader
 
     settings = settings or Settings()
     rules = configured_rules(settings)
-    model = load_current_model(settings.classify.models_dir) if settings.classify.use_model else None
-    recipient_model = load_current_recipient_model(settings.classify.models_dir) if settings.classify.use_model else None
+    model = current_model(settings.classify.models_dir) if settings.classify.use_model else None
+    recipient_model = current_recipient_model(settings.classify.models_dir) if settings.classify.use_model else None
     section = settings.section("verp")
     keyring = configured_keyring(section)
     read_token = token_reader(keyring, section, prefixes=token_prefixes(settings)) if keyring is not None else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from responsemaster.categories import BOUNCE_CATEGORIES, DEFAULT_REASON, Category
 from responsemaster.classify import fallback_addresses, recipient_decision, recipients
@@ -26,12 +27,14 @@ from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import FALLBACK, STRUCTURAL
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model import TextModel
-from responsemaster.classify.model.recipient_model import RecipientModel
 from responsemaster.classify.not_mail import not_mail_reason
 from responsemaster.classify.rules import RuleHit, RuleSet
 from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage, parse_message
 from responsemaster.verdict import CLASSIFIER_ERROR, NOT_MAIL, UNPARSEABLE, RecipientVerdict, Verdict
+
+if TYPE_CHECKING:  # numpy and the model's arrays load when a recipient needs the model (LazyModel)
+    from responsemaster.classify.model.recipient_model import RecipientModel
 
 #: Fields the message-level rules may read (the diagnostic is per recipient).
 MESSAGE_FIELDS = ("subject", "reply_text", "body", "from", "original_subject")

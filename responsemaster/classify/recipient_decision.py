@@ -28,15 +28,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from responsemaster.categories import Category, category_of
 from responsemaster.classify import reasons
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.model.recipient_features import Evidence, body_text, evidence
-from responsemaster.classify.model.recipient_model import RecipientModel
 from responsemaster.classify.rules import MatchContext, RuleSet
 from responsemaster.classify.smtp_text import status_class
 from responsemaster.verdict import RecipientVerdict
+
+if TYPE_CHECKING:  # numpy and the model's arrays load when a recipient needs the model (LazyModel)
+    from responsemaster.classify.model.recipient_model import RecipientModel
 
 #: Confidence of a hand-written decision, by what decided it (the decided_by prefix).
 HAND_CONFIDENCE = {"rule": 0.9, "status": 0.85, "detector": 0.9, "reply-code": 0.6, "dsn-action": 0.9}

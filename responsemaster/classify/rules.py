@@ -244,9 +244,12 @@ def load_rules_file(path: Path) -> list[Rule]:
         raise RuleError(f"{path}: 'rule' must be an array of tables ([[rule]])")
     rules: list[Rule] = []
     seen: dict[str, int] = {}
+    id_lines = _id_lines(text)
     for entry in entries:
         rule_id = entry.get("id") if isinstance(entry, dict) else None
-        line = _line_of(text, rule_id, nth=1 if rule_id in seen else 0)
+        found = id_lines.get(rule_id, []) if isinstance(rule_id, str) else []
+        nth = 1 if rule_id in seen else 0
+        line = found[nth] if len(found) > nth else 0
         where = f"{path}:{line}" if line else str(path)
         rule = _validate(entry, where)
         if rule.id in seen:
@@ -313,12 +316,15 @@ def _validate(entry: object, where: str) -> Rule:
         raise RuleError(f"{where}: rule {entry['id']!r}: bad pattern: {detail}") from exc
 
 
-def _line_of(text: str, rule_id: object, nth: int = 0) -> int:
-    """The line of the ``nth`` ``id = "<rule_id>"``, for error messages."""
-    if not isinstance(rule_id, str):
-        return 0
-    pattern = r'^\s*id\s*=\s*["\']' + re.escape(rule_id) + r'["\']'
-    matches = list(re.finditer(pattern, text, re.M))
-    if len(matches) <= nth:
-        return 0
-    return text.count("\n", 0, matches[nth].start()) + 1
+_ID_LINE = re.compile(r"""^\s*id\s*=\s*["']([^"'\n]*)["']""", re.M)
+
+
+def _id_lines(text: str) -> dict[str, list[int]]:
+    """Rule id -> the lines of its ``id = "..."`` entries, in one pass (for error messages)."""
+    lines: dict[str, list[int]] = {}
+    line, last = 1, 0
+    for found in _ID_LINE.finditer(text):
+        line += text.count("\n", last, found.start())
+        last = found.start()
+        lines.setdefault(found.group(1), []).append(line)
+    return lines

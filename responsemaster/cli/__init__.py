@@ -1,89 +1,70 @@
 """The ``responsemaster`` command: one group, one module per subcommand area.
 
-Subcommands are imported when they are called, not all at start: ``run``
-must bind the receiver's port within a second or two of a restart, and the
-classifier, the API and the mailer weigh seconds of imports on a busy host.
+Subcommands are imported when they are called, not when the group is built:
+``classify`` on one file must not pay for importing the API, the mailer, the
+SMTP receiver and rich (a third of a one-file run's start-up when they were
+imported up front). ``--help`` lists them all from the table below.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 import click
 
 from responsemaster import lifeline
 from responsemaster.cli.common import OneLineErrors
 
-#: command name -> "module:attribute"
-COMMANDS = {
-    "init": "responsemaster.cli.init_cmd:init",
-    "classify": "responsemaster.cli.classify_cmd:classify",
-    "rules": "responsemaster.cli.classify_cmd:rules",
-    "train": "responsemaster.cli.classify_cmd:train",
-    "evaluate": "responsemaster.cli.classify_cmd:evaluate",
-    "label": "responsemaster.cli.label_cmd:label",
-    "run": "responsemaster.cli.worker_cmd:run",
-    "status": "responsemaster.cli.worker_cmd:status",
-    "export": "responsemaster.cli.worker_cmd:export",
-    "receive": "responsemaster.ingest.smtp_receiver:receive",
-    "verp": "responsemaster.cli.verp_cmd:verp",
-    "mailer": "responsemaster.cli.mailer_cmd:mailer",
-    "serve": "responsemaster.cli.api_cmd:serve",
-    "apikey": "responsemaster.cli.api_cmd:apikey",
+#: name -> (module, attribute, one-line help shown by ``responsemaster --help``)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("responsemaster.cli.init_cmd", "init",
+              "Write a commented responsemaster.toml with a freshly generated VERP secret."),
+    "classify": ("responsemaster.cli.classify_cmd", "classify",
+                  "Classify .eml files, folders of them, Maildirs and mbox files."),
+    "rules": ("responsemaster.cli.classify_cmd", "rules",
+               "Inspect and validate rules files."),
+    "train": ("responsemaster.cli.classify_cmd", "train",
+               "Rebuild the model from training_data/ into models/<id>/ and point models/CURRENT at it."),
+    "evaluate": ("responsemaster.cli.classify_cmd", "evaluate",
+                  "Print per-category precision/recall/F1 and a confusion matrix."),
+    "label": ("responsemaster.cli.label_cmd", "label",
+               "Add a correction to training_data/, the way the review page does (the next `train` learns it)."),
+    "run": ("responsemaster.cli.worker_cmd", "run",
+             "The worker: drain every configured source, record verdicts, route them; serve the API beside it."),
+    "status": ("responsemaster.cli.worker_cmd", "status",
+                "Per source: processed, pending, quarantined, last error."),
+    "export": ("responsemaster.cli.worker_cmd", "export",
+                "Export recorded data."),
+    "receive": ("responsemaster.ingest.smtp_receiver", "receive",
+                 "Run the built-in SMTP receiver in the foreground until interrupted."),
+    "verp": ("responsemaster.cli.verp_cmd", "verp",
+              "Encode and decode return-path (VERP) tokens; see docs/return-path-spec.md."),
+    "mailer": ("responsemaster.cli.mailer_cmd", "mailer",
+                "Subscribers, lists, templates and campaigns whose every return can be attributed."),
+    "serve": ("responsemaster.cli.api_cmd", "serve",
+               "Serve the HTTP API, the review page and the one-click unsubscribe endpoint."),
+    "apikey": ("responsemaster.cli.api_cmd", "apikey",
+                "Create, revoke and list API keys (stored hashed; a key is shown once)."),
 }
 
 
-class _LazyCommands(dict):  # type: ignore[type-arg]
-    """name -> command, a command imported the first time it is asked for (listing them imports all)."""
-
-    def _load(self, name: str) -> None:
-        if name in COMMANDS and not dict.__contains__(self, name):
-            module, _, attribute = COMMANDS[name].partition(":")
-            dict.__setitem__(self, name, getattr(importlib.import_module(module), attribute))
-
-    def _load_all(self) -> None:
-        for name in COMMANDS:
-            self._load(name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        self._load(name)
-        return dict.get(self, name, default)
-
-    def __getitem__(self, name: str) -> Any:
-        self._load(name)
-        return dict.__getitem__(self, name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in COMMANDS or dict.__contains__(self, name)
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        self._load_all()
-        return dict.__iter__(self)
-
-    def __len__(self) -> int:
-        self._load_all()
-        return dict.__len__(self)
-
-    def keys(self):  # type: ignore[no-untyped-def]
-        self._load_all()
-        return dict.keys(self)
-
-    def values(self):  # type: ignore[no-untyped-def]
-        self._load_all()
-        return dict.values(self)
-
-    def items(self):  # type: ignore[no-untyped-def]
-        self._load_all()
-        return dict.items(self)
-
-
 class LazyGroup(OneLineErrors):
-    """The top-level group: lazy subcommands, and a setting error from any of them is one line."""
+    """A group whose subcommands are imported on first use (a setting error below is still one line)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.commands = _LazyCommands(self.commands)
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attribute, _help = entry
+        return getattr(importlib.import_module(module), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list in ``--help`` without importing every command for its docstring."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, entry[2]) for name, entry in COMMANDS.items()])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

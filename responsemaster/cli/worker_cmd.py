@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from responsemaster.cli.common import config_option, settings_from
-from responsemaster.config import ConfigError, Settings, setting_value
+from responsemaster.config import ConfigError, Settings, SettingError, setting_value
 from responsemaster.operator_log import say
 
 LOG_LEVELS = ["debug", "info", "warning", "error"]
@@ -29,7 +29,8 @@ LOG_LEVELS = ["debug", "info", "warning", "error"]
 @click.command("run")
 @config_option
 @click.option("--once", is_flag=True, help="Drain what is there now, deliver pending effects, and exit (serves nothing).")
-@click.option("--workers", type=int, default=None, help="Huey consumer workers (default [queue] workers, else 1).")
+@click.option("--workers", type=int, default=None,
+              help="Worker processes (Huey consumers; with --once, drainers): default [queue] workers, else one per CPU.")
 @click.option("--no-receiver", is_flag=True, help="Do not start the built-in SMTP receiver.")
 @click.option("--no-api", is_flag=True,
               help="Do not serve the API and the review page (default: served, unless [api] serve_with_run = false).")
@@ -45,7 +46,7 @@ def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: 
     api_on = not no_api and bool(settings.section("api").get("serve_with_run", True))
     try:
         if once:
-            _run_once(settings)
+            _run_once(settings, workers)
         else:
             config_file = str(config_path.resolve()) if config_path else None
             _run_forever(settings, config_file, workers, not no_receiver, api_on)
@@ -53,23 +54,31 @@ def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: 
         raise click.ClickException(str(exc)) from exc
 
 
-def _run_once(settings: Settings) -> None:
-    from responsemaster.worker_runtime import Runtime, build_sources, log_batch
+def _run_once(settings: Settings, workers: int | None) -> None:
+    from responsemaster.worker_pool import WorkersDied, drain_once
+    from responsemaster.worker_runtime import log_batch
 
-    runtime = Runtime.build(settings)
-    sources = build_sources(settings)
     settle = setting_value("worker", settings.section("worker"), "settle_seconds", float, 10.0)
     try:
-        totals = runtime.drain_all_once(sources, on_batch=log_batch, settle_seconds=settle)
-    finally:
-        for source in sources:
-            source.close()
-        runtime.close()
+        totals = drain_once(settings, _worker_count(settings, workers), on_batch=log_batch, settle_seconds=settle,
+                            say=say)
+    except WorkersDied as exc:
+        raise click.ClickException(str(exc)) from exc
     for total in totals.values():
         say(
             f"[green]done[/] {total.source}: {total.processed} processed, {total.duplicates} already done, "
             f"{total.quarantined} quarantined, {total.failed} failed"
         )
+
+
+def _worker_count(settings: Settings, workers: int | None) -> int:
+    """``--workers``, else ``[queue] workers``, else one per CPU this process may use."""
+    from responsemaster.worker_pool import default_workers
+
+    count = workers if workers is not None else setting_value("queue", settings.section("queue"), "workers", int, 0) or default_workers()
+    if count < 1:
+        raise SettingError("--workers / [queue] workers", f"must be at least 1, got {count}")
+    return count
 
 
 def _run_forever(settings: Settings, config_file: str | None, workers: int | None, receiver_on: bool,
@@ -166,9 +175,7 @@ def _queue_settings(settings: Settings, workers: int | None) -> tuple[int, float
 
     check_queue_url(settings)
     queue = settings.section("queue")
-    count = workers if workers is not None else setting_value("queue", queue, "workers", int, 1)
-    if count < 1:
-        raise ConfigError(f"--workers / [queue] workers must be at least 1 (got {count})")
+    count = _worker_count(settings, workers)
     worker_type = setting_value("queue", queue, "worker_type", str, "process")
     if worker_type not in ("process", "thread"):
         raise ConfigError(f"[queue] worker_type must be \"process\" or \"thread\" (got {worker_type!r})")

@@ -169,6 +169,19 @@ class MaildirSource:
                 continue
             self._held[key] = (target, original)
 
+    def give_back(self, worker_prefix: str) -> int:
+        """Return to the inbox the claims of workers whose id starts with ``worker_prefix`` (one that
+        died: its parent knows its host and pid), without waiting for their leases; how many."""
+        returned = 0
+        for entry_name, _expiry, worker, original in self._claims():
+            if worker.startswith(worker_prefix):
+                try:
+                    os.rename(self.claims_dir / entry_name, self._inbox_path(original))
+                except FileNotFoundError:
+                    continue
+                returned += 1
+        return returned
+
     def reclaim_expired(self, now: float | None = None) -> int:
         """Return expired claims (any worker's) to the inbox; how many were returned."""
         now = time.time() if now is None else now
@@ -215,7 +228,7 @@ class MaildirSource:
         except OSError as exc:
             self.quarantine(key, f"unreadable: {exc}")
             return None
-        return RawMessage(self.name, key, raw)
+        return RawMessage(self.name, key, raw, file=str(claim))
 
     def _claims(self) -> Iterator[tuple[str, float, str, str]]:
         """(entry name, lease expiry, worker id, original name) of every claim."""

@@ -51,10 +51,8 @@ def iter_paths(paths: Iterable[str | Path]) -> Iterator[RawItem]:
             yield from _iter_folder(path)
         elif not path.exists():
             yield RawItem(str(path), b"", error=f"{path}: no such file or directory")
-        elif is_mbox(path):
-            yield from iter_mbox(path)
         else:
-            yield _read_file(path)
+            yield from _iter_file(path)
 
 
 def _iter_folder(folder: Path) -> Iterator[RawItem]:
@@ -69,8 +67,21 @@ def _iter_folder(folder: Path) -> Iterator[RawItem]:
         for name in sorted(files):
             if name.startswith("."):
                 continue
-            path = here / name
-            yield from iter_mbox(path) if is_mbox(path) else [_read_file(path, in_folder=True)]
+            yield from _iter_file(here / name, in_folder=True)
+
+
+def _iter_file(path: Path, in_folder: bool = False) -> Iterator[RawItem]:
+    """An mbox's messages, or the file as one message: opened and read once in the common case."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(5)
+            item = RawItem(str(path), head + handle.read(), in_folder=in_folder) if head != b"From " else None
+    except OSError as exc:
+        item = RawItem(str(path), b"", error=f"{path}: cannot read: {exc}")
+    if item is not None:
+        yield item
+    else:
+        yield from iter_mbox(path)  # streamed, one message at a time
 
 
 def iter_maildir(path: Path) -> Iterator[RawItem]:

@@ -17,9 +17,10 @@ count what the source itself holds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -33,9 +34,13 @@ class RawMessage:
     #: IMAP ``UIDVALIDITY:UID``, mbox offset...).
     key: str
     raw: bytes
+    #: A file holding exactly these bytes, when the source has one (a Maildir claim): the
+    #: store may hard-link it rather than write a copy. Only a hint: it may be gone by then.
+    file: str | None = field(default=None, compare=False)
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
+        """Computed once (the worker needs it three times per message)."""
         return hashlib.sha256(self.raw).hexdigest()
 
 

@@ -11,23 +11,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session
 
 from responsemaster.routing.config import RoutingConfig
-from responsemaster.store.actions import ActionTaken, OutboxItem
+from responsemaster.routing.pending import ActionRef, PendingWrites, batch_of
+from responsemaster.store.actions import ActionTaken
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
+from responsemaster.store.recording import Recorded
 from responsemaster.store.subscribers import Subscriber
 from responsemaster.store.upsert import dialect_insert
 from responsemaster.verdict import Verdict
 
 _actions = ActionTaken.__table__  # type: ignore[attr-defined]
-_outbox = OutboxItem.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -47,21 +48,22 @@ class Target:
 class RouteContext:
     session: Session
     config: RoutingConfig
-    message: RawMessageRow
-    verdict_row: MessageVerdict
+    message: RawMessageRow | Recorded
+    verdict_row: MessageVerdict | Recorded
     verdict: Verdict
     raw: bytes
     var: Path
     now: datetime = field(default_factory=utcnow)
     #: The message's raw row was inserted in this very transaction, so no action of it can
     #: exist yet: actions are checked for repeats in memory and written in one statement at
-    #: the end of :meth:`flush`. False (a replay, a re-route) checks each one in the database.
+    #: the end of :meth:`flush` (or of the batch, see routing.pending). False (a replay, a
+    #: re-route) checks each one in the database.
     fresh: bool = False
-    #: Outbox rows created in this transaction (delivered right after commit).
+    #: Outbox rows created in this transaction (delivered right after commit); inside a
+    #: batch, :func:`~responsemaster.routing.pending.finish_batch` returns them instead.
     outbox_ids: list[int] = field(default_factory=list)
-    _actions: list[ActionRef] = field(default_factory=list)
+    pending: PendingWrites = field(default_factory=PendingWrites)
     _keys: set[str] = field(default_factory=set)
-    _outbox: list[tuple[ActionRef, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def uid(self) -> str:
@@ -72,36 +74,12 @@ class RouteContext:
         return bool(self.verdict.attribution.forged_token)
 
     def flush(self) -> None:
-        """Write the buffered actions (one executemany), then their outbox rows.
-
-        Without RETURNING, so the drivers send the rows as one batch; the ids
-        are read back only for the few actions an outbox row points at.
-        """
-        conn = self.session.connection()
-        if self._actions:
-            conn.execute(_actions.insert(), [action.values for action in self._actions])
-            self._actions = []
-        if self._outbox:
-            missing = [action.idempotency_key for action, _values in self._outbox if action.id is None]
-            if missing:
-                ids = dict(conn.execute(select(_actions.c.idempotency_key, _actions.c.id).where(
-                    _actions.c.idempotency_key.in_(missing))).all())
-                for action, _values in self._outbox:
-                    action.id = ids.get(action.idempotency_key, action.id)
-            rows = [{**values, "action_id": action.id} for action, values in self._outbox]
-            self.outbox_ids.extend(conn.execute(_OUTBOX_INSERT, row).scalar_one() for row in rows)
-            self._outbox = []
-
-
-@dataclass
-class ActionRef:
-    """An action row, written (``id`` set) or buffered until :meth:`RouteContext.flush`."""
-
-    id: int | None
-    idempotency_key: str
-    status: str
-    detail: str
-    values: dict[str, Any] = field(default_factory=dict)
+        """Write the buffered rows; inside a batch, a fresh message's join the batch's instead."""
+        batch = batch_of(self.session) if self.fresh else None
+        if batch is not None:
+            batch.take(self.pending)
+        elif self.pending:
+            self.outbox_ids.extend(self.pending.write(self.session))
 
 
 def _action_insert(session: Session) -> Any:
@@ -114,7 +92,6 @@ def _action_insert(session: Session) -> Any:
 
 
 _ACTION_INSERT: dict[str, Any] = {}
-_OUTBOX_INSERT = insert(_outbox).returning(_outbox.c.id)
 _ACTION_UPDATE = update(_actions).where(_actions.c.id == bindparam("action_id")).values(
     status=bindparam("status"), detail=bindparam("detail")
 )
@@ -145,7 +122,7 @@ def record_action(
             return None
         ctx._keys.add(key)
         action = ActionRef(None, key, status, values["detail"], values)
-        ctx._actions.append(action)
+        ctx.pending.actions.append(action)
         return action
     new_id = ctx.session.connection().execute(_action_insert(ctx.session), values).scalar()
     return None if new_id is None else ActionRef(new_id, key, status, values["detail"])
@@ -178,9 +155,28 @@ def enqueue(ctx: RouteContext, action: ActionRef, kind: str, payload: dict[str, 
         "created_at": ctx.now,
         "done_at": None,
     }
-    ctx._outbox.append((action, values))
+    ctx.pending.outbox.append((action, values))
     if action.id is not None:  # not buffered: write it now
         ctx.flush()
+
+
+def queued_today(ctx: RouteContext, disposition: str, target: str) -> int:
+    """Actions of ``disposition`` on ``target`` queued since midnight UTC (the daily caps).
+
+    Those of earlier messages of the same batch are not written yet
+    (routing.pending): they count too, so a cap holds inside a batch as it
+    does across batches. The message being routed does not count itself.
+    """
+    start = datetime.combine(ctx.now.date(), time.min, tzinfo=UTC)
+    stmt = select(func.count()).select_from(_actions).where(
+        _actions.c.disposition == disposition,
+        _actions.c.target == target,
+        _actions.c.status == "queued",
+        _actions.c.created_at >= start,
+    )
+    written = int(ctx.session.connection().execute(stmt).scalar_one())
+    batch = batch_of(ctx.session)
+    return written + (batch.queued(disposition, target, start) if batch is not None else 0)
 
 
 # --------------------------------------------------------------------------- subscribers
@@ -203,6 +199,23 @@ def forget_subscribers(session: Session) -> None:
 def created_here(ctx: RouteContext, sub: Subscriber) -> bool:
     """True when this transaction created the row (so it has no list memberships yet)."""
     return sub.id in ctx.session.info.get(_CREATED, ())
+
+
+def preload_subscribers(session: Session, addresses: list[str]) -> None:
+    """Read the subscriber rows of many addresses in one query, for :func:`find_subscriber`.
+
+    The worker calls it once per batch with every address the batch's
+    verdicts concern; rows are locked (PostgreSQL) in address order, the
+    order every worker takes them in.
+    """
+    cache = session.info.setdefault(_CACHE, {})
+    keys = sorted({address_key(a) for a in addresses if a} - cache.keys())
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        stmt = select(Subscriber).where(Subscriber.address_key.in_(chunk)).order_by(Subscriber.address_key)  # type: ignore[attr-defined]
+        found = {sub.address_key: sub for sub in session.execute(stmt.with_for_update()).scalars()}
+        for key in chunk:
+            cache[key] = found.get(key)
 
 
 def find_subscriber(ctx: RouteContext, address: str) -> Subscriber | None:
@@ -245,7 +258,8 @@ def get_or_create_subscriber(ctx: RouteContext, address: str, category: str) -> 
         "updated_at": ctx.now,
     }
     stmt = dialect_insert(ctx.session, Subscriber).values(**values).on_conflict_do_nothing(index_elements=["address_key"])
-    created = ctx.session.execute(stmt.returning(Subscriber)).scalars().first()
+    with ctx.session.no_autoflush:  # the rows changed so far are written at commit, in one go
+        created = ctx.session.execute(stmt.returning(Subscriber)).scalars().first()
     if created is not None:
         ctx.session.info.setdefault(_CREATED, set()).add(created.id)
     else:  # another worker created it meanwhile

@@ -19,12 +19,12 @@ from sqlalchemy import select
 
 from responsemaster.routing.config import RoutingConfig
 from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action
+from responsemaster.routing.pending import REVIEW_ITEM
 from responsemaster.routing.status import change_status, suppress
 from responsemaster.store.actions import ActionTaken
 from responsemaster.store.base import address_key, clip
-from responsemaster.store.messages import MessageVerdict, RawMessageRow, ReviewItem
+from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.subscribers import SubscriberStatus
-from responsemaster.store.upsert import insert_ignore
 from responsemaster.verdict import Verdict
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
@@ -47,7 +47,7 @@ def queue_for_review(ctx: RouteContext, target: Target) -> None:
         "message_id": ctx.message.id, "category": ctx.verdict.category, "confidence": float(target.confidence),
         "state": "open", "relabelled_to": "", "resolved_by": "", "note": "", "created_at": ctx.now,
     }
-    insert_ignore(ctx.session, ReviewItem.__table__, values, ["message_id"])  # type: ignore[attr-defined]
+    ctx.pending.add(REVIEW_ITEM, values)  # written with the message's other rows (routing.pending)
 
 
 @dataclass
@@ -83,6 +83,7 @@ def confirm(session: Any, config: RoutingConfig, message: RawMessageRow, verdict
             keep_evidence(ctx, sub, "hard_bounce")
         _settle(session, action, DONE, f"confirmed by {actor}" + ("" if changed else f"; already {sub.status}"))
         out.append(Outcome(action.target, DONE))
+    ctx.flush()  # the suppressions (routing writes its rows at the end: routing.pending)
     return out
 
 

@@ -22,6 +22,7 @@ from responsemaster.routing.config import RoutingConfig
 from responsemaster.routing.context import RouteContext, Target, record_action
 from responsemaster.routing.dispositions import DISPOSITIONS
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
+from responsemaster.store.recording import Recorded
 from responsemaster.verdict import Verdict
 
 
@@ -66,8 +67,8 @@ class Router:
     def route(
         self,
         session: Session,
-        message: RawMessageRow,
-        verdict_row: MessageVerdict,
+        message: RawMessageRow | Recorded,
+        verdict_row: MessageVerdict | Recorded,
         verdict: Verdict,
         raw: bytes,
         *,

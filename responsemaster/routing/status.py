@@ -19,9 +19,9 @@ from responsemaster.routing.context import (
     set_action,
     touch,
 )
+from responsemaster.routing.pending import SUPPRESSION
 from responsemaster.store.base import address_key, clip, domain_of
-from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
-from responsemaster.store.upsert import insert_ignore, insert_or_update
+from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus
 
 _RANK = {
     SubscriberStatus.ACTIVE: 0,
@@ -50,8 +50,12 @@ def change_status(ctx: RouteContext, sub: Subscriber, status: SubscriberStatus, 
     return True
 
 
-def suppress(ctx: RouteContext, address: str, reason: str, subscriber_id: int | None) -> bool:
-    """Add ``address`` to the suppression list (once); True when it was new."""
+def suppress(ctx: RouteContext, address: str, reason: str, subscriber_id: int | None) -> None:
+    """Add ``address`` to the suppression list (once), when the routing's rows are written.
+
+    A complaint is the strongest reason: it replaces a weaker one (with its
+    ``by`` and ``since``); any other reason never replaces an existing row.
+    """
     values = {
         "address": clip(address, 320),
         "address_key": clip(address_key(address), 320),
@@ -61,11 +65,7 @@ def suppress(ctx: RouteContext, address: str, reason: str, subscriber_id: int | 
         "by": f"message:{ctx.uid}",
         "subscriber_id": subscriber_id,
     }
-    table = Suppression.__table__  # type: ignore[attr-defined]
-    if reason == "complaint":  # a complaint is the strongest reason: it replaces a weaker one
-        update_values = {"reason": reason, "by": values["by"], "since": ctx.now}
-        return bool(insert_or_update(ctx.session, table, values, ["address_key"], update_values, table.c.reason != reason))
-    return bool(insert_ignore(ctx.session, table, values, ["address_key"]))
+    ctx.pending.add(SUPPRESSION, values)
 
 
 def end_subscription(

@@ -10,8 +10,9 @@ being retried forever in front of the others.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlmodel import Session
 
 from responsemaster.store.actions import MessageClaim, SourceState
@@ -31,16 +32,12 @@ def claim(session: Session, source: str, keys: list[str], owner: str, lease_seco
     until = now + timedelta(seconds=lease_seconds)
     if not keys:
         return {}
-    # One multi-row INSERT ... ON CONFLICT DO UPDATE for the whole batch.
-    stmt = dialect_insert(session, _claims).values(
-        [{"source": source, "key": key, "owner": owner, "lease_until": until, "attempts": 1, "last_error": ""} for key in keys]
-    )
+    # One executemany of a single-row upsert (compiled once; a multi-row VALUES of the whole
+    # batch was compiled again for every batch).
     session.connection().execute(
-        stmt.on_conflict_do_update(
-            index_elements=["source", "key"],
-            set_={"owner": stmt.excluded.owner, "lease_until": stmt.excluded.lease_until, "attempts": _claims.c.attempts + 1},
-            where=or_(_claims.c.owner == owner, _claims.c.lease_until < now),
-        )
+        _claim_statement(session),
+        [{"source": source, "key": key, "owner": owner, "lease_until": until, "attempts": 1, "last_error": "", "now": now}
+         for key in keys],
     )
     rows = session.execute(
         select(_claims.c.key, _claims.c.attempts).where(
@@ -50,12 +47,40 @@ def claim(session: Session, source: str, keys: list[str], owner: str, lease_seco
     return {key: attempts for key, attempts in rows}
 
 
+def _claim_statement(session: Session) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE taking a free (or our own, or expired) lease, per dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _CLAIM:
+        stmt = dialect_insert(session, _claims)  # the columns: the keys of the parameters
+        _CLAIM[dialect] = stmt.on_conflict_do_update(
+            index_elements=["source", "key"],
+            set_={"owner": stmt.excluded.owner, "lease_until": stmt.excluded.lease_until, "attempts": _claims.c.attempts + 1},
+            where=or_(_claims.c.owner == stmt.excluded.owner, _claims.c.lease_until < bindparam("now", type_=_claims.c.lease_until.type)),
+        )
+    return _CLAIM[dialect]
+
+
+_CLAIM: dict[str, Any] = {}
+
+
 def release(session: Session, source: str, key: str, owner: str, error: str = "") -> None:
     """Give a lease back early (after a failure), keeping the attempt count and the error."""
     session.execute(
         _claims.update()
         .where(and_(_claims.c.source == source, _claims.c.key == key, _claims.c.owner == owner))
         .values(lease_until=utcnow(), last_error=error[:4000])
+    )
+
+
+def end_leases_of(session: Session, owner_prefix: str) -> None:
+    """End now the leases of every owner whose id starts with ``owner_prefix`` (a worker that died).
+
+    The attempt counts stay: a message that killed its worker counts that attempt.
+    """
+    now = utcnow()
+    pattern = owner_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    session.execute(
+        _claims.update().where(_claims.c.owner.like(pattern, escape="\\"), _claims.c.lease_until > now).values(lease_until=now)
     )
 
 

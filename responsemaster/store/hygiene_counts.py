@@ -19,7 +19,10 @@ as ``YYYY-MM-DD`` text so the same comparison works on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from typing import Any
+
+from sqlalchemy import Index, bindparam
+from sqlalchemy import text as sa_text
 from sqlmodel import Field, SQLModel
 
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, ReviewItem
@@ -67,56 +70,126 @@ Index(
 )
 
 
-#: One upsert per dimension; ``:day`` etc. come from the inserted row.
-def _sqlite_trigger() -> str:
-    day = "substr(NEW.created_at, 1, 10)"
-    parts = []
-    for dim, value in (("all", "''"), ("domain", "NEW.domain"), ("campaign", "NEW.campaign")):
-        parts.append(
-            "INSERT INTO verdict_day_counts (dimension, value, day, category, reason, n) "
-            f"VALUES ('{dim}', {value}, {day}, NEW.category, NEW.reason, 1) "
-            "ON CONFLICT (dimension, value, day, category, reason) DO UPDATE SET n = n + 1;"
-        )
-    return (
-        "CREATE TRIGGER trg_verdict_day_counts AFTER INSERT ON message_verdicts "
-        "WHEN NEW.error IS NULL BEGIN " + " ".join(parts) + " END"
+_DIMENSIONS_SQL = (("all", "''"), ("domain", "domain"), ("campaign", "campaign"))
+_DAY = {"sqlite": "substr({t}created_at, 1, 10)", "postgresql": "to_char({t}created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"}
+#: A row of this dimension exists only inside a transaction that counts its verdicts itself
+#: (SQLite's bulk path, :class:`BulkCount`): the row trigger leaves them alone meanwhile.
+PAUSE_DIMENSION = "rm-bulk"
+
+
+def _count_rows_sql(dialect: str, source: str) -> str:
+    """One INSERT adding the verdicts of the relation ``source`` to the counts, one upsert per group."""
+    day = _DAY[dialect].format(t="")
+    groups = " UNION ALL ".join(
+        f"SELECT '{dim}' AS dimension, {value} AS value, {day} AS day, category, reason FROM {source} WHERE error IS NULL"
+        for dim, value in _DIMENSIONS_SQL
     )
-
-
-def _postgres_function() -> str:
-    day = "to_char(NEW.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-    inserts = " ".join(
+    return (
         "INSERT INTO verdict_day_counts (dimension, value, day, category, reason, n) "
-        f"VALUES ('{dim}', {value}, {day}, NEW.category, NEW.reason, 1) "
-        "ON CONFLICT (dimension, value, day, category, reason) DO UPDATE SET n = verdict_day_counts.n + 1;"
-        for dim, value in (("all", "''"), ("domain", "NEW.domain"), ("campaign", "NEW.campaign"))
-    )
-    return (
-        "CREATE OR REPLACE FUNCTION rm_count_verdict() RETURNS trigger LANGUAGE plpgsql AS $$ "
-        f"BEGIN IF NEW.error IS NULL THEN {inserts} END IF; RETURN NULL; END $$"
+        f"SELECT dimension, value, day, category, reason, count(*) FROM ({groups}) AS counted "
+        "GROUP BY dimension, value, day, category, reason ORDER BY dimension, value, day, category, reason "
+        "ON CONFLICT (dimension, value, day, category, reason) DO UPDATE SET n = verdict_day_counts.n + excluded.n"
     )
 
 
 def trigger_ddl(dialect: str) -> list[str]:
-    """Statements creating the counting trigger on ``dialect`` (sqlite or postgresql)."""
+    """Statements creating the counting trigger on ``dialect`` (sqlite or postgresql); migration 0007.
+
+    PostgreSQL counts once per INSERT statement (a statement-level trigger
+    reading the inserted rows from a transition table): the worker inserts
+    a batch's verdicts in one statement, so their counts are one upsert
+    per (dimension, value, day, category, reason), not three per verdict.
+    SQLite has only row triggers: its trigger counts each row, except while
+    a transaction holds the pause row (``PAUSE_DIMENSION``), which the bulk
+    path sets while it inserts a batch and counts it with one statement.
+    """
     if dialect == "sqlite":
-        return [_sqlite_trigger()]
+        (create,) = row_trigger_ddl("sqlite")
+        paused = f"NOT EXISTS (SELECT 1 FROM verdict_day_counts WHERE dimension = '{PAUSE_DIMENSION}')"
+        return [create.replace("WHEN NEW.error IS NULL", f"WHEN NEW.error IS NULL AND {paused}")]
     if dialect == "postgresql":
         return [
-            _postgres_function(),
+            "CREATE OR REPLACE FUNCTION rm_count_verdicts() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN {_count_rows_sql('postgresql', 'counted_verdicts')}; RETURN NULL; END $$",
+            "CREATE TRIGGER trg_verdict_day_counts AFTER INSERT ON message_verdicts "
+            "REFERENCING NEW TABLE AS counted_verdicts FOR EACH STATEMENT EXECUTE FUNCTION rm_count_verdicts()",
+        ]
+    raise ValueError(f"no verdict counting trigger for {dialect!r}")
+
+
+def drop_trigger_ddl(dialect: str) -> list[str]:
+    """Statements dropping the counting trigger (either version) on ``dialect``."""
+    if dialect == "sqlite":
+        return ["DROP TRIGGER IF EXISTS trg_verdict_day_counts"]
+    return [
+        "DROP TRIGGER IF EXISTS trg_verdict_day_counts ON message_verdicts",
+        "DROP FUNCTION IF EXISTS rm_count_verdict()",
+        "DROP FUNCTION IF EXISTS rm_count_verdicts()",
+    ]
+
+
+def row_trigger_ddl(dialect: str) -> list[str]:
+    """The first version (migration 0003): three upserts per inserted verdict, on both backends."""
+    dims = (("all", "''"), ("domain", "NEW.domain"), ("campaign", "NEW.campaign"))
+    if dialect == "sqlite":
+        day = "substr(NEW.created_at, 1, 10)"
+        parts = " ".join(
+            "INSERT INTO verdict_day_counts (dimension, value, day, category, reason, n) "
+            f"VALUES ('{dim}', {value}, {day}, NEW.category, NEW.reason, 1) "
+            "ON CONFLICT (dimension, value, day, category, reason) DO UPDATE SET n = n + 1;"
+            for dim, value in dims
+        )
+        return [
+            "CREATE TRIGGER trg_verdict_day_counts AFTER INSERT ON message_verdicts "
+            "WHEN NEW.error IS NULL BEGIN " + parts + " END"
+        ]
+    if dialect == "postgresql":
+        day = "to_char(NEW.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        inserts = " ".join(
+            "INSERT INTO verdict_day_counts (dimension, value, day, category, reason, n) "
+            f"VALUES ('{dim}', {value}, {day}, NEW.category, NEW.reason, 1) "
+            "ON CONFLICT (dimension, value, day, category, reason) DO UPDATE SET n = verdict_day_counts.n + 1;"
+            for dim, value in dims
+        )
+        return [
+            "CREATE OR REPLACE FUNCTION rm_count_verdict() RETURNS trigger LANGUAGE plpgsql AS $$ "
+            f"BEGIN IF NEW.error IS NULL THEN {inserts} END IF; RETURN NULL; END $$",
             ("CREATE TRIGGER trg_verdict_day_counts AFTER INSERT ON message_verdicts "
              "FOR EACH ROW EXECUTE FUNCTION rm_count_verdict()"),
         ]
     raise ValueError(f"no verdict counting trigger for {dialect!r}")
 
 
-def drop_trigger_ddl(dialect: str) -> list[str]:
-    if dialect == "sqlite":
-        return ["DROP TRIGGER IF EXISTS trg_verdict_day_counts"]
-    return [
-        "DROP TRIGGER IF EXISTS trg_verdict_day_counts ON message_verdicts",
-        "DROP FUNCTION IF EXISTS rm_count_verdict()",
-    ]
+class BulkCount:
+    """Counting a batch's verdicts with one statement (SQLite; PostgreSQL's trigger does it alone).
+
+    ``pause()`` before the batch's verdict INSERT, ``count(ids)`` after it,
+    in the same transaction: the pause row is never committed (``count``
+    deletes it, a rollback drops it), so no other connection ever sees it.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.active = conn.dialect.name == "sqlite"
+
+    def pause(self) -> None:
+        if self.active:
+            self.conn.execute(_PAUSE)
+
+    def count(self, verdict_ids: list[int]) -> None:
+        if self.active:
+            self.conn.execute(_COUNT_SQLITE, {"ids": verdict_ids})
+            self.conn.execute(_RESUME)
+
+
+_PAUSE = sa_text(
+    "INSERT INTO verdict_day_counts (dimension, value, day, category, reason, n) "
+    f"VALUES ('{PAUSE_DIMENSION}', '', '', '', '', 1)"
+)
+_RESUME = sa_text(f"DELETE FROM verdict_day_counts WHERE dimension = '{PAUSE_DIMENSION}'")
+_COUNT_SQLITE = sa_text(
+    "WITH batch AS (SELECT * FROM message_verdicts WHERE id IN :ids) " + _count_rows_sql("sqlite", "batch")
+).bindparams(bindparam("ids", expanding=True))
 
 
 def backfill_sql(dialect: str) -> list[str]:

@@ -6,17 +6,21 @@ rows and review items to the same transaction before it commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
 from responsemaster.addresses import is_real_address
 from responsemaster.categories import REPORTED_BY_A_SYSTEM
 from responsemaster.ingest.source import RawMessage
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
+from responsemaster.store.bulk import insert_rows
 from responsemaster.store.database import message_uid
+from responsemaster.store.hygiene_counts import BulkCount
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
 from responsemaster.verdict import RecipientVerdict, Verdict
 
@@ -67,34 +71,95 @@ def concerned_address(verdict: Verdict) -> str:
     return found if found and is_real_address(found) else ""
 
 
+class Recorded:
+    """A row as just inserted, its columns as attributes (``id``, ``uid``, ``path``...).
+
+    What the router reads of the raw message and verdict rows it routes.
+    Not an ORM object: building one (even with ``model_construct``) cost
+    more than the row's share of the INSERT.
+    """
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
 def record_message(
     session: Session, msg: RawMessage, verdict: Verdict, path: str, quarantine_reason: str | None = None
-) -> tuple[RawMessageRow, MessageVerdict]:
-    """Insert the raw message row and its verdict rows (not committing).
+) -> tuple[Recorded, Recorded]:
+    """Insert the raw message row and its verdict rows (not committing); the two rows, with their ids."""
+    return record_messages(session, [ToRecord(msg, verdict, path, quarantine_reason)])[0]
 
-    Core INSERT ... RETURNING from plain dicts rather than ORM objects and
-    flushes: this runs once per message on the hot path. The returned
-    objects are detached snapshots (``model_construct``: no validation, no
-    ORM state) with their ids, for the router.
+
+@dataclass
+class ToRecord:
+    """One classified message on its way into the store."""
+
+    msg: RawMessage
+    verdict: Verdict
+    #: Its kept copy, relative to the var directory.
+    path: str
+    #: Set when the message is recorded as quarantined (why).
+    quarantine_reason: str | None = None
+
+
+def record_messages(session: Session, items: Sequence[ToRecord]) -> list[tuple[Recorded, Recorded]]:
+    """Insert the raw rows and verdict rows of several messages: one statement per table.
+
+    The worker records a whole batch this way (issue 13): a statement costs
+    far more in the driver and SQLAlchemy than a row does in the database.
+    Raw rows and verdicts are inserted with RETURNING and matched back by
+    their natural keys (source and key; message id), so nothing depends on
+    the order a backend returns rows in. Rows are inserted in the order of
+    ``items``, which fixes the ids they get.
     """
+    if not items:
+        return []
     now = utcnow()
-    row = {
+    conn = session.connection()
+    raws = [_raw_values(item, now) for item in items]
+    new = insert_rows(conn, _raw_table, raws, ("id", "source", "key"))
+    ids = {(source, key): new_id for new_id, source, key in new}
+    for row in raws:
+        row["id"] = ids[row["source"], row["key"]]
+    verdicts = [_verdict_values(row["id"], item.verdict, now) for row, item in zip(raws, items)]
+    counting = BulkCount(conn) if len(verdicts) > 1 else None  # the per-day counts: one statement for the lot
+    if counting is not None:
+        counting.pause()
+    new = insert_rows(conn, _verdict_table, verdicts, ("id", "message_id"))
+    ids = {message_id: new_id for new_id, message_id in new}
+    for mv in verdicts:
+        mv["id"] = ids[mv["message_id"]]
+    if counting is not None:
+        counting.count([mv["id"] for mv in verdicts])
+    recipients = [
+        _recipient_values(mv["id"], now, position, rcpt)
+        for mv, item in zip(verdicts, items)
+        for position, rcpt in enumerate(item.verdict.recipients)
+    ]
+    insert_rows(conn, _recipient_table, recipients)
+    return [(Recorded(row), Recorded(mv)) for row, mv in zip(raws, verdicts)]
+
+
+def _raw_values(item: ToRecord, now: datetime) -> dict[str, Any]:
+    msg, reason = item.msg, item.quarantine_reason
+    return {
         "uid": message_uid(msg.source, msg.key),
         "source": msg.source,
         "key": msg.key,
         "sha256": msg.sha256,
         "size": len(msg.raw),
-        "path": path,
-        "state": "quarantined" if quarantine_reason else "processed",
-        "error": clip(quarantine_reason) or None,
+        "path": item.path,
+        "state": "quarantined" if reason else "processed",
+        "error": clip(reason) or None,
         "received_at": now,
     }
-    conn = session.connection()
-    row["id"] = conn.execute(_RAW_INSERT, row).scalar_one()
+
+
+def _verdict_values(message_id: int, verdict: Verdict, now: datetime) -> dict[str, Any]:
     subject = concerned_address(verdict)
     attribution = verdict.attribution
-    mv = {
-        "message_id": row["id"],
+    return {
+        "message_id": message_id,
         "category": verdict.category or "",  # "" for a failure verdict (error set, quarantined)
         "reason": clip(verdict.reason, 64),
         "confidence": float(verdict.confidence),
@@ -114,20 +179,11 @@ def record_message(
         "reply_text": clip(verdict.reply_text),
         "created_at": now,
     }
-    mv["id"] = conn.execute(_VERDICT_INSERT, mv).scalar_one()
-    rows = [_recipient_values(mv["id"], now, position, rcpt) for position, rcpt in enumerate(verdict.recipients)]
-    if rows:
-        conn.execute(_RECIPIENT_INSERT, rows)
-    configure_mappers()  # the snapshots' attributes are the mapped ones: they must be set up (a no-op once done)
-    return RawMessageRow.model_construct(**row), MessageVerdict.model_construct(**mv)
 
 
 _raw_table = RawMessageRow.__table__  # type: ignore[attr-defined]
 _verdict_table = MessageVerdict.__table__  # type: ignore[attr-defined]
-#: Built once (so is their cache key): this runs for every message.
-_RAW_INSERT = _raw_table.insert().returning(_raw_table.c.id)
-_VERDICT_INSERT = _verdict_table.insert().returning(_verdict_table.c.id)
-_RECIPIENT_INSERT = RecipientVerdictRow.__table__.insert()  # type: ignore[attr-defined]
+_recipient_table = RecipientVerdictRow.__table__  # type: ignore[attr-defined]
 
 
 def _recipient_values(verdict_id: int, now: datetime, position: int, rcpt: RecipientVerdict) -> dict[str, object]:

@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spacy.attrs import IDX, LOWER
-
 from responsemaster.parse.message import ParsedMessage
 
 #: Languages with a spaCy blank class, stop words and a lemma lookup table.
@@ -108,6 +106,8 @@ class Normaliser:
         """
         if not text:
             return []
+        from spacy.attrs import IDX, LOWER  # here, not at import: a message the model never reads needs no spaCy
+
         doc = self._tokenizer(lang)(text)  # type: ignore[operator]
         memo = self._memo.setdefault(lang, {})
         strings = doc.vocab.strings
@@ -166,10 +166,12 @@ def _stop_words(lang: str) -> frozenset[str]:
     """
     import importlib.util
 
-    import spacy
-
-    path = Path(spacy.__file__).parent / "lang" / lang / "stop_words.py"
-    spec = importlib.util.spec_from_file_location(f"responsemaster_stop_words_{lang}", path)
+    found = importlib.util.find_spec("spacy")  # where spaCy is, without importing it (half a second)
+    folders = list(found.submodule_search_locations or []) if found is not None else []
+    path = Path(folders[0]) / "lang" / lang / "stop_words.py" if folders else None
+    spec = None
+    if path is not None and path.is_file():
+        spec = importlib.util.spec_from_file_location(f"responsemaster_stop_words_{lang}", path)
     if spec is None or spec.loader is None:
         return frozenset(importlib.import_module(f"spacy.lang.{lang}.stop_words").STOP_WORDS)
     module = importlib.util.module_from_spec(spec)

@@ -25,13 +25,16 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from responsemaster.classify.model import TextModel
-from responsemaster.classify.model.fastpath import FastScorer
+from responsemaster.classify.model import LazyModel, TextModel
 
 MODEL_FILE = "model.skops"
 LEMMAS_FILE = "lemmas.json"
 META_FILE = "meta.json"
 CURRENT = "CURRENT"
+#: The files a recipient model is saved in (recipient_model.FOLDER, HEADS, META_FILE; fastpath's file names),
+#: named here so that telling whether there is one imports no numpy (a test keeps the two lists equal).
+RECIPIENT_MODEL_FILES = ("recipient/meta.json", "recipient/category/scorer.json", "recipient/category/scorer.npy",
+                         "recipient/reason/scorer.json", "recipient/reason/scorer.npy")
 
 #: Every non-builtin type a model.skops may contain. Extend it only together
 #: with a change to estimator.build_pipeline, and only with scikit-learn/numpy types.
@@ -56,6 +59,8 @@ TRUSTED: list[str] = [
 def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any], make_current: bool = True) -> Path:
     """Write ``models_dir/<model_id>/`` and, by default, point CURRENT at it."""
     import skops.io as sio
+
+    from responsemaster.classify.model.fastpath import FastScorer
 
     target = Path(models_dir) / model_id
     target.mkdir(parents=True, exist_ok=True)
@@ -84,6 +89,7 @@ def load_model(model_dir: Path) -> TextModel:
     pipeline is then loaded only if something asks for it (evaluation).
     """
     from responsemaster.classify.model.estimator import TrainedModel
+    from responsemaster.classify.model.fastpath import FastScorer
     from responsemaster.classify.model.features import Normaliser
 
     model_dir = Path(model_dir)
@@ -130,6 +136,32 @@ def load_current_recipient_model(models_dir: Path) -> Any:
 
     folder = current_model_dir(models_dir)
     return RecipientModel.load(folder) if folder is not None else None
+
+
+def current_model(models_dir: Path) -> LazyModel | None:
+    """Like :func:`load_current_model`, loaded on first use (see :class:`LazyModel`)."""
+    folder = current_model_dir(models_dir)
+    return LazyModel(folder, load_model) if folder is not None else None
+
+
+def current_recipient_model(models_dir: Path) -> LazyModel | None:
+    """Like :func:`load_current_recipient_model`, loaded on first use; None when the files are not there.
+
+    Whether the model folder has one is told from its files alone (no numpy import).
+    """
+    folder = current_model_dir(models_dir)
+    if folder is None or not all((folder / name).is_file() for name in RECIPIENT_MODEL_FILES):
+        return None
+
+    def load(model_dir: Path) -> Any:
+        from responsemaster.classify.model.recipient_model import RecipientModel
+
+        loaded = RecipientModel.load(model_dir)
+        if loaded is None:
+            raise RuntimeError(f"{model_dir}: the recipient model's files are there but do not load")
+        return loaded
+
+    return LazyModel(folder, load)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -7,12 +7,7 @@ to hear about it, not to be buried by it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-
-from sqlalchemy import func, select
-
-from responsemaster.routing.context import RouteContext, Target, enqueue, record_action, set_action
-from responsemaster.store.actions import ActionTaken
+from responsemaster.routing.context import RouteContext, Target, enqueue, queued_today, record_action, set_action
 from responsemaster.store.base import domain_of
 
 
@@ -29,7 +24,7 @@ class Alert:
         if not ctx.config.alert_to:
             set_action(ctx, action, "skipped", "no [routing] alert_to configured")
             return
-        if self._sent_today(ctx, domain) >= ctx.config.max_alerts_per_domain:
+        if queued_today(ctx, self.name, domain) >= ctx.config.max_alerts_per_domain:
             set_action(ctx, action, "skipped", f"cap: {ctx.config.max_alerts_per_domain} alerts for {domain} today")
             return
         set_action(ctx, action, "queued", f"to {ctx.config.alert_to}")
@@ -51,16 +46,6 @@ class Alert:
                 "message_id": f"<rm-alert.{ctx.uid}@{ctx.config.from_address.rpartition('@')[2] or 'localhost'}>",
             },
         )
-
-    def _sent_today(self, ctx: RouteContext, domain: str) -> int:
-        start = datetime.combine(ctx.now.date(), time.min, tzinfo=UTC)
-        stmt = select(func.count()).select_from(ActionTaken).where(
-            ActionTaken.disposition == "alert",
-            ActionTaken.target == domain,
-            ActionTaken.status == "queued",
-            ActionTaken.created_at >= start,  # type: ignore[operator]
-        )
-        return int(ctx.session.execute(stmt).scalar_one())
 
 
 DISPOSITION = Alert()

@@ -11,14 +11,10 @@ stable id, so the receiving side can drop a duplicate.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from sqlalchemy import func, select
-
-from responsemaster.routing.context import RouteContext, Target, enqueue, record_action, set_action
-from responsemaster.store.actions import ActionTaken
+from responsemaster.routing.context import RouteContext, Target, enqueue, queued_today, record_action, set_action
 from responsemaster.store.base import address_key
 
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
@@ -33,17 +29,6 @@ def auto_generated(raw: bytes) -> tuple[bool, bool]:
     bounce = return_path == "<>" or "multipart/report" in content_type or any(s in sender for s in _BOUNCE_SENDERS)
     auto = str(headers.get("Auto-Submitted", "no")).strip().lower()
     return bounce, bool(auto) and not auto.startswith("no")
-
-
-def forwards_today(ctx: RouteContext, sender: str) -> int:
-    start = datetime.combine(ctx.now.date(), time.min, tzinfo=UTC)
-    stmt = select(func.count()).select_from(ActionTaken).where(
-        ActionTaken.disposition == "forward",
-        ActionTaken.target == sender,
-        ActionTaken.status == "queued",
-        ActionTaken.created_at >= start,  # type: ignore[operator]
-    )
-    return int(ctx.session.execute(stmt).scalar_one())
 
 
 def forward_message_id(uid: str, from_address: str) -> str:
@@ -76,7 +61,7 @@ class Forward:
             return "auto-generated (bounce or report): never forwarded"
         if auto and ctx.verdict.category not in ctx.config.forward_auto_submitted:
             return "auto-generated (Auto-Submitted): not forwarded"
-        if forwards_today(ctx, sender) >= ctx.config.max_forwards_per_sender:
+        if queued_today(ctx, "forward", sender) >= ctx.config.max_forwards_per_sender:
             return f"cap: {ctx.config.max_forwards_per_sender} forwards from {sender} today"
         return ""
 

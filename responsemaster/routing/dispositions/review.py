@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from responsemaster.routing.context import RouteContext, Target, record_action
-from responsemaster.store.messages import ReviewItem
-from responsemaster.store.upsert import insert_ignore
+from responsemaster.routing.pending import REVIEW_ITEM
 
 
 class Review:
@@ -25,7 +24,7 @@ class Review:
             "note": "",
             "created_at": ctx.now,
         }
-        insert_ignore(ctx.session, ReviewItem.__table__, values, ["message_id"])  # type: ignore[attr-defined]
+        ctx.pending.add(REVIEW_ITEM, values)
 
 
 DISPOSITION = Review()

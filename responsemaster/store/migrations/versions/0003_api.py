@@ -35,7 +35,7 @@ def upgrade() -> None:
     op.create_index("ix_review_items_state_confidence", "review_items", ["state", "confidence", "id"])
     op.create_index("ix_message_verdicts_subscriber_created", "message_verdicts", ["subscriber_key", "created_at"])
     dialect = op.get_bind().dialect.name
-    for statement in hygiene_counts.backfill_sql(dialect) + hygiene_counts.trigger_ddl(dialect):
+    for statement in hygiene_counts.backfill_sql(dialect) + hygiene_counts.row_trigger_ddl(dialect):
         op.execute(sa.text(statement))
 
 

@@ -1,0 +1,229 @@
+"""Recording a batch (group commit): the worker's one transaction per batch.
+
+First the whole batch in bulk: raw rows, verdicts and recipients one INSERT
+per table, the subscribers read in one query, the routing's rows buffered
+and written at the end (routing.pending), the per-day counts once per batch.
+If anything fails before the commit, nothing of it was written, and the batch
+is recorded again message by message, each under its own SAVEPOINT, so a
+failing message is rolled back alone while the others commit. The kept raw
+copies are flushed to disk while this runs, and the commit waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Session
+
+from responsemaster.ingest.source import RawMessage
+from responsemaster.routing.context import forget_subscribers, preload_subscribers
+from responsemaster.routing.pending import begin_batch, finish_batch
+from responsemaster.routing.router import Router, targets_of
+from responsemaster.store.database import Store
+from responsemaster.store.recording import (
+    ToRecord,
+    concerned_address,
+    find_recorded,
+    record_message,
+    record_messages,
+)
+from responsemaster.verdict import Verdict
+
+logger = logging.getLogger("responsemaster.worker")
+
+
+@dataclass
+class Prepared:
+    msg: RawMessage
+    verdict: Verdict | None = None
+    path: str = ""
+    reason: str | None = None
+    #: Set when the message was already recorded (a replay): its state and error then.
+    recorded: tuple[str, str | None] | None = None
+    #: Why recording it failed (its savepoint, or the whole batch, was rolled back).
+    failure: Exception | None = None
+    #: Transactions it was rolled back from by a deadlock.
+    tries: int = 0
+    #: An earlier message of the batch with the same bytes (this one is not recorded again).
+    twin_of: Prepared | None = None
+
+
+class SyncInBackground:
+    """:meth:`RawFiles.sync` of the batch's kept raw files in a thread, overlapping its database work.
+
+    The files must be durable before the commit that names them, not before
+    the INSERTs: so the flush runs while the batch is recorded, and
+    :meth:`wait` (called just before COMMIT) re-raises its error, if any.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(store,), name="rm-sync-kept", daemon=True)
+        self.thread.start()
+
+    def _run(self, store: Store) -> None:
+        try:
+            store.raw_files.sync()
+        except BaseException as exc:  # noqa: BLE001 - handed to the committing thread
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def record_batch(
+    store: Store, router: Router, prepared: list[Prepared], syncing: SyncInBackground | None, bulk: bool = True
+) -> tuple[list[int], list[str]]:
+    """Group commit: the batch in one transaction, recorded in bulk, else one savepoint per message.
+
+    First the whole batch with a few statements per table
+    (:func:`_record_in_bulk`). If anything fails before the commit, nothing
+    of it was written: the batch is recorded again message by message, each
+    under its own SAVEPOINT, so a failing message is rolled back alone
+    (``failure`` set) and the others commit. A message another worker
+    committed first fails on UNIQUE(source, key) inside its savepoint and
+    becomes a replay. A deadlock with another worker's batch (PostgreSQL)
+    ends the transaction early: what came before commits, releasing its
+    locks, and the rest is recorded in a new transaction. Nothing is
+    acknowledged before this returns: a crash anywhere in here leaves every
+    message not yet committed unrecorded and in its source.
+    Returns the outbox ids and the errors of the messages quarantined now.
+    """
+    # One order for every worker (by what the verdict counters and subscriber rows lock),
+    # so two batches running at once rarely take the same row locks in opposite orders.
+    todo = sorted((item for item in prepared if item.recorded is None), key=_lock_order)
+    outbox: list[int] = []
+    if bulk and len(todo) > 1:
+        try:
+            written = _record_in_bulk(store, router, todo, syncing)
+        except Exception as exc:  # noqa: BLE001 - the commit failed: nothing of the batch was written
+            for item in todo:
+                item.failure = exc
+            written = []
+        if written is not None:
+            outbox, todo = written, []
+    while todo:
+        done: list[Prepared] = []
+        ids: list[int] = []
+        try:
+            with store.transaction() as session:
+                for item in todo:
+                    if _record_one(session, router, item, ids) == _RETRY:
+                        break
+                    done.append(item)
+                if syncing is not None:
+                    syncing.wait()
+        except Exception as exc:  # noqa: BLE001 - the commit failed: nothing of this round was written
+            for item in todo:
+                if item.recorded is None:
+                    item.failure = item.failure or exc
+            break
+        outbox.extend(ids)
+        todo = todo[len(done):]
+    if syncing is not None:
+        syncing.thread.join()  # nothing was committed when there was nothing new: no error to raise
+    quarantined = [item for item in prepared if item.failure is None and item.recorded is None and item.reason]
+    return outbox, [f"{item.msg.key}: quarantined: {item.reason}" for item in quarantined]
+
+
+class _OneByOne(Exception):
+    """Recording the batch whole failed before its commit (so nothing was written)."""
+
+
+def _record_in_bulk(
+    store: Store, router: Router, todo: list[Prepared], syncing: SyncInBackground | None
+) -> list[int] | None:
+    """The batch in one transaction, a few statements per table; the outbox ids.
+
+    None when recording failed (a message's routing raised, a constraint, a
+    deadlock): rolled back, for the caller to record message by message.
+    An error of the commit itself (or of the kept files' sync) is raised.
+    """
+    try:
+        with store.transaction() as session:
+            try:
+                outbox = _write_in_bulk(session, router, todo)
+            except Exception as exc:
+                raise _OneByOne from exc
+            if syncing is not None:
+                syncing.wait()
+    except _OneByOne as exc:
+        cause = exc.__cause__
+        logger.info("batch of %d recorded message by message: %s: %s", len(todo), type(cause).__name__, cause)
+        return None
+    return outbox
+
+
+def _write_in_bulk(session: Session, router: Router, todo: list[Prepared]) -> list[int]:
+    """Raw rows, verdicts, recipients: one INSERT per table; subscribers read in one query;
+    the routing's rows buffered and written at the end (routing.pending)."""
+    begin_batch(session)
+    preload_subscribers(session, [a for item in todo if item.reason is None for a in _addresses(item.verdict)])
+    items = [ToRecord(item.msg, item.verdict, item.path, item.reason) for item in todo]  # type: ignore[arg-type]
+    rows = record_messages(session, items)
+    for item, (row, verdict_row) in zip(todo, rows):
+        if item.reason is None:
+            router.route(session, row, verdict_row, item.verdict, item.msg.raw, fresh=True)
+    return finish_batch(session)
+
+
+def _addresses(verdict: Verdict | None) -> list[str]:
+    """The addresses routing may look up for this verdict: its targets and its sender."""
+    if verdict is None:
+        return []
+    return [target.address for target in targets_of(verdict)] + [verdict.sender]
+
+
+_RETRY = "retry"
+#: Deadlock, serialization failure, lock not available: worth another try in a new transaction.
+_TRANSIENT = frozenset({"40P01", "40001", "55P03"})
+_MAX_TRIES = 3
+
+
+def _lock_order(item: Prepared) -> tuple[str, ...]:
+    verdict = item.verdict
+    if verdict is None:
+        return ("",)
+    return (verdict.category or "", verdict.reason, concerned_address(verdict).lower(), verdict.attribution.campaign)
+
+
+def _record_one(session: Session, router: Router, item: Prepared, outbox: list[int]) -> str:
+    """One message inside the batch transaction, under its own savepoint.
+
+    Returns ``_RETRY`` when the transaction should commit now and this
+    message be tried again in the next one (a deadlock victim).
+    """
+    msg = item.msg
+    try:
+        with session.begin_nested():
+            row, verdict_row = record_message(session, msg, item.verdict, item.path, item.reason)
+            if item.reason is None:
+                outbox.extend(router.route(session, row, verdict_row, item.verdict, msg.raw, fresh=True).outbox_ids)
+    except IntegrityError as exc:
+        _forget(session)
+        found = find_recorded(session, msg.source, msg.key, msg.sha256)
+        if found is None:
+            item.failure = exc
+        else:
+            item.recorded = (found.state, found.error)  # another worker committed it first
+    except DBAPIError as exc:
+        _forget(session)
+        item.tries += 1
+        if getattr(exc.orig, "sqlstate", None) in _TRANSIENT and item.tries < _MAX_TRIES:
+            return _RETRY
+        item.failure = exc
+    except Exception as exc:  # noqa: BLE001 - one message must never block the next
+        _forget(session)
+        item.failure = exc
+    return ""
+
+
+def _forget(session: Session) -> None:
+    """After a savepoint rollback: rows the session holds may be gone, so read them again."""
+    forget_subscribers(session)
+    session.expunge_all()

@@ -1,0 +1,111 @@
+"""Fast start (issue 13): a command imports what its first message needs, the model loads on
+first use and once. Timings are measured in benchmarks/whole_process.py, not asserted here."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from responsemaster.classify.model import LazyModel
+from responsemaster.cli import COMMANDS, main
+
+#: Packages a one-file classify must not import (the message model's, the worker's, the API's, the mailer's).
+HEAVY = ("spacy", "thinc", "sklearn", "sqlalchemy", "sqlmodel", "rich", "litestar", "aiosmtpd", "huey",
+         "jinja2", "aiosmtplib", "api", "mailer", "flufl")
+
+
+def _imported_by_classify(path: Path) -> tuple[dict, list[str]]:
+    code = (
+        "import json, sys\n"
+        "from responsemaster.cli import main\n"
+        f"main(['classify', '--jsonl', {str(path)!r}], standalone_mode=False)\n"
+        "sys.stderr.write(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    return json.loads(done.stdout), json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def test_classifying_one_bounce_imports_neither_the_message_model_nor_the_worker_nor_the_api(corpus: Path) -> None:
+    verdict, modules = _imported_by_classify(corpus / "bounces" / "000194ed06887898.eml")
+    assert verdict["category"] == "mailbox_full" and verdict["decided_by"] != "default"
+    assert [m for m in HEAVY if m in modules] == []  # the recipient model (numpy) decided its recipient
+
+
+def test_classifying_one_complaint_loads_no_model_at_all(corpus: Path) -> None:
+    verdict, modules = _imported_by_classify(corpus / "hand-labelled" / "00920c54593c0d96.eml")
+    assert verdict["category"] == "feedback_loop"
+    assert [m for m in HEAVY + ("numpy",) if m in modules] == []
+
+
+def test_the_model_is_read_on_first_use_and_once(tmp_path: Path) -> None:
+    loads: list[Path] = []
+    release = threading.Event()
+
+    class Model:
+        model_id = "m1"
+        meta = {"labels": ["user_reply"]}
+
+        def predict(self, msg, fields):  # type: ignore[no-untyped-def]
+            return "user_reply", 0.9
+
+    def load(folder: Path) -> Model:
+        loads.append(folder)
+        release.wait(5)  # every thread asks while the first load is still running
+        return Model()
+
+    lazy = LazyModel(tmp_path / "m1", load)
+    assert lazy.model_id == "m1" and not lazy.loaded and loads == []
+    threads = [threading.Thread(target=lazy.predict, args=(None, {})) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert loads == [tmp_path / "m1"] and lazy.loaded
+    assert lazy.predict(None, {}) == ("user_reply", 0.9)
+    assert lazy.meta == {"labels": ["user_reply"]}  # the rest of the model's interface, from the loaded model
+    assert loads == [tmp_path / "m1"]
+
+
+def test_build_classifier_leaves_the_shipped_models_unread_until_a_message_needs_them(corpus: Path) -> None:
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from responsemaster.classify import build_classifier\n"
+        "c = build_classifier()\n"
+        f"c.classify(Path({str(corpus / 'hand-labelled' / '00920c54593c0d96.eml')!r}).read_bytes())\n"
+        "print(c.model.loaded, c.recipient_model.loaded, 'spacy' in sys.modules, 'numpy' in sys.modules)\n"
+        f"c.classify(Path({str(corpus / 'bounces' / '000194ed06887898.eml')!r}).read_bytes())\n"
+        "print(c.model.loaded, c.recipient_model.loaded, 'spacy' in sys.modules)\n"
+        "v = c.classify(b'From: Jane <jane@example.org>\\nSubject: Re: news\\n\\nThanks a lot, see you on Monday!\\n')\n"
+        "print(c.model.loaded, v.decided_by.startswith('model:'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300).stdout
+    assert out.split("\n")[:3] == ["False False False False", "False True False", "True True"]
+
+
+def test_every_command_is_listed_with_its_own_help_and_loads_by_name() -> None:
+    listing = CliRunner().invoke(main, ["--help"]).output
+    for name, (module, attribute, summary) in COMMANDS.items():
+        command = getattr(importlib.import_module(module), attribute)
+        assert command.name == name
+        assert command.get_short_help_str(200) == summary  # the table says what the command says
+        assert name in listing
+    assert CliRunner().invoke(main, ["nonesuch"]).exit_code != 0
+
+
+def test_telling_whether_there_is_a_recipient_model_names_the_files_it_is_saved_in() -> None:
+    from responsemaster.classify.model import fastpath, recipient_model
+    from responsemaster.classify.model.store import RECIPIENT_MODEL_FILES
+
+    saved = {f"{recipient_model.FOLDER}/{recipient_model.META_FILE}"} | {
+        f"{recipient_model.FOLDER}/{head}/{name}"
+        for head in recipient_model.HEADS for name in (fastpath.SCORER_FILE, fastpath.WEIGHTS_FILE)
+    }
+    assert set(RECIPIENT_MODEL_FILES) == saved
