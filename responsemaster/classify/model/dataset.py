@@ -63,6 +63,8 @@ class RecipientLabel:
     #: Where the words this recipient was refused with come from, when not from the message's own source
     #: (a bounce lab DSN: ``provider:<family>`` or a corpus message's source).
     text_source: str = ""
+    #: The SMTP stage the refusal answered, when the label knows it (the bounce lab made it): rcpt, data, ...
+    stage: str = ""
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def _example(path: Path, category: str, row: dict) -> Example:
         reason=str(row.get("reason", "") or ""),
         recipients=tuple(
             RecipientLabel(str(r["address"]).lower(), str(r.get("category", "") or ""), str(r.get("reason", "") or ""),
-                           str(r.get("text_source", "") or ""))
+                           str(r.get("text_source", "") or ""), str(r.get("stage", "") or ""))
             for r in row.get("recipients") or () if isinstance(r, dict) and r.get("address")
         ),
         provenance=str(row.get("provenance", "") or ""),
