@@ -6,7 +6,7 @@ training data, through :func:`write_correction`, now with a recipient-level
 label; the recorded verdict; the operation log), and it settles that
 address's pending prune: relabelled a hard bounce, the address is pruned;
 relabelled anything else, the prune is cancelled. The message's own
-category follows its first recipient (SPEC section 6), so correcting the
+category follows its first recipient (docs/bounces.md), so correcting the
 first recipient relabels the message too.
 """
 

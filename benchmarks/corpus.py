@@ -45,7 +45,7 @@ def find_corpus() -> Path:
 
 CORPUS = find_corpus()
 
-#: Sisimai's reasons -> our categories: the table of SPEC section 6, kept here
+#: Sisimai's reasons -> our categories: the table of docs/categories.md, kept here
 #: (not imported from the classifier under test) so the scoring of the other
 #: tools cannot drift with it.
 SISIMAI_CATEGORY: dict[str, str] = {
@@ -137,7 +137,7 @@ class Prediction:
     #: address -> a hard bounce held for a person (below the confidence threshold)
     pending: dict[str, bool] = field(default_factory=dict)
     #: reported address -> the subscriber it was forwarded from (``original_recipient``): a forward is
-    #: reported under its final recipient, and a label may name either (SPEC: the subscriber is the original).
+    #: reported under its final recipient, and a label may name either (the subscriber is the original).
     aliases: dict[str, str] = field(default_factory=dict)
 
 
@@ -244,7 +244,7 @@ def _named(address: str, want: set[str], aliases: dict[str, str]) -> str:
 
 
 def prediction_from_verdict(verdict, prune_confidence: float = PRUNE_CONFIDENCE) -> Prediction:
-    """What ``responsemaster classify --jsonl`` prints for the message (SPEC section 6).
+    """What ``responsemaster classify --jsonl`` prints for the message (docs/categories.md).
 
     A forwarded recipient is printed under its final address with
     ``original_recipient`` (the subscriber) beside it; its reason and prune
@@ -270,7 +270,7 @@ def prediction_from_verdict(verdict, prune_confidence: float = PRUNE_CONFIDENCE)
 def prediction_from_sisimai(records: list[dict]) -> Prediction:
     """Sisimai's records for one message (sisimai_driver.pl output) as a prediction.
 
-    The category is the first record's (SPEC: a message reporting several
+    The category is the first record's (docs/categories.md: a message reporting several
     recipients takes the category of the first one reported).
     """
     if not records:

@@ -15,8 +15,8 @@ import uuid
 from mailer.campaigns import load_campaign
 from mailer.runner import CampaignRun, RunResult
 from mailer.settings import mailer_settings
+from responsemaster.classify import configured_rules
 from responsemaster.classify.pipeline import Classifier
-from responsemaster.classify.rules import RuleSet
 from responsemaster.config import Settings
 from responsemaster.routing.router import build_router
 from responsemaster.store.database import Store, open_store
@@ -34,7 +34,7 @@ def send_campaign(settings: Settings, ref: int | str, *, store: Store | None = N
         with store.reader() as session:
             loaded = load_campaign(session, ref)
         run = CampaignRun(store, mailer_settings(settings), loaded, build_router(settings),
-                          Classifier(rules=RuleSet.load(settings.classify.rules_files)), run_owner())
+                          Classifier(rules=configured_rules(settings)), run_owner())
         return asyncio.run(run.run())
     finally:
         if own_store:

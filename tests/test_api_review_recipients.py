@@ -1,4 +1,4 @@
-"""The review queue corrects one recipient of a bounce and confirms pending prunes (SPEC section 6)."""
+"""The review queue corrects one recipient of a bounce and confirms pending prunes (docs/bounces.md)."""
 
 from __future__ import annotations
 

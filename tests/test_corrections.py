@@ -1,4 +1,4 @@
-"""Corrections reach bounces (SPEC section 6): a person's label for one recipient, learned by ``train``.
+"""Corrections reach bounces (docs/bounces.md): a person's label for one recipient, learned by ``train``.
 
 The test the issue asks for: a bounce whose recipient a hand-written rule
 decides today is corrected with ``responsemaster label --recipient``, the

@@ -21,7 +21,7 @@ from responsemaster.categories import CATEGORIES
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model.dataset import data_hash, load_examples
 from responsemaster.classify.model.estimator import TrainedModel, rows_for
-from responsemaster.classify.model.fastpath import SPEC_FILE, WEIGHTS_FILE, FastScorer
+from responsemaster.classify.model.fastpath import SCORER_FILE, WEIGHTS_FILE, FastScorer
 from responsemaster.classify.model.store import CURRENT, MODEL_FILE, TRUSTED, load_current_model, load_model
 from responsemaster.classify.model.training import train_model
 from responsemaster.cli import main
@@ -105,7 +105,7 @@ def test_a_model_file_naming_untrusted_code_is_refused(trained: Path, tmp_path: 
     sio.dump(Pipeline([("x", FunctionTransformer(os.system))]), evil / MODEL_FILE)
     with pytest.raises(UntrustedTypesFoundException):
         load_model(evil).fitted()  # the compiled scorer loads; the pipeline, when asked for, does not
-    (evil / SPEC_FILE).unlink()
+    (evil / SCORER_FILE).unlink()
     with pytest.raises(UntrustedTypesFoundException):
         load_model(evil)
 

@@ -43,7 +43,7 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
         ("mailbox-status code at RCPT is still the address",
          dict(diagnostic="550 5.2.1 <a@b>: Recipient address rejected: User unknown", status="5.2.1", command="RCPT"),
          "userunknown"),
-        # Said in answer to DATA it is a filter whatever the code (SPEC section 6: au's "550 <a@au.com>: User
+        # Said in answer to DATA it is a filter whatever the code (docs/bounces.md: au's "550 <a@au.com>: User
         # unknown" comes with 5.1.1 and with 5.2.0 alike); with no stage known, an addressing code or a directory
         # lookup's words tie it to the address.
         ("5.1.1 where the transcript says DATA",
@@ -93,7 +93,7 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
                          "found", status="5.0.0"), "hostunknown"),
         ("the resolver said try again",
          dict(diagnostic="Name service error for domain x.example: Host not found, try again"), "networkerror"),
-        # A refusal without a cause is not a missing mailbox (SPEC section 6): a reply code alone
+        # A refusal without a cause is not a missing mailbox (docs/bounces.md): a reply code alone
         # never prunes.
         ("bare 550 Blocked", dict(diagnostic="550 Blocked"), "blocked"),
         ("the recipient's rules refused it", dict(diagnostic="550 Mail is rejected by recipients"), "filtered"),

@@ -1,4 +1,4 @@
-"""Who decides a failed recipient (SPEC section 6): a final rule, else the recipient model, within hard bounds.
+"""Who decides a failed recipient (docs/bounces.md): a final rule, else the recipient model, within hard bounds.
 
 The model here is a stand-in with a fixed answer: these tests are about the
 policy around the model (what overrides it, what bounds it), which must hold
@@ -104,7 +104,7 @@ def test_final_is_validated(tmp_path: Path, extra: str, message: str) -> None:
 
 
 def test_a_missing_mailbox_whose_stage_is_not_stated_waits_for_a_person(rules: RuleSet) -> None:
-    """SPEC section 6: "user unknown" said to DATA is a filter, so an SMTP refusal of unknown stage is unsure."""
+    """docs/bounces.md: "user unknown" said to DATA is a filter, so an SMTP refusal of unknown stage is unsure."""
     unstaged = decide(Saying("hard_bounce", "userunknown", 0.97), rules,
                       diagnostic="550 5.1.1 <ann@example.org>: User unknown", status="5.1.1", reply_code="550")
     assert (unstaged.category, unstaged.reason) == ("hard_bounce", "userunknown") and unstaged.confidence <= 0.5

@@ -1,4 +1,4 @@
-"""Which reported addresses are failed recipients (SPEC section 6): each once, none of ours or a list's."""
+"""Which reported addresses are failed recipients (docs/bounces.md): each once, none of ours or a list's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Uncertain does not prune (SPEC section 6): a hard bounce below the threshold waits for a person."""
+"""Uncertain does not prune (docs/bounces.md): a hard bounce below the threshold waits for a person."""
 
 from __future__ import annotations
 

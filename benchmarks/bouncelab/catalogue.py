@@ -4,12 +4,12 @@ The catalogue is data in ``benchmarks/bouncelab/catalogue/``: hand-written
 TOML files (provider replies, RFC 3463 codes, network behaviours) and
 ``corpus.jsonl``, extracted from the labelled corpus by ``extract.py``.
 Each entry is one server answer with its label (a Sisimai reason; the
-category follows from SPEC section 6) and where it comes from.
+category follows from docs/bounces.md) and where it comes from.
 
 An entry may list several SMTP stages; it is expanded into one entry per
 stage (id ``<id>@<stage>``), with ``reason_at`` overriding the label per
 stage. That is how a user-unknown wording is both ``userunknown`` (said at
-RCPT) and ``filtered`` (said at end of DATA), the SPEC's reading.
+RCPT) and ``filtered`` (said at end of DATA), the reading of docs/bounces.md.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def expand(raw: dict, source: str) -> list[Entry]:
     """One raw record (TOML table or JSON line) -> one Entry per stage it lists.
 
     A permanent user-unknown entry that names no stage is offered at both
-    RCPT (userunknown) and end of DATA (filtered): the SPEC's reading.
+    RCPT (userunknown) and end of DATA (filtered): the reading of docs/bounces.md.
     """
     raw = dict(raw)
     stages = raw.pop("stages", None) or ([raw.pop("stage")] if "stage" in raw else None)

@@ -7,9 +7,9 @@ whose message carries an RFC 3464 Diagnostic-Code for that recipient, the
 reply code, status and text are split apart (a reply joined from several
 lines, "550-5.1.1 a 550 5.1.1 b", becomes a multi-line text again), the
 recipient's own address in the text becomes ``{rcpt}``, and the label is the
-corpus's (reason; category from SPEC section 6). Texts are deduplicated.
+corpus's (reason; category from docs/bounces.md). Texts are deduplicated.
 User-unknown wordings get both SMTP stages (RCPT: userunknown, end of DATA:
-filtered, the SPEC's reading). Provenance names the corpus file and source.
+filtered, the reading of docs/bounces.md). Provenance names the corpus file and source.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def extract(corpus: Path) -> list[dict]:
                     "stages": ["rcpt"],
                 }
                 if code >= 500 and reason in ("userunknown", "filtered", "rejected") and USER_UNKNOWN.search(text):
-                    # The SPEC's reading (section 6): the stage decides, and the lab sets the stage.
+                    # The reading of docs/bounces.md: the stage decides, and the lab sets the stage.
                     if reason != "userunknown":
                         entry["provenance"] += f"; relabelled userunknown/filtered by stage (corpus: {reason})"
                     entry["reason"] = "userunknown"

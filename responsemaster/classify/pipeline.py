@@ -1,6 +1,6 @@
 """Bytes in, verdict out: structure first, then rules, then the model.
 
-The order is the product's policy (SPEC section 6):
+The order is the product's policy:
 
 1. structural detectors (ARF, MDN, RFC 3464, MTA formats) recognise reports
    and read every reported recipient's evidence; each failed recipient then
@@ -27,10 +27,11 @@ from responsemaster.classify.detectors import FALLBACK, STRUCTURAL
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model import TextModel
 from responsemaster.classify.model.recipient_model import RecipientModel
+from responsemaster.classify.not_mail import not_mail_reason
 from responsemaster.classify.rules import RuleHit, RuleSet
 from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage, parse_message
-from responsemaster.verdict import RecipientVerdict, Verdict
+from responsemaster.verdict import CLASSIFIER_ERROR, NOT_MAIL, UNPARSEABLE, RecipientVerdict, Verdict
 
 #: Fields the message-level rules may read (the diagnostic is per recipient).
 MESSAGE_FIELDS = ("subject", "reply_text", "body", "from", "original_subject")
@@ -38,8 +39,6 @@ MESSAGE_FIELDS = ("subject", "reply_text", "body", "from", "original_subject")
 #: challenge-response services (Boxbe, ...) wrap their challenge in a DSN, but a
 #: person must answer it and the address has not failed.
 WORDS_BEAT_STRUCTURE = frozenset({Category.CHALLENGE_RESPONSE})
-#: What an unreadable message becomes: a person will look at it.
-UNREADABLE = Category.USER_REPLY
 
 _ACTION_REASON = {"delayed": "delayed", "delivered": "delivered", "relayed": "delivered", "expanded": "delivered"}
 
@@ -61,22 +60,20 @@ class Classifier:
         self._message_fields = [f for f in self.rules.fields() if f in MESSAGE_FIELDS or f.startswith("header:")]
 
     def classify(self, raw: bytes) -> Verdict:
-        """Never raises: a failure becomes a verdict with ``error`` set."""
+        """Never raises. Input that is not mail, or that the classifier fails on, gets a
+        failure verdict (no category, ``error`` set): never a guess."""
+        why = not_mail_reason(raw)
+        if why is not None:
+            return Verdict.failure(NOT_MAIL, why)
         try:
             return self._classify(raw)
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop a run
-            return Verdict(
-                category=UNREADABLE,
-                confidence=0.0,
-                decided_by="error",
-                reason=DEFAULT_REASON[UNREADABLE],
-                error=f"classifier failed: {type(exc).__name__}: {exc}",
-            )
+            return Verdict.failure(CLASSIFIER_ERROR, f"classifier failed: {type(exc).__name__}: {exc}")
 
     def _classify(self, raw: bytes) -> Verdict:
         msg = parse_message(raw)
         if msg.error:
-            return Verdict(UNREADABLE, 0.0, "error", DEFAULT_REASON[UNREADABLE], error=msg.error)
+            return Verdict.failure(UNPARSEABLE, msg.error)
         fields = message_fields(msg, (f for f in self._message_fields if f.startswith("header:")))
         return self._verdict(msg, fields, self.detect(msg, fields))
 

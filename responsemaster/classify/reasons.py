@@ -161,9 +161,10 @@ def refine(reason: str, rcpt: RecipientVerdict, text: str = "") -> str:
     """Adjust what the words meant to the SMTP stage they answered.
 
     "User unknown" is a missing mailbox unless the server said it once the
-    address had been accepted: in answer to DATA, whatever the code (SPEC
-    section 6; au and docomo answer "550 User unknown" to DATA with 5.1.1 as
-    readily as with 5.2.0 for mail their users' reception filters refuse),
+    address had been accepted: in answer to DATA, whatever the code (the
+    stage is what tells a reception filter from a missing mailbox: the
+    corpus has Japanese carriers' "550 User unknown" to DATA under 5.1.1
+    as well as 5.2.0),
     or, with no stage known, with a mailbox-status code (X.2.x) and neither
     an addressing code (X.1.x) nor a directory lookup's words. There it is
     what reception and content filters answer (Japanese mobile carriers,

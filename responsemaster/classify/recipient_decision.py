@@ -1,6 +1,6 @@
 """One failed recipient's verdict: a final rule, else the recipient model, else the hand-written reading.
 
-The order is the product's policy (SPEC section 6):
+The order is the product's policy (docs/bounces.md):
 
 1. a diagnostic rule marked ``final = true`` is an operator's explicit
    override and decides as written;
@@ -21,7 +21,7 @@ from words nobody understood is below any sensible pending-prune threshold.
 A hard bounce the model finds where the hand-written reading found no
 permanent failure (words no rule knows, a stage or a code alone) is capped
 at :data:`UNSURE`: the model may be right, but it prunes only once a person
-confirms (SPEC section 6: uncertain does not prune).
+confirms (docs/bounces.md: uncertain does not prune).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def prunable(rcpt: RecipientVerdict, hand_reason: str, hand_confidence: float) -
     code (a rule, a detector, a status the server gave), and, for a missing
     mailbox refused in an SMTP reply, the report says the reply answered
     RCPT TO: the same "user unknown" in answer to DATA is a reception
-    filter (SPEC section 6), and a report that does not say which command
+    filter (docs/bounces.md), and a report that does not say which command
     was refused (OpenSMTPD's, a relay's summary) cannot tell the two apart.
     """
     if category_of(hand_reason) != HARD or hand_confidence < HAND_CONFIDENCE["status"]:

@@ -47,8 +47,8 @@ def status_restates_reply(status: str, diagnostic: str) -> bool:
     that status up from the code and the stage. Sendmail writes ``Status:
     5.1.1`` ("User unknown") for any ``550`` to RCPT TO ("550 Rejected",
     "550 Denied by policy", "550 5.0.0 Message rejected"), so such a status
-    says no more than the reply code (SPEC section 6: a reply code alone is
-    never evidence of a dead address).
+    says no more than the reply code (a reply code alone is never
+    evidence of a dead address).
     """
     parts = status.split(".")
     if len(parts) != 3 or parts[2] in ("0", ""):

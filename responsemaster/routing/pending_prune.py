@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from responsemaster.routing.config import RoutingConfig
-from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber
+from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action
 from responsemaster.routing.status import change_status, suppress
 from responsemaster.store.actions import ActionTaken
 from responsemaster.store.base import address_key, clip
@@ -28,6 +28,17 @@ from responsemaster.store.upsert import insert_ignore
 from responsemaster.verdict import Verdict
 
 PENDING, DONE, CANCELLED = "pending", "done", "cancelled"
+
+
+def hold(ctx: RouteContext, target: Target, why: str) -> None:
+    """Record a pending prune of ``target`` (once) and queue the message for a person, instead of pruning.
+
+    The one way a prune waits: for a verdict below ``prune_confidence`` and, with
+    ``require_token_for_prune``, for a message whose token does not name the address.
+    """
+    detail = f"pending: {target.category}:{target.reason} {why}; a person confirms or relabels it in the review queue"
+    if record_action(ctx, "prune", target.address, status=PENDING, detail=detail) is not None:
+        queue_for_review(ctx, target)
 
 
 def queue_for_review(ctx: RouteContext, target: Target) -> None:
@@ -62,10 +73,14 @@ def confirm(session: Any, config: RoutingConfig, message: RawMessageRow, verdict
                        Verdict(category="hard_bounce", confidence=1.0, decided_by=f"review:{actor}"), b"", Path("."))
     out = []
     for action in pending(session, message.id or 0, address):  # type: ignore[arg-type]
-        sub = get_or_create_subscriber(ctx, action.target)
+        sub = get_or_create_subscriber(ctx, action.target, "hard_bounce")
         why = f"hard_bounce:{reason or _reason_of(action.detail)}"
         changed = change_status(ctx, sub, SubscriberStatus.PRUNED, why)
         suppress(ctx, action.target, "hard_bounce", sub.id)
+        if changed and verdict_row is not None:
+            from responsemaster.routing.dispositions.prune import keep_evidence  # the disposition imports this module
+
+            keep_evidence(ctx, sub, "hard_bounce")
         _settle(session, action, DONE, f"confirmed by {actor}" + ("" if changed else f"; already {sub.status}"))
         out.append(Outcome(action.target, DONE))
     return out

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-SPEC_FILE = "scorer.json"
+SCORER_FILE = "scorer.json"
 WEIGHTS_FILE = "scorer.npy"
 #: Bumped when the saved form changes; an older form is ignored (the skops file is used).
 FORMAT = 1
@@ -166,13 +166,13 @@ class FastScorer:
             "intercept": self.intercept.tolist(),
             "columns": [asdict(c) for c in self.columns],
         }
-        (folder / SPEC_FILE).write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), "utf-8")
+        (folder / SCORER_FILE).write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), "utf-8")
         np.save(folder / WEIGHTS_FILE, self.weights.astype(dtype), allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path) -> "FastScorer | None":
         """The saved scorer in ``folder``; None when there is none of this format."""
-        spec_path, weights_path = folder / SPEC_FILE, folder / WEIGHTS_FILE
+        spec_path, weights_path = folder / SCORER_FILE, folder / WEIGHTS_FILE
         if not (spec_path.is_file() and weights_path.is_file()):
             return None
         spec = json.loads(spec_path.read_text("utf-8"))

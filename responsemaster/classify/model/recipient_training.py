@@ -10,7 +10,7 @@ its label:
   one reported recipient pairs them even when the extraction differs;
 - a message labelled only as a whole (a relabelled message, the extra
   real mail, a catalogue entry) labels its first reported recipient: the
-  SPEC says a message takes the category of its first recipient.
+  docs/categories.md says a message takes the category of its first recipient.
 
 Corrections (``source`` ``review:`` or ``label:``) weigh more than one
 example and are remembered exactly (see
@@ -114,7 +114,7 @@ def _from_message(example: Example, classifier: Any) -> list[RecipientExample]:
     return out
 
 
-#: The readings of "user unknown" words that only the SMTP stage tells apart (SPEC section 6).
+#: The readings of "user unknown" words that only the SMTP stage tells apart (docs/bounces.md).
 _BY_STAGE = frozenset({"userunknown", "filtered"})
 
 
@@ -124,7 +124,7 @@ def _stage_unseen(rcpt: RecipientVerdict, label: RecipientLabel) -> bool:
     The bounce lab sends the same user-unknown reply at RCPT (userunknown)
     and at end of DATA (filtered); OpenSMTPD's DSNs name no stage at all.
     Learning both labels from the same evidence teaches only noise (and
-    teaches against SPEC section 6's reading of an unstaged refusal), so
+    teaches against the reading of an unstaged refusal), so
     such a recipient is not a training example.
     """
     return bool(label.stage) and label.reason in _BY_STAGE and rcpt.command != label.stage.upper()
