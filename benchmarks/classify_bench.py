@@ -17,10 +17,15 @@ One run, the same files for every tool, each set reported separately.
   Detectors and rules are hand-written, not trained, so they are never held
   out: their authors have read the corpus.
 - Further labelled sets (``*.eml`` + ``labels.jsonl`` in the corpus format):
-  every set under training_data/ (the provider catalogue; a bounce lab when
-  it lands) by default, or ``--extra-set DIR``. A set the models train on is
-  scored group-held-out and rules-only, never by models that saw it; its
-  per-origin figures (per MTA, per provider) are listed under its table.
+  every set under training_data/ (the provider catalogue, the bounce lab)
+  by default, or ``--extra-set DIR``. A set the models train on is scored
+  group-held-out and rules-only, never by models that saw it; its
+  per-origin figures (per provider; per MTA for the bounce lab) are listed
+  under its table. A bounce lab DSN is held out twice over: with the
+  origin of its reply's words (the provider, or the corpus message the
+  reply was taken from: the same words reach the lab through every MTA) and
+  with its MTA (its recipient model is trained without any DSN that MTA
+  wrote), so neither its words nor its MTA's format was seen in training.
 - Sisimai (Debian's libsisimai-perl) runs in one Perl process per set
   (benchmarks/sisimai_driver.pl); its speed is measured inside Perl, so
   interpreter start-up is excluded (and reported separately). A message it
@@ -73,7 +78,7 @@ from corpus import (
     prediction_from_sisimai,
     prediction_from_verdict,
 )
-from held_out import TRAINING_DATA, prepare_training, train_fold
+from held_out import TRAINING_DATA, prepare_training, train_fold, train_recipient_fold
 
 CATEGORIES = (
     "hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction", "delivery_status",
@@ -94,9 +99,14 @@ class Result:
     has_addresses: bool = True
     has_reasons: bool = True
     note: str = ""
-    #: Per origin (MTA family, provider, project): filled for generated sets, where it says which
+    #: Per origin (provider; MTA for the bounce lab): filled for generated sets, where it says which
     #: MTA or provider the verdicts hold on.
     by_origin: dict[str, Score] = field(default_factory=dict)
+
+    def add(self, item: Labelled, prediction: Prediction, generated: bool) -> None:
+        self.score.add(item, prediction)
+        if generated:
+            self.by_origin.setdefault(item.mta or item.origin, Score()).add(item, prediction)
     #: Column heading in the per-category table (defaults to the tool's first word).
     short: str = ""
 
@@ -179,17 +189,20 @@ def run_responsemaster(items: list[Labelled], modes: list[str], k: int, repeat: 
         else:
             parts = group_folds(scored, k) if mode == "group" else folds(scored, k)
         for number, part in enumerate(parts, 1):
+            recipient_models = {"": classifier.recipient_model}
             if mode not in ("shipped", "rules"):
                 started = time.perf_counter()
-                classifier.model, classifier.recipient_model = train_fold(data, part, by_origin=mode == "group")
-                print(f"  {mode} fold {number}/{k}: {len(part)} held out, trained in "
-                      f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
+                classifier.model, recipient_models[""] = train_fold(data, part, by_origin=mode == "group")
+                if mode == "group":  # a lab DSN's recipient model has not seen its MTA's DSNs either
+                    for mta in sorted({i.mta for i in part if i.mta}):
+                        recipient_models[mta] = train_recipient_fold(data, part, True, {f"bouncelab:{mta}"})
+                print(f"  {mode} fold {number}/{k}: {len(part)} held out, trained {len(recipient_models)} recipient "
+                      f"models in {time.perf_counter() - started:.1f}s", file=sys.stderr)
             for item in part:
+                classifier.recipient_model = recipient_models.get(item.mta, recipient_models[""])
                 verdict = classifier.classify(item.path.read_bytes())
                 prediction = prediction_from_verdict(verdict)
-                results[mode][item.set_name].score.add(item, prediction)
-                if item.set_name in generated:
-                    results[mode][item.set_name].by_origin.setdefault(item.origin, Score()).add(item, prediction)
+                results[mode][item.set_name].add(item, prediction, item.set_name in generated)
                 if MISSES:
                     print_misses(item, prediction, verdict, prefix=f"MISS[{mode}] ")
         for set_name in sets:
@@ -199,8 +212,10 @@ def run_responsemaster(items: list[Labelled], modes: list[str], k: int, repeat: 
                                       ": every corpus message was in its training data",
                            "cv": f"message and recipient models held out by {k}-fold stratified cross-validation",
                            "group": f"message and recipient models trained without the origin of every message "
-                                    f"tested ({k} folds by project / MTA family / provider)"}[mode]
+                                    f"tested ({k} folds by project / MTA family / provider; a lab DSN also "
+                                    f"without its MTA's DSNs)"}[mode]
             if mode in ("shipped", "rules"):
+                classifier.recipient_model = recipient_models[""]
                 raws = [i.path.read_bytes() for i in scored if i.set_name == set_name]
                 result.add_time(len(raws) * repeat, timed_passes(classifier.classify, raws, repeat))
     return results
@@ -209,7 +224,7 @@ def run_responsemaster(items: list[Labelled], modes: list[str], k: int, repeat: 
 # --- the other tools ---------------------------------------------------------------------------
 
 
-def run_sisimai(items: list[Labelled], repeat: int) -> Result:
+def run_sisimai(items: list[Labelled], repeat: int, generated: bool = False) -> Result:
     result = Result("Sisimai " + _sisimai_version(), has_addresses=True)
     if not shutil.which("perl"):
         result.note = "perl not installed"
@@ -228,7 +243,7 @@ def run_sisimai(items: list[Labelled], repeat: int) -> Result:
     summary = lines.pop()
     by_file = {line["file"]: line for line in lines}
     for item in items:
-        result.score.add(item, prediction_from_sisimai(by_file.get(str(item.path), {}).get("records", [])))
+        result.add(item, prediction_from_sisimai(by_file.get(str(item.path), {}).get("records", [])), generated)
     result.add_time(summary["messages"] * summary["repeat"], (summary["seconds"], summary["cpu_seconds"]))
     whole = summary["messages"] * (summary["repeat"] + 1) / wall if wall else 0.0
     result.note = f"{whole:,.0f} msg/s wall-clock including Perl start-up, module loading and the answer pass"
@@ -323,7 +338,24 @@ def category_rows(results: list[Result]) -> tuple[tuple[str, ...], list[tuple[st
 
 
 def _maybe_pct(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{100 * value:.0f}%"
+    return "n/a" if math.isnan(value) else f"{100 * value:.1f}%"
+
+
+def origin_rows(results: list[Result]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Per origin (an MTA of the bounce lab, a provider of the catalogue): category, reason, prune precision."""
+    shown = [r for r in results if r.by_origin]
+    first = "MTA" if any(i for i in shown[0].by_origin if ":" not in i) else "origin"
+    header = (first, "n", *(f"{r.label} {m}" for r in shown for m in ("cat", "reason", "prune P (n)")))
+    rows = []
+    for origin in sorted(shown[0].by_origin):
+        cells = []
+        for result in shown:
+            sc = result.by_origin.get(origin, Score())
+            pending = f", {sc.pending} pending" if sc.pending else ""
+            cells += [_maybe_pct(sc.accuracy if sc.n else math.nan), _maybe_pct(sc.reason_accuracy),
+                      f"{_maybe_pct(sc.prune_precision)} ({sc.prune_tp + sc.prune_fp}{pending})"]
+        rows.append((origin, str(shown[0].by_origin[origin].n), *cells))
+    return header, rows
 
 
 def render_text(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -352,11 +384,8 @@ def report(by_set: dict[str, list[Result]], render: Callable) -> str:
         out.append(render(*category_rows(results)))
         out.append("")
         out += [f"- {r.tool}: {r.note}" for r in results if r.note]
-        for r in results:
-            if r.by_origin:
-                out.append(f"- {r.tool}, per origin (category / reason / prune precision, n): " + "; ".join(
-                    f"{origin} {100 * sc.accuracy:.0f}% / {100 * sc.reason_accuracy:.0f}% / "
-                    f"{_maybe_pct(sc.prune_precision)}, {sc.n}" for origin, sc in sorted(r.by_origin.items())))
+        if any(r.by_origin for r in results):
+            out += ["", render(*origin_rows(results)), ""]
         out += ["- wall-clock msg/s (pinned to CPU 0, shared with whatever else ran there): "
                 + ", ".join(f"{r.label} {r.wall_rate:,.0f}" for r in results if r.wall_rate)]
         out.append("")
@@ -408,7 +437,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = [ours[mode][set_name] for mode in modes if mode in ours and ours[mode][set_name].score.n]
         if not args.no_peers:
             print(f"{set_name}: Sisimai, flufl.bounce, parse-only...", file=sys.stderr)
-            rows += [run_sisimai(set_items, args.repeat), run_flufl(set_items, args.repeat),
+            rows += [run_sisimai(set_items, args.repeat, set_name in generated), run_flufl(set_items, args.repeat),
                      run_parse_only(set_items, args.repeat)]
         by_set[set_name] = rows
     print(report(by_set, render_text))

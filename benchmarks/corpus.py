@@ -86,10 +86,21 @@ class Labelled:
 
     @property
     def origin(self) -> str:
-        """The group this message is held out with (see responsemaster.classify.model.dataset.origin)."""
-        from responsemaster.classify.model.dataset import origin
+        """The group this message is dealt into folds with (see responsemaster.classify.model.dataset.origin)."""
+        return self.origins[0]
 
-        return origin(self.source) or f"{self.set_name}:{self.file}"
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Every origin of the message's words (a lab DSN: its recipients' replies' origins)."""
+        from responsemaster.classify.model.dataset import origins
+
+        return origins(self.source, [r.get("text_source", "") for r in self.recipients]) or (
+            f"{self.set_name}:{self.file}",)
+
+    @property
+    def mta(self) -> str:
+        """The MTA that wrote a bounce lab DSN ('' for other sets)."""
+        return self.source.split(":", 1)[1] if self.source.startswith("bouncelab:") else ""
 
     @property
     def addresses(self) -> set[str]:
@@ -125,6 +136,9 @@ class Prediction:
     prunes: dict[str, bool] = field(default_factory=dict)
     #: address -> a hard bounce held for a person (below the confidence threshold)
     pending: dict[str, bool] = field(default_factory=dict)
+    #: reported address -> the subscriber it was forwarded from (``original_recipient``): a forward is
+    #: reported under its final recipient, and a label may name either (the subscriber is the original).
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,8 +164,8 @@ class Score:
         self.n += 1
         self.correct += truth.category == pred.category
         self.confusion[(truth.category, pred.category)] += 1
-        got = {a.lower() for a in pred.addresses}
         want = truth.addresses
+        got = {_named(a.lower(), want, pred.aliases) for a in pred.addresses}
         self.addr_tp += len(got & want)
         self.addr_fp += len(got - want)
         self.addr_fn += len(want - got)
@@ -224,16 +238,32 @@ class Score:
         return sum(rows[l][2] for l in wanted) / len(wanted) if wanted else 0.0
 
 
+def _named(address: str, want: set[str], aliases: dict[str, str]) -> str:
+    """The name a reported recipient is counted under: the labelled one of its two names, if either is."""
+    return address if address in want or aliases.get(address) not in want else aliases[address]
+
+
 def prediction_from_verdict(verdict, prune_confidence: float = PRUNE_CONFIDENCE) -> Prediction:
-    """What ``responsemaster classify --jsonl`` prints for the message (docs/categories.md)."""
+    """What ``responsemaster classify --jsonl`` prints for the message (docs/categories.md).
+
+    A forwarded recipient is printed under its final address with
+    ``original_recipient`` (the subscriber) beside it; its reason and prune
+    are looked up under either name.
+    """
     recipients = verdict.to_json()["recipients"]
+    aliases = {r["address"].lower(): r["original_recipient"].lower() for r in recipients if r.get("original_recipient")}
+
+    def both(values: dict[str, object]) -> dict:
+        return {**values, **{aliases[a]: v for a, v in values.items() if a in aliases}}
+
     hard = [r for r in recipients if r["category"] == "hard_bounce"]
     return Prediction(
         category=verdict.category,
         addresses=[r["address"] for r in recipients],
-        reasons={r["address"].lower(): r["reason"] for r in recipients},
-        prunes={r["address"].lower(): r["confidence"] >= prune_confidence for r in hard},
-        pending={r["address"].lower(): r["confidence"] < prune_confidence for r in hard},
+        reasons=both({r["address"].lower(): r["reason"] for r in recipients}),
+        prunes=both({r["address"].lower(): r["confidence"] >= prune_confidence for r in hard}),
+        pending=both({r["address"].lower(): r["confidence"] < prune_confidence for r in hard}),
+        aliases=aliases,
     )
 
 
@@ -301,7 +331,7 @@ def print_misses(item: Labelled, pred: Prediction, verdict, prefix: str = "MISS 
     problems = []
     if pred.category != item.category:
         problems.append(f"category {item.category} -> {pred.category}")
-    got = {a.lower() for a in pred.addresses}
+    got = {_named(a.lower(), item.addresses, pred.aliases) for a in pred.addresses}
     if got != item.addresses:
         problems.append(f"addresses want {sorted(item.addresses)} got {sorted(got)}")
     for rcpt in item.recipients:

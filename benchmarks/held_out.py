@@ -3,15 +3,24 @@
 Every training example's message features and labelled recipients are
 computed once (:func:`prepare_training`); each fold then fits both learned
 parts, the message model and the recipient model, on what is left
-(:func:`train_fold`). A training example is left out when its bytes are a
-held-out message's (whatever its name) and, for group folds, when it shares
-the origin of any held-out message (see
-``responsemaster.classify.model.dataset.origin``).
+(:func:`train_fold`). A training example is left out when
+
+- its bytes are a held-out message's (whatever its name);
+- it repeats a held-out message's words: a bounce lab DSN whose reply was
+  taken from that corpus message (``Example.text_sources``);
+- for group folds, any origin of its words is an origin of a held-out
+  message (``responsemaster.classify.model.dataset.origins``): the same
+  project's other test files, the same MTA family, the same provider's
+  catalogue entries and lab replies, whichever MTA carried them;
+- it comes from a generator held out as well (:func:`train_recipient_fold`'s
+  ``without_sources``: the lab DSNs one MTA wrote, when that MTA's DSNs are
+  tested).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from corpus import REPO, Labelled
@@ -45,23 +54,35 @@ def prepare_training() -> Training:
     return Training(examples, rows, recipients, tables)
 
 
-def train_fold(data: Training, held_out: list[Labelled], by_origin: bool):
-    """Message and recipient models trained without ``held_out`` (and, ``by_origin``, without their origins).
+def kept(data: Training, held_out: list[Labelled], by_origin: bool, without_sources: Collection[str] = ()) -> list:
+    """The training examples a fold may learn from (see the module docstring)."""
+    held = {hashlib.sha256(i.path.read_bytes()).hexdigest() for i in held_out}
+    held_sources = {i.source for i in held_out if i.source}
+    origins = {o for i in held_out for o in i.origins} if by_origin else set()
+    return [e for e in data.examples
+            if e.sha256 not in held and not (e.text_sources & held_sources)
+            and not (origins and origins.intersection(e.origins)) and e.source not in without_sources]
 
-    A training example is left out when its bytes are a held-out message's
-    (whatever its name) or, for group folds, when it comes from the same
-    origin as any held-out message: the same project's other test files,
-    the same MTA family, the same provider's catalogue entries.
-    """
+
+def train_fold(data: Training, held_out: list[Labelled], by_origin: bool):
+    """Message and recipient models trained without ``held_out`` (and, ``by_origin``, without their origins)."""
     from responsemaster.classify.model.estimator import as_matrix
-    from responsemaster.classify.model.recipient_training import fit_recipient_model
     from responsemaster.classify.model.training import message_examples, train_model
 
-    held = {hashlib.sha256(i.path.read_bytes()).hexdigest() for i in held_out}
-    origins = {i.origin for i in held_out} if by_origin else set()
-    keep = [e for e in data.examples if e.sha256 not in held and e.origin not in origins]
+    keep = kept(data, held_out, by_origin)
     message = message_examples(keep)
     model = train_model(message, lemma_tables=data.tables, rows=as_matrix([data.rows[e.sha256] for e in message]))
     model.model_id = "fold"
-    recipients = fit_recipient_model([r for e in keep for r in data.recipients[e.sha256]], model_id="fold")
-    return model, recipients
+    return model, _recipient_model(data, keep)
+
+
+def train_recipient_fold(data: Training, held_out: list[Labelled], by_origin: bool,
+                         without_sources: Collection[str]):
+    """A recipient model trained as :func:`train_fold`'s, and also without every example of ``without_sources``."""
+    return _recipient_model(data, kept(data, held_out, by_origin, without_sources))
+
+
+def _recipient_model(data: Training, keep: list):
+    from responsemaster.classify.model.recipient_training import fit_recipient_model
+
+    return fit_recipient_model([r for e in keep for r in data.recipients[e.sha256]], model_id="fold")

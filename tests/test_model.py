@@ -260,3 +260,26 @@ def test_a_toy_model_beats_the_majority_class_on_held_out_mail() -> None:
     baseline = sum(t == majority for t in truth) / len(truth)
     assert accuracy >= baseline + 0.3, (accuracy, baseline)
     assert len(set(predicted)) >= 5
+
+
+def test_generated_bounces_weigh_one_share_per_text_and_unseen_stages_teach_nothing() -> None:
+    """The lab sends one reply through four MTAs: its copies share one weight; a stage the DSN hides is no label."""
+    from responsemaster.classify.model.dataset import RecipientLabel
+    from responsemaster.classify.model.recipient_features import Evidence
+    from responsemaster.classify.model.recipient_training import (
+        SETTINGS, RecipientExample, _stage_unseen, example_weights)
+    from responsemaster.verdict import RecipientVerdict
+
+    def example(words: str, generated: bool = False, correction: bool = False) -> RecipientExample:
+        return RecipientExample(Evidence(words, words, "cmd:RCPT"), "hard_bounce", "userunknown", "o", "f.eml",
+                                correction, generated)
+
+    weights = example_weights([example("a", True), example("a", True), example("a", True), example("b", True),
+                               example("a"), example("a", correction=True)])
+    share = SETTINGS["generated_weight"]
+    assert list(weights) == pytest.approx([share / 3] * 3 + [share, 1.0, SETTINGS["correction_weight"]])
+    unseen = RecipientVerdict("a@b.example", "", "", command="")
+    assert _stage_unseen(unseen, RecipientLabel("a@b.example", "mail_block", "filtered", stage="data"))
+    assert not _stage_unseen(RecipientVerdict("a@b.example", "", "", command="DATA"),
+                             RecipientLabel("a@b.example", "mail_block", "filtered", stage="data"))
+    assert not _stage_unseen(unseen, RecipientLabel("a@b.example", "mailbox_full", "mailboxfull", stage="rcpt"))

@@ -43,9 +43,15 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
         ("mailbox-status code at RCPT is still the address",
          dict(diagnostic="550 5.2.1 <a@b>: Recipient address rejected: User unknown", status="5.2.1", command="RCPT"),
          "userunknown"),
-        # An addressing code or a directory lookup's words tie it, whatever the stage.
-        ("5.1.1 even where the transcript says DATA",
-         dict(diagnostic="550 5.1.1 <a@b>... User unknown", status="5.1.1", command="DATA"), "userunknown"),
+        # Said in answer to DATA it is a filter whatever the code (docs/bounces.md: au's "550 <a@au.com>: User
+        # unknown" comes with 5.1.1 and with 5.2.0 alike); with no stage known, an addressing code or a directory
+        # lookup's words tie it to the address.
+        ("5.1.1 where the transcript says DATA",
+         dict(diagnostic="550 5.1.1 <a@b>... User unknown", status="5.1.1", command="DATA"), "filtered"),
+        ("a directory lookup's words in answer to DATA",
+         dict(diagnostic="550 5.1.1 <a@b>: Recipient address rejected: User unknown in local recipient table",
+              status="5.1.1", command="DATA"), "filtered"),
+        ("5.1.1, stage unknown", dict(diagnostic="550 5.1.1 <a@b>... User unknown", status="5.1.1"), "userunknown"),
         ("5.1.10 recipient not found by address lookup",
          dict(diagnostic="550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
               status="5.1.10"), "userunknown"),
@@ -156,7 +162,12 @@ def test_provider_code_means_nothing_elsewhere() -> None:
 def test_precise_status() -> None:
     assert reasons.precise_status("5.0.0", "550 5.1.1 <a@b> no such user") == "5.1.1"
     assert reasons.precise_status("5.0.0", "421 4.4.2 timeout") == "5.0.0"  # another class: keep the DSN's
-    assert reasons.precise_status("5.7.1", "550 5.1.1 whatever") == "5.7.1"  # already specific
+    # Sendmail reports every permanent RCPT refusal as 5.1.1 "User unknown": the server's own code is the evidence.
+    assert reasons.precise_status("5.1.1", "550-5.2.1 The email account that you tried to reach is inactive.") == "5.2.1"
+    assert reasons.precise_status("5.1.1", "a@b.example: 550 5.7.1 Access denied") == "5.7.1"
+    assert reasons.precise_status("5.7.1", "550 5.0.0 whatever") == "5.7.1"  # the server's code says less
+    assert reasons.precise_status("5.7.1", "refused, see 5.1.1 in RFC 3463") == "5.7.1"  # not the reply's own code
+    assert reasons.precise_status("4.5.0", "550 5.5.0 Service refuse") == "4.5.0"  # the MTA chose to retry
     assert reasons.precise_status("", "") == ""
 
 

@@ -101,3 +101,25 @@ def test_final_is_validated(tmp_path: Path, extra: str, message: str) -> None:
     path.write_text(extra, "utf-8")
     with pytest.raises(RuleError, match=message):
         load_rules_file(path)
+
+
+def test_a_missing_mailbox_whose_stage_is_not_stated_waits_for_a_person(rules: RuleSet) -> None:
+    """docs/bounces.md: "user unknown" said to DATA is a filter, so an SMTP refusal of unknown stage is unsure."""
+    unstaged = decide(Saying("hard_bounce", "userunknown", 0.97), rules,
+                      diagnostic="550 5.1.1 <ann@example.org>: User unknown", status="5.1.1", reply_code="550")
+    assert (unstaged.category, unstaged.reason) == ("hard_bounce", "userunknown") and unstaged.confidence <= 0.5
+    staged = decide(Saying("hard_bounce", "userunknown", 0.97), rules, command="RCPT",
+                    diagnostic="550 5.1.1 <ann@example.org>: User unknown", status="5.1.1", reply_code="550")
+    assert staged.confidence == 0.97
+    # A directory's own report, not an SMTP reply, names the missing mailbox whatever the stage.
+    directory = decide(None, rules, diagnostic="User ann (ann@example.org) not listed in Domino Directory")
+    assert (directory.reason, directory.confidence) == ("userunknown", 0.9)
+
+
+def test_a_status_made_up_from_a_reply_code_is_as_sure_as_the_code(rules: RuleSet) -> None:
+    """Sendmail's "Status: 5.1.1" over "550 Denied by policy" is Sendmail's, not the server's."""
+    words = decide(None, rules, diagnostic="550 Denied by policy", status="5.1.1", reply_code="550", command="RCPT")
+    assert words.category != "hard_bounce"
+    bare = decide(Saying("hard_bounce", "userunknown", 0.97), rules, diagnostic="550 recipient rejected",
+                  status="5.1.1", reply_code="550", command="RCPT")
+    assert bare.category == "hard_bounce" and bare.confidence <= 0.5

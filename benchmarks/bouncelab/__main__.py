@@ -3,6 +3,7 @@
     python -m benchmarks.bouncelab run [--mta postfix,exim,opensmtpd,sendmail] [--out training_data/lab]
                                        [--repeat 1] [--mixed 60] [--forwards 15] [--seed 1] [--replace] [--keep]
     python -m benchmarks.bouncelab extract          # refresh catalogue/corpus.jsonl from the corpus
+    python -m benchmarks.bouncelab relabel [--out training_data/lab]   # labels from the catalogue's current readings
     python -m benchmarks.bouncelab score [--set training_data/lab] [--no-sisimai]
 
 ``run`` writes the DSNs it could label to ``--out`` (``<sha16>.eml`` +
@@ -91,10 +92,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--unlabelled", help="write the DSNs the lab could not label to this folder")
     p.add_argument("--keep", action="store_true", help="keep the MTAs' folders (logs, queues) for debugging")
     sub.add_parser("extract", help="refresh catalogue/corpus.jsonl from the labelled corpus")
+    p = sub.add_parser("relabel", help="re-read a set's labels from the catalogue (no MTA runs; no root needed)")
+    p.add_argument("--out", default=str(REPO / "training_data" / "lab"))
     sub.add_parser("score", help="accuracy per MTA, ours and Sisimai's (options: see benchmarks/bouncelab/score.py)")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)
+    if args.command == "relabel":
+        from .labels import refresh
+
+        labels = Path(args.out) / "labels.jsonl"
+        print(f"bouncelab: {refresh(labels, load())} of the labels in {labels} changed")
+        return 0
     from .extract import main as extract_main
 
     sys.argv = [sys.argv[0]]

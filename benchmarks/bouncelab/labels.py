@@ -12,6 +12,12 @@ Labels: failed -> the entry's reason (an expiry after a 4xx keeps the
 resolve -> ``hostunknown``); delayed -> ``delayed`` (delivery_status);
 relayed / delivered -> ``delivered``. A DSN reporting an address the lab
 cannot explain is not written (counted as unlabelled).
+
+Each recipient also names where the words it was refused with come from
+(``text_source``): ``provider:<family>`` for a provider's or a server's
+refusal, the corpus message's own source for a reply taken from the corpus.
+Benchmarks and training hold a lab DSN out with that origin, not only with
+its MTA: the same words reach the set through every MTA.
 """
 
 from __future__ import annotations
@@ -25,12 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from responsemaster.categories import REASON_TO_CATEGORY
+from responsemaster.classify.providers import family
 
 from .catalogue import Catalogue, Entry
 from .plan import Message
 from .receiver import Script
 
 SENDER_KEY = re.compile(r"bounce-([a-z]{2}\d{5})@", re.I)
+#: extract.py's provenance of a corpus reply: ``corpus <set>/<file> (<source>); ...``
+CORPUS_PROVENANCE = re.compile(r"^corpus \S+ \(([^)]+)\)")
 
 
 @dataclass
@@ -105,6 +114,7 @@ def label(dsn: Collected, message: Message, script: Script, catalogue: Catalogue
             "address": rcpt.address, "reason": reason, "category": REASON_TO_CATEGORY[reason].value,
             "status": entry.status if entry else "", "reply_code": str(entry.code) if entry and entry.code else "",
             "stage": entry.stage if entry else "", "catalogue_id": entry.id if entry else "",
+            "text_source": text_source(entry),
         }
         if rcpt.final:
             row["final_recipient"] = rcpt.final
@@ -118,6 +128,48 @@ def label(dsn: Collected, message: Message, script: Script, catalogue: Catalogue
         "source": f"bouncelab:{message.mta}", "mta": message.mta,
         "catalogue_id": first.id if first else "", "provenance": first.provenance if first else "lab construction",
     }
+
+
+def text_source(entry: Entry | None) -> str:
+    """Where an entry's words come from: the corpus message's source, or ``provider:<family>``.
+
+    The family is the receiving host's (``providers.family``: gmail and
+    googlemail are Google's), else the catalogue group's provider without
+    ``-server`` (``postfix-server`` -> ``postfix``), so the lab's refusals are
+    grouped with the provider catalogue's of the same provider.
+    """
+    if entry is None:
+        return ""
+    corpus = CORPUS_PROVENANCE.match(entry.provenance)
+    if corpus:
+        return corpus.group(1)
+    return f"provider:{family(entry.host) or entry.provider.removesuffix('-server') or 'lab'}"
+
+
+def refresh(labels: Path, catalogue: Catalogue) -> int:
+    """Re-read an existing set's labels from the catalogue (after its readings were corrected); rows changed.
+
+    A failed recipient's reason is its entry's (delay warnings and relayed
+    notices keep theirs), its ``text_source`` is recomputed, and the message
+    takes its first recipient's category, as :func:`label` does. The DSNs
+    themselves do not change: no MTA needs to run again.
+    """
+    rows = [json.loads(line) for line in labels.read_text(encoding="utf-8").splitlines() if line.strip()]
+    changed = 0
+    for row in rows:
+        before = json.dumps(row, sort_keys=True)
+        for rcpt in row.get("recipients", []):
+            entry = catalogue.entries.get(rcpt.get("catalogue_id", ""))
+            if entry is not None and rcpt["reason"] not in ("delayed", "delivered"):
+                rcpt["reason"], rcpt["category"] = entry.reason, entry.category
+            rcpt["text_source"] = text_source(entry)
+        if row.get("recipients"):
+            row["category"] = row["recipients"][0]["category"]
+            first = catalogue.entries.get(row["recipients"][0].get("catalogue_id", ""))
+            row["provenance"] = first.provenance if first else row.get("provenance", "lab construction")
+        changed += json.dumps(row, sort_keys=True) != before
+    labels.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return changed
 
 
 def _answered(rcpt, message: Message, script: Script, catalogue: Catalogue) -> Entry | None:

@@ -10,7 +10,10 @@ The evidence, most specific first:
 3. the server's words (the generic diagnostic rules, in file order), except
    where a *specific* RFC 3463 status states the failure more precisely than
    the words (see :data:`STATUS_FIRST`);
-4. the status code alone, then the SMTP reply code;
+4. the status code alone, then the SMTP reply code; a status the reporting
+   MTA made up from a bare reply code
+   (:func:`~responsemaster.classify.smtp_text.status_restates_reply`) counts
+   as that reply code: never above the words, and no surer than a code;
 5. the body of a bounce that carried no diagnostic line;
 6. nothing understood: ``onhold`` when the server said something we could
    not read, ``undefined`` when it said nothing (Sisimai's convention).
@@ -33,7 +36,7 @@ from collections.abc import Mapping
 
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.rules import MatchContext, RuleSet
-from responsemaster.classify.smtp_text import status_class
+from responsemaster.classify.smtp_text import status_class, status_restates_reply
 from responsemaster.classify.status_codes import reason_from_reply_code, reason_from_status
 from responsemaster.parse import linear
 from responsemaster.verdict import RecipientVerdict
@@ -66,6 +69,8 @@ _WORDS_OVER_CODE: dict[str, frozenset[str]] = {
 }
 
 _STATUS_IN_TEXT = re.compile(r"(?<![\d.])#?([45])\.([1-7])\.(\d{1,3})(?![\d.]*\d)")
+#: The enhanced status a server's reply opens with: "550 5.7.1 ...", "550-5.2.1 ...", "<addr>: 550 5.7.1 ...".
+_OPENING_STATUS = re.compile(r"^(?:\S+@\S+:?\s+)?[45]\d\d[ -]#?([45])\.([1-7])\.(\d{1,3})(?![\d.]*\d)")
 
 #: A refusal that states no cause: a reply code, maybe a status, one word.
 #: Stages where "user unknown" can only be about the recipient's address.
@@ -94,7 +99,8 @@ def decide(rules: RuleSet, rcpt: RecipientVerdict, fields: Mapping[str, str], de
         rcpt.status = status
     klass = status_class(status) or status_class(rcpt.reply_code)
     context = MatchContext(hosts=(rcpt.remote_mta.lower(), _domain(rcpt.address)), command=rcpt.command)
-    by_status = reason_from_status(status)
+    restated = status_restates_reply(status, rcpt.diagnostic)
+    by_status = "" if restated else reason_from_status(status)
     for hit in rules.matches("diagnostic", rcpt.diagnostic, klass, context):
         rule = hit.rule
         if rule.remote_mta or rule.command:
@@ -111,6 +117,9 @@ def decide(rules: RuleSet, rcpt: RecipientVerdict, fields: Mapping[str, str], de
         return refine(by_status, rcpt), f"status:{status}"
     if rcpt.reply_code and reason_from_reply_code(rcpt.reply_code):
         return refine(reason_from_reply_code(rcpt.reply_code), rcpt), f"reply-code:{rcpt.reply_code}"
+    if restated and reason_from_status(status) not in ("", "undefined"):
+        # The reporting MTA's reading of the reply code: the last resort, as sure as a reply code.
+        return refine(reason_from_status(status), rcpt), f"reply-code:{rcpt.reply_code or status}"
     if not rcpt.diagnostic:
         body = fields.get("body", "")[:5000]
         hit = rules.match_field("diagnostic", body, klass)
@@ -124,14 +133,23 @@ def decide(rules: RuleSet, rcpt: RecipientVerdict, fields: Mapping[str, str], de
 
 
 def precise_status(status: str, diagnostic: str) -> str:
-    """The DSN's status, or the server's own code when the DSN only gave a class.
+    """The DSN's status, or the server's own code when the DSN did not pass it on.
 
-    Relaying MTAs often summarise the remote answer as ``5.0.0`` while the
-    diagnostic keeps the server's ``550 5.1.1``: the server's code is the
-    evidence.
+    The server's code is the evidence; the DSN's Status is the reporting
+    MTA's summary of it. Relaying MTAs often summarise the answer as
+    ``5.0.0`` while the diagnostic keeps the server's ``550 5.1.1``; Sendmail
+    reports any permanent refusal of RCPT TO as ``5.1.1`` ("User unknown")
+    and keeps the server's own ``550 5.7.1 ...`` only in the diagnostic. So
+    a specific code the server opened its reply with wins over a different
+    Status of the same class. A different class (a 4.x.x Status over a 5xx
+    text) is the reporting MTA's decision to retry and stays.
     """
     parts = status.split(".")
-    if status and not (len(parts) == 3 and parts[1] == "0" and parts[2] == "0"):
+    generic = len(parts) == 3 and parts[1] == "0" and parts[2] == "0"
+    if status and not generic:
+        opening = _OPENING_STATUS.match(diagnostic or "")
+        if opening and opening.group(1) == status[:1] and _specific(".".join(opening.groups())):
+            return ".".join(opening.groups())
         return status
     match = _STATUS_IN_TEXT.search(diagnostic or "")
     if match is None or (status and match.group(1) != status[:1]):
@@ -143,14 +161,19 @@ def refine(reason: str, rcpt: RecipientVerdict, text: str = "") -> str:
     """Adjust what the words meant to the SMTP stage they answered.
 
     "User unknown" is a missing mailbox unless the server said it once the
-    address had been accepted: in answer to DATA, or (outside RCPT) with a
-    mailbox-status code (X.2.x). There it is what reception and content filters answer
-    (Japanese mobile carriers, anti-spam gateways): ``filtered``, a block,
-    and pruning on it would remove a live subscriber. An addressing code
-    (X.1.x) or a directory lookup's words tie it to the address whatever
-    the stage. With no stage known it stays ``userunknown``: most servers
-    refuse unknown users at RCPT, and relays that lose the stage (X.0.0,
-    X.5.0 summaries) still report a missing mailbox. Refused at MAIL FROM,
+    address had been accepted: in answer to DATA, whatever the code (the
+    stage is what tells a reception filter from a missing mailbox: the
+    corpus has Japanese carriers' "550 User unknown" to DATA under 5.1.1
+    as well as 5.2.0),
+    or, with no stage known, with a mailbox-status code (X.2.x) and neither
+    an addressing code (X.1.x) nor a directory lookup's words. There it is
+    what reception and content filters answer (Japanese mobile carriers,
+    anti-spam gateways): ``filtered``, a block, and pruning on it would
+    remove a live subscriber. With no stage known it stays ``userunknown``:
+    most servers refuse unknown users at RCPT, and relays that lose the
+    stage (X.0.0, X.5.0 summaries) still report a missing mailbox. A
+    provider's own rule (Yahoo checks recipients at the end of DATA) is
+    not refined. Refused at MAIL FROM,
     it is our sender address that "does not exist". ``text`` is what the
     words were read from when it is not the diagnostic (the body of a
     bounce that had none).
@@ -159,9 +182,11 @@ def refine(reason: str, rcpt: RecipientVerdict, text: str = "") -> str:
         return "rejected"
     if reason != "userunknown" or rcpt.command in _ADDRESS_STAGES:
         return reason
+    if rcpt.command == "DATA":
+        return "filtered"
     if _addressing_status(rcpt.status) or _DIRECTORY_LOOKUP.search(text or rcpt.diagnostic):
         return reason
-    if rcpt.command == "DATA" or _mailbox_status(rcpt.status):
+    if _mailbox_status(rcpt.status):
         return "filtered"
     return reason
 

@@ -63,6 +63,21 @@ def _temporary(rcpt: RecipientVerdict) -> bool:
     return status_class(rcpt.reply_code) == "4" and not _PERMANENT_CODE.search(rcpt.diagnostic)
 
 
+def prunable(rcpt: RecipientVerdict, hand_reason: str, hand_confidence: float) -> bool:
+    """Whether the evidence is enough to prune at once on a hard verdict (else a person confirms).
+
+    It is when the hand-written reading is hard too, from more than a reply
+    code (a rule, a detector, a status the server gave), and, for a missing
+    mailbox refused in an SMTP reply, the report says the reply answered
+    RCPT TO: the same "user unknown" in answer to DATA is a reception
+    filter (docs/bounces.md), and a report that does not say which command
+    was refused (OpenSMTPD's, a relay's summary) cannot tell the two apart.
+    """
+    if category_of(hand_reason) != HARD or hand_confidence < HAND_CONFIDENCE["status"]:
+        return False
+    return not (hand_reason == "userunknown" and rcpt.reply_code and not rcpt.command)
+
+
 def hand_decision(rules: RuleSet, rcpt: RecipientVerdict, detection: Detection,
                   fields: Mapping[str, str]) -> tuple[str, str, float]:
     """``(reason, decided_by, confidence)`` from the detector's own reason or :func:`reasons.decide`."""
@@ -86,6 +101,7 @@ def decide(rules: RuleSet, model: RecipientModel | None, rcpt: RecipientVerdict,
     """Set ``rcpt``'s reason, category, decided_by and confidence; the evidence the model read, if any."""
     detector_reason = rcpt.reason
     hand_reason, decided_by, confidence = hand_decision(rules, rcpt, detection, fields)
+    hand_confidence = confidence
     klass = status_class(rcpt.status) or status_class(rcpt.reply_code)
     context = MatchContext(hosts=(rcpt.remote_mta.lower(), rcpt.address.rpartition("@")[2].lower()),
                            command=rcpt.command)
@@ -97,10 +113,13 @@ def decide(rules: RuleSet, model: RecipientModel | None, rcpt: RecipientVerdict,
         seen = recipient_evidence(rules, rcpt, detection, fields, hand_reason, detector_reason)
         decision = model.predict(seen, hand_reason)
         reason, decided_by, confidence = decision.reason, decision.decided_by, decision.confidence
-        if decision.category == HARD and category_of(hand_reason) != HARD and not decided_by.endswith(CORRECTED):
+        if decision.category == HARD and not decided_by.endswith(CORRECTED) and not prunable(rcpt, hand_reason,
+                                                                                             hand_confidence):
             confidence = min(confidence, UNSURE)  # learned alone, never enough to prune: a person confirms
     else:
         reason = hand_reason
+        if category_of(reason) == HARD and not prunable(rcpt, hand_reason, hand_confidence):
+            confidence = min(confidence, UNSURE)
     if _temporary(rcpt) and category_of(reason) == HARD:
         reason, confidence = "onhold", min(confidence, UNSURE)
     rcpt.reason, rcpt.category = reason, str(category_of(reason))

@@ -12,6 +12,8 @@ _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 _REPLY = re.compile(r"(?<![\w.#/=%-])([245][0-5]\d)(?![\w.]|:\d)")
 _DIAG_PREFIX = re.compile(r"^\s*(?:smtp|x-[\w.-]+|x-unix|mailbox|unknown|uucp|x400)\s*;\s*", re.I)
 _WS = re.compile(r"\s+")
+#: A server's reply as a relaying MTA quotes it: "550 ...", "550-...", "<addr>: 550 ...", "addr: 550 ...".
+_OPENS_WITH_REPLY = re.compile(r"^\s*(?:<?[^\s<>@]+@[^\s<>]+>?:?\s+)?[245]\d\d[\s-]")
 
 
 def find_status(text: str) -> str:
@@ -35,3 +37,21 @@ def clean_diagnostic(text: str, limit: int = 2000) -> str:
 def status_class(status: str) -> str:
     """'5', '4' or '2' from a status or reply code ('' if unknown)."""
     return status[:1] if status[:1] in ("2", "4", "5") else ""
+
+
+def status_restates_reply(status: str, diagnostic: str) -> bool:
+    """The DSN's specific Status is the reporting MTA's reading of a bare reply code, not the server's.
+
+    True when the diagnostic is a server reply (it opens with a reply code)
+    that does not carry the DSN's specific status: the reporting MTA made
+    that status up from the code and the stage. Sendmail writes ``Status:
+    5.1.1`` ("User unknown") for any ``550`` to RCPT TO ("550 Rejected",
+    "550 Denied by policy", "550 5.0.0 Message rejected"), so such a status
+    says no more than the reply code (a reply code alone is never
+    evidence of a dead address).
+    """
+    parts = status.split(".")
+    if len(parts) != 3 or parts[2] in ("0", ""):
+        return False
+    said = {".".join(m.groups()) for m in _STATUS.finditer(diagnostic or "")}
+    return bool(_OPENS_WITH_REPLY.match(diagnostic or "")) and status not in said

@@ -55,7 +55,7 @@ _REMOTE = linear.compile(
 _COMMAND = linear.compile(
     r"(?:\bafter\s+|in reply to\s+|following\s+|progress was\s+|did not like our\s+|response to\s+|>>>\s*|"
     r"\bSMTP:|\bSTEP:\s*|\[|\berror\s+(?:following|after)\s+|command\s*[:\n]\s*)"
-    r"(?:the\s+)?(end of data|final DATA|DATA|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH"
+    r"(?:the\s+)?(end of data|final DATA|DATA|BDAT|RCPT(?:[ _]TO)?|MAIL(?:[ _]FROM)?|HELO|EHLO|STARTTLS|CONNECT|AUTH"
     r"|initial connection)\b"
     r"|(refused to talk to me|greeting)"
     r"|does not like (recipient|sender)\b"
@@ -67,6 +67,8 @@ _COMMAND = linear.compile(
 #: "Recipient address rejected:" (its smtpd says it only in answer to RCPT TO),
 #: IMail's "RCPT TO generated following response:".
 _STAGE_WORDS = {"RECIPIENT": "RCPT", "SENDER": "MAIL"}
+#: The group of _COMMAND whose stage is only inferred from a server's words (Postfix's "... address rejected:").
+_INFERRED_GROUP = 3
 #: Names the scanner reads that mean "the server refused us at connection time".
 _CONNECTION = ("CONNECT", "INITIAL CONNECTION", "REFUSED TO TALK TO ME", "GREETING")
 
@@ -200,12 +202,36 @@ def remote_mta(text: str) -> str:
 
 
 def smtp_command(text: str) -> str:
-    """The SMTP command the remote server was answering: RCPT, MAIL, DATA, HELO, ..."""
-    commands = [next(g for g in m.groups() if g).upper() for m in _COMMAND.finditer(text or "")]
+    """The SMTP command the remote server was answering: RCPT, MAIL, DATA, HELO, ...
+
+    What the reporting MTA states ("in reply to end of DATA command",
+    "after RCPT TO", a ``>>> DATA`` transcript line) outranks what the
+    server's own words suggest ("Recipient address rejected:" is Postfix's
+    RCPT wording, but a server can say it at any stage): the statement is the
+    MTA's record of the command it had sent.
+    """
+    return stated_command(text) or _command_name(_matches(text, stated=False))
+
+
+def stated_command(text: str) -> str:
+    """The command the reporting MTA says it was answered at ('' when it says none)."""
+    return _command_name(_matches(text, stated=True))
+
+
+def _matches(text: str, stated: bool) -> list[str]:
+    found = []
+    for match in _COMMAND.finditer(text or ""):
+        index = next(i for i, g in enumerate(match.groups()) if g)
+        if (index != _INFERRED_GROUP) == stated:
+            found.append(match.group(index + 1).upper())
+    return found
+
+
+def _command_name(commands: list[str]) -> str:
     if not commands:
         return ""
     last = _STAGE_WORDS.get(commands[-1], commands[-1])
-    if last in ("END OF DATA", "FINAL DATA"):
+    if last in ("END OF DATA", "FINAL DATA", "BDAT"):  # BDAT: the message sent in chunks (RFC 3030)
         return "DATA"
     if last in _CONNECTION:
         return "CONN"

@@ -14,7 +14,9 @@ name = "autoreply"
 
 #: (header, predicate on its lower-cased value, marker name)
 _MARKERS: tuple[tuple[str, object, str], ...] = (
-    ("Auto-Submitted", lambda v: v.startswith("auto-replied"), "auto-submitted"),
+    # RFC 3834 section 5: any value but "no" says no person wrote it ("auto-generated" as well as
+    # "auto-replied"); reports that carry it (DSNs, ARF) are claimed by their detectors first.
+    ("Auto-Submitted", lambda v: v not in ("", "no"), "auto-submitted"),
     ("X-Autoreply", lambda v: v not in ("", "no", "false"), "x-autoreply"),
     ("X-Autorespond", lambda v: v != "", "x-autorespond"),
     ("X-Autoresponder", lambda v: v != "", "x-autoresponder"),
@@ -38,7 +40,21 @@ def markers(msg: ParsedMessage) -> list[str]:
         value = msg.headers.get(header)
         if value is not None and predicate(str(value).strip().lower()):  # type: ignore[operator]
             found.append(marker)
+    if _bulk_from_null_sender(msg):
+        found.append("precedence-null-sender")
     return found
+
+
+def _bulk_from_null_sender(msg: ParsedMessage) -> bool:
+    """``Precedence: bulk`` or ``junk`` sent with the null return path: what vacation(1) and its kin send.
+
+    Either alone is common in people's mail (a reply through a mailing list
+    carries ``Precedence: bulk``); together, on a message no report detector
+    claimed, they are an autoresponder answering without inviting an answer
+    (RFC 3834 section 3.3: responses go to the null reverse-path).
+    """
+    precedence = msg.header("Precedence").strip().lower()
+    return precedence in ("bulk", "junk") and msg.header("Return-Path").replace(" ", "") == "<>"
 
 
 def detect(msg: ParsedMessage) -> Detection | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from responsemaster.classify.detection import Detection, recipient
-from responsemaster.classify.detectors._scan import remote_mta, smtp_command
+from responsemaster.classify.detectors._scan import remote_mta, smtp_command, stated_command
 from responsemaster.classify.smtp_text import clean_diagnostic, find_reply_code, find_status
 from responsemaster.parse import linear
 from responsemaster.parse.fields import FieldBlock, address_of, mta_of
@@ -39,11 +39,17 @@ _POWERMTA_CATEGORY = {
     "virus-related": "virusdetected",
     "relaying-issues": "norelaying",
 }
-_NEAR_LINES = 5
+#: Postfix wraps a long reply over many lines before its "(in reply to RCPT TO command)".
+_NEAR_LINES = 12
 #: A transcript line: a command sent (>>>), an answer (<<<), or sendmail's "550 5.1.1 <addr>... text".
 _TRANSCRIPT = linear.compile(r"^\s*(?:>>>|<<<|[45]\d\d[ -])")
 _TRANSCRIPT_BACK = 3
+#: How much of a diagnostic must open a ``<<<`` line to be its answer, and how far back its command may be.
+_ANSWER_CHARS = 40
+_ANSWER_BACK = 6
 _NEED_RCPT = linear.compile(r"^\s*(?:<<<\s*)?503\b.*\brcpt\b", re.I)
+#: The next recipient's paragraph: Exim's indented bare address, Postfix's "<address>: ...".
+_OTHER_RECIPIENT = linear.compile(r"^(?:\s*<?[^\s<>@]+@[^\s<>]+>?\s*$|<[^\s<>@]+@[^\s<>]+>:)")
 _BOUNDARY = linear.compile(r"^\s*(?:--\S{6,}|-{3,}|content-type:|reporting-mta:|final-recipient:)", re.I)
 
 
@@ -119,7 +125,7 @@ def _recipient(block: FieldBlock, per_message: FieldBlock) -> RecipientVerdict:
         reply_code=find_reply_code(diagnostic),
         remote_mta=mta_of(block.get("remote-mta", "")) or _answering_mta(diagnostic, per_message),
         diagnostic=diagnostic,
-        action=block.get("action", "").strip().lower(),
+        action=_action(block.get("action", "")),
         command=smtp_command(diagnostic),
     )
     kind = raw_diagnostic.partition(";")[0].strip().lower()
@@ -131,6 +137,12 @@ def _recipient(block: FieldBlock, per_message: FieldBlock) -> RecipientVerdict:
         found.reason = _POWERMTA_CATEGORY[category]
         found.decided_by = f"{name}:x-powermta-bouncecategory"
     return found
+
+
+def _action(field: str) -> str:
+    """The RFC 3464 action word: Sendmail comments it ("relayed (to non-DSN-aware mailer)")."""
+    words = field.strip().lower().split()
+    return words[0].rstrip(";,") if words else ""
 
 
 def _answering_mta(diagnostic: str, per_message: FieldBlock) -> str:
@@ -145,28 +157,43 @@ def _answering_mta(diagnostic: str, per_message: FieldBlock) -> str:
 
 
 def _explain_from_text(rcpt: RecipientVerdict, lines: list[str]) -> None:
-    """Fill an empty diagnostic and the SMTP command from the human-readable part."""
-    if rcpt.diagnostic and rcpt.command:
+    """Fill an empty diagnostic and the SMTP command from the human-readable part.
+
+    A command the reporting MTA states there ("in reply to end of DATA
+    command", a session transcript) outranks one guessed from the server's
+    words in the Diagnostic-Code (Postfix's "Recipient address rejected:").
+    """
+    if rcpt.diagnostic and stated_command(rcpt.diagnostic):
         return
-    near = _text_near(lines, rcpt.final_recipient or rcpt.address) or _text_near(lines, rcpt.address)
+    address = rcpt.final_recipient or rcpt.address
+    near = _text_near(lines, address) or _text_near(lines, rcpt.address)
     if near and not rcpt.diagnostic:
         rcpt.diagnostic = clean_diagnostic(near)
         rcpt.reply_code = rcpt.reply_code or find_reply_code(rcpt.diagnostic)
-    rcpt.command = rcpt.command or smtp_command(near) or _transcript_command(lines, rcpt.final_recipient or rcpt.address)
+    rcpt.command = (stated_command(near) or _transcript_command(lines, address, rcpt.diagnostic)
+                    or rcpt.command or smtp_command(near))
 
 
-def _transcript_command(lines: list[str], address: str) -> str:
+def _transcript_command(lines: list[str], address: str, diagnostic: str = "") -> str:
     """The command a session transcript shows the server refusing for ``address``.
 
     Sendmail prints ``>>> RCPT To:<addr>`` / ``<<< 550 ...`` (or ``>>> DATA``
-    then a ``<<<`` answer naming the address) in the human-readable part while
-    its Diagnostic-Code keeps only the answer: the stage is only said there.
+    then a ``<<<`` answer) in the human-readable part while its
+    Diagnostic-Code keeps only the answer: the stage is only said there. The
+    refusal is the transcript line naming the address, or else the ``<<<``
+    line repeating the recipient's diagnostic (a refused DATA names no one);
+    the command is the ``>>>`` line before it.
     """
     wanted = address.lower()
+    answer = _squeeze(diagnostic)[:_ANSWER_CHARS]
     for index, line in enumerate(lines):
-        if wanted not in line.lower() or not _TRANSCRIPT.match(line):
+        if wanted in line.lower() and _TRANSCRIPT.match(line):
+            back_lines = _TRANSCRIPT_BACK
+        elif answer and line.lstrip().startswith("<<<") and _squeeze(line.lstrip()[3:]).startswith(answer):
+            back_lines = _ANSWER_BACK
+        else:
             continue
-        for back in reversed(lines[max(0, index - _TRANSCRIPT_BACK) : index + 1]):
+        for back in reversed(lines[max(0, index - back_lines) : index + 1]):
             if back.lstrip().startswith(">>>"):
                 command = smtp_command(back)
                 after = lines[index + 1 : index + 1 + _TRANSCRIPT_BACK]
@@ -176,6 +203,10 @@ def _transcript_command(lines: list[str], address: str) -> str:
                     return "RCPT"
                 return command
     return ""
+
+
+def _squeeze(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def _text_near(lines: list[str], address: str) -> str:
@@ -188,7 +219,7 @@ def _text_near(lines: list[str], address: str) -> str:
             continue
         chunk = [line]
         for follow in lines[index + 1 : index + 1 + _NEAR_LINES]:
-            if not follow.strip() or _BOUNDARY.match(follow):
+            if not follow.strip() or _BOUNDARY.match(follow) or _OTHER_RECIPIENT.match(follow):
                 break
             chunk.append(follow)
         text = " ".join(part.strip() for part in chunk)

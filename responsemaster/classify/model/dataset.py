@@ -17,6 +17,13 @@ category, reason), which the recipient model learns from.
 ``origin`` groups examples by where they came from (the project whose test
 data a message is, the MTA family of a Sisimai sample, the provider of a
 catalogue entry): the unit held out in group cross-validation.
+Generated bounces are told apart by their source: ``catalogue:<provider>:<n>``
+(the provider catalogue) and ``bouncelab:<mta>`` (the bounce lab). A lab
+DSN's words come from elsewhere, named per recipient by ``text_source``
+(``provider:<family>`` for a published refusal, the corpus message's own
+source for a reply the corpus holds), so it is held out with *those*
+origins: the same words reach the lab through four MTAs, and a fold that
+tests a provider's (or a corpus message's) words must not train on them.
 A message that appears twice (same bytes) is used once, so a corpus message
 also collected under ``extra/`` cannot leak from training into a held-out
 benchmark fold. ``exclude`` names corpus files (``0049cf305105a9bf.eml``)
@@ -39,8 +46,9 @@ MANIFEST = "SOURCES.jsonl"
 #: Corrections made by people (review queue, ``label``): one row per correction, the latest row per file wins.
 CORRECTIONS = "relabels.jsonl"
 LABELS = "labels.jsonl"
-#: Provenances of generated bounces (see :attr:`Example.provenance`).
-GENERATED = frozenset({"catalogue", "lab"})
+#: Source kinds of generated bounces (made here to measure or teach the recipient model, never real mail):
+#: the provider catalogue (``catalogue:<provider>:<n>``) and the bounce lab (``bouncelab:<mta>``).
+GENERATED = ("catalogue:", "bouncelab:")
 EXTRA = "extra"
 SEPARATOR = "--"
 
@@ -52,6 +60,11 @@ class RecipientLabel:
     address: str
     category: str
     reason: str = ""
+    #: Where the words this recipient was refused with come from, when not from the message's own source
+    #: (a bounce lab DSN: ``provider:<family>`` or a corpus message's source).
+    text_source: str = ""
+    #: The SMTP stage the refusal answered, when the label knows it (the bounce lab made it): rcpt, data, ...
+    stage: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,13 +80,13 @@ class Example:
     sha256: str = ""
     reason: str = ""
     recipients: tuple[RecipientLabel, ...] = ()
-    #: How the message came to be: '' for real mail; ``catalogue`` or ``lab`` for bounces made
-    #: to measure or teach the recipient model (never used for the message model).
+    #: Where the label or the words come from, in prose (documentation only).
     provenance: str = ""
 
     @property
     def generated(self) -> bool:
-        return self.provenance in GENERATED
+        """A bounce made here (catalogue, lab): it teaches the recipient model, never the message model."""
+        return self.source.startswith(GENERATED)
 
     @property
     def group(self) -> str:
@@ -82,7 +95,18 @@ class Example:
 
     @property
     def origin(self) -> str:
-        return origin(self.source) or self.group
+        """The group this message is dealt into folds with (its first origin)."""
+        return self.origins[0]
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Every origin of the message's words: held out whenever any of them is."""
+        return origins(self.source, [r.text_source for r in self.recipients]) or (self.group,)
+
+    @property
+    def text_sources(self) -> frozenset[str]:
+        """Sources whose words this message repeats (a lab DSN built from a corpus reply names that message's)."""
+        return frozenset(r.text_source for r in self.recipients if r.text_source)
 
     def read(self) -> bytes:
         return self.path.read_bytes()
@@ -101,8 +125,10 @@ def origin(source: str) -> str:
     wherever the sample was copied from); ``debian-src:notmuch-0.37-1:...`` ->
     ``notmuch``; ``github:rjbs/Mail-DeliveryStatus-BounceParser:...`` and
     ``debian-src:libmail-deliverystatus-bounceparser-perl-...`` ->
-    ``mail-deliverystatus-bounceparser``; ``catalogue:gmail:...`` ->
-    ``catalogue:gmail``; a reviewer's correction -> ``corrections``.
+    ``mail-deliverystatus-bounceparser``; ``catalogue:google:12`` and a lab
+    reply's ``provider:google`` -> ``provider:google`` (one provider's
+    published refusals, whoever rendered them); ``bouncelab:exim`` ->
+    ``lab:exim``; a reviewer's correction -> ``corrections``.
     """
     if not source:
         return ""
@@ -112,8 +138,10 @@ def origin(source: str) -> str:
     kind, _, rest = source.partition(":")
     if kind in ("review", "label", "cli"):
         return "corrections"
-    if kind in ("catalogue", "lab"):
-        return f"{kind}:{rest.split(':', 1)[0]}"
+    if kind in ("catalogue", "provider"):
+        return f"provider:{rest.split(':', 1)[0]}"
+    if kind == "bouncelab":
+        return f"lab:{rest.split(':', 1)[0]}"
     project = rest.split(":", 1)[0] if rest else kind
     project = _ALIASES.get(project.lower(), project)
     project = project.rsplit("/", 1)[-1] if kind == "github" else _VERSION.sub("", project)
@@ -121,6 +149,19 @@ def origin(source: str) -> str:
     if project.startswith("lib") and project.endswith("-perl"):
         project = project[3:-5]
     return _ALIASES.get(project, project)
+
+
+def origins(source: str, text_sources: Iterable[str] = ()) -> tuple[str, ...]:
+    """The origins of a message's words, first the one it is dealt into folds by.
+
+    A message whose recipients' words come from elsewhere (``text_sources``,
+    the bounce lab) has those origins, in recipient order; any other has its
+    own source's.
+    """
+    found = [origin(s) for s in text_sources if s]
+    if not found:
+        found = [origin(source)]
+    return tuple(dict.fromkeys(o for o in found if o))
 
 
 def load_examples(data_dir: Path, exclude: Iterable[str] = ()) -> list[Example]:
@@ -205,7 +246,8 @@ def _example(path: Path, category: str, row: dict) -> Example:
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         reason=str(row.get("reason", "") or ""),
         recipients=tuple(
-            RecipientLabel(str(r["address"]).lower(), str(r.get("category", "") or ""), str(r.get("reason", "") or ""))
+            RecipientLabel(str(r["address"]).lower(), str(r.get("category", "") or ""), str(r.get("reason", "") or ""),
+                           str(r.get("text_source", "") or ""), str(r.get("stage", "") or ""))
             for r in row.get("recipients") or () if isinstance(r, dict) and r.get("address")
         ),
         provenance=str(row.get("provenance", "") or ""),

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from responsemaster.categories import category_of
 from responsemaster.classify.providers import family
 from responsemaster.classify.rules import MatchContext, RuleSet
-from responsemaster.classify.smtp_text import status_class
+from responsemaster.classify.smtp_text import status_class, status_restates_reply
 from responsemaster.classify.status_codes import reason_from_reply_code, reason_from_status
 from responsemaster.verdict import RecipientVerdict
 
@@ -98,7 +98,10 @@ def evidence(
     """The columns for ``rcpt``; ``hand_reason`` is what the hand-written decision gives."""
     text = rcpt.diagnostic or body[:TEXT_CHARS]
     words = normalise(text)
-    facts = list(_code_facts(rcpt.status, rcpt.reply_code))
+    restated = status_restates_reply(rcpt.status, rcpt.diagnostic)
+    facts = list(_code_facts("" if restated else rcpt.status, rcpt.reply_code))
+    if restated:
+        facts.append("st:restated")
     facts.append(f"cmd:{rcpt.command or 'none'}")
     facts.append(f"det:{detector.split(':')[0] or 'none'}")
     if detector.startswith("rule:"):
