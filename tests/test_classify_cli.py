@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 import pytest
+from fixtures.cli_tree import command_paths
 from click.testing import CliRunner
 
 from responsemaster.categories import CATEGORIES
@@ -142,17 +143,7 @@ def test_mixed_paths_keep_input_order(eml_folder: Path, maildir, mbox: Path, mes
         assert_contract(row)
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found = [prefix]
-    for name, command in sorted(group.commands.items()):
-        if isinstance(command, click.Group):
-            found += _commands(command, (*prefix, name))
-        else:
-            found.append((*prefix, name))
-    return found
-
-
-@pytest.mark.parametrize("path", _commands(main), ids=lambda p: " ".join(p) or "responsemaster")
+@pytest.mark.parametrize("path", command_paths(main, groups=True), ids=lambda p: " ".join(p) or "responsemaster")
 def test_help_on_every_command(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(main, [*path, "--help"])
     assert result.exit_code == 0, result.output

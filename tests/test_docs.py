@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import click
 import pytest
+from fixtures.cli_tree import command_paths
 
 from responsemaster.categories import CATEGORIES, Category, reasons_of
 from responsemaster.cli import main
@@ -55,17 +55,7 @@ def _command_rows() -> list[str]:
     return [line.split(" | ", 1)[0] for line in section.splitlines() if line.startswith("| `")]
 
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found = []
-    for name, command in sorted(group.commands.items()):
-        if isinstance(command, click.Group):
-            found.extend(_commands(command, (*prefix, name)))
-        else:
-            found.append((*prefix, name))
-    return found
-
-
-@pytest.mark.parametrize("path", _commands(main), ids=" ".join)
+@pytest.mark.parametrize("path", command_paths(main), ids=" ".join)
 def test_the_readme_command_table_names_every_command(path: tuple[str, ...]) -> None:
     rows = _command_rows()
     *group, name = path
