@@ -26,6 +26,7 @@ from litestar.template.config import TemplateConfig
 
 from api.auth import KeyCache, LoginRequired, require_scope
 from api.config import ApiSettings
+from api.console import console_router, console_static
 from api.context import ApiContext
 from api.controllers.campaigns import CampaignController
 from api.controllers.health import HealthController
@@ -75,7 +76,8 @@ def _keyring(settings: Settings) -> Keyring | None:
 
 
 def _login_redirect(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    target = request.url.path if request.method == "GET" else "/review"
+    target = request.url.path if request.method == "GET" else "/console" if request.url.path.startswith("/console") \
+        else "/review"
     return Redirect(path=f"/review/login?next={target}")
 
 
@@ -116,7 +118,7 @@ def create_app(
     if tasks is None:
         tasks = register_api_tasks(huey or make_api_huey(settings), config_path)
     ctx = ApiContext(settings=settings, api=api, store=store, keyring=keyring or None, tasks=tasks,
-                     key_cache=KeyCache(api.key_cache_seconds))
+                     key_cache=KeyCache(api.key_cache_seconds), config_path=config_path)
     openapi = OpenAPIConfig(
         title="ResponseMaster API",
         version="1",
@@ -131,6 +133,8 @@ def create_app(
             *CONTROLLERS,
             create_static_files_router(path="/review/static", directories=[HERE / "static"],
                                        include_in_schema=False, send_as_attachment=False),
+            console_router(),
+            console_static(),
         ],
         guards=[require_scope],
         dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},

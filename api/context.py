@@ -28,6 +28,8 @@ class ApiContext:
     keyring: Keyring | None
     tasks: ApiTasks
     key_cache: KeyCache = field(default_factory=lambda: KeyCache(0))
+    #: The configuration file the settings came from (None: the defaults); queued tasks carry it.
+    config_path: str | None = None
 
     @property
     def training_dir(self) -> Path:

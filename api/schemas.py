@@ -109,6 +109,20 @@ class FailureLine(Struct):
     label: str
 
 
+class FailureAddress(Struct):
+    """One verdict behind a failure count: who, when, what and which campaign."""
+
+    id: int
+    at: datetime
+    address: str
+    domain: str
+    category: str
+    reason: str
+    campaign: str
+    decided_by: str
+    label: str
+
+
 class CategoryReport(Struct):
     since: date
     until: date
@@ -289,6 +303,31 @@ class Quota(Struct):
     total: int | None
     sent: int
     remaining: int | None
+
+
+class DeliveryRow(Struct):
+    """One row of the delivery log."""
+
+    id: int
+    campaign: str
+    address: str
+    domain: str
+    status: str
+    relay: str
+    attempts: int
+    queued_at: datetime
+    sent_at: datetime | None
+    last_error: str
+
+
+class RelayInfo(Struct):
+    name: str
+    host: str
+    port: int
+    tls: str
+    max_connections: int
+    max_per_hour: int
+    max_per_day: int
 
 
 class SendingReport(Struct):

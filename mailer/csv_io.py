@@ -167,10 +167,26 @@ def neutralise(cell: object) -> str:
 
 def write_csv(rows: Iterable[dict[str, object]], columns: list[str], out: io.TextIOBase) -> int:
     """Write ``rows`` (dicts) under ``columns``, every cell neutralised; rows written."""
-    writer = csv.writer(out, lineterminator="\r\n")
+    count = 0
+    for text, written in csv_chunks(rows, columns):
+        out.write(text)
+        count = written
+    return count
+
+
+def csv_chunks(rows: Iterable[dict[str, object]], columns: list[str] | tuple[str, ...],
+               rows_per_chunk: int = 1000) -> Iterator[tuple[str, int]]:
+    """The CSV of ``rows`` in pieces (header first), every cell neutralised, with the rows written so far:
+    what a streamed HTTP download sends while the rest is still being read."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([neutralise(c) for c in columns])
     count = 0
     for row in rows:
         writer.writerow([neutralise(row.get(c, "")) for c in columns])
         count += 1
-    return count
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue(), count
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue(), count

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterator
 from itertools import islice
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from mailer.csv_io import CsvReport, ParsedRow, parse_csv, write_csv
@@ -119,3 +119,23 @@ def export_csv(store: Store, list_name: str | None, out: io.TextIOBase, extra_co
     """Write the list as CSV (formula cells neutralised); rows written."""
     columns = ["email", "name", "status", "bounce_score", *(extra_columns or [])]
     return write_csv(iter_export_rows(store, list_name), columns, out)
+
+
+#: How a list's members are counted: the subscriber's own status, or ``left`` when the membership ended.
+MEMBER_STATES = ("active", "bouncing", "pruned", "unsubscribed", "complained", "left")
+
+
+def member_counts(session: Session) -> dict[int, dict[str, int]]:
+    """Per list id: members by state (see :data:`MEMBER_STATES`); lists without members are absent."""
+    state = case((ListMembership.status != "subscribed", "left"), else_=Subscriber.status)
+    rows = session.execute(select(ListMembership.list_id, state, func.count())
+                           .join(Subscriber, Subscriber.id == ListMembership.subscriber_id)
+                           .group_by(ListMembership.list_id, state))
+    found: dict[int, dict[str, int]] = {}
+    for list_id, status, count in rows:
+        found.setdefault(int(list_id), {})[str(status)] = int(count)
+    return found
+
+
+def all_lists(session: Session) -> list[MailingList]:
+    return list(session.execute(select(MailingList).order_by(MailingList.name)).scalars())

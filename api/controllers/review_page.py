@@ -39,11 +39,13 @@ ItemId = Annotated[int, PathParameter(ge=1, le=2**62)]
 #: Rows per queue page; the next page starts after the last row shown (``?after=``), in queue order.
 PAGE_SIZE = 100
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+#: The sign-in serves the review page and the operator console (``/console``); API routes never read it.
+COOKIE_PATH = "/"
 
 
 def _safe_next(target: str | None) -> str:
-    """Only our own review paths: never an open redirect."""
-    if target and target.startswith("/review") and "//" not in target and "\\" not in target:
+    """Only our own review and console paths: never an open redirect."""
+    if target and target.startswith(("/review", "/console")) and "//" not in target and "\\" not in target:
         return target
     return "/review"
 
@@ -74,14 +76,14 @@ class ReviewPageController(Controller):
         if not await anyio.to_thread.run_sync(check):
             return Template("review_login.html", status_code=401, headers=page_headers(PAGE_CSP),
                             context={"next": target, "error": "That key is not valid (or was revoked)."})
-        cookie = Cookie(key=COOKIE, value=key, path="/review", httponly=True, samesite="strict",
+        cookie = Cookie(key=COOKIE, value=key, path=COOKIE_PATH, httponly=True, samesite="strict",
                         secure=ctx.api.secure_cookies, max_age=12 * 3600)
         return Redirect(path=target, status_code=303, cookies=[cookie])
 
     @post("/logout", opt={"scope": None}, status_code=303)
     async def logout(self) -> Response[Any]:
         return Redirect(path="/review/login", status_code=303,
-                        cookies=[Cookie(key=COOKIE, value="", path="/review", max_age=0, httponly=True,
+                        cookies=[Cookie(key=COOKIE, value="", path=COOKIE_PATH, max_age=0, httponly=True,
                                         samesite="strict")])
 
     @get("/", sync_to_thread=True, media_type=MediaType.HTML)
