@@ -129,7 +129,8 @@ class CampaignPagesController(Controller):
         domains = sorted(report.by_domain.items(), key=lambda kv: -kv[1].get("recipients", 0))[:25]
         return page(request, "campaign.html", c=row, plan=plan, template=template, mailing_list=mailing_list,
                     r=report, stats=stats, handled=handled, planned=planned(ctx, row, plan), refresh=refresh,
-                    refresh_seconds=REFRESH, chart=return_chart(first, last, report.per_day, "campaign-returns",
+                    refresh_seconds=REFRESH, chart=return_chart(min(first, last - timedelta(days=13)), last,
+                                                                report.per_day, "campaign-returns",
                                                                 "Returns of this campaign per day, by category"),
                     domains=domains, replies=replies, unsubscribed=unsubscribed, here=_here(row.name))
 

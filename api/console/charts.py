@@ -39,8 +39,10 @@ assert set(CATEGORY_COLOURS) == set(CATEGORIES)
 SEND_SERIES = (("sent", "accepted by the relay", "#2166ac"), ("failed", "refused at send", "#b2182b"),
                ("deferred", "deferred (4xx)", "#ef8a62"))
 
-WIDTH, HEIGHT = 760, 230
-LEFT, RIGHT, TOP, BOTTOM = 52, 12, 14, 30
+WIDTH, HEIGHT = 1000, 240
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 30
+#: The widest a bar gets (a range of a few days would otherwise draw slabs).
+MAX_BAR = 48
 
 
 @dataclass(frozen=True)
@@ -78,20 +80,15 @@ def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def nice_ceiling(value: int) -> int:
-    """The next round number at or above ``value`` (1, 2, 5 x 10^n), so the axis reads easily."""
-    if value <= 0:
-        return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
-        if value <= step * power:
-            return step * power
-    return 10 * power  # pragma: no cover - the loop ends at 10 x power
-
-
-def _ticks(top: int) -> list[int]:
-    step = top / 4
-    return sorted({round(step * i) for i in range(5)})
+def axis(maximum: int) -> tuple[int, list[int]]:
+    """The top of the y axis and its ticks: whole steps of 1, 2 or 5 x 10^n, four or five of them."""
+    if maximum <= 0:
+        return 1, [0, 1]
+    raw = maximum / 4
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(max(1, int(m * power)) for m in (1, 2, 5, 10) if raw <= m * power)
+    top = math.ceil(maximum / step) * step
+    return top, list(range(0, top + 1, step))
 
 
 def _short(day: date) -> str:
@@ -114,9 +111,9 @@ def stacked_days(ident: str, title: str, first: date, last: date, series: list[S
 def _svg(chart: Chart, days: list[date]) -> Markup:
     esc = html.escape
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    top = nice_ceiling(max((r[2] for r in chart.rows), default=0))
+    top, ticks = axis(max((r[2] for r in chart.rows), default=0))
     step = plot_w / max(1, len(days))
-    gap = min(2.0, step * 0.15)
+    gap = max(step * 0.15, step - MAX_BAR)
     summary = ", ".join(f"{t:,} {s.label}" for s, t in zip(chart.series, chart.totals, strict=True)) or "nothing"
     out = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" '
@@ -125,10 +122,10 @@ def _svg(chart: Chart, days: list[date]) -> Markup:
         f'<desc id="{chart.ident}-d">{esc(_short(days[0]))} to {esc(_short(days[-1]))}: {esc(summary)}. '
         'The table below has every number.</desc>',
     ]
-    for tick in _ticks(top):
+    for tick in ticks:
         y = TOP + plot_h - tick / top * plot_h
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e7ec"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#475467">'
+        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" fill="#475467">'
                    f'{tick:,}</text>')
     every = max(1, math.ceil(len(days) / 8))
     for i, (day, counts, _total) in enumerate(chart.rows):
@@ -144,7 +141,7 @@ def _svg(chart: Chart, days: list[date]) -> Markup:
         if i % every == 0:
             out.append(f'<line x1="{x + (step - gap) / 2:.1f}" x2="{x + (step - gap) / 2:.1f}" y1="{TOP + plot_h}" '
                        f'y2="{TOP + plot_h + 4}" stroke="#98a2b3"/>')
-            out.append(f'<text x="{x + (step - gap) / 2:.1f}" y="{HEIGHT - 10}" text-anchor="middle" font-size="11" '
+            out.append(f'<text x="{x + (step - gap) / 2:.1f}" y="{HEIGHT - 10}" text-anchor="middle" font-size="12" '
                        f'fill="#475467">{esc(_short(day))}</text>')
     out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" stroke="#98a2b3"/>')
     if not chart.series:
