@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from api import counts
 from api.console.charts import CATEGORY_COLOURS
 from api.console.dashboard import return_chart
-from api.console.web import ROOT, WRITE, DayQ, Form, RangeQ, back, caller, checked, page, span
+from api.console.web import ROOT, WRITE, DayQ, Form, RangeQ, back, caller, checked, page, span, starts_with
 from api.context import Ctx
 from api.controllers.common import actor_and_address
 from api.controllers.suppressions import iter_csv, lift_suppression
@@ -37,13 +37,14 @@ BeforeQ = Annotated[int | None, QueryParameter(name="before", ge=1, le=2**62)]
 PageQ = Annotated[int, QueryParameter(ge=1, le=1_000_000)]
 
 
-def suppressions(session: Any, prefix: str, reason: str | None, page_no: int) -> tuple[list[Suppression], int]:
+def suppressions(session: Any, dialect: str, prefix: str, reason: str | None, page_no: int
+                 ) -> tuple[list[Suppression], int]:
     """A page of the suppression list (newest first), narrowed to an address prefix and a reason."""
     stmt, count = select(Suppression), select(func.count()).select_from(Suppression)
     if prefix.strip():
         key = address_key(prefix.strip()) if "@" in prefix else prefix.strip().lower()
-        cond = (Suppression.address_key >= key, Suppression.address_key < key + "\uffff")
-        stmt, count = stmt.where(*cond), count.where(*cond)
+        cond = starts_with(Suppression.address_key, key, dialect)
+        stmt, count = stmt.where(cond), count.where(cond)
     if reason:
         stmt, count = stmt.where(Suppression.reason == reason), count.where(Suppression.reason == reason)
     rows = session.execute(stmt.order_by(Suppression.id.desc()).offset((page_no - 1) * PAGE).limit(PAGE)).scalars()  # type: ignore[union-attr]
@@ -88,7 +89,7 @@ class FailuresController(Controller):
     def suppression_list(self, ctx: Ctx, request: Request[Any, Any, Any], q: Text = "", reason: Name = None,
                          page_no: Annotated[int, QueryParameter(name="page", ge=1, le=1_000_000)] = 1) -> Template:
         with ctx.store.reader() as session:
-            rows, total = suppressions(session, q, reason, page_no)
+            rows, total = suppressions(session, ctx.store.dialect, q, reason, page_no)
             reasons = list(session.execute(select(Suppression.reason).distinct().order_by(Suppression.reason)).scalars())
         return page(request, "suppressions.html", rows=rows, total=total, q=q, reason=reason or "", page_no=page_no,
                     pages=(total + PAGE - 1) // PAGE, reasons=reasons)

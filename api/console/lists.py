@@ -25,7 +25,7 @@ from sqlalchemy import select
 from api import oplog
 from api import sending_views as sends
 from api.console.list_counts import member_counts
-from api.console.web import ROOT, WRITE, Upload, back, caller, checked, page
+from api.console.web import ROOT, WRITE, Upload, back, caller, checked, page, starts_with
 from api.context import Ctx
 from api.controllers.common import actor_and_address
 from api.controllers.subscribers import subscriber_out, verdict_history
@@ -41,12 +41,12 @@ SEARCH_LIMIT = 50
 EXPORT_COLUMNS = ["email", "name", "status", "bounce_score"]
 
 
-def search(session: Any, text: str, limit: int = SEARCH_LIMIT) -> list[Subscriber]:
+def search(session: Any, dialect: str, text: str, limit: int = SEARCH_LIMIT) -> list[Subscriber]:
     """Subscribers whose address starts with ``text`` (case-folded), read from the unique key's index."""
     prefix = address_key(text.strip()) if "@" in text else text.strip().lower()
     if not prefix:
         return []
-    stmt = select(Subscriber).where(Subscriber.address_key >= prefix, Subscriber.address_key < prefix + "\uffff")
+    stmt = select(Subscriber).where(starts_with(Subscriber.address_key, prefix, dialect))
     return list(session.execute(stmt.order_by(Subscriber.address_key).limit(limit)).scalars())
 
 
@@ -69,7 +69,7 @@ class ListsController(Controller):
               q: Annotated[str, QueryParameter(max_length=320)] = "") -> Response[Any]:
         with ctx.store.reader() as session:
             lists = all_lists(session)
-            found = search(session, q) if q.strip() else []
+            found = search(session, ctx.store.dialect, q) if q.strip() else []
         counted = member_counts(ctx.store)
         if len(found) == 1 and found[0].address_key == address_key(q.strip()):
             return back(f"{ROOT}/lists/subscriber", address=found[0].address_key)
@@ -92,7 +92,7 @@ class ListsController(Controller):
             member_of = memberships(session, sub.id)  # type: ignore[arg-type]
             fields_row = session.get(SubscriberFields, sub.id)
         fields = json.loads(fields_row.data) if fields_row else {}
-        return page(request, "subscriber.html", s=subscriber_out(sub, supp), history=history, more=more,
+        return page(request, "subscriber.html", s=subscriber_out(sub, supp), name=sub.name, history=history, more=more,
                     deliveries=deliveries, member_of=member_of, fields=fields)
 
     @get("/import", sync_to_thread=True, media_type=MediaType.HTML)

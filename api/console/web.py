@@ -80,7 +80,7 @@ def checked(request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, 
     return data
 
 
-def page(request: Request[Any, Any, Any], name: str, *, status_code: int = 200, csp: str = CONSOLE_CSP,
+def page(request: Request[Any, Any, Any], template_name: str, *, status_code: int = 200, csp: str = CONSOLE_CSP,
          **context: Any) -> Template:
     """A console page: the template ``console/<name>`` with who is signed in and what they may do."""
     who = getattr(request.state, "caller", None)
@@ -92,7 +92,7 @@ def page(request: Request[Any, Any, Any], name: str, *, status_code: int = 200, 
         "nav": [(ROOT + p, label) for p, label, scope in NAV if who and who.allows(scope)],
         "notice": NOTICES.get(done, ""), "swatch": swatch,
     }
-    return Template(f"console/{name}", context={**base, **context}, headers=page_headers(csp), status_code=status_code)
+    return Template(f"console/{template_name}", context={**base, **context}, headers=page_headers(csp), status_code=status_code)
 
 
 def back(path: str, done: str = "", **query: Any) -> Redirect:
@@ -184,3 +184,16 @@ def positive_int(value: Any, name: str, default: int = 0, maximum: int = 10**9) 
     if number < 0 or number > maximum:
         raise ValidationException(f"{name} must be between 0 and {maximum}")
     return number
+
+
+def starts_with(column: Any, prefix: str, dialect: str) -> Any:
+    """``column`` begins with ``prefix`` (case as stored), answered from the column's index.
+
+    SQLite: a range on the binary collation (its LIKE ignores case and skips the
+    index). PostgreSQL: LIKE ``prefix%``, right under any collation (a range is
+    not: linguistic collations do not sort by code point), and an index scan
+    under the C collation.
+    """
+    if dialect == "sqlite":
+        return (column >= prefix) & (column < prefix + "\U0010ffff")
+    return column.startswith(prefix, autoescape=True)
