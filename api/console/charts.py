@@ -5,9 +5,10 @@ the x axis and a ``<title>`` on every bar (what a pointer or a screen reader
 gets). It comes with its table: the same numbers, per day and per series, so
 nothing is only in the picture. All text goes through :func:`html.escape`.
 
-Colours: one per category, chosen to stay apart for the common colour-vision
-deficiencies (hue and lightness both differ between neighbours) and to read
-on white; the legend and the table name every colour.
+Colours: one per category, each at least 3:1 against white (WCAG's bar for
+graphics) and at least 20 apart from every other in CIELAB (lightness as well
+as hue differ, for the common colour-vision deficiencies); the legend and the
+table name every colour, so none is the only way to tell two apart.
 """
 
 from __future__ import annotations
@@ -23,21 +24,21 @@ from responsemaster.categories import CATEGORIES
 
 CATEGORY_COLOURS: dict[str, str] = {
     "hard_bounce": "#b2182b",
-    "soft_bounce": "#ef8a62",
-    "mailbox_full": "#b8860b",
+    "soft_bounce": "#d6604d",
+    "mailbox_full": "#9c6d00",
     "mail_block": "#762a83",
-    "message_restriction": "#8c510a",
-    "delivery_status": "#8a8f98",
+    "message_restriction": "#6b3e07",
+    "delivery_status": "#737a84",
     "auto_reply": "#2166ac",
-    "challenge_response": "#35978f",
+    "challenge_response": "#00796b",
     "feedback_loop": "#1b1b1b",
-    "unsubscribe_request": "#de77ae",
-    "user_reply": "#1a9850",
+    "unsubscribe_request": "#c51b7d",
+    "user_reply": "#1a8540",
 }
 assert set(CATEGORY_COLOURS) == set(CATEGORIES)
 #: Sends per day: what the relay took, refused and put off.
 SEND_SERIES = (("sent", "accepted by the relay", "#2166ac"), ("failed", "refused at send", "#b2182b"),
-               ("deferred", "deferred (4xx)", "#ef8a62"))
+               ("deferred", "deferred (4xx)", "#d6604d"))
 
 WIDTH, HEIGHT = 1000, 240
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 30
