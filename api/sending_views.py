@@ -71,11 +71,14 @@ def per_account(session: Any, first: date, last: date) -> list[SendAccount]:
     return [SendAccount(account=name, sent=int(n)) for name, n in rows]
 
 
-def per_domain(session: Any, first: date, last: date, limit: int) -> list[SendDomain]:
+def per_domain(session: Any, first: date, last: date, limit: int, domains: list[str] | None = None) -> list[SendDomain]:
+    """Sends per recipient domain, most first; ``domains``: only these (read from their own index range)."""
     start, end = ranges.bounds(first, last)
     moment = func.coalesce(Delivery.sent_at, Delivery.queued_at)
-    rows = session.execute(select(Delivery.domain, Delivery.status, func.count())
-                           .where(moment >= start, moment < end).group_by(Delivery.domain, Delivery.status))
+    stmt = select(Delivery.domain, Delivery.status, func.count()).where(moment >= start, moment < end)
+    if domains is not None:
+        stmt = stmt.where(Delivery.domain.in_(domains))  # type: ignore[attr-defined]
+    rows = session.execute(stmt.group_by(Delivery.domain, Delivery.status))
     found: dict[str, Counter[str]] = defaultdict(Counter)
     for domain, status, n in rows:
         found[domain][status] += int(n)
@@ -83,7 +86,8 @@ def per_domain(session: Any, first: date, last: date, limit: int) -> list[SendDo
         select(VerdictDayCount.value, func.sum(VerdictDayCount.n))
         .where(VerdictDayCount.dimension == "domain", VerdictDayCount.day >= first.isoformat(),
                VerdictDayCount.day <= last.isoformat(),
-               VerdictDayCount.category.in_(sorted(BOUNCE_CATEGORIES)))  # type: ignore[attr-defined]
+               VerdictDayCount.category.in_(sorted(BOUNCE_CATEGORIES)),  # type: ignore[attr-defined]
+               *([VerdictDayCount.value.in_(domains)] if domains is not None else []))  # type: ignore[attr-defined]
         .group_by(VerdictDayCount.value)).all())
     items = [SendDomain(domain=d, sent=c["sent"], failed=c["failed"], bounced=int(bounced.get(d, 0)))
              for d, c in found.items()]

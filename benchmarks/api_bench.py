@@ -240,7 +240,7 @@ async def drive(base: str, key: str, paths: list[str], concurrency: int, duratio
     latencies.sort()
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     return {"requests": len(latencies), "rps": len(latencies) / duration, "p50": q[49] * 1000,
-            "p99": q[98] * 1000, "errors": errors}
+            "p95": q[94] * 1000, "p99": q[98] * 1000, "errors": errors}
 
 
 WRK_SCRIPT = """
@@ -249,8 +249,8 @@ for line in io.lines(os.getenv("RM_PATHS")) do paths[#paths + 1] = line end
 wrk.headers["X-API-Key"] = os.getenv("RM_KEY")
 request = function() return wrk.format("GET", paths[math.random(#paths)]) end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status + summary.errors.timeout,
-    summary.duration, latency:percentile(50), latency:percentile(99)))
+  io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.errors.status + summary.errors.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(99), latency:percentile(95)))
 end
 """
 
@@ -266,9 +266,9 @@ def drive_wrk(base: str, key: str, paths: list[str], concurrency: int, duration:
     subprocess.run([*cmd, f"-d{max(1, int(warmup))}s", base], env=env, capture_output=True, check=True)
     out = subprocess.run([*cmd, f"-d{int(duration)}s", base], env=env, capture_output=True, text=True, check=True)
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
-    requests, errors, micros, p50, p99 = (int(v) for v in line.split()[1:])
-    return {"requests": requests, "rps": requests / (micros / 1e6), "p50": p50 / 1000, "p99": p99 / 1000,
-            "errors": errors}
+    requests, errors, micros, p50, p99, p95 = (int(v) for v in line.split()[1:])
+    return {"requests": requests, "rps": requests / (micros / 1e6), "p50": p50 / 1000, "p95": p95 / 1000,
+            "p99": p99 / 1000, "errors": errors}
 
 
 def cgroup_dir(name: str) -> Path | None:

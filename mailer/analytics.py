@@ -12,16 +12,22 @@ Two sources, joined by the campaign the VERP token names:
 
 A verdict names its campaign by name when the token reader resolved it, or
 by database id otherwise; both are matched. These are the numbers the API
-exposes; every query is an aggregate, so they stay cheap on large lists.
+and the console show. Every query is an aggregate read from an index, so a
+campaign with a hundred thousand returns answers in tens of milliseconds:
+one campaign's returns by domain and category come from
+``ix_message_verdicts_campaign_domain_category`` alone, with "refused at send"
+told apart by a semi-join on the (few) messages the mailer recorded itself;
+the totals of many campaigns at once come from the per-day verdict counts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
+from responsemaster.store.hygiene_counts import VerdictDayCount
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.platform import Delivery
 from responsemaster.store.subscribers import Campaign, Suppression
@@ -30,14 +36,59 @@ BOUNCES = ("hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_
 SEND_SOURCE = "mailer"
 
 
-def _verdict_rows(session: Session, campaign: Campaign, by_domain: bool) -> list[tuple[Any, ...]]:
-    columns = [MessageVerdict.category, RawMessageRow.source == SEND_SOURCE]
-    if by_domain:
-        columns.insert(0, MessageVerdict.domain)
-    stmt = (select(*columns, func.count()).join(RawMessageRow, RawMessageRow.id == MessageVerdict.message_id)
-            .where(or_(MessageVerdict.campaign == campaign.name, MessageVerdict.campaign == str(campaign.id)))
+def _names(campaigns: list[Campaign]) -> list[str]:
+    return [n for c in campaigns for n in (c.name, str(c.id))]
+
+
+def _at_send() -> Any:
+    """True for a verdict the mailer recorded at send time (its raw message's source is the mailer)."""
+    return MessageVerdict.message_id.in_(select(RawMessageRow.id).where(RawMessageRow.source == SEND_SOURCE))  # type: ignore[attr-defined]
+
+
+def _domain_rows(session: Session, campaign: Campaign) -> list[tuple[str, str, bool, int]]:
+    """(domain, category, at send?, count) of one campaign's verdicts, read from the covering index alone."""
+    at_send = _at_send()
+    columns = [MessageVerdict.domain, MessageVerdict.category, at_send]
+    stmt = (select(*columns, func.count()).where(MessageVerdict.campaign.in_(_names([campaign])))  # type: ignore[attr-defined]
             .group_by(*columns))
-    return [tuple(row) for row in session.execute(stmt)]
+    found: dict[tuple[str, str, bool], int] = {}
+    for domain, category, sent, count in session.execute(stmt):
+        key = (domain, category, bool(sent))
+        found[key] = found.get(key, 0) + int(count)
+    return [(*key, count) for key, count in found.items()]
+
+
+def _many_verdict_rows(session: Session, campaigns: list[Campaign]) -> dict[str, list[tuple[str, bool, int]]]:
+    """Per campaign name: (category, at send?, count), for a page of campaigns at once.
+
+    Totals from ``verdict_day_counts`` (kept by a trigger, both the name and the
+    id a token may carry), minus what the mailer recorded at send time (few rows,
+    found from their source).
+    """
+    by_value = {n: c.name for c in campaigns for n in (c.name, str(c.id))}
+    totals: dict[tuple[str, str], int] = {}
+    rows = session.execute(select(VerdictDayCount.value, VerdictDayCount.category, func.sum(VerdictDayCount.n))
+                           .where(VerdictDayCount.dimension == "campaign",
+                                  VerdictDayCount.value.in_(list(by_value)))  # type: ignore[attr-defined]
+                           .group_by(VerdictDayCount.value, VerdictDayCount.category))
+    for value, category, count in rows:
+        key = (by_value[value], category)
+        totals[key] = totals.get(key, 0) + int(count)
+    at_send: dict[tuple[str, str], int] = {}
+    rows = session.execute(select(MessageVerdict.campaign, MessageVerdict.category, func.count())
+                           .join(RawMessageRow, RawMessageRow.id == MessageVerdict.message_id)
+                           .where(RawMessageRow.source == SEND_SOURCE, MessageVerdict.error.is_(None),  # type: ignore[union-attr]
+                                  MessageVerdict.campaign.in_(list(by_value)))  # type: ignore[attr-defined]
+                           .group_by(MessageVerdict.campaign, MessageVerdict.category))
+    for value, category, count in rows:
+        key = (by_value[value], category)
+        at_send[key] = at_send.get(key, 0) + int(count)
+    out: dict[str, list[tuple[str, bool, int]]] = {c.name: [] for c in campaigns}
+    for (name, category), total in totals.items():
+        sent = at_send.get((name, category), 0)
+        out[name] += [(category, True, sent)] if sent else []
+        out[name] += [(category, False, total - sent)] if total > sent else []
+    return out
 
 
 def _empty() -> dict[str, Any]:
@@ -70,13 +121,19 @@ def _add_verdict(entry: dict[str, Any], category: str, at_send: bool, count: int
         entry["unsubscribes"] += count
 
 
-def campaign_stats(session: Session, campaign: Campaign) -> dict[str, Any]:
-    """One campaign's totals, plus one-click/API unsubscribes of its recipients after they got it."""
+def campaign_stats(session: Session, campaign: Campaign, verdicts: list[tuple[Any, ...]] | None = None,
+                   deliveries: list[tuple[str, int]] | None = None) -> dict[str, Any]:
+    """One campaign's totals, plus one-click/API unsubscribes of its recipients after they got it.
+
+    ``verdicts`` and ``deliveries`` are given when read for many campaigns at once.
+    """
     entry = _empty()
-    for status, count in session.execute(select(Delivery.status, func.count())
-                                         .where(Delivery.campaign_id == campaign.id).group_by(Delivery.status)):
+    if deliveries is None:
+        deliveries = [(status, int(count)) for status, count in session.execute(
+            select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign.id).group_by(Delivery.status))]
+    for status, count in deliveries:
         _add_delivery(entry, status, int(count))
-    for category, at_send, count in _verdict_rows(session, campaign, by_domain=False):
+    for category, at_send, count in verdicts if verdicts is not None else _many_verdict_rows(session, [campaign])[campaign.name]:
         _add_verdict(entry, category, bool(at_send), int(count))
     entry["unsubscribes"] += _later_unsubscribes(session, campaign)
     return {"campaign": campaign.name, "id": campaign.id, "status": campaign.status, **entry}
@@ -99,11 +156,22 @@ def domain_stats(session: Session, campaign: Campaign) -> dict[str, dict[str, An
                            .where(Delivery.campaign_id == campaign.id).group_by(Delivery.domain, Delivery.status))
     for domain, status, count in rows:
         _add_delivery(out.setdefault(domain, _empty()), status, int(count))
-    for domain, category, at_send, count in _verdict_rows(session, campaign, by_domain=True):
+    for domain, category, at_send, count in _domain_rows(session, campaign):
         _add_verdict(out.setdefault(domain, _empty()), category, bool(at_send), int(count))
     return dict(sorted(out.items(), key=lambda item: -item[1]["recipients"]))
 
 
-def all_campaign_stats(session: Session) -> list[dict[str, Any]]:
-    campaigns = session.execute(select(Campaign).order_by(Campaign.id)).scalars().all()
-    return [campaign_stats(session, c) for c in campaigns]
+def all_campaign_stats(session: Session, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every campaign (or the ``limit`` newest), oldest first, read in a few grouped statements."""
+    stmt = select(Campaign).order_by(Campaign.id.desc())  # type: ignore[union-attr]
+    campaigns = list(reversed(session.execute(stmt.limit(limit) if limit else stmt).scalars().all()))
+    if not campaigns:
+        return []
+    verdicts = _many_verdict_rows(session, campaigns)
+    deliveries: dict[int, list[tuple[str, int]]] = {c.id: [] for c in campaigns}  # type: ignore[misc]
+    for cid, status, count in session.execute(
+            select(Delivery.campaign_id, Delivery.status, func.count())
+            .where(Delivery.campaign_id.in_([c.id for c in campaigns]))  # type: ignore[attr-defined]
+            .group_by(Delivery.campaign_id, Delivery.status)):
+        deliveries[cid].append((status, int(count)))
+    return [campaign_stats(session, c, verdicts[c.name], deliveries[c.id]) for c in campaigns]  # type: ignore[index]

@@ -29,6 +29,7 @@ from api.console.web import ROOT, WRITE, Form, back, checked, page, parse_when, 
 from api.context import ApiContext, Ctx
 from api.controllers.campaigns import campaign_days, campaign_report, find_campaign
 from api.controllers.common import actor_and_address
+from mailer.analytics import all_campaign_stats
 from mailer.campaigns import CampaignError, create_campaign, pause_campaign, resume_campaign
 from mailer.service import preflight_campaign, queue_run
 from mailer.subscribers import all_lists
@@ -40,7 +41,8 @@ from responsemaster.store.subscribers import Campaign, MailingList
 NameParam = Annotated[str, PathParameter(max_length=255)]
 #: Seconds between refreshes of a campaign page while it sends.
 REFRESH = 5
-ACTIVE = ("scheduled", "sending")
+#: The campaigns page lists this many, newest first (the API's /campaigns/ has them all).
+INDEX_PAGE = 25
 
 
 _TASKS_LOCK = threading.Lock()
@@ -79,15 +81,12 @@ class CampaignPagesController(Controller):
 
     @get("/", sync_to_thread=True, media_type=MediaType.HTML)
     def index(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Template:
-        from api.controllers.campaigns import _analytics
-
-        all_stats, _one, _domains = _analytics()
         with ctx.store.reader() as session:
-            items = all_stats(session)
+            items = all_campaign_stats(session, limit=INDEX_PAGE)
             lists = all_lists(session)
             templates = list(session.execute(select(MailTemplate.name).order_by(MailTemplate.name)).scalars())
         return page(request, "campaigns.html", items=list(reversed(items)), lists=lists, templates=templates,
-                    form={})
+                    shown=INDEX_PAGE)
 
     @post("/", opt=WRITE, sync_to_thread=True, media_type=MediaType.HTML, status_code=303)
     def create(self, ctx: Ctx, request: Request[Any, Any, Any], data: Form) -> Response[Any]:

@@ -76,7 +76,7 @@ def return_chart(first: date, last: date, days: list[DayCount], ident: str = "re
 def worst_domains(session: Any, first: date, last: date, limit: int = 15) -> list[tuple[DomainCount, SendDomain | None]]:
     """Domains with the most failures, beside what was sent to them in the same days."""
     worst = counts.worst_domains(session, first, last, limit)
-    sent = {d.domain: d for d in sends.per_domain(session, first, last, 10_000)} if worst else {}
+    sent = {d.domain: d for d in sends.per_domain(session, first, last, limit, [d.domain for d in worst])}
     return [(d, sent.get(d.domain)) for d in worst]
 
 

@@ -8,6 +8,24 @@ subscribers and 5M verdicts (``benchmarks/console_bench.py``).
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Index, func
 
-INDEXES: list[Index] = []
+from responsemaster.store.messages import MessageVerdict
+from responsemaster.store.platform import Delivery
+
+_deliveries = Delivery.__table__.c  # type: ignore[attr-defined]
+_verdicts = MessageVerdict.__table__.c  # type: ignore[attr-defined]
+
+INDEXES: list[Index] = [
+    #: A campaign's deliveries by state (progress, totals, the campaigns page) from the index alone.
+    Index("ix_deliveries_campaign_status", _deliveries.campaign_id, _deliveries.status),
+    #: Sends per day and state over a range (the dashboard, /api/v1/sending): the log's "moment" is when
+    #: a message was sent, or queued while it was not; indexed as that expression, with the state.
+    Index("ix_deliveries_moment_status", func.coalesce(_deliveries.sent_at, _deliveries.queued_at), _deliveries.status),
+    #: The same per recipient domain (the worst domains beside what was sent to them).
+    Index("ix_deliveries_domain_moment_status", _deliveries.domain,
+          func.coalesce(_deliveries.sent_at, _deliveries.queued_at), _deliveries.status),
+    #: One campaign's returns by domain and category, and which were refused at send (by message id).
+    Index("ix_message_verdicts_campaign_domain_category", _verdicts.campaign, _verdicts.domain, _verdicts.category,
+          _verdicts.message_id),
+]
