@@ -30,6 +30,7 @@ from api.console import console_router, console_static
 from api.context import ApiContext
 from api.controllers.campaigns import CampaignController
 from api.controllers.health import HealthController
+from api.controllers.lists import ListController
 from api.controllers.model import ModelController
 from api.controllers.oplog import OplogController
 from api.controllers.quarantine import QuarantineController
@@ -51,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 CONTROLLERS = [
     HealthController,
     SubscriberController,
+    ListController,
     SuppressionController,
     StatsController,
     CampaignController,

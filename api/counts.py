@@ -106,7 +106,7 @@ def per_campaign(session: Any, first: date, last: date, category: str | None = N
 def failure_addresses(session: Any, first: date, last: date, *, category: str | None = None,
                       reason: str | None = None, domain: str | None = None, campaign: str | None = None,
                       limit: int = 100, before_id: int | None = None) -> list[FailureAddress]:
-    """The verdicts behind a count of :func:`per_day`/:func:`failures`/:func:`per_domain`, newest first.
+    """The verdicts behind a count of :func:`per_day`/:func:`failures`/:func:`per_domain`, last recorded first.
 
     The same rows the day counts were made from (``message_verdicts`` without an
     error, by the day of ``created_at``); page with ``before_id`` (the last ``id``).

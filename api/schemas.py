@@ -320,6 +320,29 @@ class DeliveryRow(Struct):
     last_error: str
 
 
+class DeliveryPage(Struct):
+    items: list[DeliveryRow]
+    #: Pass as ``before`` for the next (older) page; null on the last.
+    next_before: int | None
+
+
+class FailureAddressPage(Struct):
+    items: list[FailureAddress]
+    #: Pass as ``before`` for the next (older) page; null on the last.
+    next_before: int | None
+
+
+class ListOut(Struct):
+    """A list and its members by state (``active``, ``bouncing``, ``pruned``, ``unsubscribed``, ``complained``,
+    ``left``: left the list); ``counted_at`` is set when the counts were kept from an earlier count (big lists)."""
+
+    name: str
+    description: str
+    members: int
+    by_state: dict[str, int]
+    counted_at: datetime | None
+
+
 class RelayInfo(Struct):
     name: str
     host: str

@@ -24,12 +24,11 @@ from sqlalchemy import select
 
 from api import counts, oplog, review_ops
 from api.console.dashboard import return_chart
-from api.console.list_counts import member_counts
+from api.list_counts import member_counts
 from api.console.web import ROOT, WRITE, Form, back, checked, page, parse_when, positive_int
 from api.context import ApiContext, Ctx
 from api.controllers.campaigns import campaign_days, campaign_report, find_campaign
 from api.controllers.common import actor_and_address
-from mailer.analytics import all_campaign_stats
 from mailer.campaigns import CampaignError, create_campaign, pause_campaign, resume_campaign
 from mailer.service import preflight_campaign, queue_run
 from mailer.subscribers import all_lists
@@ -81,6 +80,8 @@ class CampaignPagesController(Controller):
 
     @get("/", sync_to_thread=True, media_type=MediaType.HTML)
     def index(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Template:
+        from mailer.analytics import all_campaign_stats
+
         with ctx.store.reader() as session:
             items = all_campaign_stats(session, limit=INDEX_PAGE)
             lists = all_lists(session)

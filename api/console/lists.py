@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from api import oplog
 from api import sending_views as sends
-from api.console.list_counts import member_counts
+from api.list_counts import member_counts
 from api.console.web import ROOT, WRITE, Upload, back, caller, checked, page, starts_with
 from api.context import Ctx
 from api.controllers.common import actor_and_address

@@ -12,7 +12,9 @@ from api import sending_views as views
 from api.context import Ctx
 from api.controllers.common import API, READ, READ_ERRORS, SECURITY
 from api.controllers.stats import RangeParam, SinceParam, UntilParam
-from api.schemas import Quota, SendingReport
+from api.schemas import DeliveryPage, Quota, SendingReport
+
+OUTCOME = "^(queued|sending|sent|deferred|failed|uncertain|suppressed)$"
 
 
 class SendingController(Controller):
@@ -43,3 +45,19 @@ class SendingController(Controller):
     def quotas(self, ctx: Ctx) -> list[Quota]:
         with ctx.store.reader() as session:
             return views.quotas(session, ctx.settings)
+
+    @get("/deliveries", sync_to_thread=True, summary="The delivery log, newest first, filtered and paged", responses=READ_ERRORS)
+    def deliveries(
+        self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        campaign: Annotated[int | None, QueryParameter(ge=1, le=2**62, description="Campaign id")] = None,
+        domain: Annotated[str | None, QueryParameter(max_length=255)] = None,
+        relay: Annotated[str | None, QueryParameter(max_length=255)] = None,
+        outcome: Annotated[str | None, QueryParameter(pattern=OUTCOME)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        before: Annotated[int | None, QueryParameter(ge=1, le=2**62, description="Rows older than this id")] = None,
+    ) -> DeliveryPage:
+        first, last = ranges.resolve(period, since, until, default="7d")
+        where = views.DeliveryFilter(first, last, campaign, domain or "", relay or "", outcome or "")
+        with ctx.store.reader() as session:
+            rows = views.delivery_log(session, where, limit + 1, before)
+        return DeliveryPage(items=rows[:limit], next_before=rows[limit - 1].id if len(rows) > limit else None)
