@@ -322,10 +322,11 @@ def move_to(group: Path, pids: list[int]) -> int:
     return moved
 
 
-def serve(workdir: Path, url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def serve(workdir: Path, url: str, port: int, workers: int, more_config: str = "") -> subprocess.Popen[bytes]:
+    """``responsemaster serve`` on the database (``more_config``: TOML appended to the configuration)."""
     config = workdir / f"bench-{port}.toml"
     config.write_text(f'var_dir = "{workdir / "var"}"\n[database]\nurl = "{url}"\npool_size = 20\n'
-                      f'[queue]\nurl = "memory://"\n[api]\nmetrics_public = true\n')
+                      f'[queue]\nurl = "memory://"\n[api]\nmetrics_public = true\n{more_config}')
     proc = subprocess.Popen([sys.executable, "-m", "responsemaster", "serve", "--config", str(config),
                              "--port", str(port), "--workers", str(workers), "--log-level", "warning"], cwd=workdir,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -457,6 +458,41 @@ def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace,
     print("\n".join(lines))
 
 
+def run_backends(args: argparse.Namespace, workdir: Path, loader: Loader, run: Any) -> tuple[list[dict[str, Any]], str]:
+    """``run(name, url, workdir, loader, args)`` on SQLite and/or PostgreSQL (``--backend``), in the cpu cgroup;
+    the rows and a note naming the PostgreSQL server. Sets ``args.cgroup_used``."""
+    rows: list[dict[str, Any]] = []
+    pg_note, cluster = "", None
+    group = cgroup_dir(args.cgroup)
+    if args.backend in ("sqlite", "both"):
+        rows += run("sqlite", f"sqlite:///{workdir / 'var' / 'bench.db'}", workdir, loader, args)
+    if args.backend in ("postgresql", "both"):
+        url = args.pg_url
+        if url is None:
+            from fixtures.postgres import PgCluster, pg_bin
+
+            cluster = PgCluster(pg_bin())  # type: ignore[arg-type]
+            cluster.start()
+            url = cluster.create_database()
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            pg_note = f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
+            pg_note += " (throwaway cluster: fsync off)" if cluster else ""
+        pg_pids = postgres_pids(url) if group else []
+        if group and pg_pids:
+            print(f"  cpu cgroup {group}: this process and {move_to(group, pg_pids)} PostgreSQL processes", flush=True)
+        try:
+            rows += run("postgresql", url, workdir, Loader(loader.n_subscribers, loader.n_verdicts), args)
+        finally:
+            if cluster is not None:
+                cluster.stop()
+            elif group and pg_pids:  # a kept cluster goes back where it was
+                move_to(group.parent, [int(p) for p in (group / "cgroup.procs").read_text().split() if int(p) != os.getpid()])
+    args.cgroup_used = group is not None
+    return rows, pg_note
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M subscribers and 5M verdicts")
@@ -475,35 +511,7 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-api-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     loader = Loader(int(1_000_000 * args.scale), int(5_000_000 * args.scale))
-    rows: list[dict[str, Any]] = []
-    pg_note, cluster = "", None
-    group = cgroup_dir(args.cgroup)
-    if args.backend in ("sqlite", "both"):
-        rows += run_backend("sqlite", f"sqlite:///{workdir / 'var' / 'bench.db'}", workdir, loader, args)
-    if args.backend in ("postgresql", "both"):
-        url = args.pg_url
-        if url is None:
-            from fixtures.postgres import PgCluster, pg_bin
-
-            cluster = PgCluster(pg_bin())  # type: ignore[arg-type]
-            cluster.start()
-            url = cluster.create_database()
-        import psycopg
-
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            pg_note = f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
-            pg_note += " (throwaway cluster: fsync off)" if cluster else ""
-        pg_pids = postgres_pids(url) if group else []
-        if group and pg_pids:
-            print(f"  cpu cgroup {group}: this process and {move_to(group, pg_pids)} PostgreSQL processes", flush=True)
-        try:
-            rows += run_backend("postgresql", url, workdir, Loader(loader.n_subscribers, loader.n_verdicts), args)
-        finally:
-            if cluster is not None:
-                cluster.stop()
-            elif group and pg_pids:  # a kept cluster goes back where it was
-                move_to(group.parent, [int(p) for p in (group / "cgroup.procs").read_text().split() if int(p) != os.getpid()])
-    args.cgroup_used = group is not None
+    rows, pg_note = run_backends(args, workdir, loader, run_backend)
     write_table(args.out, rows, args, loader, pg_note)
 
 

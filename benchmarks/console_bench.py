@@ -33,7 +33,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +243,7 @@ def run_backend(name: str, url: str, workdir: Path, loader: Loader, args: argpar
         key = create_key(session, f"console-bench-{os.getpid()}-{name}", "admin")
     engine.dispose()
     port = free_port()
-    proc = serve(workdir, url, port, args.workers)
+    proc = api_bench.serve(workdir, url, port, args.workers, RELAYS)
     results = []
     try:
         for label, paths in pages(loader, random.Random(5)).items():
@@ -263,23 +263,10 @@ def run_backend(name: str, url: str, workdir: Path, loader: Loader, args: argpar
     return results
 
 
-def serve(workdir: Path, url: str, port: int, workers: int) -> Any:
-    """``serve`` with two relays configured (the sending page's quotas), like the API benchmark's otherwise."""
-    import subprocess
-
-    config = workdir / f"console-bench-{port}.toml"
-    config.write_text(
-        f'var_dir = "{workdir / "var"}"\n[database]\nurl = "{url}"\npool_size = 20\n[queue]\nurl = "memory://"\n'
-        '[[mailer.relays]]\nname = "primary"\nhost = "smtp1.example"\nport = 587\nmax_per_hour = 20000\n'
-        'max_per_day = 200000\n[[mailer.relays]]\nname = "backup"\nhost = "smtp2.example"\nport = 587\n'
-        'max_per_hour = 5000\nmax_per_day = 50000\n')
-    proc = subprocess.Popen([sys.executable, "-m", "responsemaster", "serve", "--config", str(config),
-                             "--port", str(port), "--workers", str(workers), "--log-level", "warning"], cwd=workdir,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    from fixtures.servers import wait_for_port
-
-    wait_for_port(port, timeout=120)
-    return proc
+#: Two relays, so the sending page has quotas to show.
+RELAYS = ('[[mailer.relays]]\nname = "primary"\nhost = "smtp1.example"\nport = 587\nmax_per_hour = 20000\n'
+          'max_per_day = 200000\n[[mailer.relays]]\nname = "backup"\nhost = "smtp2.example"\nport = 587\n'
+          'max_per_hour = 5000\nmax_per_day = 50000\n')
 
 
 def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace, loader: Loader, pg: str) -> None:
@@ -331,36 +318,7 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-console-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     loader = Loader(int(1_000_000 * args.scale), int(5_000_000 * args.scale))
-    rows: list[dict[str, Any]] = []
-    pg_note, cluster = "", None
-    group = api_bench.cgroup_dir(args.cgroup)
-    if args.backend in ("sqlite", "both"):
-        rows += run_backend("sqlite", f"sqlite:///{workdir / 'var' / 'bench.db'}", workdir, loader, args)
-    if args.backend in ("postgresql", "both"):
-        url = args.pg_url
-        if url is None:
-            from fixtures.postgres import PgCluster, pg_bin
-
-            cluster = PgCluster(pg_bin())  # type: ignore[arg-type]
-            cluster.start()
-            url = cluster.create_database()
-        import psycopg
-
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            pg_note = f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
-            pg_note += " (throwaway cluster: fsync off)" if cluster else ""
-        pg_pids = api_bench.postgres_pids(url) if group else []
-        if group and pg_pids:
-            print(f"  cpu cgroup {group}: this process and {api_bench.move_to(group, pg_pids)} PostgreSQL processes")
-        try:
-            rows += run_backend("postgresql", url, workdir, Loader(loader.n_subscribers, loader.n_verdicts), args)
-        finally:
-            if cluster is not None:
-                cluster.stop()
-            elif group and pg_pids:
-                api_bench.move_to(group.parent, [int(p) for p in (group / "cgroup.procs").read_text().split()
-                                                 if int(p) != os.getpid()])
-    args.cgroup_used = group is not None
+    rows, pg_note = api_bench.run_backends(args, workdir, loader, run_backend)
     write_table(args.out, rows, args, loader, pg_note)
 
 

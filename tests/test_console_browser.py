@@ -32,7 +32,6 @@ from typing import Any
 import pytest
 import tomli_w
 from fixtures.browser import chromium  # noqa: F401 - fixture
-from fixtures.servers import free_port
 from fixtures.sinks import SmtpSink
 from fixtures.worker_setup import cli
 from sqlalchemy import select

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.api_setup import ApiEnv, add_message, add_subscriber, add_suppression, build_env, days_ago
+from fixtures.api_setup import ApiEnv, add_message, add_suppression, build_env, days_ago
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from litestar.testing import TestClient
 from sqlalchemy import func, select
