@@ -323,7 +323,7 @@ class DeliveryRow(Struct):
 class DeliveryPage(Struct):
     items: list[DeliveryRow]
     #: Pass as ``before`` for the next (older) page; null on the last.
-    next_before: int | None
+    next_before: str | None
 
 
 class FailureAddressPage(Struct):

@@ -14,10 +14,10 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from api import counts, ranges
 from api.schemas import DeliveryRow, FailureLine, Quota, RelayInfo, SendAccount, SendDay, SendDomain
@@ -174,26 +174,49 @@ def _log_select() -> Any:
             .join(Campaign, Campaign.id == Delivery.campaign_id))
 
 
-def delivery_log(session: Any, where: DeliveryFilter, limit: int = 100,
-                 before_id: int | None = None) -> list[DeliveryRow]:
-    """The send log, newest row first; page with ``before_id`` (the last row's id)."""
+#: The delivery log's page cursor: the last row's moment (UTC) and id (``2026-11-23T10:00:00.123456~4711``).
+CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?~\d{1,19}$"
+
+
+def log_cursor(row: DeliveryRow) -> str:
+    moment = (row.sent_at or row.queued_at).astimezone(UTC)
+    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S.%f')}~{row.id}"
+
+
+def _after_cursor(stmt: Any, cursor: str) -> Any:
+    """Rows older than the cursor's (moment, id), in the log's order."""
+    try:
+        moment_text, id_text = cursor.rsplit("~", 1)
+        moment, row_id = datetime.fromisoformat(moment_text), int(id_text)
+    except ValueError:
+        raise ValueError(f"not a delivery-log cursor: {cursor[:60]!r}") from None
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    at = func.coalesce(Delivery.sent_at, Delivery.queued_at)
+    return stmt.where(or_(at < moment, and_(at == moment, Delivery.id < row_id)))  # type: ignore[arg-type]
+
+
+def delivery_log(session: Any, where: DeliveryFilter, limit: int = 100, before: str | None = None) -> list[DeliveryRow]:
+    """The send log, newest first (by when sent, or queued while not sent: the moment the filter reads, so
+    the newest rows of a range come straight from ``ix_deliveries_moment_status``); page with
+    ``before`` = :func:`log_cursor` of the last row."""
     stmt = where.where(_log_select())
-    if before_id is not None:
-        stmt = stmt.where(Delivery.id < before_id)  # type: ignore[operator]
-    rows = session.execute(stmt.order_by(Delivery.id.desc()).limit(limit))  # type: ignore[union-attr]
+    if before:
+        stmt = _after_cursor(stmt, before)
+    at = func.coalesce(Delivery.sent_at, Delivery.queued_at)
+    rows = session.execute(stmt.order_by(at.desc(), Delivery.id.desc()).limit(limit))  # type: ignore[union-attr]
     return [DeliveryRow(**dict(zip(DELIVERY_COLUMNS, row, strict=True))) for row in rows]
 
 
 def iter_delivery_log(store: Any, where: DeliveryFilter, chunk: int = 2000) -> Iterator[DeliveryRow]:
     """Every row of the filtered log, newest first, read in keyset chunks (flat memory for a CSV export)."""
-    before: int | None = None
+    before: str | None = None
     while True:
         with store.reader() as session:
             rows = delivery_log(session, where, chunk, before)
         yield from rows
         if len(rows) < chunk:
             return
-        before = rows[-1].id
+        before = log_cursor(rows[-1])
 
 
 def subscriber_deliveries(session: Any, subscriber_id: int, limit: int = 50) -> list[DeliveryRow]:

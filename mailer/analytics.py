@@ -27,43 +27,60 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from mailer.send_verdicts import SOURCE as SEND_SOURCE
+from mailer.send_verdicts import refusal_key
 from responsemaster.store.hygiene_counts import VerdictDayCount
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.platform import Delivery
 from responsemaster.store.subscribers import Campaign, Suppression
 
 BOUNCES = ("hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction")
-SEND_SOURCE = "mailer"
 
 
 def _names(campaigns: list[Campaign]) -> list[str]:
     return [n for c in campaigns for n in (c.name, str(c.id))]
 
 
-def _at_send() -> Any:
-    """True for a verdict the mailer recorded at send time (its raw message's source is the mailer)."""
-    return MessageVerdict.message_id.in_(select(RawMessageRow.id).where(RawMessageRow.source == SEND_SOURCE))  # type: ignore[attr-defined]
+def _refused_at_send(session: Session, campaigns: list[Campaign]) -> dict[tuple[str, str, str], int]:
+    """(campaign name, domain, category) -> verdicts the mailer recorded at send time for these campaigns.
+
+    Found from the campaigns' failed deliveries (few) through the key the mailer
+    gives each refusal's report (:func:`mailer.send_verdicts.refusal_key`), so it
+    costs a lookup per refusal, never a pass over the campaigns' returns.
+    """
+    names = {c.id: c.name for c in campaigns}
+    stmt = (select(Delivery.campaign_id, MessageVerdict.domain, MessageVerdict.category, func.count())
+            .join(RawMessageRow, (RawMessageRow.source == SEND_SOURCE)
+                  & (RawMessageRow.key == refusal_key(Delivery.id, Delivery.attempts)))  # type: ignore[arg-type]
+            .join(MessageVerdict, MessageVerdict.message_id == RawMessageRow.id)
+            .where(Delivery.campaign_id.in_(list(names)), Delivery.status == "failed")  # type: ignore[attr-defined]
+            .group_by(Delivery.campaign_id, MessageVerdict.domain, MessageVerdict.category))
+    return {(names[cid], domain, category): int(n) for cid, domain, category, n in session.execute(stmt)}
 
 
 def _domain_rows(session: Session, campaign: Campaign) -> list[tuple[str, str, bool, int]]:
-    """(domain, category, at send?, count) of one campaign's verdicts, read from the covering index alone."""
-    at_send = _at_send()
-    columns = [MessageVerdict.domain, MessageVerdict.category, at_send]
-    stmt = (select(*columns, func.count()).where(MessageVerdict.campaign.in_(_names([campaign])))  # type: ignore[attr-defined]
-            .group_by(*columns))
-    found: dict[tuple[str, str, bool], int] = {}
-    for domain, category, sent, count in session.execute(stmt):
-        key = (domain, category, bool(sent))
-        found[key] = found.get(key, 0) + int(count)
-    return [(*key, count) for key, count in found.items()]
+    """(domain, category, at send?, count) of one campaign's verdicts: the totals from the covering index
+    ``ix_message_verdicts_campaign_domain_category``, less what was refused at send."""
+    rows = session.execute(select(MessageVerdict.domain, MessageVerdict.category, func.count())
+                           .where(MessageVerdict.campaign.in_(_names([campaign])))  # type: ignore[attr-defined]
+                           .group_by(MessageVerdict.domain, MessageVerdict.category))
+    totals: dict[tuple[str, str], int] = {}
+    for domain, category, count in rows:
+        totals[(domain, category)] = totals.get((domain, category), 0) + int(count)
+    refused = {(d, c): n for (_name, d, c), n in _refused_at_send(session, [campaign]).items()}
+    out = []
+    for (domain, category), total in totals.items():
+        sent = min(total, refused.get((domain, category), 0))
+        out += [(domain, category, True, sent)] if sent else []
+        out += [(domain, category, False, total - sent)] if total > sent else []
+    return out
 
 
 def _many_verdict_rows(session: Session, campaigns: list[Campaign]) -> dict[str, list[tuple[str, bool, int]]]:
     """Per campaign name: (category, at send?, count), for a page of campaigns at once.
 
-    Totals from ``verdict_day_counts`` (kept by a trigger, both the name and the
-    id a token may carry), minus what the mailer recorded at send time (few rows,
-    found from their source).
+    Totals from ``verdict_day_counts`` (kept by a trigger, under both the name and
+    the id a token may carry), less what was refused at send.
     """
     by_value = {n: c.name for c in campaigns for n in (c.name, str(c.id))}
     totals: dict[tuple[str, str], int] = {}
@@ -75,17 +92,11 @@ def _many_verdict_rows(session: Session, campaigns: list[Campaign]) -> dict[str,
         key = (by_value[value], category)
         totals[key] = totals.get(key, 0) + int(count)
     at_send: dict[tuple[str, str], int] = {}
-    rows = session.execute(select(MessageVerdict.campaign, MessageVerdict.category, func.count())
-                           .join(RawMessageRow, RawMessageRow.id == MessageVerdict.message_id)
-                           .where(RawMessageRow.source == SEND_SOURCE, MessageVerdict.error.is_(None),  # type: ignore[union-attr]
-                                  MessageVerdict.campaign.in_(list(by_value)))  # type: ignore[attr-defined]
-                           .group_by(MessageVerdict.campaign, MessageVerdict.category))
-    for value, category, count in rows:
-        key = (by_value[value], category)
-        at_send[key] = at_send.get(key, 0) + int(count)
+    for (name, _domain, category), count in _refused_at_send(session, campaigns).items():
+        at_send[(name, category)] = at_send.get((name, category), 0) + count
     out: dict[str, list[tuple[str, bool, int]]] = {c.name: [] for c in campaigns}
     for (name, category), total in totals.items():
-        sent = at_send.get((name, category), 0)
+        sent = min(total, at_send.get((name, category), 0))
         out[name] += [(category, True, sent)] if sent else []
         out[name] += [(category, False, total - sent)] if total > sent else []
     return out
@@ -140,12 +151,18 @@ def campaign_stats(session: Session, campaign: Campaign, verdicts: list[tuple[An
 
 
 def _later_unsubscribes(session: Session, campaign: Campaign) -> int:
-    """Suppressions for unsubscribes not decided by a message (one-click, API) after this campaign reached them."""
+    """Suppressions for unsubscribes not decided by a message (one-click, API) after this campaign reached them.
+
+    Read from the unsubscribes (one lookup each in the campaign's deliveries), not from the campaign's
+    recipients: there are fewer of the former than of the latter on any big list.
+    """
+    reached = (select(Delivery.id).where(Delivery.campaign_id == campaign.id,
+                                         Delivery.subscriber_id == Suppression.subscriber_id,
+                                         Delivery.status == "sent", Suppression.since >= Delivery.sent_at)  # type: ignore[operator]
+               .exists())
     stmt = (select(func.count()).select_from(Suppression)
-            .join(Delivery, Delivery.subscriber_id == Suppression.subscriber_id)
-            .where(Delivery.campaign_id == campaign.id, Delivery.status == "sent",
-                   Suppression.reason.in_(("unsubscribe", "unsubscribed", "one_click")),  # type: ignore[attr-defined]
-                   Suppression.since >= Delivery.sent_at, ~Suppression.by.startswith("message:")))  # type: ignore[operator,union-attr]
+            .where(Suppression.reason.in_(("unsubscribe", "unsubscribed", "one_click")),  # type: ignore[attr-defined]
+                   ~Suppression.by.startswith("message:"), reached))  # type: ignore[union-attr]
     return int(session.execute(stmt).scalar_one())
 
 

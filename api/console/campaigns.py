@@ -24,10 +24,10 @@ from sqlalchemy import select
 
 from api import counts, oplog, review_ops
 from api.console.dashboard import return_chart
-from api.list_counts import member_counts
+from api.kept import kept, member_counts
 from api.console.web import ROOT, WRITE, Form, back, checked, page, parse_when, positive_int
 from api.context import ApiContext, Ctx
-from api.controllers.campaigns import campaign_days, campaign_report, find_campaign
+from api.controllers.campaigns import campaign_days, campaign_domains, campaign_report, find_campaign
 from api.controllers.common import actor_and_address
 from mailer.campaigns import CampaignError, create_campaign, pause_campaign, resume_campaign
 from mailer.service import preflight_campaign, queue_run
@@ -67,9 +67,15 @@ def _here(name: str) -> str:
     return f"{ROOT}/campaigns/{quote(name, safe='')}"
 
 
+def _domains(store: Any, campaign_id: int) -> dict[str, dict[str, Any]]:
+    with store.reader() as session:
+        row = session.get(Campaign, campaign_id)
+        return campaign_domains(session, row) if row is not None else {}
+
+
 def planned(ctx: ApiContext, campaign: Campaign, plan: CampaignPlan | None) -> int:
     """About how many messages the campaign sends: its limit, or its list's members still on it."""
-    states = member_counts(ctx.store).by_list.get(campaign.list_id or 0, {})
+    states = member_counts(ctx.store).value.get(campaign.list_id or 0, {})
     members = sum(n for state, n in states.items() if state != "left")
     limit = plan.recipient_limit if plan else 0
     return min(limit, members) if limit else members
@@ -82,12 +88,16 @@ class CampaignPagesController(Controller):
     def index(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Template:
         from mailer.analytics import all_campaign_stats
 
+        def totals() -> list[dict[str, Any]]:
+            with ctx.store.reader() as session:
+                return all_campaign_stats(session, limit=INDEX_PAGE)
+
+        items = kept.get(ctx.store, ("campaigns", INDEX_PAGE), totals)
         with ctx.store.reader() as session:
-            items = all_campaign_stats(session, limit=INDEX_PAGE)
             lists = all_lists(session)
             templates = list(session.execute(select(MailTemplate.name).order_by(MailTemplate.name)).scalars())
-        return page(request, "campaigns.html", items=list(reversed(items)), lists=lists, templates=templates,
-                    shown=INDEX_PAGE)
+        return page(request, "campaigns.html", items=list(reversed(items.value)), counted_at=items.at, lists=lists,
+                    templates=templates, shown=INDEX_PAGE)
 
     @post("/", opt=WRITE, sync_to_thread=True, media_type=MediaType.HTML, status_code=303)
     def create(self, ctx: Ctx, request: Request[Any, Any, Any], data: Form) -> Response[Any]:
@@ -117,7 +127,8 @@ class CampaignPagesController(Controller):
             plan = session.get(CampaignPlan, row.id)
             template = session.get(MailTemplate, plan.template_id) if plan else None
             mailing_list = session.get(MailingList, row.list_id) if row.list_id else None
-            report = campaign_report(session, row)
+            by_domain = kept.get(ctx.store, ("campaign_domains", row.id), lambda: _domains(ctx.store, row.id))
+            report = campaign_report(session, row, by_domain.value)
             replies = review_ops.recent_replies(session, [row.name, str(row.id)])
             first, last = campaign_days(row)
             unsubscribed = counts.failure_addresses(session, first, last, category="unsubscribe_request",
@@ -132,7 +143,8 @@ class CampaignPagesController(Controller):
                     refresh_seconds=REFRESH, chart=return_chart(min(first, last - timedelta(days=13)), last,
                                                                 report.per_day, "campaign-returns",
                                                                 "Returns of this campaign per day, by category"),
-                    domains=domains, replies=replies, unsubscribed=unsubscribed, here=_here(row.name))
+                    domains=domains, domains_at=by_domain.at, replies=replies, unsubscribed=unsubscribed,
+                    here=_here(row.name))
 
     @post("/{name:str}/preflight", sync_to_thread=True, media_type=MediaType.HTML, status_code=200)
     def preflight(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam, data: Form) -> Template:

@@ -20,6 +20,7 @@ from litestar.response import Redirect, Stream, Template
 from sqlalchemy import func, select
 
 from api import counts
+from api.kept import Result, kept
 from api.console.charts import CATEGORY_COLOURS
 from api.console.dashboard import return_chart
 from api.console.web import ROOT, WRITE, DayQ, Form, RangeQ, back, caller, checked, page, span, starts_with
@@ -51,6 +52,11 @@ def suppressions(session: Any, dialect: str, prefix: str, reason: str | None, pa
     return list(rows), int(session.execute(count).scalar_one())
 
 
+def _worst(store: Any, chosen: Any) -> list[Any]:
+    with store.reader() as session:
+        return counts.worst_domains(session, chosen.first, chosen.last, 50)
+
+
 class FailuresController(Controller):
     path = "/failures"
 
@@ -61,13 +67,14 @@ class FailuresController(Controller):
         one = domain.strip().lower() or None
         with ctx.store.reader() as session:
             lines, summary = counts.failures(session, chosen.first, chosen.last, domain=one)
-            domains = counts.worst_domains(session, chosen.first, chosen.last, 50) if one is None else []
             days = counts.per_day(session, chosen.first, chosen.last, domain=one)
+        domains = kept.get(ctx.store, ("worst_domains", chosen.first, chosen.last, 50),
+                           lambda: _worst(ctx.store, chosen)) if one is None else Result([])
         failing = [d for d in days if d.category in FAILURE_CATEGORIES]
         chart = return_chart(chosen.first, chosen.last, failing, "failures-per-day",
                              f"Failures per day{' at ' + one if one else ''}, by category")
         return page(request, "failures.html", span=chosen, domain=one or "", lines=lines, summary=summary,
-                    domains=domains, chart=chart, colours=CATEGORY_COLOURS)
+                    domains=domains.value, counted_at=domains.at, chart=chart, colours=CATEGORY_COLOURS)
 
     @get("/addresses", sync_to_thread=True, media_type=MediaType.HTML)
     def addresses(self, ctx: Ctx, request: Request[Any, Any, Any], period: RangeQ = None, since: DayQ = None,

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from api import oplog
 from api import sending_views as sends
-from api.list_counts import member_counts
+from api.kept import kept, member_counts
 from api.console.web import ROOT, WRITE, Upload, back, caller, checked, page, starts_with
 from api.context import Ctx
 from api.controllers.common import actor_and_address
@@ -73,7 +73,7 @@ class ListsController(Controller):
         counted = member_counts(ctx.store)
         if len(found) == 1 and found[0].address_key == address_key(q.strip()):
             return back(f"{ROOT}/lists/subscriber", address=found[0].address_key)
-        return page(request, "lists.html", lists=lists, counts=counted.by_list, counted_at=counted.at,
+        return page(request, "lists.html", lists=lists, counts=counted.value, counted_at=counted.at,
                     states=MEMBER_STATES, q=q, found=found, searched=bool(q.strip()))
 
     @get("/subscriber", sync_to_thread=True, media_type=MediaType.HTML)
@@ -125,7 +125,7 @@ class ListsController(Controller):
             report = await anyio.to_thread.run_sync(run)
         except ValueError as exc:  # no address column, empty file
             raise ValidationException(f"{upload.filename}: {exc}") from None
-        member_counts.forget()
+        kept.forget()
 
         def lists() -> list[MailingList]:
             with ctx.store.reader() as session:

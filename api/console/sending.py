@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.enums import MediaType
+from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 from litestar.response import Stream, Template
 from sqlalchemy import select
@@ -29,7 +30,7 @@ OUTCOMES = ("queued", "sending", "sent", "deferred", "failed", "uncertain", "sup
 Text = Annotated[str, QueryParameter(max_length=255)]
 Status = Annotated[str, QueryParameter(name="outcome", pattern=r"^(|queued|sending|sent|deferred|failed|uncertain|suppressed)$")]
 CampaignQ = Annotated[int | None, QueryParameter(name="campaign", ge=1, le=2**62)]
-BeforeQ = Annotated[int | None, QueryParameter(name="before", ge=1, le=2**62)]
+BeforeQ = Annotated[str | None, QueryParameter(name="before", pattern=views.CURSOR, max_length=64)]
 
 
 def _filter(chosen: Span, campaign: int | None, domain: str, relay: str, outcome: str) -> views.DeliveryFilter:
@@ -54,13 +55,16 @@ class SendingPageController(Controller):
         with ctx.store.reader() as session:
             quotas = views.quotas(session, ctx.settings)
             accounts = views.per_account(session, chosen.first, chosen.last)
-            rows = views.delivery_log(session, where, PAGE + 1, before)
+            try:
+                rows = views.delivery_log(session, where, PAGE + 1, before)
+            except ValueError as exc:
+                raise ValidationException(str(exc)) from None
             campaigns = list(session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.id.desc())))  # type: ignore[union-attr]
         relays = views.relays(ctx.settings)
         known = {r.name for r in relays} | {q.account for q in quotas}
         filters = {"campaign": campaign or "", "domain": where.domain, "relay": where.relay, "outcome": outcome}
         return page(request, "sending.html", span=chosen, relays=relays, quotas=quotas, accounts=accounts,
-                    rows=rows[:PAGE], next_before=rows[PAGE - 1].id if len(rows) > PAGE else None,
+                    rows=rows[:PAGE], next_before=views.log_cursor(rows[PAGE - 1]) if len(rows) > PAGE else None,
                     before=before, campaigns=campaigns, relay_names=sorted(known), outcomes=OUTCOMES,
                     filters=filters, qs=chosen.qs(**filters))
 

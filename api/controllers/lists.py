@@ -6,7 +6,7 @@ from litestar import Controller, get
 
 from api.context import Ctx
 from api.controllers.common import API, READ, READ_ERRORS, SECURITY
-from api.list_counts import member_counts
+from api.kept import member_counts
 from api.schemas import ListOut
 from mailer.subscribers import all_lists
 
@@ -24,7 +24,7 @@ class ListController(Controller):
         counted = member_counts(ctx.store)
         out = []
         for row in rows:
-            states = counted.by_list.get(row.id or 0, {})
+            states = counted.value.get(row.id or 0, {})
             out.append(ListOut(name=row.name, description=row.description, members=sum(states.values()),
                                by_state=states, counted_at=counted.at))
         return out

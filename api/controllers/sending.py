@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
+from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
 from api import ranges
@@ -54,10 +55,15 @@ class SendingController(Controller):
         relay: Annotated[str | None, QueryParameter(max_length=255)] = None,
         outcome: Annotated[str | None, QueryParameter(pattern=OUTCOME)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        before: Annotated[int | None, QueryParameter(ge=1, le=2**62, description="Rows older than this id")] = None,
+        before: Annotated[str | None, QueryParameter(pattern=views.CURSOR, max_length=64,
+                                                     description="next_before of the previous page")] = None,
     ) -> DeliveryPage:
         first, last = ranges.resolve(period, since, until, default="7d")
         where = views.DeliveryFilter(first, last, campaign, domain or "", relay or "", outcome or "")
-        with ctx.store.reader() as session:
-            rows = views.delivery_log(session, where, limit + 1, before)
-        return DeliveryPage(items=rows[:limit], next_before=rows[limit - 1].id if len(rows) > limit else None)
+        try:
+            with ctx.store.reader() as session:
+                rows = views.delivery_log(session, where, limit + 1, before)
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
+        return DeliveryPage(items=rows[:limit],
+                            next_before=views.log_cursor(rows[limit - 1]) if len(rows) > limit else None)

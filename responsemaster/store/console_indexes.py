@@ -17,11 +17,14 @@ _deliveries = Delivery.__table__.c  # type: ignore[attr-defined]
 _verdicts = MessageVerdict.__table__.c  # type: ignore[attr-defined]
 
 INDEXES: list[Index] = [
-    #: A campaign's deliveries by state (progress, totals, the campaigns page) from the index alone.
-    Index("ix_deliveries_campaign_status", _deliveries.campaign_id, _deliveries.status),
+    #: A campaign's deliveries by state and domain (progress, totals, per domain; its refusals) from the index alone.
+    Index("ix_deliveries_campaign_status_domain", _deliveries.campaign_id, _deliveries.status, _deliveries.domain),
     #: Sends per day and state over a range (the dashboard, /api/v1/sending): the log's "moment" is when
     #: a message was sent, or queued while it was not; indexed as that expression, with the state.
     Index("ix_deliveries_moment_status", func.coalesce(_deliveries.sent_at, _deliveries.queued_at), _deliveries.status),
+    #: One campaign's delivery log over a range of days, newest first.
+    Index("ix_deliveries_campaign_moment", _deliveries.campaign_id,
+          func.coalesce(_deliveries.sent_at, _deliveries.queued_at)),
     #: The same per recipient domain (the worst domains beside what was sent to them).
     Index("ix_deliveries_domain_moment_status", _deliveries.domain,
           func.coalesce(_deliveries.sent_at, _deliveries.queued_at), _deliveries.status),
