@@ -55,6 +55,8 @@ class Kept:
 
     _kept: dict[tuple[str, Hashable], _Entry] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Questions being answered for the first time (waiters get that answer instead of asking too).
+    _running: dict[tuple[str, Hashable], threading.Event] = field(default_factory=dict)
 
     def get(self, store: Any, key: Hashable, compute: Callable[[], T]) -> Result[T]:
         full = (str(store.engine.url), key)
@@ -65,7 +67,21 @@ class Kept:
                     entry.refreshing = True
                     threading.Thread(target=self._refresh, args=(full, compute), daemon=True).start()
                 return entry.result
-        return self._compute(full, compute)
+            running = self._running.get(full)
+            if running is None:
+                self._running[full] = threading.Event()
+        if running is not None:  # the same question is being answered: wait for that answer, don't ask again
+            running.wait(timeout=120)
+            with self._lock:
+                entry = self._kept.get(full)
+            if entry is not None:
+                return entry.result
+            return self.get(store, key, compute)
+        try:
+            return self._compute(full, compute)
+        finally:
+            with self._lock:
+                self._running.pop(full).set()
 
     def forget(self) -> None:
         with self._lock:

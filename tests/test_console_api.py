@@ -16,7 +16,7 @@ from mailer.campaigns import create_campaign, save_template
 from mailer.subscribers import import_csv
 from responsemaster.store.base import utcnow
 from responsemaster.store.platform import Delivery
-from responsemaster.store.subscribers import Subscriber
+from responsemaster.store.subscribers import ListMembership, Subscriber
 
 
 def _deliveries(env: ApiEnv) -> int:
@@ -82,8 +82,16 @@ def test_the_addresses_behind_a_count_are_the_ones_counted(api_env: ApiEnv) -> N
 def test_lists_with_their_members_by_state(api_env: ApiEnv) -> None:  # noqa: F811
     import_csv(api_env.store, b"email\na@x.example\nb@x.example\nc@x.example\n", "news")
     import_csv(api_env.store, b"email\nc@x.example\n", "vip")
+    import_csv(api_env.store, b"email\nd@x.example\ne@x.example\n", "news")
     with api_env.store.transaction() as session:
         session.query(Subscriber).filter(Subscriber.address_key == "b@x.example").update({"status": "pruned"})
+        session.query(Subscriber).filter(Subscriber.address_key == "c@x.example").update({"status": "complained"})
+        d = session.query(Subscriber).filter(Subscriber.address_key == "d@x.example").one()
+        session.query(ListMembership).filter(ListMembership.subscriber_id == d.id).update({"status": "unsubscribed"})
+        e = session.query(Subscriber).filter(Subscriber.address_key == "e@x.example").one()
+        e.status = "unsubscribed"  # and left the list: counted once, as left
+        session.query(ListMembership).filter(ListMembership.subscriber_id == e.id).update({"status": "unsubscribed"})
     lists = {item["name"]: item for item in api_env.client.get("/api/v1/lists/", headers=api_env.h()).json()}
-    assert lists["news"]["members"] == 3 and lists["news"]["by_state"] == {"active": 2, "pruned": 1}
-    assert lists["vip"]["by_state"] == {"active": 1} and lists["vip"]["counted_at"] is None
+    assert lists["news"]["members"] == 5
+    assert lists["news"]["by_state"] == {"active": 1, "pruned": 1, "complained": 1, "left": 2}
+    assert lists["vip"]["by_state"] == {"complained": 1} and lists["vip"]["counted_at"] is None

@@ -12,11 +12,15 @@ from sqlalchemy import Index, func
 
 from responsemaster.store.messages import MessageVerdict
 from responsemaster.store.platform import Delivery
+from responsemaster.store.subscribers import ListMembership
 
 _deliveries = Delivery.__table__.c  # type: ignore[attr-defined]
 _verdicts = MessageVerdict.__table__.c  # type: ignore[attr-defined]
+_members = ListMembership.__table__.c  # type: ignore[attr-defined]
 
 INDEXES: list[Index] = [
+    #: Each list's members by membership status (the lists page) from the index alone.
+    Index("ix_list_members_list_status", _members.list_id, _members.status),
     #: A campaign's deliveries by state and domain (progress, totals, per domain; its refusals) from the index alone.
     Index("ix_deliveries_campaign_status_domain", _deliveries.campaign_id, _deliveries.status, _deliveries.domain),
     #: Sends per day and state over a range (the dashboard, /api/v1/sending): the log's "moment" is when
