@@ -105,11 +105,13 @@ def per_campaign(session: Any, first: date, last: date, category: str | None = N
 
 def failure_addresses(session: Any, first: date, last: date, *, category: str | None = None,
                       reason: str | None = None, domain: str | None = None, campaign: str | None = None,
-                      limit: int = 100, before_id: int | None = None) -> list[FailureAddress]:
-    """The verdicts behind a count of :func:`per_day`/:func:`failures`/:func:`per_domain`, last recorded first.
+                      limit: int = 100, before: str | None = None) -> list[FailureAddress]:
+    """The verdicts behind a count of :func:`per_day`/:func:`failures`/:func:`per_domain`, newest first.
 
     The same rows the day counts were made from (``message_verdicts`` without an
-    error, by the day of ``created_at``); page with ``before_id`` (the last ``id``).
+    error, by the day of ``created_at``), read backwards along the time indexes
+    (``ix_message_verdicts_domain_created``, ``..._category_created``); page with
+    ``before`` = :func:`address_cursor` of the last row.
     """
     start, end = ranges.bounds(first, last)
     stmt = (select(V.id, V.created_at, V.subscriber, V.domain, V.category, V.reason, V.campaign, V.decided_by)
@@ -120,11 +122,16 @@ def failure_addresses(session: Any, first: date, last: date, *, category: str | 
             stmt = stmt.where(column == value)
     if category is None and reason is None:
         stmt = stmt.where(V.category.in_(sorted(FAILURE_CATEGORIES)))  # type: ignore[attr-defined]
-    if before_id is not None:
-        stmt = stmt.where(V.id < before_id)  # type: ignore[operator]
-    rows = session.execute(stmt.order_by(V.id.desc()).limit(limit))  # type: ignore[union-attr]
+    if before:
+        stmt = stmt.where(ranges.older_than(V.created_at, V.id, before))
+    rows = session.execute(stmt.order_by(V.created_at.desc(), V.id.desc()).limit(limit))  # type: ignore[attr-defined,union-attr]
     return [FailureAddress(id=i, at=at, address=a, domain=d, category=c, reason=r, campaign=cp, decided_by=by,
                            label=label(c, r)) for i, at, a, d, c, r, cp, by in rows]
+
+
+def address_cursor(row: FailureAddress) -> str:
+    """Where the next page of :func:`failure_addresses` starts (after ``row``)."""
+    return ranges.time_cursor(row.at, row.id)
 
 
 def unsubscribes(session: Any, first: date, last: date) -> dict[str, int]:

@@ -329,7 +329,7 @@ class DeliveryPage(Struct):
 class FailureAddressPage(Struct):
     items: list[FailureAddress]
     #: Pass as ``before`` for the next (older) page; null on the last.
-    next_before: int | None
+    next_before: str | None
 
 
 class ListOut(Struct):

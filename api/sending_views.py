@@ -14,10 +14,10 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, select
 
 from api import counts, ranges
 from api.schemas import DeliveryRow, FailureLine, Quota, RelayInfo, SendAccount, SendDay, SendDomain
@@ -174,25 +174,9 @@ def _log_select() -> Any:
             .join(Campaign, Campaign.id == Delivery.campaign_id))
 
 
-#: The delivery log's page cursor: the last row's moment (UTC) and id (``2026-11-23T10:00:00.123456~4711``).
-CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?~\d{1,19}$"
-
-
 def log_cursor(row: DeliveryRow) -> str:
-    moment = (row.sent_at or row.queued_at).astimezone(UTC)
-    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S.%f')}~{row.id}"
-
-
-def _after_cursor(stmt: Any, cursor: str) -> Any:
-    """Rows older than the cursor's (moment, id), in the log's order."""
-    try:
-        moment_text, id_text = cursor.rsplit("~", 1)
-        moment, row_id = datetime.fromisoformat(moment_text), int(id_text)
-    except ValueError:
-        raise ValueError(f"not a delivery-log cursor: {cursor[:60]!r}") from None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    at = func.coalesce(Delivery.sent_at, Delivery.queued_at)
-    return stmt.where(or_(at < moment, and_(at == moment, Delivery.id < row_id)))  # type: ignore[arg-type]
+    """Where the next page of the delivery log starts (after ``row``)."""
+    return ranges.time_cursor(row.sent_at or row.queued_at, row.id)
 
 
 def delivery_log(session: Any, where: DeliveryFilter, limit: int = 100, before: str | None = None) -> list[DeliveryRow]:
@@ -200,9 +184,9 @@ def delivery_log(session: Any, where: DeliveryFilter, limit: int = 100, before: 
     the newest rows of a range come straight from ``ix_deliveries_moment_status``); page with
     ``before`` = :func:`log_cursor` of the last row."""
     stmt = where.where(_log_select())
-    if before:
-        stmt = _after_cursor(stmt, before)
     at = func.coalesce(Delivery.sent_at, Delivery.queued_at)
+    if before:
+        stmt = stmt.where(ranges.older_than(at, Delivery.id, before))
     rows = session.execute(stmt.order_by(at.desc(), Delivery.id.desc()).limit(limit))  # type: ignore[union-attr]
     return [DeliveryRow(**dict(zip(DELIVERY_COLUMNS, row, strict=True))) for row in rows]
 

@@ -210,6 +210,7 @@ def pages(loader: Loader, rng: random.Random) -> dict[str, list[str]]:
         "template with preview": [f"/console/templates/news?subscriber={a}" for a in subs[:200]],
         "campaigns (all, with totals)": ["/console/campaigns"],
         "campaign page": [f"/console/campaigns/{c}" for c in campaigns],
+        "campaign by domain (first view, then kept)": [f"/console/campaigns/{c}/domains" for c in campaigns],
         "sending: quotas + delivery log (7 days)": ["/console/sending"],
         "delivery log: one campaign, 90 days": [f"/console/sending?range=90d&campaign={i + 1}" for i in range(30, 40)],
         "delivery log: one domain, failed, 30 days": [f"/console/sending?range=30d&outcome=failed&domain={d}" for d in top],

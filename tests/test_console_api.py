@@ -57,6 +57,7 @@ def test_the_delivery_log_filters_and_pages(api_env: ApiEnv) -> None:  # noqa: F
     assert api_env.client.get("/api/v1/subscribers/nobody@x.example/deliveries", headers=api_env.h()).status_code == 404
     assert api_env.client.get("/api/v1/sending/deliveries?outcome=lost", headers=api_env.h()).status_code == 400
     assert api_env.client.get("/api/v1/sending/deliveries?before=2026-13-01T00:00:00~5", headers=api_env.h()).status_code == 400
+    assert api_env.client.get("/api/v1/stats/addresses?before=2026-02-30T00:00:00~5", headers=api_env.h()).status_code == 400
 
 
 def test_the_addresses_behind_a_count_are_the_ones_counted(api_env: ApiEnv) -> None:  # noqa: F811
@@ -73,7 +74,7 @@ def test_the_addresses_behind_a_count_are_the_ones_counted(api_env: ApiEnv) -> N
         found = get(f"range=30d&category={line['category']}&reason={line['reason']}&limit=1000")["items"]
         assert len(found) == line["count"] and {f["label"] for f in found} == {line["label"]}
     assert [f["address"] for f in get("range=30d&domain=gmail.example")["items"]] == [
-        f"a{i}@gmail.example" for i in range(4, -1, -1)]  # last recorded first; failures only: no auto-reply
+        f"a{i}@gmail.example" for i in range(5)]  # newest first; failures only: no auto-reply
     page = get("range=30d&limit=2")
     rest = get(f"range=30d&limit=10&before={page['next_before']}")
     assert len(page["items"]) == 2 and len(rest["items"]) == 4 and rest["next_before"] is None

@@ -34,7 +34,8 @@ from responsemaster.store.subscribers import Campaign, ListMembership, Subscribe
 HOSTILE = "<script>window.top.name='pwned'</script>"
 PAGES = ["/console", "/console/lists", "/console/lists?q=ann", "/console/lists/subscriber?address=ann@example.org",
          "/console/lists/import", "/console/templates", "/console/templates/new", "/console/templates/spring",
-         "/console/campaigns", "/console/campaigns/spring", "/console/sending", "/console/sending?outcome=sent",
+         "/console/campaigns", "/console/campaigns/spring", "/console/campaigns/spring/domains",
+         "/console/sending", "/console/sending?outcome=sent",
          "/console/failures", "/console/failures?domain=example.org", "/console/failures/addresses?category=hard_bounce",
          "/console/failures/suppressions", "/console/failures/suppressions?q=ann"]
 ADMIN_PAGES = ["/console/oplog", "/console/keys"]

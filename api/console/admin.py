@@ -24,6 +24,7 @@ from api import oplog, ranges
 from api.console.web import ADMIN, ROOT, DayQ, Form, RangeQ, back, checked, page, span
 from api.context import Ctx
 from api.controllers.common import actor_and_address
+from api.kept import kept
 from api.keys import KeyError_, revoke_key
 from responsemaster.store.platform import ApiKey, OperationLog
 
@@ -49,6 +50,12 @@ def _from(text: str) -> str:
     return str(value.get("from", "")) if isinstance(value, dict) else ""
 
 
+def _operations(store: Any) -> list[str]:
+    """The operations the log holds (for the filter's choices)."""
+    with store.reader() as session:
+        return list(session.execute(select(OperationLog.operation).distinct().order_by(OperationLog.operation)).scalars())
+
+
 class OplogPageController(Controller):
     path = "/oplog"
     opt = ADMIN
@@ -61,7 +68,7 @@ class OplogPageController(Controller):
         start, end = ranges.bounds(chosen.first, chosen.last)
         with ctx.store.reader() as session:
             rows = oplog.query(session, start, end, operation.strip() or None, actor.strip() or None, PAGE + 1, before)
-            operations = list(session.execute(select(OperationLog.operation).distinct().order_by(OperationLog.operation)).scalars())
+        operations = kept.get(ctx.store, "oplog_operations", lambda: _operations(ctx.store)).value
         entries = [(r, _from(r.detail), _detail(r.detail)) for r in rows[:PAGE]]
         filters = {"operation": operation.strip(), "actor": actor.strip()}
         families = sorted({op.split(".")[0] + "." for op in operations})

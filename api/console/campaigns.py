@@ -40,6 +40,8 @@ from responsemaster.store.subscribers import Campaign, MailingList
 NameParam = Annotated[str, PathParameter(max_length=255)]
 #: Seconds between refreshes of a campaign page while it sends.
 REFRESH = 5
+#: A campaign's domains page shows this many (``/api/v1/campaigns/{name}`` has them all).
+DOMAINS_SHOWN = 200
 #: The campaigns page lists this many, newest first (the API's /campaigns/ has them all).
 INDEX_PAGE = 25
 
@@ -127,8 +129,7 @@ class CampaignPagesController(Controller):
             plan = session.get(CampaignPlan, row.id)
             template = session.get(MailTemplate, plan.template_id) if plan else None
             mailing_list = session.get(MailingList, row.list_id) if row.list_id else None
-            by_domain = kept.get(ctx.store, ("campaign_domains", row.id), lambda: _domains(ctx.store, row.id))
-            report = campaign_report(session, row, by_domain.value)
+            report = campaign_report(session, row, by_domain={})  # per domain: its own page (a pass over the returns)
             replies = review_ops.recent_replies(session, [row.name, str(row.id)])
             first, last = campaign_days(row)
             unsubscribed = counts.failure_addresses(session, first, last, category="unsubscribe_request",
@@ -137,14 +138,22 @@ class CampaignPagesController(Controller):
         handled = sum(int(stats.get(k) or 0) for k in ("sent", "failed_at_send", "uncertain"))
         soon = row.scheduled_at is not None and row.scheduled_at <= utcnow() + timedelta(seconds=60)
         refresh = row.status == "sending" or (row.status == "scheduled" and soon)
-        domains = sorted(report.by_domain.items(), key=lambda kv: -kv[1].get("recipients", 0))[:25]
         return page(request, "campaign.html", c=row, plan=plan, template=template, mailing_list=mailing_list,
                     r=report, stats=stats, handled=handled, planned=planned(ctx, row, plan), refresh=refresh,
                     refresh_seconds=REFRESH, chart=return_chart(min(first, last - timedelta(days=13)), last,
                                                                 report.per_day, "campaign-returns",
                                                                 "Returns of this campaign per day, by category"),
-                    domains=domains, domains_at=by_domain.at, replies=replies, unsubscribed=unsubscribed,
-                    here=_here(row.name))
+                    replies=replies, unsubscribed=unsubscribed, here=_here(row.name))
+
+    @get("/{name:str}/domains", sync_to_thread=True, media_type=MediaType.HTML)
+    def domains(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam) -> Template:
+        """Sends and returns per recipient domain (the API's ``by_domain``), most recipients first."""
+        with ctx.store.reader() as session:
+            row = _campaign(session, name)
+        by_domain = kept.get(ctx.store, ("campaign_domains", row.id), lambda: _domains(ctx.store, row.id))
+        rows = sorted(by_domain.value.items(), key=lambda kv: (-kv[1].get("recipients", 0), kv[0]))
+        return page(request, "campaign_domains.html", c=row, domains=rows[:DOMAINS_SHOWN], total=len(rows),
+                    counted_at=by_domain.at, here=_here(row.name))
 
     @post("/{name:str}/preflight", sync_to_thread=True, media_type=MediaType.HTML, status_code=200)
     def preflight(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam, data: Form) -> Template:

@@ -19,7 +19,7 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect, Stream, Template
 from sqlalchemy import func, select
 
-from api import counts
+from api import counts, ranges
 from api.kept import Result, kept
 from api.console.charts import CATEGORY_COLOURS
 from api.console.dashboard import return_chart
@@ -34,7 +34,7 @@ from responsemaster.store.subscribers import Suppression
 PAGE = 100
 Text = Annotated[str, QueryParameter(max_length=320)]
 Name = Annotated[str | None, QueryParameter(max_length=64)]
-BeforeQ = Annotated[int | None, QueryParameter(name="before", ge=1, le=2**62)]
+BeforeQ = Annotated[str | None, QueryParameter(name="before", pattern=ranges.TIME_CURSOR, max_length=64)]
 PageQ = Annotated[int, QueryParameter(ge=1, le=1_000_000)]
 
 
@@ -84,10 +84,13 @@ class FailuresController(Controller):
         if category is not None and category not in CATEGORY_COLOURS:
             raise ValidationException(f"unknown category {category!r}")
         one = domain.strip().lower() or None
-        with ctx.store.reader() as session:
-            rows = counts.failure_addresses(session, chosen.first, chosen.last, category=category, reason=reason,
-                                            domain=one, limit=PAGE + 1, before_id=before)
-        more = rows[PAGE - 1].id if len(rows) > PAGE else None
+        try:
+            with ctx.store.reader() as session:
+                rows = counts.failure_addresses(session, chosen.first, chosen.last, category=category, reason=reason,
+                                                domain=one, limit=PAGE + 1, before=before)
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
+        more = counts.address_cursor(rows[PAGE - 1]) if len(rows) > PAGE else None
         qs = chosen.qs(category=category, reason=reason, domain=one)
         return page(request, "failure_addresses.html", span=chosen, rows=rows[:PAGE], next_before=more,
                     before=before, category=category, reason=reason, domain=one or "", qs=qs)

@@ -19,6 +19,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream, Template
 from sqlalchemy import select
 
+from api import ranges
 from api import sending_views as views
 from api.console.web import DayQ, RangeQ, Span, page, span
 from api.context import Ctx
@@ -30,7 +31,7 @@ OUTCOMES = ("queued", "sending", "sent", "deferred", "failed", "uncertain", "sup
 Text = Annotated[str, QueryParameter(max_length=255)]
 Status = Annotated[str, QueryParameter(name="outcome", pattern=r"^(|queued|sending|sent|deferred|failed|uncertain|suppressed)$")]
 CampaignQ = Annotated[int | None, QueryParameter(name="campaign", ge=1, le=2**62)]
-BeforeQ = Annotated[str | None, QueryParameter(name="before", pattern=views.CURSOR, max_length=64)]
+BeforeQ = Annotated[str | None, QueryParameter(name="before", pattern=ranges.TIME_CURSOR, max_length=64)]
 
 
 def _filter(chosen: Span, campaign: int | None, domain: str, relay: str, outcome: str) -> views.DeliveryFilter:

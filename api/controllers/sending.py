@@ -55,7 +55,7 @@ class SendingController(Controller):
         relay: Annotated[str | None, QueryParameter(max_length=255)] = None,
         outcome: Annotated[str | None, QueryParameter(pattern=OUTCOME)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        before: Annotated[str | None, QueryParameter(pattern=views.CURSOR, max_length=64,
+        before: Annotated[str | None, QueryParameter(pattern=ranges.TIME_CURSOR, max_length=64,
                                                      description="next_before of the previous page")] = None,
     ) -> DeliveryPage:
         first, last = ranges.resolve(period, since, until, default="7d")

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Annotated
 
 from litestar import Controller, get
+from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
 from api import counts, ranges
@@ -73,11 +74,16 @@ class StatsController(Controller):
         category: CategoryParam = None, reason: Annotated[str | None, QueryParameter(max_length=64)] = None,
         domain: NameParam = None, campaign: NameParam = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        before: Annotated[int | None, QueryParameter(ge=1, le=2**62, description="Verdicts older than this id")] = None,
+        before: Annotated[str | None, QueryParameter(pattern=ranges.TIME_CURSOR, max_length=64,
+                                                     description="next_before of the previous page")] = None,
     ) -> FailureAddressPage:
         """Without ``category`` and ``reason``: the failures (bounces and complaints), as the failures summary counts them."""
         first, last = ranges.resolve(period, since, until)
-        with ctx.store.reader() as session:
-            rows = counts.failure_addresses(session, first, last, category=category, reason=reason, domain=domain,
-                                            campaign=campaign, limit=limit + 1, before_id=before)
-        return FailureAddressPage(items=rows[:limit], next_before=rows[limit - 1].id if len(rows) > limit else None)
+        try:
+            with ctx.store.reader() as session:
+                rows = counts.failure_addresses(session, first, last, category=category, reason=reason, domain=domain,
+                                                campaign=campaign, limit=limit + 1, before=before)
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
+        return FailureAddressPage(items=rows[:limit],
+                                  next_before=counts.address_cursor(rows[limit - 1]) if len(rows) > limit else None)
