@@ -11,7 +11,7 @@ request. The campaign page shows the API's campaign analytics
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -40,6 +40,8 @@ from responsemaster.store.subscribers import Campaign, MailingList
 NameParam = Annotated[str, PathParameter(max_length=255)]
 #: Seconds between refreshes of a campaign page while it sends.
 REFRESH = 5
+#: A campaign page's chart covers at most this many days from the campaign's first.
+CHART_DAYS = 90
 #: A campaign's domains page shows this many (``/api/v1/campaigns/{name}`` has them all).
 DOMAINS_SHOWN = 200
 #: The campaigns page lists this many, newest first (the API's /campaigns/ has them all).
@@ -73,6 +75,16 @@ def _domains(store: Any, campaign_id: int) -> dict[str, dict[str, Any]]:
     with store.reader() as session:
         row = session.get(Campaign, campaign_id)
         return campaign_domains(session, row) if row is not None else {}
+
+
+def campaign_chart(first: date, last: date, days: list[Any]) -> Any:
+    """Returns per day from the campaign's first day: two weeks at least, its first :data:`CHART_DAYS` at most
+    (returns come in the first days; the totals above cover every day)."""
+    start = min(first, last - timedelta(days=13))
+    end = min(last, start + timedelta(days=CHART_DAYS - 1))
+    title = "Returns of this campaign per day, by category" + (
+        f" (its first {CHART_DAYS} days)" if end < last else "")
+    return return_chart(start, end, [d for d in days if start <= d.day <= end], "campaign-returns", title)
 
 
 def planned(ctx: ApiContext, campaign: Campaign, plan: CampaignPlan | None) -> int:
@@ -140,9 +152,7 @@ class CampaignPagesController(Controller):
         refresh = row.status == "sending" or (row.status == "scheduled" and soon)
         return page(request, "campaign.html", c=row, plan=plan, template=template, mailing_list=mailing_list,
                     r=report, stats=stats, handled=handled, planned=planned(ctx, row, plan), refresh=refresh,
-                    refresh_seconds=REFRESH, chart=return_chart(min(first, last - timedelta(days=13)), last,
-                                                                report.per_day, "campaign-returns",
-                                                                "Returns of this campaign per day, by category"),
+                    refresh_seconds=REFRESH, chart=campaign_chart(first, last, report.per_day),
                     replies=replies, unsubscribed=unsubscribed, here=_here(row.name))
 
     @get("/{name:str}/domains", sync_to_thread=True, media_type=MediaType.HTML)

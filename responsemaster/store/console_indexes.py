@@ -11,12 +11,13 @@ from __future__ import annotations
 from sqlalchemy import Index, func
 
 from responsemaster.store.messages import MessageVerdict
-from responsemaster.store.platform import Delivery
+from responsemaster.store.platform import Delivery, OperationLog
 from responsemaster.store.subscribers import ListMembership
 
 _deliveries = Delivery.__table__.c  # type: ignore[attr-defined]
 _verdicts = MessageVerdict.__table__.c  # type: ignore[attr-defined]
 _members = ListMembership.__table__.c  # type: ignore[attr-defined]
+_oplog = OperationLog.__table__.c  # type: ignore[attr-defined]
 
 INDEXES: list[Index] = [
     #: Each list's members by membership status (the lists page) from the index alone.
@@ -32,6 +33,8 @@ INDEXES: list[Index] = [
     #: The same per recipient domain (the worst domains beside what was sent to them).
     Index("ix_deliveries_domain_moment_status", _deliveries.domain,
           func.coalesce(_deliveries.sent_at, _deliveries.queued_at), _deliveries.status),
+    #: The operations the log holds (the operation log's filter), read from the index alone.
+    Index("ix_operation_log_operation", _oplog.operation),
     #: One campaign's returns by domain and category, and which were refused at send (by message id).
     Index("ix_message_verdicts_campaign_domain_category", _verdicts.campaign, _verdicts.domain, _verdicts.category,
           _verdicts.message_id),
