@@ -38,13 +38,13 @@ BeforeQ = Annotated[str | None, QueryParameter(name="before", pattern=ranges.TIM
 PageQ = Annotated[int, QueryParameter(ge=1, le=1_000_000)]
 
 
-def suppressions(session: Any, dialect: str, prefix: str, reason: str | None, page_no: int
+def suppressions(session: Any, store: Any, prefix: str, reason: str | None, page_no: int
                  ) -> tuple[list[Suppression], int]:
     """A page of the suppression list (newest first), narrowed to an address prefix and a reason."""
     stmt, count = select(Suppression), select(func.count()).select_from(Suppression)
     if prefix.strip():
         key = address_key(prefix.strip()) if "@" in prefix else prefix.strip().lower()
-        cond = starts_with(Suppression.address_key, key, dialect)
+        cond = starts_with(Suppression.address_key, key, store)
         stmt, count = stmt.where(cond), count.where(cond)
     if reason:
         stmt, count = stmt.where(Suppression.reason == reason), count.where(Suppression.reason == reason)
@@ -99,7 +99,7 @@ class FailuresController(Controller):
     def suppression_list(self, ctx: Ctx, request: Request[Any, Any, Any], q: Text = "", reason: Name = None,
                          page_no: Annotated[int, QueryParameter(name="page", ge=1, le=1_000_000)] = 1) -> Template:
         with ctx.store.reader() as session:
-            rows, total = suppressions(session, ctx.store.dialect, q, reason, page_no)
+            rows, total = suppressions(session, ctx.store, q, reason, page_no)
             reasons = list(session.execute(select(Suppression.reason).distinct().order_by(Suppression.reason)).scalars())
         return page(request, "suppressions.html", rows=rows, total=total, q=q, reason=reason or "", page_no=page_no,
                     pages=(total + PAGE - 1) // PAGE, reasons=reasons)

@@ -41,12 +41,12 @@ SEARCH_LIMIT = 50
 EXPORT_COLUMNS = ["email", "name", "status", "bounce_score"]
 
 
-def search(session: Any, dialect: str, text: str, limit: int = SEARCH_LIMIT) -> list[Subscriber]:
+def search(session: Any, store: Any, text: str, limit: int = SEARCH_LIMIT) -> list[Subscriber]:
     """Subscribers whose address starts with ``text`` (case-folded), read from the unique key's index."""
     prefix = address_key(text.strip()) if "@" in text else text.strip().lower()
     if not prefix:
         return []
-    stmt = select(Subscriber).where(starts_with(Subscriber.address_key, prefix, dialect))
+    stmt = select(Subscriber).where(starts_with(Subscriber.address_key, prefix, store))
     return list(session.execute(stmt.order_by(Subscriber.address_key).limit(limit)).scalars())
 
 
@@ -69,7 +69,7 @@ class ListsController(Controller):
               q: Annotated[str, QueryParameter(max_length=320)] = "") -> Response[Any]:
         with ctx.store.reader() as session:
             lists = all_lists(session)
-            found = search(session, ctx.store.dialect, q) if q.strip() else []
+            found = search(session, ctx.store, q) if q.strip() else []
         counted = member_counts(ctx.store)
         if len(found) == 1 and found[0].address_key == address_key(q.strip()):
             return back(f"{ROOT}/lists/subscriber", address=found[0].address_key)

@@ -186,14 +186,32 @@ def positive_int(value: Any, name: str, default: int = 0, maximum: int = 10**9) 
     return number
 
 
-def starts_with(column: Any, prefix: str, dialect: str) -> Any:
-    """``column`` begins with ``prefix`` (case as stored), answered from the column's index.
+def starts_with(column: Any, prefix: str, store: Any) -> Any:
+    """``column`` begins with ``prefix`` (case as stored), answered from the column's index where it can be.
 
-    SQLite: a range on the binary collation (its LIKE ignores case and skips the
-    index). PostgreSQL: LIKE ``prefix%``, right under any collation (a range is
-    not: linguistic collations do not sort by code point), and an index scan
-    under the C collation.
+    A range ``[prefix, prefix + U+10FFFF)`` walks the index in order, but is right only
+    where strings sort by code point: SQLite's binary collation, PostgreSQL's C,
+    POSIX and C.UTF-8. Under a linguistic collation PostgreSQL answers with LIKE
+    alone (right, but a pass over the table).
     """
-    if dialect == "sqlite":
-        return (column >= prefix) & (column < prefix + "\U0010ffff")
-    return column.startswith(prefix, autoescape=True)
+    upper = prefix + "\U0010ffff"
+    if store.dialect == "sqlite":
+        return (column >= prefix) & (column < upper)
+    like = column.startswith(prefix, autoescape=True)
+    return ((column >= prefix) & (column < upper) & like) if _code_point_order(store) else like
+
+
+_CODE_POINT_COLLATIONS = {"c", "posix", "c.utf-8", "c.utf8", "ucs_basic"}
+_collation_of: dict[str, bool] = {}
+
+
+def _code_point_order(store: Any) -> bool:
+    """Whether the PostgreSQL database's default collation sorts by code point (asked once per database)."""
+    from sqlalchemy import text
+
+    key = str(store.engine.url)
+    if key not in _collation_of:
+        with store.engine.connect() as conn:
+            collation = conn.execute(text("SELECT datcollate FROM pg_database WHERE datname = current_database()")).scalar()
+        _collation_of[key] = str(collation or "").lower() in _CODE_POINT_COLLATIONS
+    return _collation_of[key]
