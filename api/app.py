@@ -26,7 +26,7 @@ from litestar.template.config import TemplateConfig
 
 from api.auth import KeyCache, LoginRequired, require_scope
 from api.config import ApiSettings
-from api.console import console_router, console_static
+from api.console import console_router
 from api.context import ApiContext
 from api.controllers.campaigns import CampaignController
 from api.controllers.health import HealthController
@@ -43,6 +43,7 @@ from api.controllers.suppressions import SuppressionController
 from api.controllers.unsubscribe import UnsubscribeController
 from api.log_redact import install as install_log_redaction
 from api.log_redact import redact
+from api.strict_input import StrictRequest, reject_malformed_targets, strict_path_numbers
 from api.tasks import ApiTasks, make_api_huey, register_api_tasks
 from responsemaster.config import Settings
 from responsemaster.store.database import Store, open_store
@@ -136,9 +137,9 @@ def create_app(
             create_static_files_router(path="/review/static", directories=[HERE / "static"],
                                        include_in_schema=False, send_as_attachment=False),
             console_router(),
-            console_static(),
         ],
-        guards=[require_scope],
+        guards=[strict_path_numbers, require_scope],
+        request_class=StrictRequest,
         dependencies={"ctx": Provide(lambda: ctx, use_cache=True, sync_to_thread=False)},
         state=State({"ctx": ctx}),
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
@@ -147,6 +148,8 @@ def create_app(
         debug=debug,
         on_startup=[install_log_redaction, _freeze_heap],
     )
+    # Before routing, so a malformed target is a 400 whether or not a route would have matched it.
+    app.asgi_handler = reject_malformed_targets(app.asgi_handler)
     return app
 
 

@@ -1,12 +1,34 @@
-"""Who may call what: one guard reads the scope a handler needs from its ``opt``.
+"""Who may call what: one guard reads the scope a handler needs from its ``opt``; pages use sessions.
 
 Controllers set ``opt={"scope": "read"}`` and write handlers override it with
 ``write`` or ``admin``; a handler without a scope is public (health, metrics,
-unsubscribe, the OpenAPI schema). Keys come in ``Authorization: Bearer`` or
-``X-API-Key`` and never in a query string (query strings end up in access
-logs). The review page may also use the ``rm_key`` cookie it set at login
-(HttpOnly, SameSite=Strict). A missing or wrong key is 401, a key with too
-small a scope 403. Nothing here logs a key, or any part of one.
+unsubscribe, the OpenAPI schema). A missing or wrong credential is 401, a
+scope too small 403. Nothing here logs a key, a session id, or any part of one.
+
+Two kinds of caller:
+
+* programs send a key in ``Authorization: Bearer`` or ``X-API-Key``, never
+  in a query string (query strings end up in access logs);
+* people sign in once at ``/review/login`` and then carry the ``rm_session``
+  cookie: a server-side session (:mod:`api.sessions`), never the key.
+
+**The page interface** (the review page uses it; the operator console at
+``/console`` uses the same, so keep it stable):
+
+* a page controller sets ``opt=PAGE_OPT`` (``{"scope": "read", "cookie_auth":
+  True}``) and raises the scope per handler (``opt={"scope": "write"}``);
+  the session cookie (or a key header) is then accepted, and a visitor
+  without one is redirected to ``/review/login?next=<path>`` (``next`` may be
+  any ``/review`` or ``/console`` path);
+* in the handler, ``signed_in(request)`` (or ``request.state.caller``) is the
+  :class:`~api.keys.Caller`: ``.name``, ``.scope``, ``.allows("write")`` and
+  ``.actor`` (``key:<name>``, what the operation log records);
+* every form that changes something carries ``form_token(request)`` in a
+  hidden ``csrf`` field, and its handler calls ``check_csrf(request,
+  data.get("csrf"))`` first (a 403 when it is missing or wrong; callers with
+  a key header need none). ``csrf_token(session_id)`` is the same token for
+  code that holds the cookie value;
+* sign-out is ``POST /review/logout`` with the ``csrf`` field.
 """
 
 from __future__ import annotations
@@ -16,6 +38,7 @@ import hmac
 import ipaddress
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -25,51 +48,66 @@ from litestar.handlers.base import BaseRouteHandler
 
 from api.keys import SCOPES, Caller, touch_key, verify_key
 from api.log_redact import redact
+from api.sessions import COOKIE, session_caller
 
 logger = logging.getLogger("api.auth")
-COOKIE = "rm_key"
+#: A page controller's ``opt``: readers may look; raise ``scope`` per handler for changes.
+PAGE_OPT: dict[str, Any] = {"scope": "read", "cookie_auth": True}
+LOGIN_PATH = "/review/login"
 
 
 class LoginRequired(NotAuthorizedException):
-    """Raised for the review page: answered with a redirect to the login form."""
+    """Raised for pages: answered with a redirect to the login form."""
 
 
-def presented_key(connection: ASGIConnection[Any, Any, Any, Any], cookie_ok: bool) -> str | None:
+def presented_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The key in ``Authorization: Bearer`` or ``X-API-Key`` (never a cookie, never the query string)."""
     header = connection.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
     if key := connection.headers.get("x-api-key"):
         return key.strip()
-    if cookie_ok:
-        return connection.cookies.get(COOKIE)
     return None
 
 
 async def require_scope(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """The guard: check the key against the scope in ``handler.opt`` and remember the caller."""
+    """The guard: check the key or session against the scope in ``handler.opt`` and remember the caller."""
     needed = handler.opt.get("scope")
     if needed is None:
         return
     assert needed in SCOPES, f"{handler} declares an unknown scope {needed!r}"
     cookie_ok = bool(handler.opt.get("cookie_auth"))
-    key = presented_key(connection, cookie_ok)
     failure = LoginRequired if cookie_ok else NotAuthorizedException
-    if not key:
+    ctx = connection.app.state.ctx
+    key = presented_key(connection)
+    session_id = connection.cookies.get(COOKIE) if cookie_ok and not key else None
+    if not key and not session_id:
         raise failure("an API key is required (Authorization: Bearer <key> or X-API-Key)",
                       headers={"WWW-Authenticate": 'Bearer realm="responsemaster"'})
-    ctx = connection.app.state.ctx
-    caller = ctx.key_cache.get(key)
+    if session_id:
+        caller = await anyio.to_thread.run_sync(_look_up, ctx.store, lambda db: session_caller(db, session_id))
+    else:
+        assert key is not None
+        caller = ctx.key_cache.get(key)
+        if caller is None:
+            caller = await anyio.to_thread.run_sync(_look_up, ctx.store, lambda db: verify_key(db, key))
+            if caller is not None:
+                ctx.key_cache.put(key, caller)
     if caller is None:
-        caller = await anyio.to_thread.run_sync(_verify, ctx.store, key)
-        if caller is not None:
-            ctx.key_cache.put(key, caller)
-    if caller is None:
-        logger.info("rejected an API key for %s %s from %s", connection.scope.get("method", ""),
-                    redact(connection.url.path), client_address(connection))
-        raise failure("invalid or revoked API key", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        logger.info("rejected %s for %s %s from %s", "a session" if session_id else "an API key",
+                    connection.scope.get("method", ""), redact(connection.url.path), client_address(connection))
+        raise failure("invalid or revoked API key, or the session ended",
+                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     if not caller.allows(needed):
         raise PermissionDeniedException(f"this needs a key with scope {needed!r}; key {caller.name!r} has {caller.scope!r}")
     connection.state.caller = caller
+
+
+def signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+    """The caller a guarded handler runs for (set by :func:`require_scope`)."""
+    caller = getattr(connection.state, "caller", None)
+    assert caller is not None, "a guarded handler runs only after require_scope set the caller"
+    return caller
 
 
 class KeyCache:
@@ -100,9 +138,10 @@ class KeyCache:
         self._entries[hashlib.sha256(key.encode("utf-8", "replace")).digest()] = (caller, time.monotonic() + self.ttl)
 
 
-def _verify(store: Any, key: str) -> Caller | None:
+def _look_up(store: Any, find: Callable[[Any], Caller | None]) -> Caller | None:
+    """``find(session)`` in a read session; the key's last use is written at most once a minute."""
     with store.reader() as session:
-        caller = verify_key(session, key)
+        caller = find(session)
     if caller is not None and caller.stale:
         with store.transaction() as session:
             touch_key(session, caller.key_id)
@@ -123,15 +162,21 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     return peer or "unknown"
 
 
-def csrf_token(key: str) -> str:
-    """The review page's form token: derived from the login key, so nobody else can compute it."""
-    return hmac.new(key.encode("utf-8"), b"responsemaster review csrf", hashlib.sha256).hexdigest()[:32]
+def csrf_token(session_id: str) -> str:
+    """A page form's token: derived from the session id, which only the signed-in browser holds."""
+    return hmac.new(session_id.encode("utf-8"), b"responsemaster review csrf", hashlib.sha256).hexdigest()[:32]
+
+
+def form_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The token the current page's forms must carry (``""`` for a caller with a key header)."""
+    session_id = connection.cookies.get(COOKIE)
+    return csrf_token(session_id) if session_id and not presented_key(connection) else ""
 
 
 def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], token: str | None) -> None:
     """A cookie-authenticated form POST must carry the token (header-key callers need none)."""
-    if presented_key(connection, cookie_ok=False):
+    if presented_key(connection):
         return
-    key = connection.cookies.get(COOKIE) or ""
-    if not token or not hmac.compare_digest(token, csrf_token(key)):
+    session_id = connection.cookies.get(COOKIE) or ""
+    if not session_id or not token or not hmac.compare_digest(token, csrf_token(session_id)):
         raise PermissionDeniedException("the form token is missing or wrong: reload the page and try again")

@@ -19,11 +19,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from responsemaster.store.base import utcnow
-from responsemaster.store.platform import ApiKey
+from responsemaster.store.platform import ApiKey, ApiSession
 
 SCOPES = ("read", "write", "admin")
 _RANK = {scope: rank for rank, scope in enumerate(SCOPES)}
@@ -85,13 +85,15 @@ def create_key(session: Session, name: str, scope: str) -> str:
 
 
 def revoke_key(session: Session, name: str) -> ApiKey:
-    """Revoke key ``name``; the row stays for the audit trail."""
+    """Revoke key ``name`` and end the review-page/console sessions it opened; the rows stay for the audit trail."""
     row = session.execute(select(ApiKey).where(ApiKey.name == name)).scalars().first()
     if row is None:
         raise KeyError_(f"no API key named {name!r}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
+    session.execute(update(ApiSession).where(ApiSession.key_id == row.id, ApiSession.revoked_at.is_(None))  # type: ignore[arg-type,union-attr]
+                    .values(revoked_at=utcnow()))
     return row
 
 

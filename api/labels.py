@@ -1,7 +1,7 @@
 """Operator wording for failure reasons: the "18 addresses do not exist, 4 mailboxes full" view.
 
 Bulk-mail platforms show failures in plain words, grouped; these are ours,
-keyed by the Sisimai reason (SPEC section 6), with the category as fallback.
+keyed by the Sisimai reason (docs/categories.md), with the category as fallback.
 """
 
 from __future__ import annotations

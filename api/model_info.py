@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from responsemaster.categories import CATEGORIES
-
-RELABELS = "relabels.jsonl"
+from responsemaster.classify.model import corrections
 
 
 def current_meta(models_dir: Path) -> dict[str, Any] | None:
@@ -58,8 +57,4 @@ def training_counts(data_dir: Path) -> dict[str, int]:
 
 
 def relabel_count(data_dir: Path) -> int:
-    path = Path(data_dir) / RELABELS
-    if not path.is_file():
-        return 0
-    with open(path, "rb") as handle:
-        return sum(1 for line in handle if line.strip())
+    return corrections.count(data_dir)

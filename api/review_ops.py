@@ -3,7 +3,7 @@
 The queue is ordered least-confident first: a person's time is best spent
 where the model was least sure. Resolving and relabelling are logged in the
 operation log in the same transaction; a relabel also writes the message
-into the training data (:mod:`api.training_data`) and corrects the recorded
+into the training data (:mod:`responsemaster.classify.model.corrections`) and corrects the recorded
 verdict (:mod:`api.verdict_relabel`).
 """
 
@@ -16,10 +16,11 @@ from sqlalchemy import func, select
 from api import oplog
 from api.context import ApiContext
 from api.schemas import RecipientOut, RelabelOut, ReviewDetail, ReviewOut
-from api.training_data import write_relabel
 from api.verdict_relabel import relabel_verdict
 from responsemaster.categories import CATEGORIES
-from responsemaster.store.base import clip, utcnow
+from responsemaster.classify.model.corrections import write_correction
+from responsemaster.routing import load_routing, pending_prune
+from responsemaster.store.base import address_key, clip, utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem
 
 STATES = ("open", "resolved", "all")
@@ -127,8 +128,10 @@ def detail(session: Any, item_id: int) -> tuple[ReviewDetail, RawMessageRow]:
     if mv is not None:
         rows = session.execute(select(RecipientVerdictRow).where(RecipientVerdictRow.verdict_id == mv.id)
                                .order_by(RecipientVerdictRow.position)).scalars()
+        held = {address_key(a.target) for a in pending_prune.pending(session, raw.id)}
         recipients = [RecipientOut(address=r.address, category=r.category, reason=r.reason, status=r.status,
-                                   reply_code=r.reply_code, remote_mta=r.remote_mta, diagnostic=r.diagnostic[:2000])
+                                   reply_code=r.reply_code, remote_mta=r.remote_mta, diagnostic=r.diagnostic[:2000],
+                                   decided_by=r.decided_by, pending_prune=address_key(r.address) in held)
                       for r in rows]
     out = ReviewDetail(
         item=item_out(item, raw, mv), reason=mv.reason if mv else "", campaign=mv.campaign if mv else "",
@@ -146,6 +149,15 @@ def resolve(ctx: ApiContext, item_id: int, actor: str, address: str, note: str =
         oplog.record(session, actor, address, "review.resolve", f"review:{item_id}", message=raw.uid, note=note)
         session.flush()
         return item_out(item, raw, mv)
+
+
+def settle_message(ctx: ApiContext, session: Any, raw: RawMessageRow, mv: MessageVerdict | None, actor: str,
+                   category: str) -> list[str]:
+    """A message relabel decides every pending prune of it: confirmed as a hard bounce, else cancelled."""
+    if category == "hard_bounce":
+        return [o.address for o in pending_prune.confirm(session, load_routing(ctx.settings), raw, mv, actor)]
+    pending_prune.cancel(session, raw.id or 0, actor, relabelled_to=category)
+    return []
 
 
 def _resolve(item: ReviewItem, actor: str, note: str) -> None:
@@ -166,15 +178,18 @@ def relabel(ctx: ApiContext, item_id: int, category: str, actor: str, address: s
         item, raw, mv = load(session, item_id)
         previous = item.relabelled_to or item.category
         data = ctx.store.raw_files.read(raw.path)
-        relative = write_relabel(ctx.training_dir, data, raw.sha256, category, previous, actor, raw.uid, note)
+        relative = write_correction(ctx.training_dir, data, raw.sha256, category, by=actor, source=f"review:{raw.uid}",
+                                    previous=previous, message_uid=raw.uid, note=note)
         item.relabelled_to = category
         before = relabel_verdict(session, mv, category, actor) if mv is not None else {}
+        pruned = settle_message(ctx, session, raw, mv, actor, category)
         if resolve_too:
             _resolve(item, actor, note)
         elif note:
             item.note = clip(note, 4000)
         session.add(item)
         oplog.record(session, actor, address, "review.relabel", f"review:{item_id}", message=raw.uid,
-                     previous=previous, category=category, training_file=relative, verdict_before=before)
+                     previous=previous, category=category, training_file=relative, verdict_before=before,
+                     pruned=pruned)
         session.flush()
         return RelabelOut(item=item_out(item, raw, mv), previous=previous, training_file=relative)

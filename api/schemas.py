@@ -8,6 +8,11 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+from responsemaster.addresses import InvalidAddress, validate_address
+from responsemaster.control_chars import has_control
+
+#: A note is typed in a text box: it may have lines and tabs, never other control characters.
+NOTE_WHITESPACE = "\t\r\n"
 Category = Annotated[str, Meta(pattern=r"^[a-z_]{3,32}$")]
 Reason = Annotated[str, Meta(min_length=3, max_length=500)]
 
@@ -79,13 +84,32 @@ class SuppressionPage(Struct):
     per_page: int
 
 
+def refuse_controls(name: str, value: str, allow: str = "") -> None:
+    """A 400 (msgspec turns the ValueError into a validation error) for text holding a control character."""
+    if has_control(value, allow):
+        raise ValueError(f"{name} contains a control character")
+
+
 class ResubscribeIn(Struct):
     reason: Reason
 
+    def __post_init__(self) -> None:
+        refuse_controls("reason", self.reason)
+
 
 class SuppressIn(Struct):
+    """An address as a CSV import would accept it (the same check), and a one-line reason."""
+
     address: Annotated[str, Meta(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
     reason: Annotated[str, Meta(min_length=1, max_length=64)] = "manual"
+
+    def __post_init__(self) -> None:
+        refuse_controls("address", self.address)
+        refuse_controls("reason", self.reason)
+        try:
+            self.address = validate_address(self.address)
+        except InvalidAddress as exc:
+            raise ValueError(f"address: {exc}") from None
 
 
 class ChangeOut(Struct):
@@ -204,6 +228,9 @@ class RecipientOut(Struct):
     reply_code: str
     remote_mta: str
     diagnostic: str
+    decided_by: str = ""
+    #: A hard bounce held for a person: confirm it, or correct the recipient.
+    pending_prune: bool = False
 
 
 class ReviewOut(Struct):
@@ -241,17 +268,64 @@ class ReviewPage(Struct):
 class ResolveIn(Struct):
     note: Annotated[str, Meta(max_length=2000)] = ""
 
+    def __post_init__(self) -> None:
+        refuse_controls("note", self.note, allow=NOTE_WHITESPACE)
+
 
 class RelabelIn(Struct):
     category: Category
     note: Annotated[str, Meta(max_length=2000)] = ""
     resolve: bool = True
 
+    def __post_init__(self) -> None:
+        refuse_controls("note", self.note, allow=NOTE_WHITESPACE)
+
 
 class RelabelOut(Struct):
     item: ReviewOut
     previous: str
     training_file: str
+
+
+class RecipientRelabelIn(Struct):
+    address: Annotated[str, Meta(min_length=3, max_length=320)]
+    category: Category
+    #: A reason of ``category`` (Sisimai's words for bounces); empty: the category's default.
+    reason: Annotated[str, Meta(max_length=64)] = ""
+    note: Annotated[str, Meta(max_length=2000)] = ""
+    resolve: bool = False
+
+    def __post_init__(self) -> None:
+        refuse_controls("address", self.address)
+        refuse_controls("reason", self.reason)
+        refuse_controls("note", self.note, allow=NOTE_WHITESPACE)
+
+
+class RecipientRelabelOut(Struct):
+    item: ReviewOut
+    address: str
+    previous_category: str
+    previous_reason: str
+    category: str
+    reason: str
+    training_file: str
+    #: What happened to a pending prune of this address: "done" (pruned), "cancelled", or "" (none).
+    prune: str
+
+
+class ConfirmPruneIn(Struct):
+    #: One recipient; omitted: every pending prune of the message.
+    address: Annotated[str, Meta(min_length=3, max_length=320)] | None = None
+    note: Annotated[str, Meta(max_length=2000)] = ""
+
+    def __post_init__(self) -> None:
+        refuse_controls("address", self.address or "")
+        refuse_controls("note", self.note, allow=NOTE_WHITESPACE)
+
+
+class ConfirmPruneOut(Struct):
+    item: ReviewOut
+    pruned: list[str]
 
 
 class ModelInfo(Struct):

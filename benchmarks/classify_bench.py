@@ -1,21 +1,36 @@
 """Benchmark: ResponseMaster, Sisimai, flufl.bounce and a parse-only floor on the labelled corpus.
 
-    python benchmarks/classify_bench.py [--set bounces|hand-labelled] [--repeat 5] [--folds 5]
-                                        [--no-model] [--markdown docs/benchmarks-table.md]
+    python benchmarks/classify_bench.py [--set bounces|hand-labelled] [--extra-set DIR] [--mode M]
+                                        [--repeat 5] [--folds 5] [--markdown FILE] [--misses]
 
-One run, the same files for every tool, each corpus set reported separately.
+One run, the same files for every tool, each set reported separately.
 
-- ResponseMaster runs in-process. Its trained model is held out by k-fold
-  cross-validation over the corpus: for each fold a model is trained on
-  training_data/ minus that fold's corpus messages (training files are named
-  ``<set>--<corpus file>``), and the fold is classified with it. Detectors
-  and rules are hand-written and are not trained, so they are not held out.
+- ResponseMaster runs in-process, in four modes (``--mode``, default all):
+  ``shipped`` (models/CURRENT: the corpus figure, not held out, since the
+  shipped models trained on the corpus; its speed is the one reported),
+  ``cv`` (message and recipient models trained without the fold, 5-fold
+  stratified), ``group`` (trained without the *origin* of every message
+  tested: the MTA family of a Sisimai sample, the project of a test file,
+  the provider of a catalogue entry; the honest proxy for mail nobody here
+  has seen) and ``rules`` (no models: detectors, rules, hand-written reading).
+  Detectors and rules are hand-written, not trained, so they are never held
+  out: their authors have read the corpus.
+- Further labelled sets (``*.eml`` + ``labels.jsonl`` in the corpus format):
+  every set under training_data/ (the provider catalogue; a bounce lab when
+  it lands) by default, or ``--extra-set DIR``. A set the models train on is
+  scored group-held-out and rules-only, never by models that saw it; its
+  per-origin figures (per MTA, per provider) are listed under its table.
 - Sisimai (Debian's libsisimai-perl) runs in one Perl process per set
   (benchmarks/sisimai_driver.pl); its speed is measured inside Perl, so
   interpreter start-up is excluded (and reported separately). A message it
   returns no record for counts as ``user_reply`` (not a bounce).
 - flufl.bounce: addresses only (it has no categories or reasons).
 - parse-only: ``email.message_from_bytes`` over the same bytes: the floor.
+
+Prune precision: of the labelled recipients a tool prunes at once (a hard
+bounce; for ResponseMaster one whose confidence reaches the default
+``[routing] prune_confidence``), the share that are hard bounces; "pending"
+counts ResponseMaster's hard bounces held for a person instead.
 
 Throughput is for classification only (no training, no file reading): one
 untimed answer pass (which also warms caches), then ``--repeat`` timed
@@ -44,25 +59,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import (
-    REPO,
+    print_misses,
     SETS,
     Labelled,
     Prediction,
     Score,
     find_corpus,
     folds,
+    group_folds,
     load,
+    load_folder,
     prediction_from_sisimai,
     prediction_from_verdict,
-    training_name,
 )
+from held_out import TRAINING_DATA, prepare_training, train_fold
 
 CATEGORIES = (
     "hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction", "delivery_status",
     "auto_reply", "challenge_response", "feedback_loop", "unsubscribe_request", "user_reply",
 )
 DRIVER = Path(__file__).resolve().parent / "sisimai_driver.pl"
-TRAINING_DATA = REPO / "training_data"
 
 
 @dataclass
@@ -77,6 +93,15 @@ class Result:
     has_addresses: bool = True
     has_reasons: bool = True
     note: str = ""
+    #: Per origin (MTA family, provider, project): filled for generated sets, where it says which
+    #: MTA or provider the verdicts hold on.
+    by_origin: dict[str, Score] = field(default_factory=dict)
+    #: Column heading in the per-category table (defaults to the tool's first word).
+    short: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.short or self.tool.split()[0]
 
     @property
     def rate(self) -> float:
@@ -114,70 +139,69 @@ def timed_passes(work: Callable[[bytes], object], raws: list[bytes], repeat: int
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
-# --- ResponseMaster, cross-validated ---------------------------------------------------------
+# --- ResponseMaster: the shipped models, and models trained without what they are tested on -------
+
+#: How ResponseMaster is run: the shipped models (the corpus figure: they saw every corpus message),
+#: stratified k-fold cross-validation, and folds grouped by origin (project, MTA family, provider).
+MODES = ("shipped", "cv", "group", "rules")
+MODE_NAMES = {
+    "rules": "ResponseMaster, no models (detectors and hand-written rules)",
+    "shipped": "ResponseMaster, shipped models (corpus: not held out)",
+    "cv": "ResponseMaster, {k}-fold cross-validated",
+    "group": "ResponseMaster, group-held-out ({k} folds by origin)",
+}
 
 
-_LEMMAS: dict = {}
+#: Set by --misses: print every wrong category, reason or address of ResponseMaster.
+MISSES = False
 
 
-def train_fold_model(held_out: list[Labelled]):
-    """A model trained on training_data/ without the ``held_out`` corpus messages.
-
-    The only place that knows the model package's training API; returns
-    ``(model, note)``, where a None model means "run without one" and the
-    note says why. Also checks that no training message has the bytes of a
-    held-out one (the same message copied under another name).
-    """
-    import hashlib
-    import importlib
-
-    try:
-        training = importlib.import_module("responsemaster.classify.model.training")
-    except ModuleNotFoundError as exc:
-        if exc.name != "responsemaster.classify.model.training":
-            raise
-        return None, "no model: responsemaster.classify.model.training does not exist yet"
-    if not hasattr(training, "train_model") or not hasattr(training, "load_examples"):
-        return None, "no model: responsemaster.classify.model.training has no load_examples/train_model yet"
-    examples = training.load_examples(TRAINING_DATA, exclude={training_name(i) for i in held_out})
-    held = {hashlib.sha256(i.path.read_bytes()).hexdigest() for i in held_out}
-    leaked = [e.path.name for e in examples if e.sha256 in held]
-    if leaked:
-        raise SystemExit(f"held-out messages found in the training data under other names: {leaked[:5]}")
-    if "tables" not in _LEMMAS:
-        _LEMMAS["tables"] = training.full_lemma_tables()
-    return training.train_model(examples, lemma_tables=_LEMMAS["tables"]), ""
-
-
-def run_responsemaster(items: list[Labelled], k: int, repeat: int, use_model: bool) -> dict[str, Result]:
+def run_responsemaster(items: list[Labelled], modes: list[str], k: int, repeat: int,
+                       generated: set[str]) -> dict[str, dict[str, Result]]:
+    """``results[mode][set]``. Sets the models train on (catalogue, lab) are scored only group-held-out or rules-only."""
     from responsemaster.classify import build_classifier
     from responsemaster.config import Settings
 
-    settings = Settings()
-    settings.classify.use_model = False  # never the shipped model: it saw every corpus message
-    classifier = build_classifier(settings)
-    results = {s: Result("ResponseMaster") for s in SETS}
-    notes = []
-    for number, fold in enumerate(folds(items, k) if use_model else [items], 1):
-        if use_model:
-            started = time.perf_counter()
-            classifier.model, note = train_fold_model(fold)
-            notes.append(note)
-            print(f"  fold {number}/{k}: {len(fold)} held out, trained in {time.perf_counter() - started:.1f}s "
-                  f"{note}", file=sys.stderr)
-        for set_name in SETS:
-            subset = [i for i in fold if i.set_name == set_name]
-            raws = [i.path.read_bytes() for i in subset]
-            for item, raw in zip(subset, raws):
-                results[set_name].score.add(item, prediction_from_verdict(classifier.classify(raw)))
-            results[set_name].add_time(len(raws) * repeat, timed_passes(classifier.classify, raws, repeat))
-    note = next((n for n in notes if n), "")
-    if not use_model:
-        note = "no model (--no-model): detectors and rules only"
-    elif not note:
-        note = f"model held out by {k}-fold cross-validation"
-    for result in results.values():
-        result.note = note
+    sets = sorted({i.set_name for i in items}, key=lambda name: (name not in SETS, name))
+    results: dict[str, dict[str, Result]] = {}
+    data = prepare_training() if {"cv", "group"} & set(modes) else None
+    for mode in modes:
+        name = MODE_NAMES[mode].format(k=k)
+        results[mode] = {s: Result(name, short=f"RM {mode}") for s in sets}
+        settings = Settings()
+        settings.classify.use_model = mode == "shipped"
+        classifier = build_classifier(settings)
+        # A set the models trained on is scored only where no model saw it: group folds, or no models at all.
+        scored = [i for i in items if mode in ("group", "rules") or i.set_name not in generated]
+        if mode in ("shipped", "rules"):
+            parts = [scored]
+        else:
+            parts = group_folds(scored, k) if mode == "group" else folds(scored, k)
+        for number, part in enumerate(parts, 1):
+            if mode not in ("shipped", "rules"):
+                started = time.perf_counter()
+                classifier.model, classifier.recipient_model = train_fold(data, part, by_origin=mode == "group")
+                print(f"  {mode} fold {number}/{k}: {len(part)} held out, trained in "
+                      f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
+            for item in part:
+                verdict = classifier.classify(item.path.read_bytes())
+                prediction = prediction_from_verdict(verdict)
+                results[mode][item.set_name].score.add(item, prediction)
+                if item.set_name in generated:
+                    results[mode][item.set_name].by_origin.setdefault(item.origin, Score()).add(item, prediction)
+                if MISSES:
+                    print_misses(item, prediction, verdict, prefix=f"MISS[{mode}] ")
+        for set_name in sets:
+            result = results[mode][set_name]
+            result.note = {"rules": "no trained model: detectors, rules and the hand-written reading decide",
+                           "shipped": f"models/CURRENT ({classifier.model.model_id if classifier.model else 'none'})"
+                                      ": every corpus message was in its training data",
+                           "cv": f"message and recipient models held out by {k}-fold stratified cross-validation",
+                           "group": f"message and recipient models trained without the origin of every message "
+                                    f"tested ({k} folds by project / MTA family / provider)"}[mode]
+            if mode in ("shipped", "rules"):
+                raws = [i.path.read_bytes() for i in scored if i.set_name == set_name]
+                result.add_time(len(raws) * repeat, timed_passes(classifier.classify, raws, repeat))
     return results
 
 
@@ -250,7 +274,7 @@ def run_parse_only(items: list[Labelled], repeat: int) -> Result:
 # --- the table ---------------------------------------------------------------------------------
 
 HEADER = ("tool", "msg/CPU-s", "x Sisimai", "x parse-only", "category acc", "macro-F1", "addr P", "addr R",
-          "bounce addr P", "bounce addr R", "reason acc")
+          "bounce addr P", "bounce addr R", "reason acc", "prune P (n)", "pending")
 
 
 def rows_for(results: list[Result]) -> list[tuple[str, ...]]:
@@ -275,13 +299,15 @@ def rows_for(results: list[Result]) -> list[tuple[str, ...]]:
             pct(r.has_addresses, s.bounce_addr_precision),
             pct(r.has_addresses, s.bounce_addr_recall),
             pct(r.has_reasons, s.reason_accuracy),
+            f"{pct(r.has_reasons, s.prune_precision)} ({s.prune_tp + s.prune_fp})" if r.has_reasons else "n/a",
+            str(s.pending) if r.has_reasons and r.tool.startswith("ResponseMaster") else "n/a",
         ))
     return rows
 
 
 def category_rows(results: list[Result]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     shown = [r for r in results if r.has_categories]
-    header = ("category", "n", *(f"{r.tool.split()[0]} {m}" for r in shown for m in ("P", "R")))
+    header = ("category", "n", *(f"{r.label} {m}" for r in shown for m in ("P", "R")))
     tables = [r.score.per_category() for r in shown]
     rows = []
     for category in CATEGORIES:
@@ -293,6 +319,10 @@ def category_rows(results: list[Result]) -> tuple[tuple[str, ...], list[tuple[st
             cells += [f"{p:.2f}" if predicted else "-", f"{rcl:.2f}" if support else "-"]
         rows.append((category, str(support), *cells))
     return header, rows
+
+
+def _maybe_pct(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{100 * value:.0f}%"
 
 
 def render_text(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -312,15 +342,22 @@ def render_markdown(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str
 def report(by_set: dict[str, list[Result]], render: Callable) -> str:
     out = []
     for set_name, results in by_set.items():
-        n = results[0].score.n
+        if not results:
+            continue
+        n = max(r.score.n for r in results)
         out.append(f"{'### ' if render is render_markdown else ''}{set_name}/ ({n} messages)\n")
         out.append(render(HEADER, rows_for(results)))
         out.append("")
         out.append(render(*category_rows(results)))
         out.append("")
         out += [f"- {r.tool}: {r.note}" for r in results if r.note]
+        for r in results:
+            if r.by_origin:
+                out.append(f"- {r.tool}, per origin (category / reason / prune precision, n): " + "; ".join(
+                    f"{origin} {100 * sc.accuracy:.0f}% / {100 * sc.reason_accuracy:.0f}% / "
+                    f"{_maybe_pct(sc.prune_precision)}, {sc.n}" for origin, sc in sorted(r.by_origin.items())))
         out += ["- wall-clock msg/s (pinned to CPU 0, shared with whatever else ran there): "
-                + ", ".join(f"{r.tool.split()[0]} {r.wall_rate:,.0f}" for r in results)]
+                + ", ".join(f"{r.label} {r.wall_rate:,.0f}" for r in results if r.wall_rate)]
         out.append("")
     return "\n".join(out)
 
@@ -329,26 +366,43 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=SETS, action="append", help="corpus set (default: both)")
     parser.add_argument("--corpus", type=Path, default=None, help="default: $RESPONSEMASTER_CORPUS or ../shared/corpus")
+    parser.add_argument("--extra-set", type=Path, action="append", default=None,
+                        help="a further labelled set (*.eml + labels.jsonl in the corpus format), repeatable; "
+                             "default: every labelled set under training_data/ (the provider catalogue, the bounce "
+                             "lab). A set inside training_data/ is trained on, so it is scored group-held-out only.")
+    parser.add_argument("--no-extra-sets", action="store_true", help="only the corpus sets")
+    parser.add_argument("--mode", choices=MODES, action="append",
+                        help="shipped | cv | group | rules (no models); default: all four")
     parser.add_argument("--repeat", type=int, default=5, help="timed passes over the files (default 5)")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the model (default 5)")
-    parser.add_argument("--no-model", action="store_true", help="ResponseMaster without a model")
+    parser.add_argument("--folds", type=int, default=5, help="folds for cv and group (default 5)")
+    parser.add_argument("--no-model", action="store_true", help="same as --mode rules")
+    parser.add_argument("--no-peers", action="store_true", help="ResponseMaster only (no Sisimai, flufl.bounce)")
     parser.add_argument("--markdown", type=Path, help="also write the tables as markdown to this file")
+    parser.add_argument("--misses", action="store_true", help="print ResponseMaster's misses (stderr)")
     args = parser.parse_args(argv)
+    global MISSES
+    MISSES = args.misses
     corpus = args.corpus or find_corpus()
-    sets = args.set or list(SETS)
-    items = {s: load(s, corpus) for s in sets}
-    print(f"ResponseMaster: {args.folds}-fold cross-validation..." if not args.no_model else "ResponseMaster...",
-          file=sys.stderr)
-    ours = run_responsemaster([i for s in sets for i in items[s]], args.folds, args.repeat, not args.no_model)
+    items = {s: load(s, corpus) for s in args.set or list(SETS)}
+    generated: set[str] = set()
+    if not args.no_extra_sets:
+        from responsemaster.classify.model.dataset import labelled_sets
+
+        for folder in args.extra_set if args.extra_set is not None else labelled_sets(TRAINING_DATA):
+            items[folder.name] = load_folder(folder)
+            if folder.resolve().is_relative_to(TRAINING_DATA.resolve()):
+                generated.add(folder.name)
+    modes = ["rules"] if args.no_model else (args.mode or list(MODES))
+    print(f"ResponseMaster: {', '.join(modes)}...", file=sys.stderr)
+    ours = run_responsemaster([i for s in items for i in items[s]], modes, args.folds, args.repeat, generated)
     by_set = {}
-    for set_name in sets:
-        print(f"{set_name}: Sisimai, flufl.bounce, parse-only...", file=sys.stderr)
-        by_set[set_name] = [
-            ours[set_name],
-            run_sisimai(items[set_name], args.repeat),
-            run_flufl(items[set_name], args.repeat),
-            run_parse_only(items[set_name], args.repeat),
-        ]
+    for set_name, set_items in items.items():
+        rows = [ours[mode][set_name] for mode in modes if mode in ours and ours[mode][set_name].score.n]
+        if not args.no_peers:
+            print(f"{set_name}: Sisimai, flufl.bounce, parse-only...", file=sys.stderr)
+            rows += [run_sisimai(set_items, args.repeat), run_flufl(set_items, args.repeat),
+                     run_parse_only(set_items, args.repeat)]
+        by_set[set_name] = rows
     print(report(by_set, render_text))
     if args.markdown:
         args.markdown.write_text(report(by_set, render_markdown), encoding="utf-8")

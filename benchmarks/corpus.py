@@ -2,7 +2,14 @@
 
 Shared by the benchmark and the development scorer so that both count the same
 way: category accuracy per message, recipient address precision/recall over
-(message, address) pairs, reason accuracy over the labelled recipients.
+(message, address) pairs, reason accuracy over the labelled recipients, and
+prune precision: of the labelled recipients a tool would prune at once (a
+hard bounce, and for ResponseMaster confident enough not to wait for a
+person), how many truly are hard bounces.
+
+Besides the two corpus sets, any folder in the corpus format (``*.eml`` +
+``labels.jsonl`` with file, category, recipients, source) is a set:
+``load_folder`` reads it (the provider catalogue, the bounce lab).
 """
 
 from __future__ import annotations
@@ -17,6 +24,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = ("bounces", "hand-labelled")
+def _default_prune_confidence() -> float:
+    from responsemaster.routing.config import RoutingConfig
+
+    return RoutingConfig().prune_confidence
+
+
+#: Below this confidence a hard bounce waits for a person (routing's default pending-prune threshold).
+PRUNE_CONFIDENCE = _default_prune_confidence()
 #: The categories whose labels name failed recipients (hand-labelled/ labels no
 #: recipients for complaints, receipts and replies; bounces/ does, from Sisimai).
 BOUNCE_CATEGORIES = frozenset({"hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction"})
@@ -30,7 +45,7 @@ def find_corpus() -> Path:
 
 CORPUS = find_corpus()
 
-#: Sisimai's reasons -> our categories: the table of SPEC section 6, kept here
+#: Sisimai's reasons -> our categories: the table of docs/categories.md, kept here
 #: (not imported from the classifier under test) so the scoring of the other
 #: tools cannot drift with it.
 SISIMAI_CATEGORY: dict[str, str] = {
@@ -67,6 +82,14 @@ class Labelled:
     category: str
     recipients: list[dict]
     source: str = ""
+    provenance: str = ""
+
+    @property
+    def origin(self) -> str:
+        """The group this message is held out with (see responsemaster.classify.model.dataset.origin)."""
+        from responsemaster.classify.model.dataset import origin
+
+        return origin(self.source) or f"{self.set_name}:{self.file}"
 
     @property
     def addresses(self) -> set[str]:
@@ -74,14 +97,20 @@ class Labelled:
 
 
 def load(set_name: str, corpus: Path | None = None) -> list[Labelled]:
-    folder = (corpus or CORPUS) / set_name
+    return load_folder((corpus or CORPUS) / set_name)
+
+
+def load_folder(folder: Path) -> list[Labelled]:
+    """A labelled set in the corpus format; its name is the folder's."""
+    set_name = folder.name
     items = []
     with (folder / "labels.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 row = json.loads(line)
                 items.append(
-                    Labelled(set_name, row["file"], folder / row["file"], row["category"], row.get("recipients", []), row.get("source", ""))
+                    Labelled(set_name, row["file"], folder / row["file"], row["category"], row.get("recipients", []),
+                             row.get("source", ""), row.get("provenance", ""))
                 )
     return items
 
@@ -92,6 +121,10 @@ class Prediction:
     addresses: list[str] = field(default_factory=list)
     #: address -> reason (Sisimai vocabulary)
     reasons: dict[str, str] = field(default_factory=dict)
+    #: address -> whether the tool prunes it at once (a confident hard bounce)
+    prunes: dict[str, bool] = field(default_factory=dict)
+    #: address -> a hard bounce held for a person (below the confidence threshold)
+    pending: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -107,6 +140,10 @@ class Score:
     bounce_addr_fn: int = 0
     reason_n: int = 0
     reason_ok: int = 0
+    #: Labelled recipients pruned at once that are / are not hard bounces; hard bounces held for a person.
+    prune_tp: int = 0
+    prune_fp: int = 0
+    pending: int = 0
     confusion: Counter = field(default_factory=Counter)
 
     def add(self, truth: Labelled, pred: Prediction) -> None:
@@ -123,9 +160,16 @@ class Score:
             self.bounce_addr_fp += len(got - want)
             self.bounce_addr_fn += len(want - got)
         for rcpt in truth.recipients:
+            address = rcpt["address"].lower()
             if rcpt.get("reason"):
                 self.reason_n += 1
-                self.reason_ok += pred.reasons.get(rcpt["address"].lower()) == rcpt["reason"]
+                self.reason_ok += pred.reasons.get(address) == rcpt["reason"]
+            if pred.prunes.get(address):
+                if rcpt.get("category") == "hard_bounce":
+                    self.prune_tp += 1
+                else:
+                    self.prune_fp += 1
+            self.pending += bool(pred.pending.get(address))
 
     @property
     def accuracy(self) -> float:
@@ -152,6 +196,11 @@ class Score:
         return self.bounce_addr_tp / total if total else 0.0
 
     @property
+    def prune_precision(self) -> float:
+        total = self.prune_tp + self.prune_fp
+        return self.prune_tp / total if total else float("nan")
+
+    @property
     def reason_accuracy(self) -> float:
         return self.reason_ok / self.reason_n if self.reason_n else float("nan")
 
@@ -175,29 +224,34 @@ class Score:
         return sum(rows[l][2] for l in wanted) / len(wanted) if wanted else 0.0
 
 
-def prediction_from_verdict(verdict) -> Prediction:
-    """What ``responsemaster classify --jsonl`` prints for the message (SPEC section 6)."""
+def prediction_from_verdict(verdict, prune_confidence: float = PRUNE_CONFIDENCE) -> Prediction:
+    """What ``responsemaster classify --jsonl`` prints for the message (docs/categories.md)."""
     recipients = verdict.to_json()["recipients"]
+    hard = [r for r in recipients if r["category"] == "hard_bounce"]
     return Prediction(
         category=verdict.category,
         addresses=[r["address"] for r in recipients],
         reasons={r["address"].lower(): r["reason"] for r in recipients},
+        prunes={r["address"].lower(): r["confidence"] >= prune_confidence for r in hard},
+        pending={r["address"].lower(): r["confidence"] < prune_confidence for r in hard},
     )
 
 
 def prediction_from_sisimai(records: list[dict]) -> Prediction:
     """Sisimai's records for one message (sisimai_driver.pl output) as a prediction.
 
-    The category is the first record's (SPEC: a message reporting several
+    The category is the first record's (docs/categories.md: a message reporting several
     recipients takes the category of the first one reported).
     """
     if not records:
         return Prediction(category=SISIMAI_NO_VERDICT)
     first = records[0].get("reason", "")
+    with_address = [r for r in records if r.get("address")]
     return Prediction(
         category=SISIMAI_CATEGORY.get(first, "soft_bounce"),
-        addresses=[r["address"] for r in records if r.get("address")],
-        reasons={r["address"].lower(): r.get("reason", "") for r in records if r.get("address")},
+        addresses=[r["address"] for r in with_address],
+        reasons={r["address"].lower(): r.get("reason", "") for r in with_address},
+        prunes={r["address"].lower(): SISIMAI_CATEGORY.get(r.get("reason", "")) == "hard_bounce" for r in with_address},
     )
 
 
@@ -219,6 +273,41 @@ def folds(items: list[Labelled], k: int) -> list[list[Labelled]]:
     return out
 
 
+def group_folds(items: list[Labelled], k: int) -> list[list[Labelled]]:
+    """``k`` disjoint folds in which every origin (project, MTA family, provider) sits whole.
+
+    Origins are dealt largest first to the fold with the fewest messages so
+    far (ties broken by name), so the folds are the same on every machine.
+    """
+    by_origin: dict[str, list[Labelled]] = {}
+    for item in items:
+        by_origin.setdefault(item.origin, []).append(item)
+    out: list[list[Labelled]] = [[] for _ in range(k)]
+    for origin in sorted(by_origin, key=lambda o: (-len(by_origin[o]), o)):
+        smallest = min(range(k), key=lambda i: (len(out[i]), i))
+        out[smallest].extend(by_origin[origin])
+    return out
+
+
 def training_name(item: Labelled) -> str:
     """The name a corpus message has in training_data/ (``<set>--<file>``)."""
     return f"{item.set_name}--{item.file}"
+
+
+def print_misses(item: Labelled, pred: Prediction, verdict, prefix: str = "MISS ") -> None:
+    """One line per message whose category, reasons or addresses are wrong (to stderr)."""
+    import sys
+
+    problems = []
+    if pred.category != item.category:
+        problems.append(f"category {item.category} -> {pred.category}")
+    got = {a.lower() for a in pred.addresses}
+    if got != item.addresses:
+        problems.append(f"addresses want {sorted(item.addresses)} got {sorted(got)}")
+    for rcpt in item.recipients:
+        want, have = rcpt.get("reason"), pred.reasons.get(rcpt["address"].lower())
+        if want and have != want:
+            problems.append(f"reason {rcpt['address']}: {want} -> {have}")
+    if problems:
+        print(f"{prefix}{item.set_name}/{item.file} [{item.source}] by={verdict.decided_by}: " + "; ".join(problems),
+              file=sys.stderr)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import SETS, Score, load, prediction_from_verdict  # noqa: E402
+from corpus import SETS, Score, load, prediction_from_verdict, print_misses  # noqa: E402
 
 from responsemaster.classify import build_classifier  # noqa: E402
 from responsemaster.config import Settings  # noqa: E402
@@ -37,7 +37,7 @@ def main() -> None:
             pred = prediction_from_verdict(verdict)
             score.add(item, pred)
             if args.misses:
-                _print_misses(item, pred, verdict)
+                print_misses(item, pred, verdict)
         print(
             f"{set_name}: n={score.n} category={score.accuracy:.3f} macroF1={score.macro_f1():.3f} "
             f"addr P={score.addr_precision:.3f} R={score.addr_recall:.3f} "
@@ -46,22 +46,6 @@ def main() -> None:
         )
         for label, (p, r, f1, support) in score.per_category().items():
             print(f"  {label:22} P={p:.2f} R={r:.2f} F1={f1:.2f} n={support}")
-
-
-def _print_misses(item, pred, verdict) -> None:
-    problems = []
-    if pred.category != item.category:
-        problems.append(f"category {item.category} -> {pred.category}")
-    got = {a.lower() for a in pred.addresses}
-    if got != item.addresses:
-        problems.append(f"addresses want {sorted(item.addresses)} got {sorted(got)}")
-    for rcpt in item.recipients:
-        want = rcpt.get("reason")
-        have = pred.reasons.get(rcpt["address"].lower())
-        if want and have != want:
-            problems.append(f"reason {rcpt['address']}: {want} -> {have}")
-    if problems:
-        print(f"MISS {item.file} [{item.source}] by={verdict.decided_by}: " + "; ".join(problems))
 
 
 if __name__ == "__main__":

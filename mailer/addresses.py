@@ -1,58 +1,8 @@
-"""Strict address validation for imports: parse with the stdlib, then check the syntax.
+"""Moved to :mod:`responsemaster.addresses` (returned mail and the API check addresses the same way).
 
-``email.utils.parseaddr`` is lenient by design (it will hand back half an
-address from garbage), so its result is only accepted when it accounts for
-the whole cell and the address passes an RFC 5321 syntax check: a dot-atom
-local part of at most 64 octets and a domain of LDH labels with a dot.
-Quoted local parts and IP-literal domains are refused: legal, but in a
-subscriber list they are nearly always mistakes, and many relays refuse them.
+Kept as an alias so code written against the old place keeps working.
 """
 
-from __future__ import annotations
+from responsemaster.addresses import InvalidAddress, is_real_address, validate_address
 
-import re
-from email.utils import parseaddr
-
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
-
-
-class InvalidAddress(ValueError):
-    """The cell is not one mailable address; the message says what is wrong."""
-
-
-def validate_address(cell: str) -> str:
-    """The address in ``cell`` (``a@b.example`` or ``Name <a@b.example>``), or InvalidAddress."""
-    text = (cell or "").strip()
-    if not text:
-        raise InvalidAddress("empty address")
-    if any(ch in text for ch in "\r\n\x00"):
-        raise InvalidAddress("address contains a line break or NUL")
-    _name, address = parseaddr(text)
-    if not address or "@" not in address:
-        raise InvalidAddress(f"not an address: {text[:80]!r}")
-    if text not in (address, f"<{address}>") and not text.endswith(f"<{address}>"):
-        raise InvalidAddress(f"more than one address or stray text: {text[:80]!r}")
-    local, _, domain = address.rpartition("@")
-    if not _LOCAL.fullmatch(local):
-        raise InvalidAddress(f"invalid local part {local[:64]!r}")
-    if len(local.encode()) > 64:
-        raise InvalidAddress("local part longer than 64 octets")
-    return f"{local}@{_check_domain(domain)}"
-
-
-def _check_domain(domain: str) -> str:
-    """The domain, lower-cased and IDNA-encoded when it is internationalised."""
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise InvalidAddress(f"invalid domain {domain[:80]!r}") from None
-    labels = ascii_domain.split(".")
-    if len(labels) < 2 or len(ascii_domain) > 253:
-        raise InvalidAddress(f"domain {domain[:80]!r} needs at least one dot")
-    if not all(_LABEL.fullmatch(label) for label in labels):
-        raise InvalidAddress(f"invalid domain {domain[:80]!r}")
-    if labels[-1].isdigit():
-        raise InvalidAddress(f"domain {domain[:80]!r} ends in a number")
-    return ascii_domain
+__all__ = ["InvalidAddress", "is_real_address", "validate_address"]

@@ -67,6 +67,20 @@ def create_campaign(store: Store, name: str, list_name: str, template_name: str,
         return campaign.id  # type: ignore[return-value]
 
 
+def set_limit(store: Store, ref: int | str, limit: int) -> int:
+    """Set campaign ``ref``'s recipient limit (0: the whole list); returns the one it replaces.
+
+    The limit counts every member the campaign has been sent to, so raising
+    it reaches the next members and never the ones already mailed.
+    """
+    with store.transaction() as session:
+        loaded = load_campaign(session, ref)
+        before = loaded.plan.recipient_limit
+        session.execute(update(CampaignPlan).where(CampaignPlan.campaign_id == loaded.campaign.id)  # type: ignore[arg-type]
+                        .values(recipient_limit=max(0, limit)))
+        return before
+
+
 @dataclass
 class Loaded:
     campaign: Campaign
@@ -77,7 +91,7 @@ class Loaded:
 
 def load_campaign(session: Session, ref: int | str) -> Loaded:
     """A campaign by id or name, with its plan and compiled template."""
-    stmt = select(Campaign).where(Campaign.id == int(ref) if str(ref).isdigit() else Campaign.name == str(ref))
+    stmt = select(Campaign).where(Campaign.id == int(ref) if str(ref).isascii() and str(ref).isdigit() else Campaign.name == str(ref))
     campaign = session.execute(stmt).scalars().first()
     if campaign is None:
         raise CampaignError(f"no campaign {ref!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
@@ -91,7 +92,7 @@ class Composer:
             "List-Unsubscribe"].rpartition("<")[2].rstrip(">")
 
     def compose(self, subscriber_id: int, address: str, name: str, rendered: Rendered, token: str,
-                msg_id: str | None = None) -> Envelope:
+                msg_id: str | None = None, extra_headers: Sequence[tuple[str, str]] = ()) -> Envelope:
         """The envelope and bytes for one recipient (``msg_id`` reused on a retry)."""
         msg_id = msg_id or message_id(token, self.settings.sending_domain)
         headers = [
@@ -107,6 +108,7 @@ class Composer:
         unsubscribe = list_unsubscribe_headers(token, self.settings.unsubscribe_mailto, self.settings.unsubscribe_url)
         headers.extend(unsubscribe.items())
         headers.append(("X-Campaign", encode_header(self.campaign_name)))
+        headers.extend((field, encode_header(value)) for field, value in extra_headers)
         content_headers, body = _body(rendered)
         data = _join(headers + content_headers, body)
         if self.dkim is not None:

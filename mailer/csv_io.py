@@ -6,8 +6,8 @@ Latin-1, and the report says so, because a wrong guess shows up as mangled
 names rather than as an error. Every rejected row is reported with its line
 number and why, so the operator can fix the file instead of guessing.
 
-Writing neutralises spreadsheet formulas (CWE-1236): a cell starting with
-``= + - @`` or a tab / carriage return is prefixed with ``'``, so opening an
+Writing is :mod:`responsemaster.csv_writer`, the product's one CSV writer
+(re-exported here): formula cells are neutralised (CWE-1236), so opening an
 export in a spreadsheet never runs what a subscriber typed into a form.
 """
 
@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from mailer.addresses import InvalidAddress, validate_address
+from responsemaster.addresses import InvalidAddress, validate_address
+from responsemaster.csv_writer import FORMULA_PREFIXES, csv_chunks, neutralise, write_csv
 from responsemaster.store.base import address_key
 
 #: Column names (folded) that hold the address, and the display name.
 EMAIL_COLUMNS = ("email", "e-mail", "email address", "e-mail address", "mail", "address", "courriel")
 NAME_COLUMNS = ("name", "full name", "display name")
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["FORMULA_PREFIXES", "CsvReport", "csv_chunks", "neutralise", "parse_csv", "write_csv"]
 #: Tried in order; the first that decodes wins (Latin-1 always does).
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
@@ -157,36 +158,3 @@ def _field_name(column: str) -> str:
     """``First Name`` -> ``first_name``: a name a template can use."""
     name = "".join(ch if ch.isalnum() else "_" for ch in column.strip().lower()).strip("_")
     return name or "column"
-
-
-def neutralise(cell: object) -> str:
-    """A cell that a spreadsheet will show as text, never evaluate."""
-    text = "" if cell is None else str(cell)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def write_csv(rows: Iterable[dict[str, object]], columns: list[str], out: io.TextIOBase) -> int:
-    """Write ``rows`` (dicts) under ``columns``, every cell neutralised; rows written."""
-    count = 0
-    for text, written in csv_chunks(rows, columns):
-        out.write(text)
-        count = written
-    return count
-
-
-def csv_chunks(rows: Iterable[dict[str, object]], columns: list[str] | tuple[str, ...],
-               rows_per_chunk: int = 1000) -> Iterator[tuple[str, int]]:
-    """The CSV of ``rows`` in pieces (header first), every cell neutralised, with the rows written so far:
-    what a streamed HTTP download sends while the rest is still being read."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([neutralise(c) for c in columns])
-    count = 0
-    for row in rows:
-        writer.writerow([neutralise(row.get(c, "")) for c in columns])
-        count += 1
-        if count % rows_per_chunk == 0:
-            yield buffer.getvalue(), count
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue(), count

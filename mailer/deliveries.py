@@ -84,6 +84,15 @@ def iter_members(store: Store, list_id: int, campaign_id: int, batch: int) -> It
         last = rows[-1][0]
 
 
+def members(store: Store, list_id: int, campaign_id: int, key: str | None = None, limit: int = 200) -> list[Recipient]:
+    """The first ``limit`` members of the list in list order, or the one whose address key is ``key``."""
+    query = _recipient_query(campaign_id).where(ListMembership.list_id == list_id)
+    if key is not None:
+        query = query.where(Subscriber.address_key == key)
+    with store.reader() as session:
+        return [_to_recipient(r) for r in session.execute(query.order_by(ListMembership.id).limit(limit)).all()]
+
+
 def iter_due_retries(store: Store, list_id: int, campaign_id: int, batch: int) -> Iterator[list[Recipient]]:
     """Deferred rows whose next attempt is due (re-reading suppression: it may have changed)."""
     last = 0

@@ -161,6 +161,8 @@ class CampaignRun:
                 if self.remaining > 0:
                     self.remaining -= 1
                     send.append(r)
+                else:
+                    self.result.counts["held_back_by_limit"] += 1
             else:
                 send.append(r)
         return send, skip

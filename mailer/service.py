@@ -20,8 +20,8 @@ from mailer.compose import Composer
 from mailer.runner import CampaignRun, RunResult
 from mailer.settings import mailer_settings
 from mailer.tasks import MailerTasks, make_mailer_huey, register_mailer_tasks
+from responsemaster.classify import configured_rules
 from responsemaster.classify.pipeline import Classifier
-from responsemaster.classify.rules import RuleSet
 from responsemaster.config import Settings
 from responsemaster.routing.router import build_router
 from responsemaster.store.base import utcnow
@@ -41,7 +41,7 @@ def send_campaign(settings: Settings, ref: int | str, *, store: Store | None = N
         with store.reader() as session:
             loaded = load_campaign(session, ref)
         run = CampaignRun(store, mailer_settings(settings), loaded, build_router(settings),
-                          Classifier(rules=RuleSet.load(settings.classify.rules_files)), run_owner())
+                          Classifier(rules=configured_rules(settings)), run_owner())
         return asyncio.run(run.run())
     finally:
         if own_store:

@@ -17,8 +17,8 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from responsemaster.config import ConfigError, Settings
-from responsemaster.verp import DEFAULT_PREFIX, Keyring
+from responsemaster.config import SettingError, Settings, setting_value
+from responsemaster.verp import DEFAULT_PREFIX, Keyring, one_click_url_warning
 
 DEFAULT_BOUNCE_DOMAIN = "bounces.localhost"
 
@@ -87,6 +87,8 @@ class MailerSettings:
     in_run_retry_seconds: float = 120.0
     #: How long a campaign run holds its lease before another process may take over.
     lease_seconds: float = 300.0
+    #: Set when ``unsubscribe_url`` is plain http on a loopback host (a trial): printed once by the commands.
+    url_warning: str = ""
 
     @property
     def sending_domain(self) -> str:
@@ -97,43 +99,59 @@ class MailerSettings:
 
 
 def mailer_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> MailerSettings:
-    """``[mailer]`` (and ``[verp]``) over the defaults, with environment overrides."""
+    """``[mailer]`` (and ``[verp]``) over the defaults, with environment overrides.
+
+    Every wrong value is a :class:`SettingError` naming it, so a command says
+    ``[mailer] batch_size: must be a whole number`` instead of a traceback.
+    """
     env = os.environ if environ is None else environ
     data = settings.section("mailer")
     result = MailerSettings()
     for key in ("from_address", "reply_to", "message_id_domain", "unsubscribe_mailto", "unsubscribe_url"):
-        if key in data:
-            setattr(result, key, str(data[key]))
+        setattr(result, key, setting_value("mailer", data, key, str, getattr(result, key)))
     for key in ("batch_size", "max_attempts"):
-        if key in data:
-            setattr(result, key, int(data[key]))
+        setattr(result, key, setting_value("mailer", data, key, int, getattr(result, key)))
+        if getattr(result, key) < 1:
+            raise SettingError(f"[mailer] {key}", "must be at least 1")
     for key in ("per_domain_rate", "retry_base_seconds", "retry_max_seconds", "in_run_retry_seconds", "lease_seconds"):
-        if key in data:
-            setattr(result, key, float(data[key]))
-    result.domain_rates = {str(k).lower(): float(v) for k, v in dict(data.get("domain_rates", {})).items()}
-    result.relays = [_relay(entry, env) for entry in data.get("relays", [])] or [RelaySettings("default")]
+        setattr(result, key, setting_value("mailer", data, key, float, getattr(result, key)))
+    rates = data.get("domain_rates", {})
+    if not isinstance(rates, dict):
+        raise SettingError("[mailer.domain_rates]", 'must be a table of "domain" = messages per second')
+    result.domain_rates = {str(k).lower(): setting_value("mailer.domain_rates", rates, k, float, 0.0) for k in rates}
+    try:
+        result.url_warning = one_click_url_warning(result.unsubscribe_url)
+    except ValueError as exc:
+        raise SettingError("[mailer] unsubscribe_url", str(exc)) from exc
+    relays = data.get("relays", [])
+    if not isinstance(relays, list):
+        raise SettingError("[[mailer.relays]]", "must be an array of tables")
+    result.relays = [_relay(entry, env) for entry in relays] or [RelaySettings("default")]
     names = [r.name for r in result.relays]
     if len(set(names)) != len(names):
-        raise ConfigError(f"[[mailer.relays]] names must be unique: {names}")
-    result.dkim = _dkim(dict(data.get("dkim", {})), settings.base_dir, env)
+        raise SettingError("[[mailer.relays]] name", f"must be unique: {names}")
+    dkim = data.get("dkim", {})
+    if not isinstance(dkim, dict):
+        raise SettingError("[mailer.dkim]", "must be a table")
+    result.dkim = _dkim(dkim, settings.base_dir, env)
     result.verp = verp_settings(settings, env)
     return result
 
 
 def _relay(entry: Any, env: Mapping[str, str]) -> RelaySettings:
     if not isinstance(entry, dict) or not entry.get("name"):
-        raise ConfigError("each [[mailer.relays]] entry needs a name")
+        raise SettingError("[[mailer.relays]] name", "each relay needs a name")
     relay = RelaySettings(name=str(entry["name"]))
+    table = f"mailer.relays {relay.name}"
     for key in ("host", "username", "password", "tls", "from_address"):
-        if key in entry:
-            setattr(relay, key, str(entry[key]))
+        setattr(relay, key, setting_value(table, entry, key, str, getattr(relay, key)))
     for key in ("port", "max_connections", "max_per_hour", "max_per_day"):
-        if key in entry:
-            setattr(relay, key, int(entry[key]))
-    if "timeout" in entry:
-        relay.timeout = float(entry["timeout"])
+        setattr(relay, key, setting_value(table, entry, key, int, getattr(relay, key)))
+    relay.timeout = setting_value(table, entry, "timeout", float, relay.timeout)
     if relay.tls not in ("none", "starttls", "tls"):
-        raise ConfigError(f"relay {relay.name}: tls must be none, starttls or tls")
+        raise SettingError(f"[{table}] tls", f"must be none, starttls or tls, got {relay.tls!r}")
+    if not 0 < relay.port < 65536:
+        raise SettingError(f"[{table}] port", f"must be between 1 and 65535, got {relay.port}")
     relay.password = env.get(relay.secret_env, relay.password)
     return relay
 
@@ -146,11 +164,11 @@ def _dkim(data: dict[str, Any], base: Path, env: Mapping[str, str]) -> DkimSetti
         try:
             key = path.read_bytes()
         except OSError as exc:
-            raise ConfigError(f"[mailer.dkim] key_file {path}: {exc}") from exc
+            raise SettingError("[mailer.dkim] key_file", f"{path}: {exc.strerror or exc}") from exc
     if not key:
         return None
     if not data.get("domain") or not data.get("selector"):
-        raise ConfigError("[mailer.dkim] needs domain and selector with its key")
+        raise SettingError("[mailer.dkim] domain", "a DKIM key needs domain and selector beside it")
     dkim = DkimSettings(domain=str(data["domain"]), selector=str(data["selector"]), private_key=key)
     if "headers" in data:
         dkim.headers = tuple(str(h).lower() for h in data["headers"])
@@ -162,10 +180,7 @@ def verp_settings(settings: Settings, environ: Mapping[str, str] | None = None) 
     from responsemaster.verp_keys import keyring_from_env, keyring_from_section
 
     section = settings.section("verp")
-    try:
-        keyring = keyring_from_env(environ) or keyring_from_section(section)
-    except ValueError as exc:
-        raise ConfigError(f"[verp]: {exc}") from exc
+    keyring = keyring_from_env(environ) or keyring_from_section(section)
     if keyring is None:
         return None
     return VerpSettings(

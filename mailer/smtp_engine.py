@@ -62,19 +62,24 @@ class DomainThrottle:
         self.rates = rates
         self._next: dict[str, float] = {}
 
-    async def wait(self, domain: str) -> None:
+    def delay(self, domain: str, now: float) -> float:
+        """Seconds until the next free slot for ``domain`` (0: now), and take that slot."""
         rate = self.rates.get(domain, self.default_rate)
         if rate <= 0:
-            return
-        now = asyncio.get_running_loop().time()
+            return 0.0
         slot = max(now, self._next.get(domain, now))
         self._next[domain] = slot + 1.0 / rate
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        return slot - now
 
 
 class SmtpEngine:
-    """Runs jobs through the relays; ``on_outcome`` is called once per finished job."""
+    """Runs jobs through the relays; ``on_outcome`` is called once per finished job.
+
+    Per-domain throttling happens before the shared queue: a job whose
+    domain has no free slot yet waits on a timer, holding no connection, so
+    a slow domain (a provider asking for 2 messages a second) never keeps
+    the connections from the other domains' mail.
+    """
 
     def __init__(self, relays: list[RelayState], throttle: DomainThrottle, on_outcome: Callable[[Outcome], None],
                  max_in_flight: int) -> None:
@@ -87,6 +92,9 @@ class SmtpEngine:
         self.reason = ""
         self._workers: list[asyncio.Task[None]] = []
         self._live = 0
+        #: Jobs waiting for their domain's slot, by timer.
+        self._waiting: dict[asyncio.TimerHandle, Job] = {}
+        self._released = asyncio.Event()
 
     def start(self) -> None:
         for relay in self.relays:
@@ -100,7 +108,7 @@ class SmtpEngine:
             return False
         if not self.slots.locked():  # fast path: a slot is free, no waiting on two events
             await self.slots.acquire()
-            self.queue.put_nowait(job)
+            self._enqueue(job)
             return True
         acquire = asyncio.ensure_future(self.slots.acquire())
         stop = asyncio.ensure_future(self.exhausted.wait())
@@ -112,17 +120,52 @@ class SmtpEngine:
         if self.exhausted.is_set():
             self.slots.release()
             return False
-        self.queue.put_nowait(job)
+        self._enqueue(job)
         return True
 
+    def _enqueue(self, job: Job) -> None:
+        """Into the shared queue now, or when the job's domain has a free slot."""
+        loop = asyncio.get_running_loop()
+        delay = self.throttle.delay(job.domain, loop.time())
+        if delay <= 0:
+            self.queue.put_nowait(job)
+            return
+        handle: asyncio.TimerHandle
+
+        def release() -> None:
+            del self._waiting[handle]
+            self._released.set()
+            if self.exhausted.is_set():
+                self._finish(Outcome(job, "requeue", text=self.reason))
+            else:
+                self.queue.put_nowait(job)
+
+        handle = loop.call_later(delay, release)
+        self._waiting[handle] = job
+
     async def drain(self) -> None:
-        """Wait until every submitted job has an outcome."""
-        await self.queue.join()
+        """Wait until every submitted job has an outcome (the throttled ones included)."""
+        while True:
+            await self.queue.join()
+            if not self._waiting:
+                return
+            self._released.clear()
+            await self._released.wait()
 
     async def close(self) -> None:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        self._flush_waiting()
+
+    def _flush_waiting(self) -> None:
+        """Throttled jobs that will not go out in this run go back to ``queued``."""
+        for handle, job in list(self._waiting.items()):
+            handle.cancel()
+            del self._waiting[handle]
+            self.on_outcome(Outcome(job, "requeue", text=self.reason or "run stopped"))
+            self.slots.release()
+        self._released.set()
 
     def _finish(self, outcome: Outcome) -> None:
         """Report a final outcome, or put a job whose connection dropped before DATA back in line."""
@@ -144,7 +187,6 @@ class SmtpEngine:
                     if not relay.take():
                         self._retire(relay, job, "quota spent" if not relay.down else "relay down")
                         return
-                    await self.throttle.wait(job.domain)
                     if smtp is None:
                         smtp, failures = await self._connect(relay, failures)
                         if smtp is None:
@@ -183,6 +225,7 @@ class SmtpEngine:
             self.exhausted.set()
             self._finish(Outcome(job, "requeue", text=why))
             self._flush_queue()
+            self._flush_waiting()
         else:
             self.queue.put_nowait(job)
 

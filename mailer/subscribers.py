@@ -10,6 +10,7 @@ the list if asked, and is still never mailed. It is counted in the report.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from collections.abc import Iterator
@@ -90,10 +91,16 @@ def _merge_fields(session: Session, subscriber_id: int, fields: dict[str, str], 
 
 
 def add_subscriber(store: Store, list_name: str, address: str, name: str = "", fields: dict[str, str] | None = None) -> CsvReport:
-    """One address, through the same validation and path as a CSV import."""
+    """One address, through the same validation and path as a CSV import.
+
+    The CSV is an in-process round trip that no spreadsheet opens, so its cells
+    are written as typed: the export writer's ``'`` before ``-`` or ``=`` would
+    turn ``-ann@example.org`` into ``'-ann@example.org``.
+    """
     buffer = io.StringIO()
     columns = ["email", "name", *sorted(fields or {})]
-    write_csv([{"email": address, "name": name, **(fields or {})}], columns, buffer)
+    row = {"email": address, "name": name, **(fields or {})}
+    csv.writer(buffer, lineterminator="\r\n").writerows([columns, [row[c] for c in columns]])
     return import_csv(store, buffer.getvalue().encode("utf-8"), list_name, origin="cli")
 
 

@@ -25,19 +25,29 @@ from responsemaster.verp import Keyring
 from responsemaster.verp_keys import token_reader
 
 
+def lookup_names(store: Store, campaign: str, subscriber: str) -> tuple[str | None, str | None]:
+    """The campaign's name and the subscriber's address for a token's ids; None for what the database lacks."""
+    name = address = None
+    with store.reader() as session:
+        if campaign.isdecimal() and campaign.isascii():
+            name = session.execute(select(Campaign.name).where(Campaign.id == int(campaign))).scalar()
+        if subscriber.isdecimal() and subscriber.isascii():
+            address = session.execute(select(Subscriber.address).where(Subscriber.id == int(subscriber))).scalar()
+    return name, address
+
+
 def make_token_reader(
-    keyring: Keyring, section: Mapping[str, Any], store: Store | None = None, id_domains: Iterable[str] = ()
+    keyring: Keyring, section: Mapping[str, Any], store: Store | None = None, id_domains: Iterable[str] = (),
+    prefixes: Iterable[str] = (),
 ) -> TokenReader:
     """A ``TokenReader`` for the classifier; without a store the ids are returned as they are."""
-    verify = token_reader(keyring, section, id_domains)
+    verify = token_reader(keyring, section, id_domains, prefixes)
 
     @lru_cache(maxsize=4096)
     def names(campaign: str, subscriber: str) -> tuple[str, str]:
-        if store is None or not campaign.isdigit() or not subscriber.isdigit():
+        if store is None:
             return campaign, subscriber
-        with store.reader() as session:
-            name = session.execute(select(Campaign.name).where(Campaign.id == int(campaign))).scalar()
-            address = session.execute(select(Subscriber.address).where(Subscriber.id == int(subscriber))).scalar()
+        name, address = lookup_names(store, campaign, subscriber)
         return name or campaign, address or subscriber
 
     def read(value: str) -> TokenResult | None:

@@ -1,4 +1,4 @@
-"""The eleven categories and the reason vocabulary (SPEC section 2 and 6).
+"""The eleven categories and the reason vocabulary (docs/categories.md).
 
 Reasons use Sisimai's words for bounces so that verdicts compare directly with
 the reference decoder; non-bounce categories carry finer reasons of their own.
@@ -36,6 +36,11 @@ BOUNCE_CATEGORIES = frozenset(
         Category.MESSAGE_RESTRICTION,
     }
 )
+
+#: Categories whose From is a system reporting a failure (an MTA, a complaint desk),
+#: never the subscriber: with no other attribution, such a message concerns nobody.
+#: (Not delivery_status: a read receipt comes from the subscriber's own mail client.)
+REPORTED_BY_A_SYSTEM = BOUNCE_CATEGORIES | {Category.FEEDBACK_LOOP}
 
 _REASONS: dict[Category, tuple[str, ...]] = {
     Category.HARD_BOUNCE: ("userunknown", "hostunknown", "hasmoved", "notaccept"),

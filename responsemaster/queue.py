@@ -21,7 +21,7 @@ from typing import Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 
-from responsemaster.config import ConfigError, Settings, load_settings
+from responsemaster.config import SettingError, Settings, load_settings
 
 QUEUE_NAME = "responsemaster"
 #: One runtime per (process, config file): built lazily inside the consumer process.
@@ -34,8 +34,16 @@ def queue_url(settings: Settings) -> str:
     return url or f"sqlite:///{settings.var / 'huey.db'}"
 
 
-def make_huey(settings: Settings) -> Huey:
+def check_queue_url(settings: Settings) -> str:
+    """The queue URL, or SettingError when it names no queue Huey has (read before anything starts)."""
     url = queue_url(settings)
+    if url.startswith(("redis://", "rediss://", "unix://", "sqlite:///")) or url == "memory://":
+        return url
+    raise SettingError("[queue] url", f"must be sqlite:///PATH, redis://HOST:PORT/DB or memory:// (got {url!r})")
+
+
+def make_huey(settings: Settings) -> Huey:
+    url = check_queue_url(settings)
     name = str(settings.section("queue").get("name", QUEUE_NAME))
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, url=url)
@@ -43,9 +51,7 @@ def make_huey(settings: Settings) -> Huey:
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=str(path))
-    if url == "memory://":
-        return MemoryHuey(name, immediate=True)
-    raise ConfigError(f"[queue] url must be sqlite:///PATH, redis://HOST:PORT/DB or memory:// (got {url!r})")
+    return MemoryHuey(name, immediate=True)
 
 
 def runtime_for(config_file: str | None) -> Any:

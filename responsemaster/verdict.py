@@ -2,7 +2,7 @@
 
 A verdict crosses every stage boundary (classify -> route -> store -> API), so
 it is plain data: frozen-ish dataclasses with a JSON form that is exactly the
-command-line contract of SPEC section 6.
+command-line contract described in docs/categories.md.
 """
 
 from __future__ import annotations
@@ -10,7 +10,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-
+#: Why a message got no category (the ``reason`` of a failure verdict, counted in /metrics).
+#: The classifier raised: a bug, reported as such, never dressed up as a guess.
+CLASSIFIER_ERROR = "classifier_error"
+#: The input is not an e-mail message: no header block, or no sender (classify/not_mail.py).
+NOT_MAIL = "not_mail"
+#: The parser found nothing usable in it.
+UNPARSEABLE = "unparseable"
+#: The file could not be read, or does not exist (the command line only).
+UNREADABLE = "unreadable"
+#: The worker's attempts ran out: every worker that took it died or failed on it.
+GAVE_UP = "gave_up"
+FAILURE_KINDS = (CLASSIFIER_ERROR, NOT_MAIL, UNPARSEABLE, UNREADABLE, GAVE_UP)
 
 
 @dataclass
@@ -33,10 +44,15 @@ class RecipientVerdict:
     action: str = ""
     #: The SMTP command the remote server rejected (RCPT, MAIL, DATA, HELO, ...).
     command: str = ""
+    #: What decided the reason: ``rmodel:<id>`` (the recipient model), ``rule:<id>``
+    #: (a final rule, or the hand-written reading without a model), a detector, ...
     decided_by: str = ""
+    #: How sure that decision is (the model's calibrated probability of the category); the
+    #: classifier always sets it. Routing holds a hard bounce below its threshold for a person.
+    confidence: float = 1.0
 
     def to_json(self) -> dict[str, Any]:
-        """SPEC section 6: a forwarded address's bounce names the final recipient; the
+        """A forwarded address's bounce names the final recipient; the
         subscriber (the original recipient) is in the verdict's attribution, and here as
         ``original_recipient``."""
         data: dict[str, Any] = {
@@ -47,6 +63,8 @@ class RecipientVerdict:
             "reply_code": self.reply_code,
             "remote_mta": self.remote_mta,
             "diagnostic": self.diagnostic,
+            "decided_by": self.decided_by,
+            "confidence": round(float(self.confidence), 4),
         }
         if self.final_recipient:
             data["original_recipient"] = self.address
@@ -78,9 +96,14 @@ class Attribution:
 
 @dataclass
 class Verdict:
-    """One returned message, classified."""
+    """One returned message, classified; or, with ``error`` set and no category, not classified.
 
-    category: str
+    A failure never carries a category: a guess would send noise or a crash
+    down a category's path (a "human reply" forwarded to customer service).
+    The worker quarantines such a message whole with ``error`` as the reason.
+    """
+
+    category: str | None
     confidence: float
     decided_by: str
     reason: str = ""
@@ -98,8 +121,13 @@ class Verdict:
     #: ARF Feedback-Type for feedback_loop (abuse, fraud, ...).
     feedback_type: str = ""
 
+    @classmethod
+    def failure(cls, kind: str, error: str) -> Verdict:
+        """No verdict: ``kind`` (one of FAILURE_KINDS) says why, ``error`` in words."""
+        return cls(category=None, confidence=0.0, decided_by="error", reason=kind, error=error)
+
     def to_json(self, file: str | None = None) -> dict[str, Any]:
-        """The SPEC section 6 JSONL object (plus a few optional extras)."""
+        """The ``classify --jsonl`` object (docs/categories.md), optional fields only when set."""
         data: dict[str, Any] = {}
         if file is not None:
             data["file"] = file

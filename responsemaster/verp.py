@@ -31,7 +31,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from types import MappingProxyType
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
+
+from responsemaster.config import is_loopback_host
 
 VERSION = "1"
 MAC_BYTES = 8  # 64-bit tag: see the forgery argument in the spec
@@ -375,6 +377,24 @@ def tokens_in_references(header_value: str) -> list[str]:
 # --- List-Unsubscribe (RFC 2369, RFC 8058)
 
 
+def one_click_url_warning(url: str) -> str:
+    """Check a one-click unsubscribe URL: ``""`` when it is https, a warning for a loopback http URL.
+
+    RFC 8058 wants https, and a subscriber's mail client must be able to reach
+    the URL. ``http://`` on a loopback host (``127.0.0.0/8``, ``::1``,
+    ``localhost``) is the product's own local endpoint: accepted for a trial,
+    with a warning, since no real recipient can click it. Anything else
+    raises ValueError.
+    """
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme == "https" and host:
+        return ""
+    if scheme == "http" and is_loopback_host(host):
+        return f"{url} is plain http on a loopback host: fine for a trial, but no subscriber can reach it"
+    raise ValueError(f"one-click unsubscribe needs an https:// URL (http:// only on a loopback host), got {url!r}")
+
+
 def list_unsubscribe_headers(token: str, mailto_address: str, https_base: str) -> dict[str, str]:
     """``List-Unsubscribe`` with tokened mailto and https URIs, plus RFC 8058 one-click.
 
@@ -382,8 +402,7 @@ def list_unsubscribe_headers(token: str, mailto_address: str, https_base: str) -
     into the https URL (replacing ``{token}``, else appended as a path
     segment). Both headers must be covered by the DKIM signature for RFC 8058.
     """
-    if not https_base.lower().startswith("https://"):
-        raise ValueError(f"one-click unsubscribe needs an https:// URL, got {https_base!r}")
+    one_click_url_warning(https_base)
     local, at, domain = mailto_address.rpartition("@")
     if not at or not local or not domain:
         raise ValueError(f"unsubscribe mailbox {mailto_address!r} is not an address")

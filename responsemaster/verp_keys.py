@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from responsemaster.classify.attribution import TokenReader, TokenResult
+from responsemaster.config import SettingError
 from responsemaster.verp import (
     DEFAULT_PREFIX,
     InvalidToken,
@@ -44,20 +45,33 @@ def keyring_from_env(environ: Mapping[str, str] | None = None) -> Keyring | None
     if not secret:
         return None
     key_id = env.get(KEY_ID_ENV) or DEFAULT_KEY_ID
-    return Keyring({key_id: secret.encode("utf-8")}, current=key_id)
+    try:
+        return Keyring({key_id: secret.encode("utf-8")}, current=key_id)
+    except ValueError as exc:
+        raise SettingError(SECRET_ENV, str(exc)) from exc
 
 
 def keyring_from_section(section: Mapping[str, Any]) -> Keyring | None:
-    """A keyring from a ``[verp]`` config table, or None when it lists no keys."""
+    """A keyring from a ``[verp]`` config table, or None when it lists no keys.
+
+    Every problem is a :class:`SettingError` naming the setting (an empty
+    secret, a short one, a current key that is not listed...).
+    """
     keys = section.get("keys") or {}
     if not keys:
         return None
-    if not isinstance(keys, Mapping):
-        raise ValueError("[verp] keys must be a table of key id = secret")
+    if not isinstance(keys, Mapping) or not all(isinstance(v, str) for v in keys.values()):
+        raise SettingError("[verp] keys", 'must be a table of key id = "secret"')
     current = section.get("current_key") or (next(iter(keys)) if len(keys) == 1 else None)
     if not current:
-        raise ValueError("[verp] lists several keys: set current_key to the one that signs")
-    return Keyring.from_settings({str(k): str(v) for k, v in keys.items()}, current, section.get("retired_keys", ()))
+        raise SettingError("[verp] current_key", "must name the key that signs when keys lists several")
+    retired = section.get("retired_keys", ())
+    if not isinstance(retired, list | tuple):
+        raise SettingError("[verp] retired_keys", "must be a list of key ids")
+    try:
+        return Keyring.from_settings({str(k): v for k, v in keys.items()}, str(current), retired)
+    except ValueError as exc:
+        raise SettingError("[verp] keys", str(exc)) from exc
 
 
 def configured_keyring(section: Mapping[str, Any]) -> Keyring | None:
@@ -65,16 +79,22 @@ def configured_keyring(section: Mapping[str, Any]) -> Keyring | None:
     return keyring_from_env() or keyring_from_section(section)
 
 
-def token_reader(keyring: Keyring, section: Mapping[str, Any], id_domains: Iterable[str] = ()) -> TokenReader:
+def token_reader(
+    keyring: Keyring, section: Mapping[str, Any], id_domains: Iterable[str] = (), prefixes: Iterable[str] = ()
+) -> TokenReader:
     """Reads tokens from envelope addresses and from our own Message-IDs.
 
-    A Message-ID is only considered when its domain is one of ours (the
+    An address carries a token when its local part is ``<prefix>+<token>``:
+    the ``[verp]`` prefix (the return path) or one of ``prefixes`` (the
+    List-Unsubscribe mailto's local part, ``unsubscribe+<token>@...``, so a
+    request mailed there names the subscriber whoever sends it). A
+    Message-ID is only considered when its domain is one of ours (the
     ``[verp]`` message-id or bounce domain, plus ``id_domains``, e.g. the
     mailer's sending domain), so another mailer's Message-ID that happens to
     look like a token is never flagged as forged. The result carries the ids
     the token names; turning them into addresses is the store's business.
     """
-    prefix = str(section.get("prefix") or DEFAULT_PREFIX).lower()
+    tokened = {str(section.get("prefix") or DEFAULT_PREFIX).lower(), *(p.lower() for p in prefixes if p)}
     bounce_domain = str(section.get("bounce_domain") or DEFAULT_BOUNCE_DOMAIN).lower()
     ours = {str(section.get("message_id_domain") or bounce_domain).lower(), *(d.lower() for d in id_domains if d)}
 
@@ -82,7 +102,7 @@ def token_reader(keyring: Keyring, section: Mapping[str, Any], id_domains: Itera
         local, _, domain = value.strip("<> ").rpartition("@")
         local, domain = local.lower(), domain.lower()
         try:
-            if local.startswith(prefix + "+"):
+            if (prefix := local.partition("+")[0]) in tokened and "+" in local:
                 data = parse_return_path(value, keyring, prefix)
             elif domain in ours and (token := token_from_message_id(value)) is not None:
                 data = decode_token(token, keyring)

@@ -40,7 +40,7 @@ from responsemaster.routing.router import Router
 from responsemaster.store import claims
 from responsemaster.store.database import Store
 from responsemaster.store.recording import concerned_address, find_recorded, find_recorded_many, record_message
-from responsemaster.verdict import Verdict
+from responsemaster.verdict import GAVE_UP, Verdict
 
 logger = logging.getLogger("responsemaster.worker")
 
@@ -168,7 +168,7 @@ def _prepare(
         return item  # already recorded: only the source has to be told again
     if attempts[msg.key] > options.max_attempts:
         item.reason = f"gave up after {attempts[msg.key] - 1} attempts: {_last_error(store, msg)}"
-        item.verdict = Verdict("user_reply", 0.0, "error", "reply", error=item.reason)
+        item.verdict = Verdict.failure(GAVE_UP, item.reason)
     else:
         item.verdict = classifier.classify(msg.raw)  # type: ignore[attr-defined]
         if item.verdict.error:
@@ -263,7 +263,7 @@ def _lock_order(item: _Prepared) -> tuple[str, ...]:
     verdict = item.verdict
     if verdict is None:
         return ("",)
-    return (verdict.category, verdict.reason, concerned_address(verdict).lower(), verdict.attribution.campaign)
+    return (verdict.category or "", verdict.reason, concerned_address(verdict).lower(), verdict.attribution.campaign)
 
 
 def _record_one(session: Session, router: Router, item: _Prepared, outbox: list[int]) -> str:

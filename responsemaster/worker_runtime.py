@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from responsemaster.config import Settings
+from responsemaster.config import Settings, setting_value
 from responsemaster.ingest.source import Source
 from responsemaster.routing.outbox import OutboxDeliverer
 from responsemaster.routing.router import Router, build_router
@@ -48,12 +48,9 @@ def worker_options(settings: Settings) -> WorkerOptions:
     data = settings.section("worker")
     options = WorkerOptions()
     for key in ("batch_size", "max_attempts"):
-        if key in data:
-            setattr(options, key, int(data[key]))
-    if "lease_seconds" in data:
-        options.lease_seconds = float(data["lease_seconds"])
-    if "sync_kept_files" in data:
-        options.sync_kept_files = bool(data["sync_kept_files"])
+        setattr(options, key, setting_value("worker", data, key, int, getattr(options, key)))
+    options.lease_seconds = setting_value("worker", data, "lease_seconds", float, options.lease_seconds)
+    options.sync_kept_files = setting_value("worker", data, "sync_kept_files", bool, options.sync_kept_files)
     return options
 
 
@@ -129,10 +126,12 @@ def _store_token_reader(settings: Settings, store: Store):
     """
     from mailer.settings import mailer_settings
     from mailer.token_reader import make_token_reader
+    from responsemaster.classify import token_prefixes
     from responsemaster.verp_keys import configured_keyring
 
     section = settings.section("verp")
     keyring = configured_keyring(section)
     if keyring is None:
         return None
-    return make_token_reader(keyring, section, store, id_domains=[mailer_settings(settings).sending_domain])
+    mailer = mailer_settings(settings)
+    return make_token_reader(keyring, section, store, id_domains=[mailer.sending_domain], prefixes=token_prefixes(settings))

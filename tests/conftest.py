@@ -2,8 +2,9 @@
 
 The corpus (real mail nobody here wrote) lives beside the repository in
 ``../shared/corpus`` or wherever ``$RESPONSEMASTER_CORPUS`` points. Tests that
-need it are skipped when it is missing, except under ``CI=true``, where a
-missing corpus fails the run with a message saying where it was looked for.
+need it are skipped when it is missing, except under CI (the one rule of
+``fixtures.servers.under_ci``), where a missing corpus fails them with a
+message saying where it was looked for.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
+from fixtures.servers import missing
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,7 +24,7 @@ def corpus_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "corpus"
 
 
-def _require_corpus() -> Path:
+def _require_corpus() -> Path:  # type: ignore[return]
     path = corpus_dir()
     if (path / "bounces" / "labels.jsonl").is_file():
         return path
@@ -30,9 +32,7 @@ def _require_corpus() -> Path:
         f"the labelled corpus is missing: looked for {path}/bounces/labels.jsonl "
         "(put shared/ beside the clone or set RESPONSEMASTER_CORPUS)"
     )
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(why, pytrace=False)
-    pytest.skip(why)
+    missing(why)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -73,6 +74,24 @@ def test_keys_are_stored_salted_and_hashed_and_revocation_is_immediate(api_env: 
     with api_env.store.transaction() as s:
         revoke_key(s, "writeer")
     assert api_env.client.get(path, headers=api_env.h("write")).status_code == 401
+
+
+def test_a_revoked_key_is_refused_within_the_default_cache_time(store, tmp_path: Path) -> None:  # noqa: F811
+    """With the default key cache (not switched off as elsewhere): served from the cache, refused once it expires."""
+    from api.config import ApiSettings
+    from api.keys import revoke_key
+
+    ttl = ApiSettings().key_cache_seconds
+    assert ttl == 2.0  # the documented default
+    env = build_env(store, tmp_path, key_cache_seconds=ttl)
+    with env.client:
+        assert env.client.get("/api/v1/suppressions/", headers=env.h("write")).status_code == 200  # now cached
+        with env.store.transaction() as s:
+            revoke_key(s, "writeer")
+        revoked_at = time.monotonic()
+        time.sleep(max(0.0, revoked_at + ttl + 0.05 - time.monotonic()))
+        assert env.client.get("/api/v1/suppressions/", headers=env.h("write")).status_code == 401
+        assert env.client.get("/api/v1/suppressions/", headers=env.h("read")).status_code == 200  # others unaffected
 
 
 def test_keys_never_appear_in_logs(api_env: ApiEnv, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811

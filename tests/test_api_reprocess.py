@@ -7,12 +7,9 @@ from pathlib import Path
 import pytest
 from fixtures.api_setup import add_message
 from fixtures.store_backends import db_url, store  # noqa: F401
-from huey import MemoryHuey
 from sqlalchemy import select
 
-from api import reprocess as reprocess_module
 from api.reprocess import NotQuarantined, reprocess
-from api.tasks import register_api_tasks
 from responsemaster.config import Settings
 from responsemaster.routing.router import build_router
 from responsemaster.store import Store
@@ -47,13 +44,3 @@ def test_reprocess_records_the_message_again_and_keeps_the_quarantined_row(
         reprocess(store, classifier, build_router(settings), made["uid"])
     with pytest.raises(LookupError):
         reprocess(store, classifier, build_router(settings), "f" * 32)
-
-
-def test_api_tasks_run_on_huey(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple[str, str]] = []
-    monkeypatch.setattr(reprocess_module, "reprocess_with_runtime", lambda settings, uid: seen.append(("r", uid)) or {})
-    monkeypatch.setattr("api.tasks.train_subprocess", lambda config: seen.append(("t", str(config))) or {})
-    tasks = register_api_tasks(MemoryHuey("api-test", immediate=True), None)
-    assert tasks.reprocess("abc123")
-    assert tasks.retrain()
-    assert seen == [("r", "abc123"), ("t", "None")]

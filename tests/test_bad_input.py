@@ -1,4 +1,11 @@
-"""Hostile and broken input: every message gets a result, the run goes on, time and memory stay bounded.
+"""Hostile and broken input: mail is classified, noise is called noise, time and memory stay bounded.
+
+Hostile but well-formed mail (deep MIME, broken charsets, backtracking bait,
+huge headers) must come out classified *without an internal error*, and a
+real bounce among it with its category; input that is not mail at all
+(random bytes, text, a licence, JSON) must come out as ``not_mail`` with no
+category. A classifier that raises fails these tests (the last test here
+proves it by running them against a classifier patched to raise).
 
 Bounds here are safety limits (a hang or a blow-up fails), not performance
 assertions: they are ten or more times what a healthy run needs. Speed is
@@ -11,6 +18,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -22,18 +30,28 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responsemaster.categories import CATEGORIES
+from responsemaster.categories import BOUNCE_CATEGORIES, CATEGORIES
+from responsemaster.classify.not_mail import not_mail_reason
+from responsemaster.verdict import NOT_MAIL, UNPARSEABLE
 
+REPO = Path(__file__).resolve().parent.parent
 #: Seconds any single message may take, whatever it contains.
 TIME_LIMIT = 5.0
 
 
-def assert_result(verdict) -> None:
-    """A verdict with one of the eleven categories; an error, if any, is a string."""
+def assert_classified(verdict) -> None:
+    """Classified: one of the eleven categories and no error (an internal failure is not a result)."""
+    assert verdict.error is None, f"not classified: {verdict.reason}: {verdict.error}"
     assert verdict.category in CATEGORIES, verdict
-    assert verdict.error is None or isinstance(verdict.error, str)
     assert 0.0 <= float(verdict.confidence) <= 1.0
     json.dumps(verdict.to_json("x"), ensure_ascii=False).encode("utf-8")  # the CLI can print it
+
+
+def assert_not_mail(verdict) -> None:
+    """Called noise: no category (never a guess), the ``not_mail`` kind and a reason in words."""
+    assert (verdict.category, verdict.reason) == (None, NOT_MAIL), verdict
+    assert verdict.error.startswith("not mail: "), verdict.error
+    assert verdict.to_json("x")["category"] is None
 
 
 def classify_bounded(classifier, raw: bytes, seconds: float = TIME_LIMIT, megabytes: float | None = None):
@@ -59,9 +77,7 @@ def classify_bounded(classifier, raw: bytes, seconds: float = TIME_LIMIT, megaby
     assert outcome["elapsed"] < seconds
     if megabytes is not None:
         assert outcome["peak"] < megabytes * 1e6, f"peak {outcome['peak'] / 1e6:.0f} MB (limit {megabytes} MB)"
-    verdict = outcome["verdict"]
-    assert_result(verdict)
-    return verdict
+    return outcome["verdict"]
 
 
 def _classify_and_report(classifier, raw: bytes, trace: bool, send) -> None:
@@ -113,14 +129,12 @@ def ten_megabytes() -> bytes:
             b"Content-Type: text/plain\r\n\r\n" + line * (10_000_000 // len(line)))
 
 
+#: Hostile but well-formed mail (a header block with a sender): each must be classified without an error.
 HOSTILE: dict[str, Callable[[], bytes]] = {
-    "empty": lambda: b"",
     "only-headers": lambda: b"From: someone@example.org\r\nSubject: hello\r\nTo: list@example.com\r\n",
     "only-headers-no-newline": lambda: b"From: someone@example.org",
-    "binary-garbage": lambda: random.Random(1).randbytes(200_000),
-    "binary-garbage-with-header": lambda: b"Subject: x\r\n\r\n" + random.Random(2).randbytes(200_000),
+    "binary-garbage-with-header": lambda: b"From: a@example.org\r\nSubject: x\r\n\r\n" + random.Random(2).randbytes(200_000),
     "nul-in-headers": lambda: b"From: a\x00@example.org\r\nSub\x00ject: x\x00y\r\nTo: \x00\r\n\x00: \x00\r\n\r\nbody\x00",
-    "nul-everywhere": lambda: b"\x00" * 100_000,
     "mime-nested-1000": lambda: nested_mime(1000),
     "mime-nested-5000": lambda: nested_mime(5000),
     "unknown-charsets": lambda: (
@@ -139,13 +153,34 @@ HOSTILE: dict[str, Callable[[], bytes]] = {
         b'From: MAILER-DAEMON@x.org\r\nContent-Type: multipart/report; boundary="B"\r\n\r\n--B\r\n'
         b"Content-Type: message/delivery-status\r\n\r\n" + b":::\r\n\r\n;;;\r\n" * 5000 + b"\r\n--B--\r\n"),
     "huge-header-line": lambda: b"Subject: " + b"=?utf-8?q?a?= " * 400_000 + b"\r\nFrom: " + b"<" * 1_000_000 + b"\r\n\r\nhi",
-    "many-headers": lambda: b"X-H: v\r\n" * 200_000 + b"\r\nbody",
+    "many-headers": lambda: b"From: a@example.org\r\n" + b"X-H: v\r\n" * 200_000 + b"\r\nbody",
     "many-recipients": lambda: dsn_with_diagnostic(b"x").replace(
         b"Final-Recipient: rfc822; user@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n",
         b"Final-Recipient: rfc822; u@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n" * 20_000),
     "many-parts": lambda: b'From: a@example.org\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
     + b"--b\r\nContent-Type: text/plain\r\n\r\npart\r\n" * 50_000 + b"--b--\r\n",
-    "nested-rfc822": lambda: (b"Content-Type: message/rfc822\r\n\r\n" * 2000) + b"Subject: inner\r\n\r\nhi",
+    "nested-rfc822": lambda: b"From: a@example.org\r\n" + (b"Content-Type: message/rfc822\r\n\r\n" * 2000)
+    + b"Subject: inner\r\n\r\nhi",
+}
+#: The hostile inputs that are real bounces, and the category the standards give them
+#: (RFC 3464 Action: failed with RFC 3463 status 5.1.1, a bad mailbox; no words contradict it).
+BOUNCES = {"many-recipients": ("hard_bounce", "u@example.org")}
+
+#: Input that is not mail: no header block, or no sender. Never a category, never a reply.
+NOISE: dict[str, Callable[[], bytes]] = {
+    "empty": lambda: b"",
+    "blank-lines": lambda: b"\n" * 20,
+    "random-bytes": lambda: random.Random(1).randbytes(200_000),
+    "nul-everywhere": lambda: b"\x00" * 100_000,
+    "plain-text": lambda: b"hello\n",
+    "licence": lambda: (b"Example Licence\n\nCopyright 2026 the authors of this fixture.\n\nUse, copy and change this"
+                        b" text as you like; it comes with no warranty: none at all.\n"),
+    "readme": lambda: (REPO / "README.md").read_bytes(),
+    "pyproject": lambda: (REPO / "pyproject.toml").read_bytes(),
+    "json": lambda: json.dumps({"from": "a@example.org", "subject": "hi", "to": ["b@example.org"]}).encode(),
+    "json-lines": lambda: b'{"From": "a@example.org"}\n{"From": "b@example.org"}\n',
+    "csv": lambda: b"email,name\njane@example.org,Jane\n",
+    "headers-without-sender": lambda: b"Subject: hello\r\nX-Note: no one sent this\r\n\r\nbody\r\n",
 }
 
 #: Lines built to make a backtracking regular expression explode (catastrophic
@@ -178,34 +213,67 @@ BOUNCE_ENVELOPES = (
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_message_gets_a_result(classifier, name: str) -> None:
-    classify_bounded(classifier, HOSTILE[name]())
+def test_hostile_mail_is_classified(classifier, name: str) -> None:
+    verdict = classify_bounded(classifier, HOSTILE[name]())
+    assert_classified(verdict)
+    if name in BOUNCES:
+        category, address = BOUNCES[name]
+        assert (verdict.category, verdict.recipients[0].address) == (category, address)
+
+
+@pytest.mark.parametrize("name", sorted(NOISE))
+def test_noise_is_not_mail(classifier, name: str) -> None:
+    assert_not_mail(classify_bounded(classifier, NOISE[name]()))
 
 
 def test_ten_megabyte_message_is_bounded(classifier) -> None:
-    classify_bounded(classifier, ten_megabytes(), seconds=TIME_LIMIT, megabytes=200)
+    verdict = classify_bounded(classifier, ten_megabytes(), seconds=TIME_LIMIT, megabytes=200)
+    assert_classified(verdict)
+    assert (verdict.category, verdict.recipients[0].address) == ("hard_bounce", "user@example.org")  # 550 5.1.1 user unknown
 
 
 @pytest.mark.parametrize("name", sorted(REDOS_LINES))
 def test_backtracking_bait_in_a_dsn(classifier, name: str) -> None:
-    classify_bounded(classifier, dsn_with_diagnostic(REDOS_LINES[name]))
+    verdict = classify_bounded(classifier, dsn_with_diagnostic(REDOS_LINES[name]))
+    assert_classified(verdict)
+    # Action: failed, Status: 5.1.1 and a diagnostic that says nothing else: a bad mailbox (RFC 3463).
+    assert (verdict.category, verdict.recipients[0].address) == ("hard_bounce", "user@example.org")
 
 
 @pytest.mark.parametrize("envelope", range(len(BOUNCE_ENVELOPES)))
 @pytest.mark.parametrize("name", sorted(REDOS_LINES))
 def test_backtracking_bait_in_text_bounces(classifier, name: str, envelope: int) -> None:
     sender, subject = BOUNCE_ENVELOPES[envelope]
-    classify_bounded(classifier, text_bounce_with(REDOS_LINES[name], sender, subject))
+    assert_classified(classify_bounded(classifier, text_bounce_with(REDOS_LINES[name], sender, subject)))
 
 
 def test_truncated_corpus_messages(classifier, sample_messages: list[bytes]) -> None:
-    """Real messages cut at many points (inside headers, boundaries, base64, DSN fields)."""
+    """Real messages cut at many points (inside headers, boundaries, base64, DSN fields).
+
+    Cut inside the header block before any sender or trace field, a message is
+    not mail any more (``not_mail``); cut anywhere after that it is classified,
+    without an error.
+    """
     for raw in sample_messages:
         cuts = sorted({1, 10, 100, len(raw) // 3, len(raw) // 2, len(raw) - 1, *range(0, len(raw), max(1, len(raw) // 12))})
         for cut in cuts:  # in-process: real prefixes are cheap, and a fork per cut is not
             started = time.perf_counter()
-            assert_result(classifier.classify(raw[:cut]))
+            verdict = classifier.classify(raw[:cut])
             assert time.perf_counter() - started < TIME_LIMIT
+            if verdict.reason == NOT_MAIL and not re.search(rb"\n\r?\n", raw[:cut]):
+                assert_not_mail(verdict)  # the header block was cut before a sender
+            else:
+                assert_classified(verdict)
+
+
+def test_every_message_of_the_corpus_and_training_data_is_mail(corpus: Path) -> None:
+    """The not-mail check rejects none of the real mail here, and every other file beside it."""
+    messages = sorted(corpus.rglob("*.eml")) + sorted((REPO / "training_data").rglob("*.eml"))
+    others = [p for p in corpus.rglob("*") if p.is_file() and p.suffix != ".eml"]  # READMEs, licences, labels
+    rejected = [(str(p), why) for p in messages if (why := not_mail_reason(p.read_bytes())) is not None]
+    assert len(messages) > 1000 and rejected == []
+    accepted = [str(p) for p in others if not_mail_reason(p.read_bytes()) is None]
+    assert len(others) >= 10 and accepted == []
 
 
 # --- property test ------------------------------------------------------------------------------
@@ -250,37 +318,103 @@ _OPS = st.lists(
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(pick=st.integers(0, 10_000), ops=_OPS)
-def test_mutated_corpus_messages_never_raise(classifier, sample_messages: list[bytes], pick: int, ops) -> None:
+def test_mutated_corpus_messages_never_fail_the_classifier(classifier, sample_messages: list[bytes], pick: int, ops) -> None:
+    """A mutant is classified, or (mutated out of its header block or sender) called not mail or unparseable."""
     raw = _mutate(sample_messages[pick % len(sample_messages)], ops)
     verdict = classifier.classify(raw)
-    assert verdict.category in CATEGORIES
+    if verdict.error is not None and verdict.reason in (NOT_MAIL, UNPARSEABLE):
+        assert verdict.category is None and (verdict.reason != NOT_MAIL or not_mail_reason(raw))
+    else:
+        assert_classified(verdict)
 
 
 # --- through the command line -------------------------------------------------------------------
 
 
-def test_cli_gives_one_line_per_hostile_input_in_order(tmp_path: Path) -> None:
-    names = ["empty", "binary-garbage", "nul-in-headers", "mime-nested-1000", "unknown-charsets", "broken-base64",
-             "only-headers", "huge-header-line"]
-    paths = []
-    for number, name in enumerate(names):
-        path = tmp_path / f"{number:02d}-{name}.eml"
-        path.write_bytes(HOSTILE[name]())
-        paths.append(path)
-    bait = tmp_path / "99-redos.eml"
-    bait.write_bytes(dsn_with_diagnostic(REDOS_LINES["spaces-then-x"]))
-    paths.append(bait)
-    missing = tmp_path / "does-not-exist.eml"
-    paths.insert(3, missing)
-    proc = subprocess.run(
+def _classify_cli(*paths: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
         [sys.executable, "-m", "responsemaster", "classify", "--jsonl", "--no-model", *map(str, paths)],
         capture_output=True, timeout=120, env={**os.environ, "PYTHONIOENCODING": "utf-8"}, check=False,
     )
-    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")[-2000:]
-    lines = proc.stdout.decode("utf-8").splitlines()
-    assert len(lines) == len(paths), proc.stdout[-2000:]
-    rows = [json.loads(line) for line in lines]
+
+
+def test_cli_gives_one_line_per_hostile_input_in_order(tmp_path: Path) -> None:
+    mail = ["nul-in-headers", "mime-nested-1000", "unknown-charsets", "broken-base64", "only-headers", "huge-header-line"]
+    noise = ["empty", "random-bytes", "plain-text", "licence", "json"]
+    paths, expected = [], []
+    for number, (name, make) in enumerate([(n, HOSTILE[n]) for n in mail] + [(n, NOISE[n]) for n in noise]):
+        path = tmp_path / f"{number:02d}-{name}.eml"
+        path.write_bytes(make())
+        paths.append(path)
+        expected.append("mail" if name in HOSTILE else "noise")
+    bait = tmp_path / "99-redos.eml"
+    bait.write_bytes(dsn_with_diagnostic(REDOS_LINES["spaces-then-x"]))
+    paths.append(bait)
+    expected.append("hard_bounce")
+    paths.insert(3, tmp_path / "does-not-exist.eml")
+    expected.insert(3, "missing")
+    proc = _classify_cli(*paths)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 2, stderr[-2000:]  # a given path does not exist: 2, after every other line
+    assert "Traceback" not in stderr and f"no such file or directory: {paths[3]}" in stderr
+    rows = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
     assert [row["file"] for row in rows] == [str(p) for p in paths]
-    for row in rows:
-        assert row["category"] in CATEGORIES
-    assert "error" in rows[3]  # the missing file
+    for row, kind in zip(rows, expected):
+        if kind in ("noise", "missing"):  # a failure line never carries a category
+            assert row["category"] is None and row["error"], row
+            assert row["reason"] == ("not_mail" if kind == "noise" else "unreadable"), row
+        else:
+            assert "error" not in row and row["category"] in CATEGORIES, row
+            assert kind == "mail" or row["category"] == kind
+
+
+def test_cli_skips_files_in_a_folder_that_are_not_mail(tmp_path: Path) -> None:
+    folder = tmp_path / "returns"
+    folder.mkdir()
+    (folder / "a-bounce.eml").write_bytes(dsn_with_diagnostic(b"user unknown"))
+    (folder / "b-reply.eml").write_bytes(HOSTILE["only-headers"]())
+    for name in ("LICENSE", "README.md", "labels.jsonl", "notes.txt"):
+        (folder / name).write_bytes(NOISE[{"LICENSE": "licence", "README.md": "readme", "labels.jsonl": "json-lines",
+                                           "notes.txt": "plain-text"}[name]]())
+    proc = _classify_cli(folder)
+    stderr = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 0, stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+    assert [Path(row["file"]).name for row in rows] == ["a-bounce.eml", "b-reply.eml"]
+    assert rows[0]["category"] in BOUNCE_CATEGORIES and rows[1]["category"] in CATEGORIES
+    skipped = sorted(re.findall(r"^skipped (\S+): not mail: ", stderr, re.M))
+    assert skipped == sorted(str(folder / n) for n in ("LICENSE", "README.md", "labels.jsonl", "notes.txt")), stderr
+
+
+# --- the tests above fail when the classifier does -----------------------------------------------
+
+_RAISE_PLUGIN = """
+from responsemaster.classify.pipeline import Classifier
+
+def _broken(self, raw):
+    raise RuntimeError("injected fault: the classifier is broken")
+
+Classifier._classify = _broken
+"""
+
+
+def test_a_classifier_that_raises_fails_these_tests(tmp_path: Path) -> None:
+    """Mutation check: with ``Classifier._classify`` patched to raise, the hostile-mail tests fail, every one.
+
+    (Before failure verdicts existed, a crash became a ``user_reply`` with
+    ``error`` set and all of them passed.) The noise tests still pass: noise
+    is rejected before the classifier runs.
+    """
+    (tmp_path / "rm_raise_in_classify.py").write_text(_RAISE_PLUGIN)
+    selected = "test_hostile_mail_is_classified or test_backtracking_bait_in_a_dsn or test_noise_is_not_mail"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "rm_raise_in_classify",
+         f"{Path(__file__)}", "-k", selected],
+        capture_output=True, text=True, timeout=300, cwd=REPO, env=env, check=False,
+    )
+    summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-2000:]
+    expected_failures = len(HOSTILE) + len(REDOS_LINES)
+    assert proc.returncode == 1, summary
+    assert re.search(rf"\b{expected_failures} failed, {len(NOISE)} passed\b", summary), summary
+    assert "classifier_error: classifier failed: RuntimeError: injected fault" in proc.stdout

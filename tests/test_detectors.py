@@ -3,7 +3,7 @@
 Each row names a corpus file (from Sisimai's set-of-emails, labelled by Sisimai)
 and the detector that must recognise it; category, failed addresses and reasons
 are asserted against ``labels.jsonl``, not against our own output. The hard
-cases of SPEC section 2 are asserted against the SPEC where the labels
+cases of docs/categories.md are asserted against that page where the labels
 disagree with it (delay warnings).
 """
 
@@ -73,6 +73,14 @@ FORMATS = [
 ]
 
 
+#: Where the corpus label (Sisimai 5.1's verdict) and docs/bounces.md read a recipient differently,
+#: the reading of docs/bounces.md: "user unknown" with no stage known stays userunknown (Sisimai: filtered).
+SPEC_READING = {
+    "a0c5849115065b4e.eml": ("hard_bounce", "userunknown"),
+    "2ba0d4a196647e3d.eml": ("hard_bounce", "userunknown"),
+}
+
+
 @pytest.fixture(scope="module")
 def labels(corpus: Path) -> dict[str, dict]:
     rows = {}
@@ -89,11 +97,12 @@ def test_format(fmt: str, file: str, detector: str, labels, classifier) -> None:
     label = labels[file]
     verdict = classifier.classify(label["path"].read_bytes())
     assert verdict.decided_by.split(":")[0] == detector, fmt
-    assert verdict.category == label["category"]
+    category, reason = SPEC_READING.get(file, (label["category"], None))
+    assert verdict.category == category
     got = {r.address: r.reason for r in verdict.recipients}
     assert set(got) == {r["address"].lower() for r in label["recipients"]}
     for want in label["recipients"]:
-        assert got[want["address"].lower()] == want["reason"], want["address"]
+        assert got[want["address"].lower()] == (reason or want["reason"]), want["address"]
 
 
 def test_every_detector_module_is_registered() -> None:
@@ -107,17 +116,24 @@ def test_every_detector_module_is_registered() -> None:
 
 
 def test_detectors_say_not_mine_to_garbage() -> None:
-    for raw in (b"", b"\x00\xff" * 50, b"Subject: hi\n\nhello", b"From: MAILER-DAEMON@x\n\n<a@b>:\n"):
+    """Nothing here is a report or an automatic answer: every detector answers None (and none raises).
+
+    The last two are the traps: a daemon's From with an address-shaped line
+    but no failure words, no status and no code; and a plain human reply.
+    """
+    garbage = (b"", b"\x00\xff" * 50, b"Subject: hi\n\nhello", b"From: MAILER-DAEMON@x\n\n<a@b>:\n",
+               b"From: Jane <jane@example.org>\nSubject: Re: news\n\nThanks, see you then.\n")
+    for raw in garbage:
         msg = parse_message(raw)
-        for detector in detectors.DETECTORS:
-            detector.detect(msg)  # must not raise
+        claimed = {detector.name: detector.detect(msg) for detector in detectors.DETECTORS}
+        assert {name: found for name, found in claimed.items() if found is not None} == {}, raw
 
 
-# ------------------------------------------------------------ SPEC hard cases
+# ------------------------------------------------------------ the hard cases of docs/categories.md
 
 
 def test_delay_warning_is_never_a_bounce(labels, classifier) -> None:
-    # Sisimai labels these "expired"; SPEC section 2 says a delay warning is delivery_status.
+    # Sisimai labels these "expired"; a delay warning is delivery_status (docs/categories.md).
     for file in ("06a55e0e40d76839.eml", "67891bee3a591571.eml", "250c1af2c48193ab.eml"):
         verdict = classifier.classify(labels[file]["path"].read_bytes())
         assert verdict.category == "delivery_status", file
@@ -125,7 +141,7 @@ def test_delay_warning_is_never_a_bounce(labels, classifier) -> None:
 
 
 def test_forwarded_address_names_the_final_recipient_and_the_subscriber_is_the_original(labels, classifier) -> None:
-    # Original-Recipient: contact@example.co.jp, Final-Recipient: kijitora@google.example.com (SPEC section 2)
+    # Original-Recipient: contact@example.co.jp, Final-Recipient: kijitora@google.example.com (docs/categories.md)
     verdict = classifier.classify(labels["1bd00b4d14cafef9.eml"]["path"].read_bytes())
     rcpt = verdict.recipients[0]
     assert rcpt.address == "contact@example.co.jp"  # whom routing acts on

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from test_mailer_support import ScriptedSink, make_settings
 
 from responsemaster.cli.mailer_cmd import mailer
-from test_mailer_support import ScriptedSink, make_settings
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_commands_from_csv_to_stats(tmp_path, sink, monkeypatch):
     by_domain = json.loads(run(mailer, ["stats", "c1", "--by-domain", *config]).output)
     assert by_domain["example.net"]["failed_at_send"] == 1 and by_domain["example.com"]["sent"] == 1
     exported = run(mailer, ["export", "--list", "news", "--field", "city", *config])
-    assert "ghost@example.net,Gh,pruned,0.0,Oslo" in exported.output
+    assert "ghost@example.net,Gh,pruned,5.0,Oslo" in exported.output  # the hard bounce is in its score
     _assert_operation_log(tmp_path / "responsemaster.toml")
 
 

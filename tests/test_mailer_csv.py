@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from test_mailer_support import make_settings, open_test_store
 
-from mailer.addresses import InvalidAddress, validate_address
 from mailer.csv_io import CsvReport, neutralise, parse_csv
 from mailer.subscribers import export_csv, import_csv
+from responsemaster.addresses import InvalidAddress, validate_address
 from responsemaster.cli.mailer_cmd import mailer
 
 
@@ -85,6 +85,21 @@ def test_formula_cells_are_neutralised_on_export(tmp_path):
     assert export_csv(store, "news", out, ["note"]) == 1
     line = out.getvalue().splitlines()[1]
     assert line.startswith("evil@example.com,\"'=HYPERLINK(") and line.endswith(",'@cmd")
+
+
+def test_adding_one_subscriber_keeps_what_was_typed(tmp_path):
+    """``mailer add`` goes through the import path; the export writer's ``'`` must not reach the stored row."""
+    from sqlalchemy import select
+
+    from mailer.subscribers import add_subscriber
+    from responsemaster.store.subscribers import Subscriber
+
+    store = open_test_store(make_settings(tmp_path))
+    for address, name in (("-ann@example.org", "Ann"), ("bob@example.org", "=Bob"), ("+c@example.org", "Smith, J")):
+        assert add_subscriber(store, "news", address, name).created == 1
+    with store.reader() as session:
+        rows = {(s.address, s.name) for s in session.execute(select(Subscriber)).scalars()}
+    assert rows == {("-ann@example.org", "Ann"), ("bob@example.org", "=Bob"), ("+c@example.org", "Smith, J")}
 
 
 def test_import_is_idempotent_and_never_reactivates(tmp_path):

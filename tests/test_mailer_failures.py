@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fixtures.store_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
 from sqlalchemy import select, update
 from test_mailer_support import ScriptedSink, make_settings, open_test_store, populate, simple_campaign
 
@@ -30,8 +31,8 @@ def _statuses(store, cid):
         return {d.address: d.status for d in session.execute(select(Delivery).where(Delivery.campaign_id == cid)).scalars()}
 
 
-def test_5xx_at_rcpt_is_a_hard_bounce_verdict_and_prunes(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_5xx_at_rcpt_is_a_hard_bounce_verdict_and_prunes(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["alive@example.com", "ghost@example.com"])
     sink.unknown_users.add("ghost@example.com")
@@ -51,8 +52,8 @@ def test_5xx_at_rcpt_is_a_hard_bounce_verdict_and_prunes(tmp_path, sink):
     assert suppressed == ["ghost@example.com"]
 
 
-def test_5xx_block_at_rcpt_is_recorded_but_never_prunes(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_5xx_block_at_rcpt_is_recorded_but_never_prunes(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["blocked@example.com"])
     sink.rcpt_script["blocked@example.com"] = ["554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org"]
@@ -65,8 +66,8 @@ def test_5xx_block_at_rcpt_is_recorded_but_never_prunes(tmp_path, sink):
     assert sub.status == "active"
 
 
-def test_undefined_variable_fails_preflight_and_nothing_is_sent(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_undefined_variable_fails_preflight_and_nothing_is_sent(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, [f"p{i}@example.com" for i in range(5)])
     cid = simple_campaign(store, html="<p>{{ first_name }} from {{ city }}</p>")
@@ -78,8 +79,8 @@ def test_undefined_variable_fails_preflight_and_nothing_is_sent(tmp_path, sink):
         assert session.get(Campaign, cid).status == "draft"
 
 
-def test_template_cannot_reach_python_internals(tmp_path):
-    settings = make_settings(tmp_path)
+def test_template_cannot_reach_python_internals(db_url, tmp_path):  # noqa: F811
+    settings = make_settings(tmp_path, db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["x@example.com"])
     cid = simple_campaign(store, html="{{ name.__class__.__mro__[1].__subclasses__() }}")
@@ -88,11 +89,11 @@ def test_template_cannot_reach_python_internals(tmp_path):
     assert "SecurityError" in result.note and "unsafe" in result.note
 
 
-def test_hourly_quota_stops_the_run_and_rotates_to_the_other_relay(tmp_path):
+def test_hourly_quota_stops_the_run_and_rotates_to_the_other_relay(db_url, tmp_path):  # noqa: F811
     first, second = ScriptedSink().start(), ScriptedSink().start()
     try:
         settings = make_settings(tmp_path, [first.relay("a", max_per_hour=3, max_connections=1),
-                                            second.relay("b", max_per_day=4, max_connections=1)])
+                                            second.relay("b", max_per_day=4, max_connections=1)], db_url=db_url)
         store = open_test_store(settings)
         populate(store, [f"q{i}@example.com" for i in range(10)])
         cid = simple_campaign(store)
@@ -110,8 +111,8 @@ def test_hourly_quota_stops_the_run_and_rotates_to_the_other_relay(tmp_path):
         second.stop()
 
 
-def test_rows_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_rows_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["one@example.com", "two@example.com"])
     cid = simple_campaign(store)
@@ -129,8 +130,8 @@ def test_rows_left_sending_by_a_dead_run_become_uncertain_and_are_not_resent(tmp
     assert _statuses(store, cid) == {"one@example.com": "uncertain", "two@example.com": "sent"}
 
 
-def test_scheduled_send_through_huey(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_scheduled_send_through_huey(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["h1@example.com", "h2@example.com"])
     cid = simple_campaign(store)

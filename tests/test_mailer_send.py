@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fixtures.store_backends import db_url  # noqa: F401 - fixture: SQLite and PostgreSQL
 from sqlalchemy import select
 from test_mailer_support import ScriptedSink, make_settings, open_test_store, populate, simple_campaign
 
@@ -25,8 +26,8 @@ def _deliveries(store, campaign_id):
         return {d.address: d for d in session.execute(select(Delivery).where(Delivery.campaign_id == campaign_id)).scalars()}
 
 
-def test_campaign_sends_verp_tokened_personalised_messages(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_campaign_sends_verp_tokened_personalised_messages(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     addresses = [f"user{i}@example.com" for i in range(25)]
     populate(store, addresses)
@@ -49,8 +50,8 @@ def test_campaign_sends_verp_tokened_personalised_messages(tmp_path, sink):
     assert all(d.status == "sent" and d.attempts == 1 for d in deliveries.values())
 
 
-def test_suppressed_and_pruned_addresses_are_never_mailed(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_suppressed_and_pruned_addresses_are_never_mailed(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["a@example.com", "b@example.com", "c@example.com", "d@example.com"])
     with store.transaction() as session:
@@ -65,8 +66,8 @@ def test_suppressed_and_pruned_addresses_are_never_mailed(tmp_path, sink):
     assert result.counts["suppressed"] == 2
 
 
-def test_chosen_number_of_addresses_and_html_autoescape(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_chosen_number_of_addresses_and_html_autoescape(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, [f"u{i}@example.com" for i in range(10)])
     with store.transaction() as session:
@@ -81,8 +82,8 @@ def test_chosen_number_of_addresses_and_html_autoescape(tmp_path, sink):
     assert len(sink.accepted) == 4 and set(sink.accepted.values()) == {1} and again.status == "sent"
 
 
-def test_4xx_is_retried_with_backoff_then_sent_once(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()])
+def test_4xx_is_retried_with_backoff_then_sent_once(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["slow@example.com", "fast@example.com"])
     sink.rcpt_script["slow@example.com"] = ["451 4.7.1 greylisted, come back later", "451 4.7.1 greylisted, come back later"]
@@ -94,8 +95,8 @@ def test_4xx_is_retried_with_backoff_then_sent_once(tmp_path, sink):
     assert row.status == "sent" and row.attempts == 3
 
 
-def test_4xx_until_max_attempts_gives_up_as_failed(tmp_path, sink):
-    settings = make_settings(tmp_path, [sink.relay()], max_attempts=2)
+def test_4xx_until_max_attempts_gives_up_as_failed(db_url, tmp_path, sink):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay()], max_attempts=2, db_url=db_url)
     store = open_test_store(settings)
     populate(store, ["never@example.com"])
     sink.rcpt_script["never@example.com"] = ["452 4.2.2 mailbox full"] * 5
@@ -107,8 +108,8 @@ def test_4xx_until_max_attempts_gives_up_as_failed(tmp_path, sink):
 
 
 @pytest.mark.parametrize("where", ["mail", "data"])
-def test_relay_dropping_the_connection_mid_batch_never_double_sends(tmp_path, sink, where):
-    settings = make_settings(tmp_path, [sink.relay(max_connections=1)], batch_size=10)
+def test_relay_dropping_the_connection_mid_batch_never_double_sends(db_url, tmp_path, sink, where):  # noqa: F811
+    settings = make_settings(tmp_path, [sink.relay(max_connections=1)], batch_size=10, db_url=db_url)
     store = open_test_store(settings)
     addresses = [f"r{i}@example.com" for i in range(30)]
     populate(store, addresses)

@@ -7,6 +7,7 @@ accepted by recipient, so "sent twice" shows up as a count of 2.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from email import message_from_bytes
 from email.policy import default
@@ -28,10 +29,12 @@ REPLY_TRY_LATER = "451 4.3.0 temporary local problem, try later"
 REPLY_NO_SUCH_USER = "550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table"
 
 
-def make_settings(tmp_path: Path, relays: list[dict[str, Any]] | None = None, **mailer: Any) -> Settings:
+def make_settings(tmp_path: Path, relays: list[dict[str, Any]] | None = None, *, db_url: str | None = None,
+                  **mailer: Any) -> Settings:
+    """Settings in ``tmp_path``: SQLite there, or ``db_url`` (a PostgreSQL database of the session cluster)."""
     data: dict[str, Any] = {
         "var_dir": str(tmp_path / "var"),
-        "database": {"url": f"sqlite:///{tmp_path / 'var' / 'rm.db'}"},
+        "database": {"url": db_url or f"sqlite:///{tmp_path / 'var' / 'rm.db'}"},
         "verp": {"keys": {"k1": VERP_SECRET}, "bounce_domain": "bounces.example.org"},
         "queue": {"url": "memory://"},
         "mailer": {
@@ -67,6 +70,10 @@ class ScriptedSink:
     def __init__(self) -> None:
         self.accepted: Counter[str] = Counter()
         self.messages: list[bytes] = []
+        #: The envelope sender of each accepted message, in order.
+        self.senders: list[str] = []
+        #: (monotonic time, recipient) of each accepted message, in order.
+        self.arrivals: list[tuple[float, str]] = []
         self.lock = threading.Lock()
         #: recipient -> list of replies to give at RCPT, consumed one per attempt ('' = accept).
         self.rcpt_script: dict[str, list[str]] = {}
@@ -113,8 +120,10 @@ class ScriptedSink:
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         with self.lock:
             self.messages.append(envelope.original_content or envelope.content)
+            self.senders.append(envelope.mail_from)
             for rcpt in envelope.rcpt_tos:
                 self.accepted[rcpt.lower()] += 1
+                self.arrivals.append((time.monotonic(), rcpt.lower()))
             drop = len(self.messages) in self.drop_in_data_at
         if drop:
             server.transport.close()  # stored, but the client never hears 250

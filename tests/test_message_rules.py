@@ -1,7 +1,7 @@
 """Message-level rules: challenges, unsubscribe requests, vacation and moved notices.
 
 Real corpus messages check the rules on mail nobody here wrote; short
-one-line replies check the multilingual phrasing the SPEC names ("please
+one-line replies check the multilingual phrasing docs/categories.md names ("please
 remove me" in any common language is an unsubscribe request).
 """
 

@@ -21,7 +21,7 @@ from responsemaster.categories import CATEGORIES
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model.dataset import data_hash, load_examples
 from responsemaster.classify.model.estimator import TrainedModel, rows_for
-from responsemaster.classify.model.fastpath import SPEC_FILE, WEIGHTS_FILE, FastScorer
+from responsemaster.classify.model.fastpath import SCORER_FILE, WEIGHTS_FILE, FastScorer
 from responsemaster.classify.model.store import CURRENT, MODEL_FILE, TRUSTED, load_current_model, load_model
 from responsemaster.classify.model.training import train_model
 from responsemaster.cli import main
@@ -105,7 +105,7 @@ def test_a_model_file_naming_untrusted_code_is_refused(trained: Path, tmp_path: 
     sio.dump(Pipeline([("x", FunctionTransformer(os.system))]), evil / MODEL_FILE)
     with pytest.raises(UntrustedTypesFoundException):
         load_model(evil).fitted()  # the compiled scorer loads; the pipeline, when asked for, does not
-    (evil / SPEC_FILE).unlink()
+    (evil / SCORER_FILE).unlink()
     with pytest.raises(UntrustedTypesFoundException):
         load_model(evil)
 
@@ -218,3 +218,45 @@ def test_train_from_the_cli_is_in_the_operation_log(trained: Path, workdir: Path
         store.close()
     assert [row.target for row in rows] == [(trained / CURRENT).read_text().strip()]
     assert rows[0].actor.startswith("cli:")
+
+
+def test_the_recipient_model_is_saved_safely_and_its_scorer_matches_scikit_learn(trained: Path, small_data: Path) -> None:
+    """``train`` writes the recipient heads as skops (trusted types only) and compiled scorers equal to them."""
+    import skops.io as sio
+
+    from responsemaster.classify.model.recipient_model import HEADS, RecipientModel
+    from responsemaster.classify.model.recipient_training import recipient_examples, rows_of
+    from responsemaster.classify.pipeline import Classifier
+
+    folder = trained / (trained / CURRENT).read_text().strip()
+    model = RecipientModel.load(folder)
+    assert model is not None and model.name == f"rmodel:{folder.name}"
+    rows = rows_of(recipient_examples(load_examples(small_data), Classifier()))
+    assert len(rows) >= 10
+    for head in HEADS:
+        path = folder / "recipient" / head / MODEL_FILE
+        assert set(sio.get_untrusted_types(file=path)) <= set(TRUSTED)
+        pipeline = sio.load(path, trusted=TRUSTED)
+        expected = np.atleast_2d(pipeline.decision_function(rows))
+        got = np.array([model.heads[head].margins(tuple(row)) for row in rows])
+        assert np.allclose(got, expected, atol=1e-4), head  # weights stored as float32
+
+
+def test_a_toy_model_beats_the_majority_class_on_held_out_mail() -> None:
+    """Trained on a slice of training_data/, tested on a disjoint slice: far better than always guessing one class."""
+    from collections import Counter
+
+    train, test = [], []
+    for category in CATEGORIES:
+        files = sorted((REPO / "training_data" / category).glob("*.eml"))
+        train += [(p, category) for p in files[:12]]
+        test += [(p, category) for p in files[12:16]]
+    examples = {e.path: e for e in load_examples(REPO / "training_data")}
+    model = train_model([examples[p] for p, _ in train if p in examples])
+    predicted = model.predict_raw([p.read_bytes() for p, _ in test])
+    truth = [c for _, c in test]
+    accuracy = sum(p == t for p, t in zip(predicted, truth)) / len(truth)
+    majority = Counter(c for _, c in train).most_common(1)[0][0]
+    baseline = sum(t == majority for t in truth) / len(truth)
+    assert accuracy >= baseline + 0.3, (accuracy, baseline)
+    assert len(set(predicted)) >= 5

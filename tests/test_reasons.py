@@ -32,11 +32,17 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
         ("unknown user after DATA", dict(diagnostic="550 Unknown user a@b", status="5.0.0", command="DATA"),
          "filtered"),
         ("mailbox-status code with unknown user", dict(diagnostic="550 User unknown", status="5.2.0"), "filtered"),
-        # Nothing ties "no such user" to the address (no RCPT, no X.1.x code):
-        # what a content filter or gateway says once the address was accepted.
+        # No stage known and a code that says nothing about the address: a relay's
+        # summary of a refusal at RCPT, where unknown users are refused.
         ("unknown user, stage and code unknown",
-         dict(diagnostic="550 kijitora@example.com... No such user", status="5.0.0"), "filtered"),
-        ("unknown user with no status at all", dict(diagnostic="550 unknown user"), "filtered"),
+         dict(diagnostic="550 kijitora@example.com... No such user", status="5.0.0"), "userunknown"),
+        ("unknown user with no status at all", dict(diagnostic="550 unknown user"), "userunknown"),
+        ("unknown user under a protocol status", dict(diagnostic="550 User unknown", status="5.5.0"), "userunknown"),
+        ("mailbox unavailable, stage unknown",
+         dict(diagnostic="550 Requested action not taken: mailbox unavailable", status="5.0.0"), "userunknown"),
+        ("mailbox-status code at RCPT is still the address",
+         dict(diagnostic="550 5.2.1 <a@b>: Recipient address rejected: User unknown", status="5.2.1", command="RCPT"),
+         "userunknown"),
         # An addressing code or a directory lookup's words tie it, whatever the stage.
         ("5.1.1 even where the transcript says DATA",
          dict(diagnostic="550 5.1.1 <a@b>... User unknown", status="5.1.1", command="DATA"), "userunknown"),
@@ -71,6 +77,25 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
         # The server's own code beats the relay's summary.
         ("X.0.0 in the DSN, 5.1.0 from the server", dict(diagnostic="550 #5.1.0 Address rejected.", status="5.0.0"),
          "userunknown"),
+        # Clear words beat a contradicting code.
+        ("over-quota words under 5.2.3", dict(diagnostic="552 5.2.3 user is over quota", status="5.2.3"),
+         "mailboxfull"),
+        ("RFC 5321's storage wording", dict(diagnostic="552 Requested mail action aborted: exceeded storage allocation",
+                                             status="5.2.2"), "mailboxfull"),
+        ("permanent 'domain not found'",
+         dict(diagnostic="550 Host or domain name not found. Name service error for name=x.example type=A: Host not "
+                         "found", status="5.0.0"), "hostunknown"),
+        ("the resolver said try again",
+         dict(diagnostic="Name service error for domain x.example: Host not found, try again"), "networkerror"),
+        # A refusal without a cause is not a missing mailbox (docs/bounces.md): a reply code alone
+        # never prunes.
+        ("bare 550 Blocked", dict(diagnostic="550 Blocked"), "blocked"),
+        ("the recipient's rules refused it", dict(diagnostic="550 Mail is rejected by recipients"), "filtered"),
+        ("spoofing check", dict(diagnostic="550 rejecting spoofed message"), "authfailure"),
+        ("Sender ID", dict(diagnostic="550 command rejected due to Sender ID validation failure"), "authfailure"),
+        ("words nobody understood under a 550", dict(diagnostic="550 Frobnication xyz"),
+         "onhold"),
+        ("a 551 alone is not a moved address", dict(diagnostic="551 see you", reply_code="551"), "onhold"),
         # Nothing understood.
         ("words nobody understood", dict(diagnostic="Error (test message)"), "onhold"),
         ("nothing said", dict(diagnostic=""), "undefined"),
@@ -100,8 +125,11 @@ def test_generic_evidence(case: str, kwargs: dict, reason: str) -> None:
          dict(diagnostic="554 delivery error: dd This user doesn't have a yahoo.com account (a@yahoo.com) [0] - "
                          "mta1061.mail.ne1.yahoo.com", status="5.0.0", command="DATA",
               remote_mta="mta6.am0.yahoodns.net"), "userunknown"),
-        ("the same words from a host that is not Yahoo",
-         dict(diagnostic="This user doesn't have a example.co.jp account (a@example.co.jp) [-9]"), "filtered"),
+        ("the same words from a host that is not Yahoo, stage unknown",
+         dict(diagnostic="This user doesn't have a example.co.jp account (a@example.co.jp) [-9]"), "userunknown"),
+        ("the same words from a host that is not Yahoo, after DATA",
+         dict(diagnostic="This user doesn't have a example.co.jp account (a@example.co.jp) [-9]", command="DATA"),
+         "filtered"),
         ("MessageLabs' refusal of an address it protects",
          dict(diagnostic="542 kijitora@example.com Rejected", status="5.0.0",
               remote_mta="server-00.bemta-0.messagelabs.com"), "userunknown"),
@@ -231,7 +259,7 @@ def test_server_wordings(diagnostic: str, reason: str) -> None:
         # A bounce with no diagnostic line is read from its body, and the same
         # evidence ties "unknown" words to the address there.
         ("Delivery failed.\n\nUser kijitora (kijitora@example.jp) not listed in Domino Directory\n", "userunknown"),
-        ("Delivery failed.\n\nkijitora@example.jp: 550 unknown user\n", "filtered"),
+        ("Delivery failed.\n\nkijitora@example.jp: 550 unknown user\n", "userunknown"),
     ],
 )
 def test_body_of_a_bounce_without_diagnostic(body: str, reason: str) -> None:

@@ -120,6 +120,8 @@ def _login(page: Any, server: UvicornThread, key: str) -> None:
     page.fill("input[name=key]", key)
     page.click("button[type=submit]")
     page.wait_for_url(f"{server.url}/review")
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert cookies["rm_session"]["httpOnly"] and key not in {c["value"] for c in cookies.values()}  # a session, not the key
 
 
 def _no_script_ran(page: Any) -> None:

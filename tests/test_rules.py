@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,9 +54,45 @@ def test_check_names_the_line(tmp_path: Path, text: str, message: str, line: int
     assert f"{path}:{line}:" in str(error.value)
 
 
+def _best_cpu_seconds(rules: RuleSet, n: int, repeat: int = 5) -> float:
+    """The least CPU time (of ``repeat`` runs) to match ``(a+)+$`` against n a's and a bang."""
+    text = "a" * n + "!"
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        assert rules.match_field("diagnostic", text) is None
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def _cpu_ratio(rules: RuleSet, send) -> None:  # type: ignore[no-untyped-def]
+    small, large = _best_cpu_seconds(rules, 400_000), _best_cpu_seconds(rules, 3_200_000)
+    send.send((small, large))
+    send.close()
+    os._exit(0)
+
+
 def test_backtracking_pattern_is_linear(tmp_path: Path) -> None:
+    """8x the input costs about 8x the CPU time, not 64x (quadratic) or forever (backtracking).
+
+    The bound is on the ratio of CPU times (load on the machine slows both
+    alike), and generous: 3x what linear matching needs, a third of what a
+    quadratic matcher would. A matcher that backtracks never answers: the
+    measurement runs in a child killed after 60 s.
+    """
     rules = RuleSet(load_rules_file(write(tmp_path, GOOD.replace("'no such user'", "'(a+)+$'"))))
-    assert rules.match_field("diagnostic", "a" * 50_000 + "!") is None
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_cpu_ratio, args=(rules, send))
+    child.start()
+    send.close()
+    answered = receive.poll(60)
+    if not answered:
+        child.kill()
+    child.join()
+    assert answered, "no answer within 60 s: the pattern backtracks"
+    small, large = receive.recv()
+    assert large < 24 * max(small, 1e-4), f"{small * 1e3:.2f} ms for 400k characters, {large * 1e3:.2f} ms for 3.2M"
 
 
 def test_cli_rules_check(tmp_path: Path) -> None:

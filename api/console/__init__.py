@@ -1,7 +1,7 @@
 """The operator console at ``/console``: lists, templates, campaigns, sending, failures, the operation log.
 
 Server-rendered pages (Jinja2 templates in ``api/templates/console/``, one
-stylesheet ``api/static/console/console.css``) behind the review page's sign-in and
+stylesheet ``api/static/console.css``, served with the review page's from ``/review/static/``) behind the review page's sign-in and
 the API's guard: ``read`` to look, ``write`` to import, send and change,
 ``admin`` for the operation log and the keys. Every number comes from the
 queries the JSON API answers with (:mod:`api.counts`, :mod:`api.sending_views`,
@@ -18,15 +18,10 @@ queries the JSON API answers with (:mod:`api.counts`, :mod:`api.sending_views`,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from litestar import Router
 from litestar.exceptions import HTTPException
-from litestar.static_files import create_static_files_router
 
 from api.console.web import READ_OPT, ROOT, html_error
-
-STATIC = Path(__file__).resolve().parent.parent / "static" / "console"
 
 
 def console_router() -> Router:
@@ -47,8 +42,3 @@ def console_router() -> Router:
         include_in_schema=False,
         exception_handlers={HTTPException: html_error},
     )
-
-
-def console_static() -> Router:
-    return create_static_files_router(path=f"{ROOT}/static", directories=[STATIC], include_in_schema=False,
-                                      send_as_attachment=False)

@@ -165,10 +165,9 @@ class CampaignPagesController(Controller):
         return page(request, "campaign_domains.html", c=row, domains=rows[:DOMAINS_SHOWN], total=len(rows),
                     counted_at=by_domain.at, here=_here(row.name))
 
-    @post("/{name:str}/preflight", sync_to_thread=True, media_type=MediaType.HTML, status_code=200)
-    def preflight(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam, data: Form) -> Template:
-        """Render every message the campaign would send now; sends and changes nothing (read scope)."""
-        checked(request, data)
+    @get("/{name:str}/preflight", sync_to_thread=True, media_type=MediaType.HTML)
+    def preflight(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam) -> Template:
+        """Render every message the campaign would send now; sends and changes nothing (so a GET, read scope)."""
         try:
             loaded, report = preflight_campaign(ctx.settings, ctx.store, name)
         except (CampaignError, ValueError) as exc:

@@ -1,8 +1,9 @@
 """What every console page shares: the page response, the form token, time ranges, paging, errors.
 
-Pages are server-rendered (Jinja2, autoescaped) under :data:`CONSOLE_CSP`;
-every form posts a token (the review page's :func:`api.auth.csrf_token`,
-checked by :func:`api.auth.check_csrf`), and every change answers with a
+Pages are server-rendered (Jinja2, autoescaped) under :data:`CONSOLE_CSP`,
+behind the review page's sign-in (the page interface of :mod:`api.auth`:
+``PAGE_OPT``, ``form_token``, ``check_csrf``); every form posts the
+session's token, and every change answers with a
 redirect to a page (post/redirect/get) carrying a short notice code, never
 free text from the request.
 """
@@ -21,14 +22,14 @@ from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Response, Template
 
 from api import ranges
-from api.auth import COOKIE, check_csrf, csrf_token
+from api.auth import PAGE_OPT, check_csrf, form_token
 from api.console.charts import swatch
 from api.keys import Caller
 from api.security_headers import CONSOLE_CSP, page_headers
 
 ROOT = "/console"
-#: Every console handler: signed in (cookie, or a key header) with at least ``read``; the guard is the API's.
-READ_OPT: dict[str, Any] = {"scope": "read", "cookie_auth": True}
+#: Every console handler: signed in (the review page's session, or a key header) with at least ``read``.
+READ_OPT: dict[str, Any] = PAGE_OPT
 WRITE: dict[str, Any] = {"scope": "write"}
 ADMIN: dict[str, Any] = {"scope": "admin"}
 Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -67,11 +68,6 @@ def caller(request: Request[Any, Any, Any]) -> Caller:
     found = getattr(request.state, "caller", None)
     assert found is not None, "console handlers run behind require_scope"
     return found
-
-
-def form_token(request: Request[Any, Any, Any]) -> str:
-    """The token every console form carries (the review page's, derived from the sign-in)."""
-    return csrf_token(request.cookies.get(COOKIE, ""))
 
 
 def checked(request: Request[Any, Any, Any], data: dict[str, Any]) -> dict[str, Any]:

@@ -15,13 +15,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from litestar import Controller, get
-from litestar.params import FromPath
 from sqlalchemy import or_, select
 
 from api import counts, ranges
 from api.context import Ctx
-from api.controllers.common import API, ITEM_ERRORS, READ, READ_ERRORS, SECURITY, not_found
+from api.controllers.common import API, ITEM_ERRORS, READ, READ_ERRORS, SECURITY, CampaignParam, not_found
 from api.schemas import CampaignAnalytics, CampaignList
+from api.strict_input import plain_id
 from responsemaster.store.subscribers import Campaign
 
 
@@ -71,9 +71,10 @@ def _all_fallback(session: Any) -> list[dict[str, Any]]:
 
 
 def find_campaign(session: Any, name: str) -> Campaign | None:
+    """By name, or by id when ``name`` is an id in plain ASCII digits (``isdigit()`` also takes ``²`` and ``٣``)."""
     cond = Campaign.name == name
-    if name.isdigit() and len(name) < 12:
-        cond = or_(cond, Campaign.id == int(name))  # type: ignore[assignment]
+    if (campaign_id := plain_id(name)) is not None:
+        cond = or_(cond, Campaign.id == campaign_id)  # type: ignore[assignment]
     return session.execute(select(Campaign).where(cond)).scalars().first()
 
 
@@ -96,7 +97,7 @@ class CampaignController(Controller):
         return CampaignList(items=[{**i, "rates": _rates(i)} for i in items])
 
     @get("/{campaign:str}", sync_to_thread=True, summary="One campaign: sends, returns, rates, failures", responses=ITEM_ERRORS)
-    def show(self, ctx: Ctx, campaign: FromPath[str]) -> CampaignAnalytics:
+    def show(self, ctx: Ctx, campaign: CampaignParam) -> CampaignAnalytics:
         with ctx.store.reader() as session:
             row = find_campaign(session, campaign)
             if row is None:

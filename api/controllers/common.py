@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from litestar import Request
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import PathParameter
 
-from api.auth import client_address
-from api.keys import Caller
+from api.auth import client_address, signed_in
 
 API = "/api/v1"
 #: Controllers' default: reads need a key with scope ``read``.
@@ -17,12 +17,14 @@ READ: dict[str, Any] = {"scope": "read"}
 WRITE: dict[str, Any] = {"scope": "write"}
 ADMIN: dict[str, Any] = {"scope": "admin"}
 SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}, {"bearer": []}]
+#: Path parameters that are text: bounded like the columns they are looked up in (control
+#: characters never get this far: :mod:`api.strict_input` refuses the whole target).
+AddressParam = Annotated[str, PathParameter(min_length=1, max_length=320, description="A mail address")]
+CampaignParam = Annotated[str, PathParameter(min_length=1, max_length=255, description="A campaign name, or its id")]
 
 
-def caller_of(request: Request[Any, Any, Any]) -> Caller:
-    caller = getattr(request.state, "caller", None)
-    assert caller is not None, "a guarded handler runs only after require_scope set the caller"
-    return caller
+#: The caller of a guarded handler (the same as :func:`api.auth.signed_in`).
+caller_of = signed_in
 
 
 def actor_and_address(request: Request[Any, Any, Any]) -> tuple[str, str]:

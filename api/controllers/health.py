@@ -2,9 +2,11 @@
 
 Metrics are read from summary rows and indexed counts, so a scrape every
 few seconds costs little even with millions of verdicts: verdicts per
-category (from ``verdict_day_counts``), drain lag (seconds since each
-source's last batch), outbox backlog, quarantine size, open review items,
-subscribers per status, and the model in use.
+category (from ``verdict_day_counts``), messages given no category by
+why (a classifier crash, not mail, ...: read from the quarantine's rows,
+few and indexed by state), drain lag (seconds since each source's last
+batch), outbox backlog, quarantine size, open review items, subscribers
+per status, and the model in use.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from api.schemas import Health
 from responsemaster.store.actions import OutboxItem, SourceState
 from responsemaster.store.base import utcnow
 from responsemaster.store.hygiene_counts import VerdictDayCount
-from responsemaster.store.messages import RawMessageRow
+from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.subscribers import Subscriber, Suppression
+from responsemaster.verdict import FAILURE_KINDS
 
 
 def _check_private(ctx: Ctx, request: Request[Any, Any, Any]) -> None:
@@ -60,6 +63,11 @@ def render_metrics(ctx: Ctx) -> str:
                              .where(VerdictDayCount.dimension == "all").group_by(VerdictDayCount.category)).all()
         quarantined = s.execute(select(func.count()).select_from(RawMessageRow)
                                 .where(RawMessageRow.state == "quarantined")).scalar_one()
+        failures = s.execute(select(MessageVerdict.reason, func.count())
+                             .join(RawMessageRow, RawMessageRow.id == MessageVerdict.message_id)
+                             .where(RawMessageRow.state.in_(("quarantined", "reprocessed")),  # type: ignore[attr-defined]
+                                    MessageVerdict.error.is_not(None))  # type: ignore[union-attr]
+                             .group_by(MessageVerdict.reason)).all()
         sources = s.execute(select(SourceState.name, SourceState.last_batch_at)).all()
         outbox = s.execute(select(func.count(), func.min(OutboxItem.created_at))
                            .where(OutboxItem.state == "pending")).one()
@@ -69,6 +77,8 @@ def render_metrics(ctx: Ctx) -> str:
     _metric(lines, "responsemaster_verdicts_total", "counter", "Messages classified, by category",
             [({"category": c}, float(n or 0)) for c, n in sorted(verdicts)])
     _metric(lines, "responsemaster_quarantined_messages", "gauge", "Messages in quarantine", [({}, float(quarantined))])
+    _metric(lines, "responsemaster_unclassified_total", "counter", "Messages given no category, by why (quarantined)",
+            [({"kind": kind}, float(n)) for kind, n in sorted(_failure_counts(failures).items())])
     _metric(lines, "responsemaster_drain_lag_seconds", "gauge", "Seconds since each source's last drained batch",
             [({"source": name}, _age(now, at)) for name, at in sources if at is not None])
     _metric(lines, "responsemaster_outbox_pending", "gauge", "External effects waiting for delivery",
@@ -90,6 +100,15 @@ def render_metrics(ctx: Ctx) -> str:
         _metric(lines, "responsemaster_model_created_timestamp_seconds", "gauge", "When the model in use was trained",
                 [({"model_id": model_id}, stamp)])
     return "\n".join(lines) + "\n"
+
+
+def _failure_counts(rows: Any) -> dict[str, int]:
+    """Every kind of failure (zero included, so a dashboard sees the series); older rows' reasons are "other"."""
+    counts = dict.fromkeys(FAILURE_KINDS, 0)
+    for reason, n in rows:
+        kind = reason if reason in counts else "other"
+        counts[kind] = counts.get(kind, 0) + int(n)
+    return counts
 
 
 def _age(now: datetime, at: datetime) -> float:

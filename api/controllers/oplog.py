@@ -16,6 +16,7 @@ from api import oplog
 from api.context import Ctx
 from api.controllers.common import ADMIN, API, READ_ERRORS, SECURITY
 from api.schemas import OplogEntry, OplogPage
+from api.strict_input import utc_instant
 
 
 def _detail(text: str) -> dict[str, object]:
@@ -43,7 +44,8 @@ class OplogController(Controller):
         before_id: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
     ) -> OplogPage:
         with ctx.store.reader() as session:
-            rows = oplog.query(session, since, until, operation, actor, limit + 1, before_id)
+            rows = oplog.query(session, utc_instant(since, "since"), utc_instant(until, "until"), operation, actor,
+                               limit + 1, before_id)
         items = [OplogEntry(id=r.id or 0, at=r.at, actor=r.actor, operation=r.operation, target=r.target,
                             detail=_detail(r.detail)) for r in rows[:limit]]
         return OplogPage(items=items, next_before_id=items[-1].id if len(rows) > limit else None)

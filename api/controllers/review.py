@@ -5,13 +5,34 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import ValidationException
+from litestar.exceptions import ClientException, ValidationException
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from api import review_ops
+from api import recipient_review, review_ops
 from api.context import Ctx
-from api.controllers.common import API, ITEM_ERRORS, READ, READ_ERRORS, SECURITY, WRITE, actor_and_address, not_found
-from api.schemas import RelabelIn, RelabelOut, ResolveIn, ReviewDetail, ReviewOut, ReviewPage
+from api.controllers.common import (
+    API,
+    ITEM_ERRORS,
+    READ,
+    READ_ERRORS,
+    SECURITY,
+    WRITE,
+    actor_and_address,
+    errors,
+    not_found,
+)
+from api.schemas import (
+    ConfirmPruneIn,
+    ConfirmPruneOut,
+    RecipientRelabelIn,
+    RecipientRelabelOut,
+    RelabelIn,
+    RelabelOut,
+    ResolveIn,
+    ReviewDetail,
+    ReviewOut,
+    ReviewPage,
+)
 
 ItemId = Annotated[int, PathParameter(ge=1, le=2**62)]
 #: ``<confidence>:<id>``, as ``next_after`` gives it.
@@ -64,3 +85,28 @@ class ReviewController(Controller):
             not_found(str(exc))
         except ValueError as exc:
             raise ValidationException(str(exc)) from None
+
+    @post("/{item_id:int}/recipients/relabel", sync_to_thread=True, opt=WRITE, status_code=200,
+          summary="Correct one recipient's category and reason; settles its pending prune", responses=ITEM_ERRORS)
+    def relabel_recipient(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId,
+                          data: JSONBody[RecipientRelabelIn]) -> RecipientRelabelOut:
+        actor, addr = actor_and_address(request)
+        try:
+            return recipient_review.relabel_recipient(ctx, item_id, data.address, data.category, data.reason, actor,
+                                                      addr, data.note, data.resolve)
+        except review_ops.NoSuchItem as exc:
+            not_found(str(exc))
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
+
+    @post("/{item_id:int}/confirm-prune", sync_to_thread=True, opt=WRITE, status_code=200,
+          summary="Prune the addresses this message holds for a person (one, or all)", responses=errors(400, 401, 403, 404, 409))
+    def confirm_prune(self, ctx: Ctx, request: Request[Any, Any, Any], item_id: ItemId,
+                      data: JSONBody[ConfirmPruneIn]) -> ConfirmPruneOut:
+        actor, addr = actor_and_address(request)
+        try:
+            return recipient_review.confirm_prunes(ctx, item_id, actor, addr, data.address, data.note)
+        except review_ops.NoSuchItem as exc:
+            not_found(str(exc))
+        except recipient_review.NoPendingPrune as exc:
+            raise ClientException(str(exc), status_code=409) from None

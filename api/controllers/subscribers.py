@@ -12,14 +12,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import FromPath, QueryParameter
+from litestar.params import QueryParameter
 from sqlalchemy import func, select
 
 from api.context import Ctx
-from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, not_found
+from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, AddressParam, not_found
 from api.one_read import one_read
 from api.schemas import DeliveryRow, SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
 from api.sending_views import subscriber_deliveries
+from api.strict_input import utc_instant
 from responsemaster.store.base import address_key
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
 from responsemaster.store.subscribers import Subscriber, Suppression
@@ -93,7 +94,7 @@ class SubscriberController(Controller):
     security = SECURITY
 
     @get("/{address:str}", sync_to_thread=True, summary="A subscriber's status and bounce score", responses=ITEM_ERRORS)
-    def show(self, ctx: Ctx, address: FromPath[str]) -> SubscriberOut:
+    def show(self, ctx: Ctx, address: AddressParam) -> SubscriberOut:
         key = address_key(address)
         with one_read(ctx.store) as session:  # one SELECT (subscriber joined with its suppression)
             row = session.execute(
@@ -109,18 +110,18 @@ class SubscriberController(Controller):
     def verdicts(
         self,
         ctx: Ctx,
-        address: FromPath[str],
+        address: AddressParam,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
         before: Annotated[datetime | None, QueryParameter(description="Only verdicts older than this")] = None,
     ) -> VerdictPage:
         key = address_key(address)
         with ctx.store.reader() as session:
-            items, more = verdict_history(session, key, limit, before)
+            items, more = verdict_history(session, key, limit, utc_instant(before, "before"))
         return VerdictPage(address=address, items=items, next_before=items[-1].at if more and items else None)
 
     @get("/{address:str}/deliveries", sync_to_thread=True, summary="Every campaign sent to an address, newest first",
          responses=ITEM_ERRORS)
-    def deliveries(self, ctx: Ctx, address: FromPath[str],
+    def deliveries(self, ctx: Ctx, address: AddressParam,
                    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100) -> list[DeliveryRow]:
         with ctx.store.reader() as session:
             sid = session.execute(select(Subscriber.id).where(Subscriber.address_key == address_key(address))).scalar()

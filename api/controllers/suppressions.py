@@ -9,15 +9,13 @@ someone who reported you as spam is how reputations are lost.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.response import Stream
 from sqlalchemy import delete, func, select, update
 
@@ -30,6 +28,7 @@ from api.controllers.common import (
     READ_ERRORS,
     SECURITY,
     WRITE,
+    AddressParam,
     actor_and_address,
     caller_of,
     not_found,
@@ -37,6 +36,7 @@ from api.controllers.common import (
 from api.controllers.subscribers import suppression_out
 from api.keys import Caller
 from api.schemas import ChangeOut, ResubscribeIn, SuppressIn, SuppressionOut, SuppressionPage
+from responsemaster.csv_writer import csv_chunks
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.database import Store
 from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
@@ -52,24 +52,25 @@ def _filtered(stmt: Any, reason: str | None, domain: str | None) -> Any:
     return stmt
 
 
-def iter_csv(store: Store, reason: str | None, domain: str | None, chunk: int = 2000) -> Iterator[bytes]:
-    """The whole list as CSV, read in keyset-paged chunks so memory stays flat."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+def _rows(store: Store, reason: str | None, domain: str | None, chunk: int) -> Iterator[dict[str, object]]:
+    """Every matching suppression, read in keyset-paged chunks so memory stays flat."""
     last_id = 0
     while True:
         with store.reader() as session:
             stmt = _filtered(select(Suppression), reason, domain).where(Suppression.id > last_id)  # type: ignore[operator]
             rows = list(session.execute(stmt.order_by(Suppression.id).limit(chunk)).scalars())
         for row in rows:
-            writer.writerow([row.address, row.domain, row.reason, row.since.isoformat(), row.by])
-        yield buffer.getvalue().encode("utf-8")
-        buffer.seek(0)
-        buffer.truncate()
+            yield {"address": row.address, "domain": row.domain, "reason": row.reason,
+                   "since": row.since.isoformat(), "by": row.by}
         if len(rows) < chunk:
             return
         last_id = rows[-1].id  # type: ignore[assignment]
+
+
+def iter_csv(store: Store, reason: str | None, domain: str | None, chunk: int = 2000) -> Iterator[bytes]:
+    """The whole list as CSV through the product's one writer (formula cells neutralised), streamed."""
+    for text, _count in csv_chunks(_rows(store, reason, domain, chunk), CSV_COLUMNS, rows_per_chunk=chunk):
+        yield text.encode("utf-8")
 
 
 class SuppressionController(Controller):
@@ -129,7 +130,7 @@ class SuppressionController(Controller):
     @post("/{address:str}/resubscribe", sync_to_thread=True, opt=WRITE, status_code=200,
           summary="Lift a suppression and make the subscriber active again (logged, with a reason)", responses=ITEM_ERRORS)
     def resubscribe(
-        self, ctx: Ctx, request: Request[Any, Any, Any], address: FromPath[str], data: JSONBody[ResubscribeIn]
+        self, ctx: Ctx, request: Request[Any, Any, Any], address: AddressParam, data: JSONBody[ResubscribeIn]
     ) -> ChangeOut:
         _actor, addr = actor_and_address(request)
         return lift_suppression(ctx.store, address, data.reason, caller_of(request), addr)

@@ -5,7 +5,7 @@ mailbox provider sends when the user clicks "unsubscribe"; ``GET`` shows a
 page with a button, and never changes anything (link scanners follow GETs).
 A token whose HMAC does not verify changes nothing: 400 with a plain
 message. A verified token for a subscriber we do not know: 404. The token
-names the subscriber by id or by address (SPEC section 3; the mailer's choice).
+names the subscriber by id or by address (docs/return-path-spec.md; the mailer's choice).
 """
 
 from __future__ import annotations
@@ -24,12 +24,17 @@ from api import oplog
 from api.auth import client_address
 from api.context import Ctx
 from api.security_headers import PAGE_CSP
+from api.strict_input import plain_id
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.subscribers import ListMembership, Subscriber, SubscriberStatus, Suppression
 from responsemaster.verp import InvalidToken, TokenData, decode_token
 
-#: Not length-checked here: a bad token gets our own 400 page (decode_token says why), not a JSON error.
-TokenParam = Annotated[str, PathParameter()]
+#: The shape is documented, not enforced here: a token of any other shape gets our own 400 page
+#: (decode_token says why), not a JSON validation error. (Control characters and malformed escapes
+#: never get this far: :mod:`api.strict_input` refuses the target first.)
+TokenParam = Annotated[str, PathParameter(
+    description="The signed VERP token: a version digit and base32 (return-path-spec.md)",
+    schema_extra={"pattern": "^[0-9A-Za-z]{1,128}$"})]
 ONE_CLICK = "One-Click"
 _KEEP = {SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED}
 HEADERS = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
@@ -55,8 +60,8 @@ def _verify(ctx: Ctx, token: str) -> TokenData | Outcome:
 
 def _subscriber(session: Any, data: TokenData) -> Subscriber | None:
     value = data.subscriber
-    if value.isdigit() and len(value) < 19:
-        stmt = select(Subscriber).where(Subscriber.id == int(value))
+    if (subscriber_id := plain_id(value)) is not None:
+        stmt = select(Subscriber).where(Subscriber.id == subscriber_id)
     elif "@" in value:
         stmt = select(Subscriber).where(Subscriber.address_key == address_key(value))
     else:

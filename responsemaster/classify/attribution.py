@@ -1,8 +1,11 @@
 """Tie a returned message to a subscriber and a campaign without guessing.
 
-Order of trust (SPEC section 3): a verified VERP token in the envelope
-recipient, a verified token in In-Reply-To/References, the recipients a DSN
-reports, the headers of the returned original, and last the From of a reply.
+Order of trust (docs/return-path-spec.md): a verified VERP token in the
+envelope recipient, a verified token in In-Reply-To/References, the
+recipients a DSN reports, the headers of the returned original, and last the
+From of a reply. A header's value counts only when it is a real address
+(``To: <Undisclosed Recipients>`` is nobody), and the From of a complaint
+report is the reporter, never the subscriber.
 Token verification is injected (``TokenReader``) so this module stays pure
 and knows nothing of keys or configuration.
 """
@@ -14,14 +17,17 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from responsemaster.addresses import is_real_address
 from responsemaster.parse.message import ParsedMessage
 from responsemaster.parse.text import header_address
 from responsemaster.verdict import Attribution, RecipientVerdict
 
 #: Headers where the envelope recipient of a returned message shows up.
 ENVELOPE_HEADERS = ("X-Original-To", "Delivered-To", "Envelope-To", "X-Envelope-To", "To")
-#: Headers a mailer (ours or not) may put the campaign in.
-CAMPAIGN_HEADERS = ("X-Campaign", "X-Campaign-Id", "X-Mailer-Campaign", "X-Mailgun-Campaign-Id", "List-Id")
+#: Headers a mailer (ours or not) may put the campaign in. Not ``List-Id``: it names
+#: a mailing list (RFC 2919), which sends many campaigns, or someone else's list
+#: that a person replying happened to be on.
+CAMPAIGN_HEADERS = ("X-Campaign", "X-Campaign-Id", "X-Mailer-Campaign", "X-Mailgun-Campaign-Id")
 
 
 @dataclass
@@ -55,9 +61,9 @@ def attribute(
     if recipients:
         return Attribution(recipients[0].address, campaign, "dsn", forged)
     original_to = header_address(msg.original_header("To")).lower()
-    if original_to:
+    if original_to and is_real_address(original_to):
         return Attribution(original_to, campaign, "headers", forged)
-    if not is_bounce_like and msg.sender:
+    if not is_bounce_like and msg.feedback_report is None and msg.sender and is_real_address(msg.sender):
         return Attribution(msg.sender, campaign, "from", forged)
     return Attribution("", campaign, "none", forged)
 

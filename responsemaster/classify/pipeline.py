@@ -1,9 +1,11 @@
 """Bytes in, verdict out: structure first, then rules, then the model.
 
-The order is the product's policy (SPEC section 6):
+The order is the product's policy:
 
 1. structural detectors (ARF, MDN, RFC 3464, MTA formats) recognise reports
-   and give every reported recipient a verdict of its own;
+   and read every reported recipient's evidence; each failed recipient then
+   gets a verdict of its own from the recipient model (or, without one, the
+   hand-written reading), see :mod:`~responsemaster.classify.recipient_decision`;
 2. message rules (data files) catch what the words of a message make clear:
    challenges, unsubscribe requests, vacation notices, free-text bounces;
 3. auto-reply header markers label automatic answers nothing else claimed;
@@ -17,17 +19,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from responsemaster.categories import BOUNCE_CATEGORIES, DEFAULT_REASON, Category, category_of
-from responsemaster.classify import fallback_addresses, reasons
+from responsemaster.categories import BOUNCE_CATEGORIES, DEFAULT_REASON, Category
+from responsemaster.classify import fallback_addresses, recipient_decision, recipients
 from responsemaster.classify.attribution import TokenReader, attribute
 from responsemaster.classify.detection import Detection
 from responsemaster.classify.detectors import FALLBACK, STRUCTURAL
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model import TextModel
+from responsemaster.classify.model.recipient_model import RecipientModel
+from responsemaster.classify.not_mail import not_mail_reason
 from responsemaster.classify.rules import RuleHit, RuleSet
 from responsemaster.parse import linear
 from responsemaster.parse.message import ParsedMessage, parse_message
-from responsemaster.verdict import RecipientVerdict, Verdict
+from responsemaster.verdict import CLASSIFIER_ERROR, NOT_MAIL, UNPARSEABLE, RecipientVerdict, Verdict
 
 #: Fields the message-level rules may read (the diagnostic is per recipient).
 MESSAGE_FIELDS = ("subject", "reply_text", "body", "from", "original_subject")
@@ -35,8 +39,6 @@ MESSAGE_FIELDS = ("subject", "reply_text", "body", "from", "original_subject")
 #: challenge-response services (Boxbe, ...) wrap their challenge in a DSN, but a
 #: person must answer it and the address has not failed.
 WORDS_BEAT_STRUCTURE = frozenset({Category.CHALLENGE_RESPONSE})
-#: What an unreadable message becomes: a person will look at it.
-UNREADABLE = Category.USER_REPLY
 
 _ACTION_REASON = {"delayed": "delayed", "delivered": "delivered", "relayed": "delivered", "expanded": "delivered"}
 
@@ -49,30 +51,34 @@ class Classifier:
         rules: RuleSet | None = None,
         model: TextModel | None = None,
         read_token: TokenReader | None = None,
+        recipient_model: RecipientModel | None = None,
     ) -> None:
         self.rules = rules if rules is not None else RuleSet.load()
         self.model = model
+        self.recipient_model = recipient_model
         self.read_token = read_token
         self._message_fields = [f for f in self.rules.fields() if f in MESSAGE_FIELDS or f.startswith("header:")]
 
     def classify(self, raw: bytes) -> Verdict:
-        """Never raises: a failure becomes a verdict with ``error`` set."""
+        """Never raises. Input that is not mail, or that the classifier fails on, gets a
+        failure verdict (no category, ``error`` set): never a guess."""
+        why = not_mail_reason(raw)
+        if why is not None:
+            return Verdict.failure(NOT_MAIL, why)
         try:
             return self._classify(raw)
         except Exception as exc:  # noqa: BLE001 - one bad message must not stop a run
-            return Verdict(
-                category=UNREADABLE,
-                confidence=0.0,
-                decided_by="error",
-                reason=DEFAULT_REASON[UNREADABLE],
-                error=f"classifier failed: {type(exc).__name__}: {exc}",
-            )
+            return Verdict.failure(CLASSIFIER_ERROR, f"classifier failed: {type(exc).__name__}: {exc}")
 
     def _classify(self, raw: bytes) -> Verdict:
         msg = parse_message(raw)
         if msg.error:
-            return Verdict(UNREADABLE, 0.0, "error", DEFAULT_REASON[UNREADABLE], error=msg.error)
+            return Verdict.failure(UNPARSEABLE, msg.error)
         fields = message_fields(msg, (f for f in self._message_fields if f.startswith("header:")))
+        return self._verdict(msg, fields, self.detect(msg, fields))
+
+    def detect(self, msg: ParsedMessage, fields: Mapping[str, str]) -> Detection:
+        """What recognises the message: its category, or its recipients and their evidence (not yet decided)."""
         detection = None
         hit = self.rules.first_match(fields, only=self._message_fields, categories=WORDS_BEAT_STRUCTURE)
         if hit is not None:
@@ -87,7 +93,8 @@ class Classifier:
             detection = _first(FALLBACK, msg)
         if detection is None:
             detection = self._from_model(msg, fields)
-        return self._verdict(msg, fields, detection)
+        detection.recipients = recipients.clean(detection.recipients, msg)
+        return detection
 
     def _from_message_rule(self, msg: ParsedMessage, hit: RuleHit) -> Detection:
         rule = hit.rule
@@ -109,11 +116,13 @@ class Classifier:
     def _verdict(self, msg: ParsedMessage, fields: Mapping[str, str], detection: Detection) -> Verdict:
         for rcpt in detection.recipients:
             self.decide_recipient(rcpt, detection, fields)
+        confidence = detection.confidence
         if detection.category:
             category = detection.category
             reason = detection.reason or self._reason_for(category, fields)
         elif detection.recipients:
-            category, reason = detection.recipients[0].category, detection.recipients[0].reason
+            first = detection.recipients[0]
+            category, reason, confidence = first.category, first.reason, first.confidence
         else:
             category, reason = Category.SOFT_BOUNCE, "undefined"
         is_bounce_like = category in BOUNCE_CATEGORIES or bool(detection.recipients)
@@ -123,7 +132,7 @@ class Classifier:
             suggested = _new_address(fields.get("reply_text", ""), {msg.sender, attribution.subscriber.lower()})
         return Verdict(
             category=str(category),
-            confidence=detection.confidence,
+            confidence=confidence,
             decided_by=detection.detector,
             reason=reason,
             recipients=detection.recipients,
@@ -145,18 +154,17 @@ class Classifier:
         return DEFAULT_REASON.get(Category(category), "") if category in Category._value2member_map_ else ""
 
     def decide_recipient(self, rcpt: RecipientVerdict, detection: Detection, fields: Mapping[str, str]) -> None:
-        """Fill in a recipient's reason and category, text first, codes second."""
+        """Fill in a recipient's reason, category, decided_by and confidence."""
         if detection.category and not _is_bounce(detection.category):
             rcpt.reason = rcpt.reason or detection.reason or DEFAULT_REASON[Category(detection.category)]
             rcpt.category = str(detection.category)
-            rcpt.decided_by = detection.detector
+            rcpt.decided_by, rcpt.confidence = detection.detector, detection.confidence
             return
         if rcpt.action in _ACTION_REASON:
             rcpt.reason, rcpt.category, rcpt.decided_by = _ACTION_REASON[rcpt.action], Category.DELIVERY_STATUS, "dsn-action"
+            rcpt.confidence = detection.confidence
             return
-        if not rcpt.reason:
-            rcpt.reason, rcpt.decided_by = reasons.decide(self.rules, rcpt, fields, detection)
-        rcpt.category = str(category_of(rcpt.reason))
+        recipient_decision.decide(self.rules, self.recipient_model, rcpt, detection, fields)
 
 
 def _first(detectors: Iterable[object], msg: ParsedMessage) -> Detection | None:

@@ -16,9 +16,14 @@ The evidence, most specific first:
    not read, ``undefined`` when it said nothing (Sisimai's convention).
 
 Then the SMTP stage adjusts what the words meant (:func:`refine`): the same
-"user unknown" is a missing mailbox in answer to RCPT, a reception filter in
-answer to DATA (or when nothing ties it to the address), and our own sender
-address in answer to MAIL FROM.
+"user unknown" is a missing mailbox in answer to RCPT or with no stage known,
+a reception filter in answer to DATA or with a mailbox-status code (X.2.x),
+and our own sender address in answer to MAIL FROM. A reply code alone never
+names a missing mailbox (a 550 is every kind of refusal): words nobody
+understood stay ``onhold`` for a person to read.
+
+With a trained recipient model loaded, this decision is one of the model's
+features (see :mod:`responsemaster.classify.recipient_model`), not the verdict.
 """
 
 from __future__ import annotations
@@ -63,9 +68,10 @@ _WORDS_OVER_CODE: dict[str, frozenset[str]] = {
 _STATUS_IN_TEXT = re.compile(r"(?<![\d.])#?([45])\.([1-7])\.(\d{1,3})(?![\d.]*\d)")
 
 #: A refusal that states no cause: a reply code, maybe a status, one word.
+#: Stages where "user unknown" can only be about the recipient's address.
+_ADDRESS_STAGES = ("RCPT",)
 _NO_CAUSE = linear.compile(r"^\W*\d{3}(?:[ -]#?\d\.\d{1,3}\.\d{1,3})?\W+(?:rejected|refused|denied|access denied)\W*$", re.I)
 #: Stages before any address is given: "user unknown" there is not about the recipient.
-_BEFORE_ADDRESS = ("CONN", "HELO", "EHLO", "STARTTLS", "AUTH")
 #: Words only a directory lookup of the recipient produces (Exchange, Domino and
 #: Notes, Gmail's "Address not found", Postfix's recipient tables, Exim's and
 #: qmail's routing of the local part, an account expired for disuse): a missing
@@ -136,24 +142,34 @@ def precise_status(status: str, diagnostic: str) -> str:
 def refine(reason: str, rcpt: RecipientVerdict, text: str = "") -> str:
     """Adjust what the words meant to the SMTP stage they answered.
 
-    "User unknown" is evidence of a missing mailbox only when something ties it
-    to the address: the server said it in answer to RCPT TO, its status code is
-    an addressing one (X.1.x: "bad destination mailbox"), or its words are a
-    directory lookup's. Said after DATA, with a mailbox-status code (5.2.x),
-    or with nothing to tell the stage, it is what reception and content
-    filters answer once the address was accepted (Japanese mobile carriers,
-    anti-spam gateways): ``filtered``, a block, as Sisimai decides. Pruning on
-    it would remove a live subscriber. Refused at MAIL FROM, it is our sender
-    address that "does not exist". ``text`` is what the words were read from
-    when it is not the diagnostic (the body of a bounce that had none).
+    "User unknown" is a missing mailbox unless the server said it once the
+    address had been accepted: in answer to DATA, or (outside RCPT) with a
+    mailbox-status code (X.2.x). There it is what reception and content filters answer
+    (Japanese mobile carriers, anti-spam gateways): ``filtered``, a block,
+    and pruning on it would remove a live subscriber. An addressing code
+    (X.1.x) or a directory lookup's words tie it to the address whatever
+    the stage. With no stage known it stays ``userunknown``: most servers
+    refuse unknown users at RCPT, and relays that lose the stage (X.0.0,
+    X.5.0 summaries) still report a missing mailbox. Refused at MAIL FROM,
+    it is our sender address that "does not exist". ``text`` is what the
+    words were read from when it is not the diagnostic (the body of a
+    bounce that had none).
     """
     if rcpt.command == "MAIL" and reason in ("userunknown", "hostunknown", "filtered"):
         return "rejected"
-    if reason != "userunknown" or rcpt.command in ("RCPT", *_BEFORE_ADDRESS):
+    if reason != "userunknown" or rcpt.command in _ADDRESS_STAGES:
         return reason
     if _addressing_status(rcpt.status) or _DIRECTORY_LOOKUP.search(text or rcpt.diagnostic):
         return reason
-    return "filtered"
+    if rcpt.command == "DATA" or _mailbox_status(rcpt.status):
+        return "filtered"
+    return reason
+
+
+def _mailbox_status(status: str) -> bool:
+    """X.2.x: the mailbox exists and refused (full, disabled, filtered)."""
+    parts = status.split(".")
+    return len(parts) == 3 and parts[1] == "2"
 
 
 def _addressing_status(status: str) -> bool:

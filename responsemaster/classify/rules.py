@@ -23,6 +23,11 @@ wording only means something in:
 
 A rule with either key is skipped when the recipient's context is unknown or
 does not match.
+
+With a trained recipient model, ``diagnostic`` rules are evidence: every rule
+that matches is one of the model's features, and the model decides. A rule
+with ``final = true`` is an explicit override instead: when it matches, its
+reason is the recipient's verdict and ``decided_by`` names the rule.
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ DEFAULT_RULES = Path(__file__).with_name("rules") / "default.toml"
 FIELDS = ("subject", "diagnostic", "reply_text", "body", "from", "original_subject")
 #: SMTP stages a rule's ``command`` may name.
 COMMANDS = ("CONN", "HELO", "EHLO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA")
-_KEYS = {"id", "category", "reason", "field", "pattern", "description", "status_class", "remote_mta", "command"}
+_KEYS = {"id", "category", "reason", "field", "pattern", "description", "status_class", "remote_mta", "command",
+         "final"}
 
 _OPTIONS = re2.Options()
 _OPTIONS.case_sensitive = False
@@ -70,6 +76,8 @@ class Rule:
     remote_mta: str = ""
     #: Only apply when the refused SMTP command is one of these.
     command: tuple[str, ...] = ()
+    #: An override: its reason is the verdict, whatever the recipient model says.
+    final: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_regex", linear.compile(self.pattern, options=_OPTIONS))
@@ -120,6 +128,7 @@ class RuleSet:
             grouped.setdefault(rule.field, []).append((position, rule))
         for name, entries in grouped.items():
             self._by_field[name] = _FieldRules(entries)
+        self._has_final = any(rule.final for rule in self.rules)
 
     @classmethod
     def load(cls, paths: Iterable[Path | str] = ()) -> "RuleSet":
@@ -170,6 +179,12 @@ class RuleSet:
         for rule in self.matches(field, text, status_class, context):
             return rule
         return None
+
+    def final_match(self, text: str, status_class: str = "", context: MatchContext | None = None) -> RuleHit | None:
+        """The first ``final = true`` diagnostic rule matching ``text``, if any."""
+        if not self._has_final:
+            return None
+        return next((hit for hit in self.matches("diagnostic", text, status_class, context) if hit.rule.final), None)
 
     def matches(
         self, field: str, text: str, status_class: str = "", context: MatchContext | None = None
@@ -274,6 +289,10 @@ def _validate(entry: object, where: str) -> Rule:
         raise RuleError(f"{where}: rule {entry['id']!r}: unknown command {bad[0]!r} (one of {', '.join(COMMANDS)})")
     if (entry.get("remote_mta") or commands) and field != "diagnostic":
         raise RuleError(f"{where}: rule {entry['id']!r}: remote_mta and command only apply to field = \"diagnostic\"")
+    if not isinstance(entry.get("final", False), bool):
+        raise RuleError(f"{where}: rule {entry['id']!r}: final must be true or false")
+    if entry.get("final") and field != "diagnostic":
+        raise RuleError(f"{where}: rule {entry['id']!r}: final only applies to field = \"diagnostic\"")
     if "remote_mta" in entry and not isinstance(entry["remote_mta"], str):
         raise RuleError(f"{where}: rule {entry['id']!r}: remote_mta must be a pattern string")
     try:
@@ -287,6 +306,7 @@ def _validate(entry: object, where: str) -> Rule:
             status_class=str(entry.get("status_class", "")),
             remote_mta=str(entry.get("remote_mta", "")),
             command=commands,
+            final=bool(entry.get("final", False)),
         )
     except re2.error as exc:
         detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)

@@ -98,6 +98,9 @@ _BY_DETAIL: dict[str, str] = {
 #: When a provider's own detail code is not in the table, the subject still says something.
 _BY_SUBJECT: dict[str, str] = {"3": "systemerror", "4": "networkerror", "6": "contenterror", "7": "blocked"}
 
+#: A bare reply code is weak evidence: 550 and 551 are left out on purpose,
+#: because servers answer 550 to every kind of refusal (blocks, policy, spoofing)
+#: and reading it as a missing mailbox would prune live subscribers.
 _BY_REPLY_CODE: dict[str, str] = {
     "421": "blocked",
     "450": "onhold",
@@ -107,8 +110,6 @@ _BY_REPLY_CODE: dict[str, str] = {
     "521": "notaccept",
     "523": "mesgtoobig",
     "530": "authfailure",
-    "550": "userunknown",
-    "551": "hasmoved",
     "552": "mailboxfull",
     "553": "rejected",
     "554": "undefined",
@@ -122,8 +123,8 @@ def reason_from_status(status: str) -> str:
     if len(parts) != 3:
         return ""
     reason = _BY_DETAIL.get(f"{parts[1]}.{parts[2]}", "") or _BY_SUBJECT.get(parts[1], "")
-    if parts[0] == "4" and reason == "userunknown":
-        return "undefined"
+    if parts[0] == "4" and reason in ("userunknown", "hostunknown", "notaccept", "hasmoved"):
+        return "undefined"  # a temporary failure (RFC 5321 4yz) is never a permanent one
     if parts[0] == "2":
         return "delivered"
     if parts[0] == "5" and parts[1:] == ["7", "1"]:

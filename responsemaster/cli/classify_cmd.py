@@ -1,4 +1,4 @@
-"""``classify``, ``rules check``, ``train`` and ``evaluate``."""
+"""``classify``, ``rules check``/``rules stats``, ``train`` and ``evaluate``."""
 
 from __future__ import annotations
 
@@ -12,19 +12,24 @@ from responsemaster.cli.common import config_option, settings_from
 
 
 @click.command()
-@click.option("--jsonl", is_flag=True, help="One JSON object per message (SPEC section 6 contract).")
+@click.option("--jsonl", is_flag=True, help="One JSON object per message (fields: docs/categories.md).")
 @click.option("--no-model", is_flag=True, help="Structure and rules only; do not load the trained model.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @config_option
 def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, config_path: Path | None) -> None:
     """Classify .eml files, folders of them, Maildirs and mbox files.
 
-    Messages are streamed in input order; a message that cannot be read or
-    parsed still gets a line, with "error" set, and the run goes on.
+    Messages are streamed in input order. A message that cannot be read or
+    parsed, or a file given by name that is not mail, still gets a line, with
+    "error" set and no category, and the run goes on; files inside a folder
+    that are not mail (a README, a LICENSE) are skipped with a note on
+    stderr. Exit status 2 when a given path does not exist (after the other
+    lines), else 0.
     """
     from responsemaster.classify import build_classifier
+    from responsemaster.classify.not_mail import not_mail_reason
     from responsemaster.ingest.paths import iter_paths
-    from responsemaster.verdict import Verdict
+    from responsemaster.verdict import UNREADABLE, Verdict
 
     settings = settings_from(config_path)
     if no_model:
@@ -33,7 +38,10 @@ def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, config_path: 
     out = sys.stdout
     for item in iter_paths(paths):
         if item.error:
-            verdict = Verdict("user_reply", 0.0, "error", "reply", error=item.error)
+            verdict = Verdict.failure(UNREADABLE, item.error)
+        elif item.in_folder and (why := not_mail_reason(item.raw)) is not None:
+            click.echo(f"skipped {item.label}: {why}", err=True)
+            continue
         else:
             verdict = classifier.classify(item.raw)
         if jsonl:
@@ -41,12 +49,16 @@ def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, config_path: 
         else:
             out.write(_human_line(item.label, verdict) + "\n")
         out.flush()
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        click.echo(f"error: no such file or directory: {', '.join(missing)}", err=True)
+        sys.exit(2)
 
 
 def _human_line(label: str, verdict) -> str:
     who = ", ".join(f"{r.address} ({r.reason})" for r in verdict.recipients[:3])
     extra = f" error: {verdict.error}" if verdict.error else ""
-    return f"{label}\t{verdict.category}\t{verdict.reason}\t{verdict.confidence:.2f}\t{verdict.decided_by}\t{who}{extra}"
+    return f"{label}\t{verdict.category or '-'}\t{verdict.reason}\t{verdict.confidence:.2f}\t{verdict.decided_by}\t{who}{extra}"
 
 
 @click.group()
@@ -65,6 +77,18 @@ def rules_check(file: Path) -> None:
     except RuleError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{file}: {len(loaded)} rules OK")
+
+
+@rules.command("stats")
+@config_option
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Labelled data (default: training_data/).")
+@click.option("--generated", is_flag=True, help="Also count generated bounces (the provider catalogue, the lab).")
+def rules_stats(config_path: Path | None, data_dir: Path | None, generated: bool) -> None:
+    """Per rule: hits on the labelled data, distinct sources, precision; rules one message supports are flagged."""
+    from responsemaster.cli.label_cmd import print_rule_stats
+
+    print_rule_stats(config_path, data_dir, generated)
 
 
 @click.command()

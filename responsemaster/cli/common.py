@@ -17,6 +17,23 @@ config_option = click.option(
 )
 
 
+class OneLineErrors(click.Group):
+    """The top-level group: a configuration error raised by any command below is one line, not a traceback.
+
+    Settings are read lazily by the subsystems that own them (the mailer's
+    relays, the worker's sources, the VERP keys...), often deep inside a
+    command; each raises :class:`~responsemaster.config.SettingError` naming
+    the setting, and this is the one place that turns it into
+    ``Error: [verp] keys.k1: ...`` and exit status 1.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
 def settings_from(config_path: Path | None) -> Settings:
     try:
         return load_settings(config_path)

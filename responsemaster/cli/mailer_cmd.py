@@ -14,13 +14,29 @@ from pathlib import Path
 import click
 
 from responsemaster.cli.common import config_option, log_operation, settings_from
-from responsemaster.config import ConfigError, Settings
+from responsemaster.config import Settings
 
 
 def _store(settings: Settings):  # type: ignore[no-untyped-def]
     from responsemaster.store.database import open_store
 
     return open_store(settings)
+
+
+class Limit(click.ParamType):
+    """A recipient limit: a positive number, or ``all`` (stored as 0, the whole list)."""
+
+    name = "N|all"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "all":
+            return 0
+        if text.isdecimal() and text.isascii() and int(text) > 0:
+            return int(text)
+        self.fail(f"{value!r} is not a positive number or 'all'", param, ctx)
 
 
 @click.group("mailer")
@@ -119,7 +135,7 @@ def template_cmd(name: str, subject: str, html_file: Path | None, text_file: Pat
 @click.argument("name")
 @click.option("--list", "list_name", required=True)
 @click.option("--template", "template_name", required=True)
-@click.option("--limit", type=int, default=0, help="Send to at most this many of the list's addresses (0: all).")
+@click.option("--limit", type=Limit(), default="all", help="Send to at most this many of the list's members (default all).")
 @click.option("--from", "from_address", default="", help="From header (default [mailer] from_address).")
 @click.option("--reply-to", default="")
 @config_option
@@ -148,6 +164,7 @@ def preflight_cmd(campaign: str, config_path: Path | None) -> None:
     from mailer.service import preflight_campaign
 
     settings = settings_from(config_path)
+    _warn_url(settings)
     store = _store(settings)
     try:
         _loaded, report = preflight_campaign(settings, store, campaign)
@@ -163,10 +180,20 @@ def preflight_cmd(campaign: str, config_path: Path | None) -> None:
 @mailer.command("send")
 @click.argument("campaign")
 @click.option("--at", "at", default=None, help="Schedule for this ISO time (UTC if no offset) through the queue.")
+@click.option("--limit", type=Limit(), default=None,
+              help="Set the campaign's limit first: N members in all (those already mailed count), or 'all'. "
+                   "Only members not yet mailed are sent to.")
 @config_option
-def send_cmd(campaign: str, at: str | None, config_path: Path | None) -> None:
-    """Send CAMPAIGN now (in this process), or schedule it with --at (run `mailer worker`)."""
+def send_cmd(campaign: str, at: str | None, limit: int | None, config_path: Path | None) -> None:
+    """Send CAMPAIGN now (in this process), or schedule it with --at (run `mailer worker`).
+
+    Sending again never mails anyone twice: `send C --limit 3` mails three
+    members, `send C --limit 6` three more, `send C --limit all` the rest.
+    """
     settings = settings_from(config_path)
+    _warn_url(settings)
+    if limit is not None:
+        _set_limit(settings, campaign, limit)
     if at is not None:
         _schedule(settings, config_path, campaign, _parse_time(at))
         return
@@ -175,7 +202,7 @@ def send_cmd(campaign: str, at: str | None, config_path: Path | None) -> None:
 
     try:
         result = send_campaign(settings, campaign)
-    except (CampaignError, ConfigError, ValueError) as exc:
+    except (CampaignError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     store = _store(settings)
     try:
@@ -187,10 +214,36 @@ def send_cmd(campaign: str, at: str | None, config_path: Path | None) -> None:
         click.echo(f"  {key}: {value}")
     if result.note:
         click.echo(result.note)
+    if result.counts.get("held_back_by_limit"):
+        click.echo(f"the campaign's limit holds back {result.counts['held_back_by_limit']} members: "
+                   f"`mailer send {campaign} --limit N` (N in all) or `--limit all` mails them")
     if result.next_run_at:
         click.echo(f"next run due at {result.next_run_at.isoformat()} (send again, or let `mailer worker` do it)")
     if result.status == "preflight_failed":
         sys.exit(1)
+
+
+def _warn_url(settings: Settings) -> None:
+    """The one-line warning for a plain-http (loopback) unsubscribe URL; a wrong setting stops here."""
+    from mailer.settings import mailer_settings
+
+    warning = mailer_settings(settings).url_warning
+    if warning:
+        click.echo(f"warning: [mailer] unsubscribe_url {warning}", err=True)
+
+
+def _set_limit(settings: Settings, campaign: str, limit: int) -> None:
+    from mailer.campaigns import CampaignError, set_limit
+
+    store = _store(settings)
+    try:
+        before = set_limit(store, campaign, limit)
+        if before != limit:
+            log_operation(store, "campaign.limit", campaign, before=before, after=limit)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
 
 
 def _parse_time(value: str) -> datetime:
@@ -226,6 +279,7 @@ def worker_cmd(workers: int, config_path: Path | None) -> None:
     from mailer.tasks import make_mailer_huey, register_mailer_tasks
 
     settings = settings_from(config_path)
+    _warn_url(settings)  # reads [mailer] and [verp] now: a wrong setting is one line here, not a traceback per task
     _store(settings).close()  # migrate before any consumer forks
     huey = make_mailer_huey(settings)
     register_mailer_tasks(huey)
@@ -304,3 +358,13 @@ def dkim_keygen_cmd(domain: str, selector: str, out: Path | None, bits: int, con
         click.echo(record.zone_line())
     click.echo("; and add to the configuration:")
     click.echo(f'[mailer.dkim]\ndomain = "{domain}"\nselector = "{selector}"\nkey_file = "{path}"')
+
+
+def _register_inspection() -> None:
+    from responsemaster.cli.mailer_inspect_cmd import campaigns_cmd, lists_cmd, preview_cmd, templates_cmd, test_cmd
+
+    for command in (lists_cmd, templates_cmd, campaigns_cmd, preview_cmd, test_cmd):
+        mailer.add_command(command)
+
+
+_register_inspection()

@@ -114,6 +114,8 @@ def decode(
 ) -> None:
     """Verify the token in ADDRESS (an address or a bare token); print its fields as JSON.
 
+    ``campaign_name`` and ``address`` name what the token's ids are in the
+    database (null when it does not know them, or there is no database yet).
     Exits with status 1 when the token does not verify: such a token must not
     be trusted to unsubscribe or prune anyone.
     """
@@ -125,11 +127,14 @@ def decode(
             data = decode_token(address, keyring)
     except InvalidToken as exc:
         raise click.ClickException(f"token does not verify: {exc}") from exc
+    campaign_name, subscriber_address = _known_names(config_path, data.campaign, data.subscriber)
     click.echo(
         json.dumps(
             {
                 "campaign": data.campaign,
                 "subscriber": data.subscriber,
+                "campaign_name": campaign_name,
+                "address": subscriber_address,
                 "key_id": data.key_id,
                 "version": data.version,
                 "token": data.token,
@@ -137,3 +142,27 @@ def decode(
             ensure_ascii=False,
         )
     )
+
+
+def _known_names(config_path: Path | None, campaign: str, subscriber: str) -> tuple[str | None, str | None]:
+    """What the database calls the token's ids; never creates a database just to look."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailer.token_reader import lookup_names
+    from responsemaster.store.database import open_store
+    from responsemaster.store.engine import normalize_url
+
+    settings = settings_from(config_path)
+    url = make_url(normalize_url(settings.database_url))
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return None, None
+    try:
+        store = open_store(settings)
+    except SQLAlchemyError as exc:  # the token still verified: say so, and why the names are missing
+        click.echo(f"note: cannot read the database for names: {str(getattr(exc, 'orig', exc)).splitlines()[0]}", err=True)
+        return None, None
+    try:
+        return lookup_names(store, campaign, subscriber)
+    finally:
+        store.close()

@@ -1,4 +1,4 @@
-"""``run``, ``status`` and ``export``: the worker from the shell (SPEC section 10).
+"""``run``, ``status`` and ``export``: the worker from the shell (docs/worker.md).
 
 ``run`` is the one command a new user types (README), so it also serves the
 HTTP API and the review page (``responsemaster serve`` as a child process of
@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 from responsemaster.cli.common import config_option, settings_from
-from responsemaster.config import ConfigError, Settings
+from responsemaster.config import ConfigError, Settings, setting_value
 
 console = Console(stderr=True, log_path=False)
 if not console.is_terminal:  # logs to a file or a pipe: one line per batch, never wrapped
@@ -38,6 +38,8 @@ def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from(config_path)
     api_on = not no_api and bool(settings.section("api").get("serve_with_run", True))
+    if not once:
+        check_run_settings(settings, receiver=not no_receiver, api=api_on)
     try:
         if once:
             _run_once(settings)
@@ -46,6 +48,38 @@ def run(config_path: Path | None, once: bool, workers: int | None, no_receiver: 
             _run_forever(settings, config_file, workers, not no_receiver, api_on)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def check_run_settings(settings: Settings, *, receiver: bool, api: bool) -> None:
+    """Read every section the long-running ``run`` uses, before anything forks.
+
+    A wrong setting then stops ``run`` with its one-line SettingError here,
+    instead of surfacing as a traceback in a child process (the sidecar, a
+    consumer) while the others keep running.
+    """
+    from responsemaster.classify import configured_rules
+    from responsemaster.queue import check_queue_url
+    from responsemaster.routing.config import load_routing
+    from responsemaster.verp_keys import configured_keyring
+    from responsemaster.worker_runtime import worker_options
+
+    configured_rules(settings)
+    if configured_keyring(settings.section("verp")) is not None:  # the worker then reads the mailer's domain
+        from mailer.settings import mailer_settings
+
+        mailer_settings(settings)
+    load_routing(settings)
+    worker_options(settings)
+    check_queue_url(settings)
+    setting_value("queue", settings.section("queue"), "workers", int, 1)
+    if receiver:
+        from responsemaster.ingest.factory import receiver_settings
+
+        receiver_settings(settings)
+    if api:
+        from api.config import ApiSettings
+
+        ApiSettings.from_settings(settings)
 
 
 def _run_once(settings: Settings) -> None:

@@ -2,7 +2,7 @@
 
 ``[[sources]]`` entries become :class:`Source` objects; ``[receiver]`` becomes
 :class:`ReceiverSettings`. With no ``[[sources]]`` at all the embedded default
-of SPEC section 10 applies: one Maildir source ``returns`` at ``./var/returns/``
+of docs/configuration.md applies: one Maildir source ``returns`` at ``./var/returns/``
 (created if missing) quarantining into ``./var/quarantine/``. Every validation
 error names the entry and the key, so an operator can fix the file without
 reading code.
@@ -10,13 +10,12 @@ reading code.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from responsemaster.config import ConfigError, Settings
+from responsemaster.config import ConfigError, Settings, is_loopback_host
 from responsemaster.ingest.source import Source
 
 SOURCE_TYPES = ("maildir", "imap", "mbox")
@@ -212,15 +211,6 @@ def receiver_settings(settings: Settings) -> ReceiverSettings:
     )
     if result.port > 65535:
         raise entry.error("port", "must be at most 65535")
-    if not result.domains and not _is_loopback(result.host):
+    if not result.domains and not is_loopback_host(result.host):
         raise entry.error("domains", "must list the accepted recipient domains when 'host' is not a loopback address")
     return result
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

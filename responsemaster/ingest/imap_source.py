@@ -250,7 +250,7 @@ class ImapSource:
     def _uid(self, key: str) -> int | None:
         validity, _, uid = key.partition(":")
         self._conn()
-        if not uid.isdigit() or str(self.uidvalidity) != validity:
+        if not (uid.isascii() and uid.isdigit()) or str(self.uidvalidity) != validity:
             log.warning("%s: key %s is from another UIDVALIDITY (now %s); left for re-fetch", self.name, key, self.uidvalidity)
             return None
         return int(uid)
@@ -422,6 +422,6 @@ def _parse_uid_set(text: str) -> set[int]:
         if ":" in part:
             low, high = (int(x) for x in part.split(":"))
             result.update(range(min(low, high), max(low, high) + 1))
-        elif part.strip().isdigit():
+        elif part.strip().isascii() and part.strip().isdigit():
             result.add(int(part))
     return result

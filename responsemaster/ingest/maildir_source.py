@@ -222,7 +222,7 @@ class MaildirSource:
         with os.scandir(self.claims_dir) as entries:
             for entry in entries:
                 parts = entry.name.split("~", 2)
-                if len(parts) != 3 or not parts[0].isdigit():
+                if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()):
                     continue
                 yield entry.name, float(parts[0]), parts[1], parts[2]
 

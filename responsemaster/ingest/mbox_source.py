@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 def split_key(key: str) -> tuple[str, int]:
     """(file, position) of a key; a single file is position 0 of itself."""
     container, sep, index = key.rpartition("#")
-    if sep and index.isdigit():
+    if sep and index.isascii() and index.isdigit():
         return container, int(index)
     return key, 0
 

@@ -24,6 +24,9 @@ class RawItem:
     label: str
     raw: bytes
     error: str | None = None
+    #: A file found in a folder (not named on the command line, not a Maildir or mbox entry):
+    #: the command line skips it when it is not mail (a README, a LICENSE).
+    in_folder: bool = False
 
 
 def is_maildir(path: Path) -> bool:
@@ -64,10 +67,10 @@ def _iter_folder(folder: Path) -> Iterator[RawItem]:
             continue
         dirs.sort()
         for name in sorted(files):
-            if name.startswith(".") or name in ("labels.jsonl", "SOURCES.jsonl") or name.endswith((".md", ".txt.license")):
+            if name.startswith("."):
                 continue
             path = here / name
-            yield from iter_mbox(path) if is_mbox(path) else [_read_file(path)]
+            yield from iter_mbox(path) if is_mbox(path) else [_read_file(path, in_folder=True)]
 
 
 def iter_maildir(path: Path) -> Iterator[RawItem]:
@@ -116,8 +119,8 @@ def _unmangle(lines: list[bytes]) -> bytes:
     )
 
 
-def _read_file(path: Path) -> RawItem:
+def _read_file(path: Path, in_folder: bool = False) -> RawItem:
     try:
-        return RawItem(str(path), path.read_bytes())
+        return RawItem(str(path), path.read_bytes(), in_folder=in_folder)
     except OSError as exc:
         return RawItem(str(path), b"", error=f"{path}: cannot read: {exc}")

@@ -1,7 +1,11 @@
-"""What happens per category: configuration, with SPEC section 2 as the default.
+"""What happens per category: configuration, with the defaults of docs/categories.md.
 
 Like listmonk's bounce actions, dispositions are data. An operator overrides a
 category in TOML::
+
+    [routing]
+    prune_confidence = 0.8            # a less sure hard bounce waits for a person (pending prune)
+    require_token_for_prune = true    # only mail we signed prunes; unsigned hard bounces wait too
 
     [routing.categories.hard_bounce]
     actions = ["log", "prune"]
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from responsemaster.categories import CATEGORIES
-from responsemaster.config import ConfigError, Settings
+from responsemaster.config import ConfigError, SettingError, Settings, setting_value
 
 DEFAULT_ACTIONS: dict[str, list[str]] = {
     "hard_bounce": ["log", "prune"],
@@ -79,10 +83,15 @@ class RoutingConfig:
     forward_to: str = ""
     alert_to: str = ""
     from_address: str = "responsemaster@localhost"
+    #: Prune only on a verified token naming the address; other prunes wait in the review queue.
+    require_token_for_prune: bool = False
     max_forwards_per_sender: int = 10
     max_alerts_per_domain: int = 10
     #: Categories whose Auto-Submitted mail is still forwarded (a person must act on a challenge).
     forward_auto_submitted: list[str] = field(default_factory=lambda: ["challenge_response"])
+    #: A hard bounce less sure than this is not pruned at once: it waits in the review queue as a
+    #: pending prune until a person confirms (or relabels) it (docs/bounces.md).
+    prune_confidence: float = 0.8
     webhook_url: str = ""
     webhook_timeout: float = 10.0
     webhook_headers: dict[str, str] = field(default_factory=dict)
@@ -105,24 +114,36 @@ def load_routing(settings: Settings) -> RoutingConfig:
     data = settings.section("routing")
     config = RoutingConfig()
     for key in ("forward_to", "alert_to", "from_address", "webhook_url"):
-        if key in data:
-            setattr(config, key, str(data[key]))
+        setattr(config, key, setting_value("routing", data, key, str, getattr(config, key)))
     for key in ("max_forwards_per_sender", "max_alerts_per_domain"):
-        if key in data:
-            setattr(config, key, int(data[key]))
+        setattr(config, key, setting_value("routing", data, key, int, getattr(config, key)))
+    config.prune_confidence = setting_value("routing", data, "prune_confidence", float, config.prune_confidence)
+    config.require_token_for_prune = setting_value("routing", data, "require_token_for_prune", bool,
+                                                   config.require_token_for_prune)
     if "forward_auto_submitted" in data:
-        config.forward_auto_submitted = list(data["forward_auto_submitted"])
+        config.forward_auto_submitted = _strings("[routing] forward_auto_submitted", data["forward_auto_submitted"])
     _load_categories(config, data.get("categories", {}))
-    _fill(config.smtp, _table(data, "smtp"))
-    config.smtp.password = os.environ.get(str(_table(data, "smtp").get("password_env", "RESPONSEMASTER_SMTP_PASSWORD")), config.smtp.password)
+    smtp = _table(data, "smtp")
+    _fill(config.smtp, smtp, "smtp")
+    config.smtp.password = os.environ.get(setting_value("routing.smtp", smtp, "password_env", str, "RESPONSEMASTER_SMTP_PASSWORD"),
+                                          config.smtp.password)
     webhook = _table(data, "webhook")
-    config.webhook_url = str(webhook.get("url", config.webhook_url))
-    config.webhook_timeout = float(webhook.get("timeout", config.webhook_timeout))
-    config.webhook_headers = {str(k): str(v) for k, v in dict(webhook.get("headers", {})).items()}
-    _fill(config.bounce_score, _table(data, "bounce_score"))
-    _fill(config.outbox, _table(data, "outbox"))
+    config.webhook_url = setting_value("routing.webhook", webhook, "url", str, config.webhook_url)
+    config.webhook_timeout = setting_value("routing.webhook", webhook, "timeout", float, config.webhook_timeout)
+    headers = webhook.get("headers", {})
+    if not isinstance(headers, dict):
+        raise SettingError("[routing.webhook] headers", 'must be a table of "Header" = "value"')
+    config.webhook_headers = {str(k): setting_value("routing.webhook.headers", headers, k, str, "") for k in headers}
+    _fill(config.bounce_score, _table(data, "bounce_score"), "bounce_score")
+    _fill(config.outbox, _table(data, "outbox"), "outbox")
     _validate(config)
     return config
+
+
+def _strings(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SettingError(name, "must be a list of strings")
+    return list(value)
 
 
 def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -147,14 +168,20 @@ def _load_categories(config: RoutingConfig, categories: Any) -> None:
             config.folders[category] = str(table["folder"])
 
 
-def _fill(target: Any, values: dict[str, Any]) -> None:
+def _fill(target: Any, values: dict[str, Any], table: str) -> None:
+    """Set ``target``'s fields from ``[routing.<table>]``, each of its field's type (dicts: of numbers)."""
     for key, value in values.items():
         if key == "password_env":
             continue
         if not hasattr(target, key):
-            raise ConfigError(f"[routing]: unknown key {key!r} in {type(target).__name__}")
+            raise SettingError(f"[routing.{table}] {key}", "unknown setting")
         current = getattr(target, key)
-        setattr(target, key, type(current)(value) if not isinstance(current, dict) else dict(value))
+        if isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise SettingError(f"[routing.{table}] {key}", "must be a table")
+            setattr(target, key, {str(k): setting_value(f"routing.{table}.{key}", value, k, float, 0.0) for k in value})
+        else:
+            setattr(target, key, setting_value(f"routing.{table}", values, key, type(current), current))
 
 
 def _validate(config: RoutingConfig) -> None:
@@ -166,6 +193,8 @@ def _validate(config: RoutingConfig) -> None:
                 raise ConfigError(
                     f"[routing.categories.{category}]: unknown action {name!r} (one of {', '.join(sorted(DISPOSITIONS))})"
                 )
+    if not 0.0 <= config.prune_confidence <= 1.0:
+        raise ConfigError("[routing] prune_confidence must be between 0 (always prune) and 1 (always ask a person)")
     if not 0.0 <= config.bounce_score.reset_factor <= 1.0:
         raise ConfigError("[routing.bounce_score] reset_factor must be between 0 (reset) and 1 (keep)")
     if config.smtp.tls not in ("none", "starttls", "ssl"):

@@ -39,6 +39,8 @@ class Target:
     reason: str = ""
     #: The disposition's argument from the config (``move:Replies`` -> ``Replies``).
     arg: str = ""
+    #: How sure the classifier is of ``category`` for this address (prune waits for a person below a threshold).
+    confidence: float = 1.0
 
 
 @dataclass
@@ -215,9 +217,11 @@ def find_subscriber(ctx: RouteContext, address: str) -> Subscriber | None:
     return found
 
 
-def get_or_create_subscriber(ctx: RouteContext, address: str) -> Subscriber:
+def get_or_create_subscriber(ctx: RouteContext, address: str, category: str) -> Subscriber:
     """The subscriber, created (origin ``returned-mail``) if the address is new to us.
 
+    A new row starts with this verdict as its last one (under ``category``,
+    the address's own), as ``log`` would have written had the row existed.
     INSERT ... ON CONFLICT DO NOTHING RETURNING the row, else read it: two
     workers seeing a new address at once both end up with the one row.
     """
@@ -231,7 +235,9 @@ def get_or_create_subscriber(ctx: RouteContext, address: str) -> Subscriber:
         "status": "active",
         "status_reason": "",
         "bounce_score": 0.0,
-        "last_category": "",
+        "last_verdict_id": ctx.verdict_row.id,
+        "last_category": clip(category, 32),
+        "last_verdict_at": ctx.now,
         "suggested_address": "",
         "name": "",
         "origin": "returned-mail",

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from responsemaster.addresses import is_real_address
+from responsemaster.categories import REPORTED_BY_A_SYSTEM
 from responsemaster.routing.config import RoutingConfig
 from responsemaster.routing.context import RouteContext, Target, record_action
 from responsemaster.routing.dispositions import DISPOSITIONS
@@ -28,17 +30,30 @@ def targets_of(verdict: Verdict) -> list[Target]:
 
     With one reported recipient and a token-attributed subscriber, the
     subscriber wins: a bounce of a forwarded address names the final
-    recipient, but the address on our list is the original one.
+    recipient, but the address on our list is the original one. Only real
+    addresses are targets (:func:`subscriber_address`), and the From of a
+    bounce or a complaint (the system reporting it) is never one.
     """
     attribution = verdict.attribution
     trusted = attribution.via in ("verp", "message-id") and not attribution.forged_token
     if verdict.recipients:
         if len(verdict.recipients) == 1 and trusted and attribution.subscriber:
             only = verdict.recipients[0]
-            return [Target(attribution.subscriber, only.category, only.reason)]
-        return [Target(r.address, r.category, r.reason) for r in verdict.recipients]
-    address = attribution.subscriber or verdict.sender
-    return [Target(address, verdict.category, verdict.reason)]
+            return [Target(subscriber_address(attribution.subscriber), only.category, only.reason, confidence=only.confidence)]
+        return [Target(subscriber_address(r.address), r.category, r.reason, confidence=r.confidence) for r in verdict.recipients]
+    address = attribution.subscriber or ("" if verdict.category in REPORTED_BY_A_SYSTEM else verdict.sender)
+    return [Target(subscriber_address(address), verdict.category, verdict.reason, confidence=verdict.confidence)]
+
+
+def subscriber_address(value: str) -> str:
+    """``value`` when it may become a subscriber (the CSV import's check), else ``""``.
+
+    Returned mail names all sorts of things where an address should be
+    (``<Undisclosed Recipients>``, a bare local part, a token id): a target
+    without an address is logged, and no disposition creates, prunes or
+    suppresses anyone for it.
+    """
+    return value if value and is_real_address(value) else ""
 
 
 class Router:
@@ -62,8 +77,12 @@ class Router:
 
         ``fresh``: the caller inserted ``message`` in this same transaction (the
         worker does), so its actions are written in one statement at the end.
+        A failure verdict (no category) changes nothing and sends nothing: its
+        message belongs in quarantine, and no category's dispositions fit it.
         """
         ctx = RouteContext(session, self.config, message, verdict_row, verdict, raw, self.var, fresh=fresh)
+        if verdict.category is None:
+            return ctx
         targets = targets_of(verdict)
         if ctx.forged:
             record_action(ctx, "flag_forged_token", verdict.attribution.subscriber or "-", "flagged",
@@ -83,7 +102,7 @@ class Router:
             if ctx.forged and disposition.changes_state:
                 record_action(ctx, name, target.address or "-", "flagged", "forged token: not applied")
                 continue
-            disposition.apply(ctx, Target(target.address, target.category, target.reason, arg))
+            disposition.apply(ctx, Target(target.address, target.category, target.reason, arg, target.confidence))
 
 
 def build_router(settings: object) -> Router:

@@ -70,19 +70,22 @@ def suppress(ctx: RouteContext, address: str, reason: str, subscriber_id: int | 
 
 def end_subscription(
     ctx: RouteContext, target: Target, disposition: str, status: SubscriberStatus, suppression_reason: str
-) -> None:
+) -> Subscriber | None:
     """Record ``disposition`` once, move the subscriber to ``status`` and suppress the address.
 
     Prune and unsubscribe differ only in the status and the suppression's
     reason; the row is never deleted and a repeat is recorded as skipped.
+    Returns the subscriber when this message changed it, else None.
     """
     if not target.address:
-        return
+        return None
     action = record_action(ctx, disposition, target.address)
     if action is None:
-        return
-    sub = get_or_create_subscriber(ctx, target.address)
+        return None
+    sub = get_or_create_subscriber(ctx, target.address, target.category)
     changed = change_status(ctx, sub, status, f"{target.category}:{target.reason}")
     suppress(ctx, target.address, suppression_reason, sub.id)
     if not changed:
         set_action(ctx, action, "skipped", f"already {sub.status}")
+        return None
+    return sub

@@ -31,7 +31,7 @@ class ActionTaken(SQLModel, table=True):
     disposition: str = Field(max_length=32)
     #: The address, folder, URL... the action concerns.
     target: str = Field(default="", max_length=512)
-    #: done | queued | skipped | flagged
+    #: done | queued | skipped | flagged | pending (a prune waiting for a person) | cancelled
     status: str = Field(default="done", max_length=16)
     detail: str = text()
     idempotency_key: str = Field(max_length=700, unique=True)

@@ -1,4 +1,4 @@
-"""Read paths of the operator console on tables other modules own (created by migration ``0006_console``).
+"""Read paths of the operator console on tables other modules own (created by migration ``0007_console``).
 
 Declared here, like :mod:`responsemaster.store.hygiene_counts` does for the
 API, so the shared metadata (and the migration check) knows about them. Each

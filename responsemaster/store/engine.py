@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from responsemaster.config import SettingError, setting_value
 
 if TYPE_CHECKING:
     from responsemaster.config import Settings
@@ -37,17 +40,20 @@ def make_engine(settings: Settings | str, *, synchronous: str | None = None, ech
         url, options = normalize_url(settings), {}
     else:
         url, options = normalize_url(settings.database_url), settings.section("database")
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingError("[database] url", f"{url!r} is not a database URL (sqlite:///PATH or postgresql://...)") from None
     if parsed.get_backend_name() == "sqlite":
-        sync = synchronous or str(options.get("sqlite_synchronous", "NORMAL")).upper()
+        sync = synchronous or setting_value("database", options, "sqlite_synchronous", str, "NORMAL").upper()
         return _sqlite_engine(url, parsed.database, sync, echo)
-    pool = int(options.get("pool_size", 5))
+    pool = setting_value("database", options, "pool_size", int, 5)
     return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool, max_overflow=pool)
 
 
 def _sqlite_engine(url: str, database: str | None, synchronous: str, echo: bool) -> Engine:
     if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-        raise ValueError(f"[database] sqlite_synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
+        raise SettingError("[database] sqlite_synchronous", f"must be NORMAL, FULL or EXTRA, not {synchronous!r}")
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})

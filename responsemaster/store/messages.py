@@ -55,6 +55,7 @@ class MessageVerdict(SQLModel, table=True):
     message_id: int = Field(
         sa_column=Column(Integer, ForeignKey("raw_messages.id"), nullable=False, unique=True)
     )
+    #: "" for a failure verdict (``error`` set, ``reason`` its kind, message quarantined): no category.
     category: str = Field(max_length=32)
     reason: str = Field(default="", max_length=64)
     confidence: float = Field(default=0.0)

@@ -8,7 +8,7 @@ from responsemaster.store import console_indexes  # noqa: F401 - indexes on the 
 from responsemaster.store.actions import ActionTaken, MessageClaim, OutboxItem, SourceState
 from responsemaster.store.mailing import CampaignPlan, MailTemplate, SenderUsage, SubscriberFields
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem
-from responsemaster.store.platform import ApiKey, Delivery, OperationLog, SenderAccount
+from responsemaster.store.platform import ApiKey, ApiSession, Delivery, OperationLog, SenderAccount
 from responsemaster.store.subscribers import (
     Campaign,
     ListMembership,
@@ -23,6 +23,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "ActionTaken",
     "ApiKey",
+    "ApiSession",
     "Campaign",
     "CampaignPlan",
     "Delivery",

@@ -35,7 +35,7 @@ class Delivery(SQLModel, table=True):
     message_id: str = Field(default="", max_length=998)
     #: queued | sent | deferred | failed | suppressed
     status: str = Field(default="queued", max_length=16)
-    #: The relay (``[[mailer.relays]]`` name) that took the last attempt; "" before one did (migration 0006).
+    #: The relay (``[[mailer.relays]]`` name) that took the last attempt; "" before one did (migration 0007).
     relay: str = Field(default="", max_length=255, sa_column_kwargs={"server_default": ""})
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = ts(nullable=True)
@@ -87,3 +87,23 @@ class OperationLog(SQLModel, table=True):
     operation: str = Field(max_length=64)
     target: str = Field(default="", max_length=512)
     detail: str = text()
+
+
+class ApiSession(SQLModel, table=True):
+    """A sign-in to the review page or the console: the browser holds a random id, only its hash is here.
+
+    Valid while not revoked, not expired and its key not revoked; ended by
+    signing out, by revoking the key, or by time (``[api] session_hours``).
+    """
+
+    __tablename__ = "api_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: SHA-256 (hex) of the id in the cookie: a copy of this table signs nobody in.
+    id_hash: str = Field(max_length=64, unique=True)
+    key_id: int = Field(foreign_key="api_keys.id", index=True)
+    created_at: datetime = ts()
+    expires_at: datetime = ts(index=True)
+    revoked_at: datetime | None = ts(nullable=True)
+    #: The client address at sign-in (for the operation log and the console).
+    client: str = Field(default="", max_length=64)

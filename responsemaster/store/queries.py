@@ -67,7 +67,7 @@ def _message_fields(message: RawMessageRow, verdict: MessageVerdict) -> dict[str
         "sha256": message.sha256,
         "received_at": _iso(message.received_at),
         "state": message.state,
-        "category": verdict.category,
+        "category": verdict.category or None,  # a failure verdict has none: never a guess
         "reason": verdict.reason,
         "confidence": round(verdict.confidence, 4),
         "decided_by": verdict.decided_by,

@@ -12,6 +12,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session
 
+from responsemaster.addresses import is_real_address
+from responsemaster.categories import REPORTED_BY_A_SYSTEM
 from responsemaster.ingest.source import RawMessage
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.database import message_uid
@@ -50,12 +52,19 @@ def find_recorded_many(session: Session, source: str, messages: list[RawMessage]
 
 
 def concerned_address(verdict: Verdict) -> str:
-    """The subscriber a message is about: attribution first, then the first recipient, then From."""
+    """The subscriber a message is about: attribution first, then the first recipient, then From.
+
+    ``""`` when that is not a real address (the CSV import's check), or is
+    the system that reported a bounce or a complaint: no verdict is filed
+    under ``undisclosed recipients`` or under the complaint desk's address.
+    """
     if verdict.attribution.subscriber:
-        return verdict.attribution.subscriber
-    if verdict.recipients:
-        return verdict.recipients[0].address
-    return verdict.sender
+        found = verdict.attribution.subscriber
+    elif verdict.recipients:
+        found = verdict.recipients[0].address
+    else:
+        found = "" if verdict.category in REPORTED_BY_A_SYSTEM else verdict.sender
+    return found if found and is_real_address(found) else ""
 
 
 def record_message(
@@ -86,7 +95,7 @@ def record_message(
     attribution = verdict.attribution
     mv = {
         "message_id": row["id"],
-        "category": verdict.category,
+        "category": verdict.category or "",  # "" for a failure verdict (error set, quarantined)
         "reason": clip(verdict.reason, 64),
         "confidence": float(verdict.confidence),
         "decided_by": clip(verdict.decided_by, 255),

@@ -7,7 +7,9 @@ message must keep its label, its origin and its licence. Each file is named
 ``<set>--<original name>`` (e.g. ``bounces--000194ed06887898.eml``) so a
 benchmark can leave a corpus file out of training and score it held out.
 The manifest ``training_data/SOURCES.jsonl`` records, per file: category,
-reason, source, licence, corpus set and corpus file; licence texts go to
+reason, source, licence, corpus set, corpus file and the labelled
+recipients (address, category, reason: what the recipient model learns
+from); licence texts go to
 ``training_data/LICENSES/``. Bytes are copied unchanged.
 """
 
@@ -71,6 +73,7 @@ def import_corpus(corpus: Path, out: Path) -> Counter[str]:
                     "licence": label.get("licence") or default_licence,
                     "corpus_set": corpus_set,
                     "corpus_file": label["file"],
+                    "recipients": [_recipient_label(r) for r in recipients if r.get("address")],
                 }
             )
             counts[category] += 1
@@ -80,6 +83,11 @@ def import_corpus(corpus: Path, out: Path) -> Counter[str]:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     return counts
+
+
+def _recipient_label(label: dict) -> dict[str, str]:
+    return {"address": label["address"].lower(), "category": label.get("category", ""),
+            "reason": label.get("reason", "")}
 
 
 def _remove_previous(out: Path, corpus_set: str) -> None:

@@ -4,10 +4,19 @@ Layout (any folder with this shape works, e.g. a copy used by a test):
 
     training_data/<category>/*.eml          imported corpus + reviewed corrections
     training_data/SOURCES.jsonl             file, category, reason, source, licence, corpus_set, corpus_file
+    training_data/relabels.jsonl            corrections (see corrections.py), with recipient-level labels
     training_data/extra/<category>/*.eml    further real messages
     training_data/extra/SOURCES.jsonl       file, category, reason, source, licence
+    training_data/<set>/labels.jsonl        any further labelled set in the corpus format
+                                            (file, category, recipients, source[, provenance]):
+                                            the provider catalogue, the bounce lab, ...
 
-The folder a file sits in is its label; the manifests add where it came from.
+The folder a file sits in is its label; the manifests add where it came from
+and, for bounces, the label of each failed recipient (``recipients``: address,
+category, reason), which the recipient model learns from.
+``origin`` groups examples by where they came from (the project whose test
+data a message is, the MTA family of a Sisimai sample, the provider of a
+catalogue entry): the unit held out in group cross-validation.
 A message that appears twice (same bytes) is used once, so a corpus message
 also collected under ``extra/`` cannot leak from training into a held-out
 benchmark fold. ``exclude`` names corpus files (``0049cf305105a9bf.eml``)
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,8 +36,22 @@ from pathlib import Path
 from responsemaster.categories import CATEGORIES
 
 MANIFEST = "SOURCES.jsonl"
+#: Corrections made by people (review queue, ``label``): one row per correction, the latest row per file wins.
+CORRECTIONS = "relabels.jsonl"
+LABELS = "labels.jsonl"
+#: Provenances of generated bounces (see :attr:`Example.provenance`).
+GENERATED = frozenset({"catalogue", "lab"})
 EXTRA = "extra"
 SEPARATOR = "--"
+
+
+@dataclass(frozen=True)
+class RecipientLabel:
+    """What a person (or the corpus) says about one failed recipient."""
+
+    address: str
+    category: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,14 +65,62 @@ class Example:
     corpus_set: str = ""
     corpus_file: str = ""
     sha256: str = ""
+    reason: str = ""
+    recipients: tuple[RecipientLabel, ...] = ()
+    #: How the message came to be: '' for real mail; ``catalogue`` or ``lab`` for bounces made
+    #: to measure or teach the recipient model (never used for the message model).
+    provenance: str = ""
+
+    @property
+    def generated(self) -> bool:
+        return self.provenance in GENERATED
 
     @property
     def group(self) -> str:
         """Name used to hold a message out: its corpus file when it has one."""
         return self.corpus_file or self.path.name
 
+    @property
+    def origin(self) -> str:
+        return origin(self.source) or self.group
+
     def read(self) -> bytes:
         return self.path.read_bytes()
+
+
+#: Projects published under more than one name.
+_ALIASES = {"bestpractical/rt": "rt", "request-tracker5": "rt", "rb-sisimai": "sisimai"}
+_VERSION = re.compile(r"-\d[\w.+~-]*$")
+
+
+def origin(source: str) -> str:
+    """The group a message's source belongs to, for holding out whole origins.
+
+    ``sisimai/set-of-emails:maildir/bsd/lhost-postfix-80.eml`` ->
+    ``set-of-emails:lhost-postfix`` (one group per MTA or provider format,
+    wherever the sample was copied from); ``debian-src:notmuch-0.37-1:...`` ->
+    ``notmuch``; ``github:rjbs/Mail-DeliveryStatus-BounceParser:...`` and
+    ``debian-src:libmail-deliverystatus-bounceparser-perl-...`` ->
+    ``mail-deliverystatus-bounceparser``; ``catalogue:gmail:...`` ->
+    ``catalogue:gmail``; a reviewer's correction -> ``corrections``.
+    """
+    if not source:
+        return ""
+    if "set-of-emails" in source:
+        name = source.rsplit("/", 1)[-1].removesuffix(".eml")
+        return "set-of-emails:" + re.sub(r"-\d+$", "", name)
+    kind, _, rest = source.partition(":")
+    if kind in ("review", "label", "cli"):
+        return "corrections"
+    if kind in ("catalogue", "lab"):
+        return f"{kind}:{rest.split(':', 1)[0]}"
+    project = rest.split(":", 1)[0] if rest else kind
+    project = _ALIASES.get(project.lower(), project)
+    project = project.rsplit("/", 1)[-1] if kind == "github" else _VERSION.sub("", project)
+    project = project.lower()
+    if project.startswith("lib") and project.endswith("-perl"):
+        project = project[3:-5]
+    return _ALIASES.get(project, project)
 
 
 def load_examples(data_dir: Path, exclude: Iterable[str] = ()) -> list[Example]:
@@ -60,10 +132,12 @@ def load_examples(data_dir: Path, exclude: Iterable[str] = ()) -> list[Example]:
     """
     data_dir = Path(data_dir)
     excluded = set(exclude)
-    if (data_dir / "labels.jsonl").is_file():
+    if (data_dir / LABELS).is_file():
         found = _from_labels_file(data_dir)
     else:
         found = _from_category_folders(data_dir) + _from_category_folders(data_dir / EXTRA)
+        for folder in labelled_sets(data_dir):
+            found += _from_labels_file(folder)
     examples: list[Example] = []
     seen: set[str] = set()
     for example in found:
@@ -72,6 +146,13 @@ def load_examples(data_dir: Path, exclude: Iterable[str] = ()) -> list[Example]:
         seen.add(example.sha256)
         examples.append(example)
     return examples
+
+
+def labelled_sets(data_dir: Path) -> list[Path]:
+    """Sub-folders of ``data_dir`` holding a corpus-format ``labels.jsonl``."""
+    if not Path(data_dir).is_dir():
+        return []
+    return [f for f in sorted(Path(data_dir).iterdir()) if f.is_dir() and (f / LABELS).is_file()]
 
 
 def _is_excluded(example: Example, excluded: set[str]) -> bool:
@@ -86,6 +167,7 @@ def _from_category_folders(root: Path) -> list[Example]:
     if not root.is_dir():
         return []
     manifest = _read_manifest(root / MANIFEST)
+    manifest.update(_read_manifest(root / CORRECTIONS))
     examples = []
     for category in CATEGORIES:
         folder = root / category
@@ -101,7 +183,7 @@ def _from_category_folders(root: Path) -> list[Example]:
 
 def _from_labels_file(folder: Path) -> list[Example]:
     examples = []
-    for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (folder / LABELS).read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         row = json.loads(line)
@@ -112,7 +194,7 @@ def _from_labels_file(folder: Path) -> list[Example]:
     return examples
 
 
-def _example(path: Path, category: str, row: dict[str, str]) -> Example:
+def _example(path: Path, category: str, row: dict) -> Example:
     return Example(
         path=path,
         category=category,
@@ -121,12 +203,18 @@ def _example(path: Path, category: str, row: dict[str, str]) -> Example:
         corpus_set=str(row.get("corpus_set", "")),
         corpus_file=str(row.get("corpus_file", "")),
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        reason=str(row.get("reason", "") or ""),
+        recipients=tuple(
+            RecipientLabel(str(r["address"]).lower(), str(r.get("category", "") or ""), str(r.get("reason", "") or ""))
+            for r in row.get("recipients") or () if isinstance(r, dict) and r.get("address")
+        ),
+        provenance=str(row.get("provenance", "") or ""),
     )
 
 
-def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
+def _read_manifest(path: Path) -> dict[str, dict]:
     """Manifest rows by the file name they describe (relative path and bare name)."""
-    rows: dict[str, dict[str, str]] = {}
+    rows: dict[str, dict] = {}
     if not path.is_file():
         return rows
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -158,7 +246,9 @@ def data_hash(data_dir: Path, examples: Iterable[Example]) -> str:
     Two trainings on the same bytes get the same hash, whatever the machine.
     """
     digest = hashlib.sha256()
-    for manifest in (Path(data_dir) / MANIFEST, Path(data_dir) / EXTRA / MANIFEST):
+    manifests = [Path(data_dir) / MANIFEST, Path(data_dir) / EXTRA / MANIFEST]
+    manifests += [folder / LABELS for folder in labelled_sets(data_dir)]
+    for manifest in manifests:
         if manifest.is_file():
             digest.update(manifest.read_bytes())
     for example in sorted(examples, key=lambda e: (e.category, e.path.name, e.sha256)):

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-SPEC_FILE = "scorer.json"
+SCORER_FILE = "scorer.json"
 WEIGHTS_FILE = "scorer.npy"
 #: Bumped when the saved form changes; an older form is ignored (the skops file is used).
 FORMAT = 1
@@ -133,6 +133,8 @@ class FastScorer:
             intercept = np.asarray(classifier.intercept_, dtype=np.float64)
         specs: list[ColumnSpec] = []
         offset = 0
+        scale = dict(columns.transformer_weights or {})
+        coef = coef.copy()
         for name, vectorizer, column in columns.transformers_:
             if vectorizer == "drop" or name == "remainder":
                 continue
@@ -151,24 +153,26 @@ class FastScorer:
                 sublinear=bool(getattr(vectorizer, "sublinear_tf", False)),
                 l2=is_tfidf and vectorizer.norm == "l2",
             ))
+            if name in scale:  # the ColumnTransformer multiplies this block's values: fold it into the weights
+                coef[:, offset:offset + len(vectorizer.vocabulary_)] *= float(scale[name])
             offset += len(vectorizer.vocabulary_)
         return cls([str(c) for c in classifier.classes_], specs, coef.T, intercept)
 
-    def save(self, folder: Path) -> None:
-        """Write ``scorer.json`` and ``scorer.npy`` into ``folder``."""
+    def save(self, folder: Path, dtype: Any = np.float64) -> None:
+        """Write ``scorer.json`` and ``scorer.npy`` into ``folder`` (weights as ``dtype``; read back as float64)."""
         spec = {
             "format": FORMAT,
             "classes": self.classes,
             "intercept": self.intercept.tolist(),
             "columns": [asdict(c) for c in self.columns],
         }
-        (folder / SPEC_FILE).write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), "utf-8")
-        np.save(folder / WEIGHTS_FILE, self.weights, allow_pickle=False)
+        (folder / SCORER_FILE).write_text(json.dumps(spec, ensure_ascii=False, separators=(",", ":")), "utf-8")
+        np.save(folder / WEIGHTS_FILE, self.weights.astype(dtype), allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path) -> "FastScorer | None":
         """The saved scorer in ``folder``; None when there is none of this format."""
-        spec_path, weights_path = folder / SPEC_FILE, folder / WEIGHTS_FILE
+        spec_path, weights_path = folder / SCORER_FILE, folder / WEIGHTS_FILE
         if not (spec_path.is_file() and weights_path.is_file()):
             return None
         spec = json.loads(spec_path.read_text("utf-8"))
@@ -184,18 +188,23 @@ class FastScorer:
         values: list[float] = []
         log = math.log
         for column, analyze in zip(self.columns, self._analyzers):
-            vocabulary, idf = column.vocabulary, column.idf
-            start = len(values)
-            for term, n in Counter(analyze(row[column.index])).items():
-                j = vocabulary.get(term)
-                if j is None:
-                    continue
-                tf = 1.0 if column.binary else (1.0 + log(n) if column.sublinear else float(n))
-                indices.append(j)
-                values.append(tf * idf[j - column.offset] if idf is not None else tf)
-            if column.l2 and len(values) > start:
-                norm = math.sqrt(sum(v * v for v in values[start:])) or 1.0
-                values[start:] = [v / norm for v in values[start:]]
+            get, idf, offset = column.vocabulary.get, column.idf, column.offset
+            hits = [(j, n) for term, n in Counter(analyze(row[column.index])).items() if (j := get(term)) is not None]
+            if not hits:
+                continue
+            if column.binary:
+                weights = [1.0] * len(hits)
+            elif column.sublinear:
+                weights = [1.0 + log(n) for _, n in hits]
+            else:
+                weights = [float(n) for _, n in hits]
+            if idf is not None:
+                weights = [w * idf[j - offset] for w, (j, _) in zip(weights, hits)]
+            if column.l2:
+                norm = math.sqrt(math.fsum(w * w for w in weights)) or 1.0
+                weights = [w / norm for w in weights]
+            indices.extend(j for j, _ in hits)
+            values.extend(weights)
         if not indices:
             return self.intercept.copy()
         return np.asarray(values) @ self.weights[indices] + self.intercept

@@ -54,3 +54,15 @@ def print_scores(y_true: Sequence[str], y_pred: Sequence[str], title: str) -> di
                                 for i, n in enumerate(row)])
     out.print(matrix)
     return result
+
+
+def print_recipient_model(meta: dict[str, Any]) -> None:
+    """The recipient model's size and cross-validated accuracy per head."""
+    table = Table(title=f"recipient model: {meta['n_recipients']} labelled recipients "
+                        f"({meta['n_with_reason']} with a reason, {meta['n_corrections']} corrections)")
+    for head in ("head", "cross-validated accuracy", "folds", "examples"):
+        table.add_column(head, justify="left" if head == "head" else "right")
+    for head, row in meta.get("cross_validation", {}).items():
+        if row:
+            table.add_row(head, f"{row['accuracy']:.3f}", str(row["folds"]), str(row["n"]))
+    console().print(table)

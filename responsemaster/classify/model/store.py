@@ -11,8 +11,10 @@ Layout of one model: ``models/<id>/model.skops`` (the scikit-learn pipeline),
 ``scorer.json`` + ``scorer.npy`` (the same model compiled to plain data for
 prediction, see :mod:`~responsemaster.classify.model.fastpath`; loading it
 needs neither pickle nor scikit-learn), ``lemmas.json`` (the reduced lemma
-tables the features use) and ``meta.json`` (versions, labels, counts, data
-hash, metrics, settings). ``models/CURRENT`` holds the id in use.
+tables the features use), ``meta.json`` (versions, labels, counts, data
+hash, metrics, settings) and ``recipient/`` (the recipient model, stored the
+same way: see :mod:`~responsemaster.classify.model.recipient_model`).
+``models/CURRENT`` holds the id in use.
 """
 
 from __future__ import annotations
@@ -66,8 +68,13 @@ def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any]
     if untrusted:
         raise RuntimeError(f"model contains types missing from store.TRUSTED: {untrusted}")
     if make_current:
-        _write_atomically(Path(models_dir) / CURRENT, model_id + "\n")
+        save_model_pointer(models_dir, model_id)
     return target
+
+
+def save_model_pointer(models_dir: Path, model_id: str) -> None:
+    """Point ``models/CURRENT`` at ``model_id`` (atomically: a reader sees the old id or the new one)."""
+    _write_atomically(Path(models_dir) / CURRENT, model_id + "\n")
 
 
 def load_model(model_dir: Path) -> TextModel:
@@ -115,6 +122,14 @@ def load_current_model(models_dir: Path) -> TextModel | None:
     """The model ``models/CURRENT`` points at, or None when none is trained yet."""
     folder = current_model_dir(models_dir)
     return load_model(folder) if folder is not None else None
+
+
+def load_current_recipient_model(models_dir: Path) -> Any:
+    """The recipient model saved with the current model, or None (none trained, or an older model without one)."""
+    from responsemaster.classify.model.recipient_model import RecipientModel
+
+    folder = current_model_dir(models_dir)
+    return RecipientModel.load(folder) if folder is not None else None
 
 
 def _write_atomically(path: Path, text: str) -> None:

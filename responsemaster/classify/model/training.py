@@ -7,7 +7,11 @@ The functions a benchmark needs are plain and composable::
     model.predict(parsed_message, fields)    # -> (category, probability)
 
 ``train_command`` adds what an admin needs: cross-validated metrics, a
-temperature for the probabilities, and a saved, hashed, versioned model dir.
+temperature for the probabilities, and a saved, hashed, versioned model dir
+holding both learned parts: the message model (real mail only) and the
+recipient model (:mod:`~responsemaster.classify.model.recipient_training`,
+every labelled bounce recipient: the corpus, corrections, the provider
+catalogue, other labelled sets).
 Features are computed once per message and reused across folds, so a full
 retrain with 5-fold cross-validation takes seconds, not minutes.
 """
@@ -28,6 +32,7 @@ from sklearn.model_selection import StratifiedKFold
 from responsemaster.categories import CATEGORIES
 from responsemaster.classify.model import features
 from responsemaster.classify.model.dataset import Example, counts, data_hash, load_examples
+from responsemaster.classify.model.store import save_model_pointer
 from responsemaster.classify.model.estimator import (
     SETTINGS,
     TrainedModel,
@@ -176,15 +181,34 @@ def default_data_dir(settings: Any) -> Path:
     return local if local.is_dir() else REPO_DATA
 
 
+def message_examples(examples: Sequence[Example]) -> list[Example]:
+    """What the message model learns from: real mail (generated bounces teach the recipient model only)."""
+    return [e for e in examples if not e.generated]
+
+
+def train_recipients(examples: Sequence[Example], rules: Any = None, model_id: str = "unsaved",
+                     tick: Tick | None = None, calibrate: bool = True) -> Any:
+    """The recipient model fitted on every labelled bounce recipient of ``examples`` (None if there are none)."""
+    from responsemaster.classify.model.recipient_training import fit_recipient_model, recipient_examples
+    from responsemaster.classify.pipeline import Classifier
+
+    labelled = recipient_examples(examples, Classifier(rules=rules), tick)
+    if len({e.category for e in labelled}) < 2:
+        return None
+    return fit_recipient_model(labelled, model_id=model_id, calibrate=calibrate)
+
+
 def train_command(settings: Any, data_dir: Path | None) -> Path:
     """``responsemaster train``: cross-validate, fit on everything, save, point CURRENT at it."""
     from responsemaster.classify.model import report
     from responsemaster.classify.model.store import save_model
+    from responsemaster.classify.rules import RuleSet
 
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir(settings)
     with report.progress() as bar:
         task = bar.add_task("reading training data", total=None)
-        examples = load_examples(data_dir)
+        everything = load_examples(data_dir)
+        examples = message_examples(everything)
         if len({e.category for e in examples}) < 2:
             raise _usage_error(f"{data_dir}: need labelled messages of at least two categories")
         bar.update(task, description="loading spaCy lemma tables")
@@ -198,11 +222,22 @@ def train_command(settings: Any, data_dir: Path | None) -> Path:
         bar.update(task, description="fitting the final model", total=1, completed=0)
         model = train_model(examples, tables, rows)
         bar.advance(task)
-    digest = data_hash(data_dir, examples)
-    model.model_id = model_id_for(digest)
+        bar.update(task, description="recipient model", total=len(everything), completed=0)
+        digest = data_hash(data_dir, everything)
+        model.model_id = model_id_for(digest)
+        recipients = train_recipients(everything, RuleSet.load(settings.classify.rules_files), model.model_id,
+                                      lambda: bar.advance(task))
     model.meta = build_meta(model, examples, digest, cv, data_dir)
-    target = save_model(model, settings.classify.models_dir, model.model_id, model.meta)
+    if recipients is not None:
+        model.meta["recipient_model"] = {k: recipients.meta[k] for k in ("n_recipients", "n_with_reason",
+                                                                          "n_corrections", "cross_validation")}
+    target = save_model(model, settings.classify.models_dir, model.model_id, model.meta, make_current=False)
+    if recipients is not None:
+        recipients.save(target)
+    save_model_pointer(settings.classify.models_dir, model.model_id)
     report.print_scores(cv.y_true, cv.y_pred, f"cross-validated ({folds} folds) on {len(examples)} messages")
+    if recipients is not None:
+        report.print_recipient_model(recipients.meta)
     report.console().print(f"model [bold]{model.model_id}[/] written to {target} (CURRENT updated)")
     return target
 
@@ -216,7 +251,7 @@ def evaluate_command(settings: Any, data_dir: Path | None) -> dict[str, Any]:
         data_dir = default_data_dir(settings)
         with report.progress() as bar:
             task = bar.add_task("reading training data", total=None)
-            examples = load_examples(data_dir)
+            examples = message_examples(load_examples(data_dir))
             bar.update(task, description="loading spaCy lemma tables")
             norm = Normaliser(lemmas=full_lemma_tables())
             bar.update(task, description="features", total=len(examples), completed=0)

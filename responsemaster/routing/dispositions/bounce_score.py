@@ -23,8 +23,9 @@ from responsemaster.routing.context import (
     touch,
 )
 from responsemaster.routing.status import change_status, suppress
+from responsemaster.routing.token_required import lacks_token
 from responsemaster.store.base import clip
-from responsemaster.store.subscribers import NOT_MAILABLE, SubscriberStatus
+from responsemaster.store.subscribers import NOT_MAILABLE, Subscriber, SubscriberStatus
 
 
 class BounceScore:
@@ -35,24 +36,24 @@ class BounceScore:
     def apply(self, ctx: RouteContext, target: Target) -> None:
         if not target.address:
             return
+        if lacks_token(ctx, target.address):  # a score at the threshold prunes: only signed bounces count
+            record_action(ctx, self.name, target.address, "skipped", "unsigned: not scored (require_token_for_prune)")
+            return
         action = record_action(ctx, self.name, target.address)
         if action is None:
             return
         settings = ctx.config.bounce_score
         weight = float(settings.weights.get(target.category, 0.0))
-        sub = get_or_create_subscriber(ctx, target.address)
+        sub = get_or_create_subscriber(ctx, target.address, target.category)
         if sub.status in NOT_MAILABLE:
             set_action(ctx, action, "skipped", f"already {sub.status}")
             return
         last = sub.last_bounce_at
-        if last is not None and ctx.now - last > timedelta(days=settings.stale_days):
-            sub.bounce_score = 0.0  # stale: the old bounces no longer say anything
-        elif last is not None and settings.once_per_day and last.date() == ctx.now.date():
+        fresh = last is not None and ctx.now - last <= timedelta(days=settings.stale_days)
+        if fresh and settings.once_per_day and last.date() == ctx.now.date():  # type: ignore[union-attr]
             set_action(ctx, action, "skipped", f"already scored today (score {sub.bounce_score:g})")
             return
-        sub.bounce_score = round(sub.bounce_score + weight, 6)
-        sub.last_bounce_at = ctx.now
-        touch(ctx, sub)
+        add_bounce(ctx, sub, weight)
         detail = f"+{weight:g} -> {sub.bounce_score:g} / {settings.threshold:g}"
         if sub.bounce_score >= settings.threshold:
             change_status(ctx, sub, SubscriberStatus.PRUNED, f"bounce_score:{sub.bounce_score:g}")
@@ -61,6 +62,16 @@ class BounceScore:
         elif weight > 0:
             change_status(ctx, sub, SubscriberStatus.BOUNCING, f"{target.category}:{target.reason}")
         set_action(ctx, action, "done", detail)
+
+
+def add_bounce(ctx: RouteContext, sub: Subscriber, weight: float) -> None:
+    """Add ``weight`` to the score (from zero when the last bounce is stale) and note when."""
+    last = sub.last_bounce_at
+    if last is not None and ctx.now - last > timedelta(days=ctx.config.bounce_score.stale_days):
+        sub.bounce_score = 0.0  # stale: the old bounces no longer say anything
+    sub.bounce_score = round(sub.bounce_score + weight, 6)
+    sub.last_bounce_at = ctx.now
+    touch(ctx, sub)
 
 
 def clear_score(ctx: RouteContext, disposition: str, address: str, why: str) -> None:

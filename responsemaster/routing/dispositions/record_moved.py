@@ -6,6 +6,7 @@ redirect a subscription; an operator (or the person) decides.
 
 from __future__ import annotations
 
+from responsemaster.addresses import is_real_address
 from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action, touch
 from responsemaster.store.base import clip
 
@@ -17,11 +18,11 @@ class RecordMoved:
 
     def apply(self, ctx: RouteContext, target: Target) -> None:
         suggested = ctx.verdict.suggested_address
-        if not suggested or not target.address:
+        if not suggested or not target.address or not is_real_address(suggested):
             return
         if record_action(ctx, self.name, target.address, detail=f"suggested {suggested}") is None:
             return
-        sub = get_or_create_subscriber(ctx, target.address)
+        sub = get_or_create_subscriber(ctx, target.address, target.category)
         sub.suggested_address = clip(suggested, 320)
         touch(ctx, sub)
 

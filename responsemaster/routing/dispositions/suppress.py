@@ -17,7 +17,7 @@ class Suppress:
             return
         if record_action(ctx, self.name, target.address, detail=ctx.verdict.feedback_type) is None:
             return
-        sub = get_or_create_subscriber(ctx, target.address)
+        sub = get_or_create_subscriber(ctx, target.address, target.category)
         change_status(ctx, sub, SubscriberStatus.COMPLAINED, f"complaint:{ctx.verdict.feedback_type or 'abuse'}")
         suppress(ctx, target.address, "complaint", sub.id)
 

@@ -1,0 +1,153 @@
+"""The learned per-recipient decision: a failed recipient's category and reason from its evidence.
+
+Two linear heads read the same evidence columns
+(:mod:`~responsemaster.classify.model.recipient_features`):
+
+- the **category head** (the five bounce categories) learns from every
+  recipient with a label: the corpus, corrections, hand labels that name
+  only a category;
+- the **reason head** (Sisimai's reason words) learns from the recipients
+  whose label names a reason.
+
+The category head decides the category; the reason is the reason head's
+most probable reason *of that category* (its default when the head knows
+none). Both are multinomial logistic regressions whose probabilities are
+sharpened or softened by one temperature each, fitted on cross-validated
+probabilities at training time (the same temperature scaling as the message
+model; CalibratedClassifierCV's inner folds fail on reasons with one or
+two examples). The category probability is the verdict's confidence: what
+the pending-prune threshold compares.
+
+Corrections are also remembered exactly: a person's label for a recipient is
+stored under the evidence's :meth:`~Evidence.signature` (the normalised
+words, codes and stage, not the address), so the same refusal for any other
+address gets the person's verdict at once, whatever the linear heads make
+of one example among hundreds.
+
+Stored like the message model: each head as a skops pipeline (loaded only
+through the trusted list) and compiled for prediction (``scorer.json`` +
+``scorer.npy``: no pickle, no scikit-learn import when classifying), in
+``models/<id>/recipient/{category,reason}/``, with ``memory.json`` and
+``meta.json`` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from responsemaster.categories import DEFAULT_REASON, Category, category_of
+from responsemaster.classify.model.fastpath import FastScorer
+from responsemaster.classify.model.recipient_features import Evidence
+
+FOLDER = "recipient"
+HEADS = ("category", "reason")
+MEMORY_FILE = "memory.json"
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class RecipientDecision:
+    category: str
+    reason: str
+    confidence: float
+    #: ``rmodel:<id>``, or ``rmodel:<id>:correction`` when a remembered correction decided.
+    decided_by: str
+
+
+@dataclass
+class RecipientModel:
+    """Two compiled heads, their temperatures and the remembered corrections."""
+
+    model_id: str
+    heads: dict[str, FastScorer]
+    temperatures: dict[str, float] = field(default_factory=lambda: {"category": 1.0, "reason": 1.0})
+    #: evidence signature -> (category, reason) a person gave.
+    memory: dict[str, tuple[str, str]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    #: The fitted scikit-learn pipelines (training) or a loader for them (saved model).
+    pipelines: dict[str, Any] = field(default_factory=dict, repr=False)
+    reason_mode: str = "hand-first"
+
+    @property
+    def name(self) -> str:
+        return f"rmodel:{self.model_id}"
+
+    def probabilities(self, head: str, columns: tuple[str, ...]) -> dict[str, float]:
+        scorer = self.heads[head]
+        margins = scorer.margins(columns)
+        return dict(zip(scorer.classes, _softmax(margins, self.temperatures.get(head, 1.0)).tolist()))
+
+    def predict(self, evidence: Evidence, hand_reason: str = "") -> RecipientDecision:
+        """The category head's category; the hand-written reason when it agrees, else the reason head's."""
+        remembered = self.memory.get(evidence.signature())
+        if remembered is not None:
+            return RecipientDecision(remembered[0], remembered[1], 1.0, f"{self.name}:correction")
+        columns = evidence.columns()
+        categories = self.probabilities("category", columns)
+        category = max(categories, key=categories.__getitem__)
+        if hand_reason and category_of(hand_reason) == category and self.reason_mode == "hand-first":
+            reason = hand_reason
+        else:
+            reason = self.reason_in(category, columns)
+        return RecipientDecision(category, reason, categories[category], self.name)
+
+    def reason_in(self, category: str, columns: tuple[str, ...]) -> str:
+        """The reason head's most probable reason among ``category``'s reasons."""
+        reasons = {r: p for r, p in self.probabilities("reason", columns).items() if category_of(r) == category}
+        if not reasons:
+            return DEFAULT_REASON[Category(category)]
+        return max(reasons, key=reasons.__getitem__)
+
+    def save(self, model_dir: Path) -> Path:
+        """Write ``model_dir/recipient/``; the fitted pipelines must be present."""
+        import zipfile
+
+        import skops.io as sio
+
+        from responsemaster.classify.model.store import TRUSTED
+
+        target = Path(model_dir) / FOLDER
+        for head in HEADS:
+            folder = target / head
+            folder.mkdir(parents=True, exist_ok=True)
+            sio.dump(self.pipelines[head], folder / "model.skops", compression=zipfile.ZIP_DEFLATED)
+            untrusted = [t for t in sio.get_untrusted_types(file=folder / "model.skops") if t not in TRUSTED]
+            if untrusted:
+                raise RuntimeError(f"recipient model contains types missing from store.TRUSTED: {untrusted}")
+            self.heads[head].save(folder, dtype=np.float32)  # half the size; margins equal to ~1e-6
+        memory = [{"signature": s, "category": c, "reason": r} for s, (c, r) in sorted(self.memory.items())]
+        (target / MEMORY_FILE).write_text(json.dumps(memory, ensure_ascii=False, indent=0) + "\n", "utf-8")
+        meta = {**self.meta, "model_id": self.model_id, "temperatures": self.temperatures}
+        (target / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True) + "\n", "utf-8")
+        return target
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "RecipientModel | None":
+        """The recipient model saved in ``model_dir`` (None when it has none)."""
+        folder = Path(model_dir) / FOLDER
+        if not (folder / META_FILE).is_file():
+            return None
+        heads = {}
+        for head in HEADS:
+            scorer = FastScorer.load(folder / head)
+            if scorer is None:
+                return None
+            heads[head] = scorer
+        meta = json.loads((folder / META_FILE).read_text("utf-8"))
+        memory_rows = json.loads((folder / MEMORY_FILE).read_text("utf-8")) if (folder / MEMORY_FILE).is_file() else []
+        memory = {row["signature"]: (row["category"], row["reason"]) for row in memory_rows}
+        return cls(model_id=Path(model_dir).name, heads=heads,
+                   temperatures={k: float(v) for k, v in meta.get("temperatures", {}).items()},
+                   memory=memory, meta=meta)
+
+
+def _softmax(margins: np.ndarray, temperature: float) -> np.ndarray:
+    scaled = np.asarray(margins, dtype=np.float64) * temperature
+    scaled = scaled - scaled.max()
+    exp = np.exp(scaled)
+    return exp / exp.sum()
