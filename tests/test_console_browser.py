@@ -247,11 +247,16 @@ def test_an_operator_runs_a_campaign_and_reads_its_results(chromium: Any, consol
     assert console.sink.received == 3 and console.sink.distinct == 3
     assert page.inner_text("#progress-text").startswith("3 of about 3 handled: 3 accepted by the relay")
     assert page.locator("meta[http-equiv=refresh]").count() == 0  # done: it stops refreshing
+    page.check("#send-more input[value=all]")  # then to the rest of the list: nobody twice
+    page.click("#send-more button")
+    _wait_for_text(page, "#progress-text", "5 of about 5 handled")
+    assert page.inner_text("#campaign-status") == "sent"
+    assert console.sink.received == 5 and console.sink.distinct == 5
 
     # The delivery log, filtered, with the relay that took each message.
     page.click("text=The delivery log of this campaign")
     rows = page.locator("#deliveries tbody tr")
-    assert rows.count() == 3 and all("sink" in rows.nth(i).inner_text() for i in range(3))
+    assert rows.count() == 5 and all("sink" in rows.nth(i).inner_text() for i in range(5))
     page.select_option("select[name=outcome]", "failed")
     page.click("form[aria-label='Filter the delivery log'] button")
     assert "No delivery matches." in page.inner_text("main")
@@ -260,7 +265,7 @@ def test_an_operator_runs_a_campaign_and_reads_its_results(chromium: Any, consol
     with page.expect_download() as download:
         page.click("#log-export")
     lines = Path(download.value.path()).read_text().strip().splitlines()
-    assert lines[0].startswith("id,campaign,address") and len(lines) == 4  # the header and the 3 rows shown
+    assert lines[0].startswith("id,campaign,address") and len(lines) == 6  # the header and the 5 rows shown
 
     # A bounce for one recipient and a reply from another come back; the real worker records them.
     store = console.store()
@@ -275,7 +280,7 @@ def test_an_operator_runs_a_campaign_and_reads_its_results(chromium: Any, consol
 
     page.goto(console.url + "/console")
     assert page.locator("#range-h ~ dl .tile", has_text="Bounced").locator("dd").inner_text() == "1"
-    assert page.locator("#range-h ~ dl .tile", has_text="Sent").first.locator("dd").inner_text() == "3"
+    assert page.locator("#range-h ~ dl .tile", has_text="Sent").first.locator("dd").inner_text() == "5"
     table = page.locator("#returns-table")
     assert "hard_bounce" in (table.locator("thead").text_content() or "")
     assert table.locator("tfoot td").last.text_content() == "2"  # the bounce and the reply
@@ -294,7 +299,7 @@ def test_an_operator_runs_a_campaign_and_reads_its_results(chromium: Any, consol
     # Who did what, from where.
     page.goto(console.url + "/console/oplog")
     log = page.inner_text("#oplog")
-    for operation in ("subscribers.import", "template.save", "campaign.create", "campaign.send"):
+    for operation in ("subscribers.import", "template.save", "campaign.create", "campaign.send", "campaign.limit"):
         assert re.search(rf"key:admin-op\s+127\.0\.0\.1\s+{re.escape(operation)}", log), (operation, log)
 
     assert page.evaluate("window.name") == "" and dialogs == []

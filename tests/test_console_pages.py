@@ -27,7 +27,7 @@ from api.labels import FAILURE_CATEGORIES
 from mailer.campaigns import create_campaign, save_template
 from mailer.subscribers import import_csv
 from responsemaster.store import Store
-from responsemaster.store.mailing import MailTemplate
+from responsemaster.store.mailing import CampaignPlan, MailTemplate
 from responsemaster.store.platform import ApiKey, Delivery, OperationLog
 from responsemaster.store.subscribers import Campaign, ListMembership, Subscriber, Suppression
 
@@ -105,7 +105,7 @@ WRITE_FORMS = {
     "/console/lists/import": None,  # multipart, sent below
     "/console/templates": {"name": "spring", "subject": "changed", "html": "<p>x</p>", "text": "x", "action": "save"},
     "/console/campaigns": {"name": "autumn", "list": "news", "template": "spring", "audience": "all"},
-    "/console/campaigns/spring/send": {},
+    "/console/campaigns/spring/send": {"more": "all"},
     "/console/campaigns/spring/schedule": {"at": "2099-01-01T09:00"},
     "/console/campaigns/spring/pause": {},
     "/console/campaigns/spring/resume": {},
@@ -122,6 +122,7 @@ def counts(store: Store) -> dict[str, int]:
                                                .where(ApiKey.revoked_at.is_not(None))).scalar_one())  # type: ignore[union-attr]
         found["campaign_status"] = hash(tuple(session.execute(select(Campaign.status)).scalars()))
         found["subject"] = hash(session.execute(select(MailTemplate.subject)).scalars().first())
+        found["limits"] = hash(tuple(session.execute(select(CampaignPlan.recipient_limit)).scalars()))
     return found
 
 

@@ -29,7 +29,7 @@ from api.console.web import ROOT, WRITE, Form, back, checked, page, parse_when, 
 from api.context import ApiContext, Ctx
 from api.controllers.campaigns import campaign_days, campaign_domains, campaign_report, find_campaign
 from api.controllers.common import actor_and_address
-from mailer.campaigns import CampaignError, create_campaign, pause_campaign, resume_campaign
+from mailer.campaigns import CampaignError, create_campaign, pause_campaign, resume_campaign, set_limit
 from mailer.service import preflight_campaign, queue_run
 from mailer.subscribers import all_lists
 from mailer.tasks import MailerTasks, make_mailer_huey, register_mailer_tasks
@@ -176,8 +176,26 @@ class CampaignPagesController(Controller):
 
     @post("/{name:str}/send", opt=WRITE, sync_to_thread=True, status_code=303)
     def send(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam, data: Form) -> Redirect:
+        """Send now; with ``more`` (``all``, or ``first`` and ``limit``: N members in all), raise the limit first
+        and mail only members not mailed yet (the mailer's ``send --limit``)."""
         checked(request, data)
-        return self._queue(ctx, request, name, None)
+        raised = False
+        if data.get("more"):
+            limit = 0 if data["more"] == "all" else positive_int(data.get("limit"), "the number of members")
+            if data["more"] != "all" and limit < 1:
+                raise ValidationException("say how many members in all (those already mailed count), or choose all")
+            with ctx.store.reader() as session:
+                row = _campaign(session, name)
+            try:
+                before = set_limit(ctx.store, row.id, limit)  # type: ignore[arg-type]
+            except CampaignError as exc:
+                raise ValidationException(str(exc)) from None
+            raised = before != limit
+            if raised:
+                actor, addr = actor_and_address(request)
+                with ctx.store.transaction() as session:
+                    oplog.record(session, actor, addr, "campaign.limit", row.name, before=before, after=limit)
+        return self._queue(ctx, request, name, None, more=raised)
 
     @post("/{name:str}/schedule", opt=WRITE, sync_to_thread=True, status_code=303)
     def schedule(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam, data: Form) -> Redirect:
@@ -187,12 +205,13 @@ class CampaignPagesController(Controller):
             raise ValidationException(f"{when.isoformat()} is in the past: use Send now")
         return self._queue(ctx, request, name, when)
 
-    def _queue(self, ctx: ApiContext, request: Request[Any, Any, Any], name: str, when: Any) -> Redirect:
+    def _queue(self, ctx: ApiContext, request: Request[Any, Any, Any], name: str, when: Any, more: bool = False
+               ) -> Redirect:
         with ctx.store.reader() as session:
             row = _campaign(session, name)
             plan = session.get(CampaignPlan, row.id)
         running = plan is not None and plan.lease_until is not None and plan.lease_until > utcnow()
-        if row.status == "sent" or running or (plan is not None and plan.paused_by):
+        if (row.status == "sent" and not more) or running or (plan is not None and plan.paused_by):
             why = "resume it instead" if plan is not None and plan.paused_by else \
                 "a run is sending it now" if running else "nothing left to send"
             raise ValidationException(f"campaign {row.name!r} is {row.status}: {why}")
