@@ -26,9 +26,11 @@ from litestar.template.config import TemplateConfig
 
 from api.auth import KeyCache, LoginRequired, require_scope
 from api.config import ApiSettings
+from api.console import console_router
 from api.context import ApiContext
 from api.controllers.campaigns import CampaignController
 from api.controllers.health import HealthController
+from api.controllers.lists import ListController
 from api.controllers.model import ModelController
 from api.controllers.oplog import OplogController
 from api.controllers.quarantine import QuarantineController
@@ -51,6 +53,7 @@ HERE = Path(__file__).resolve().parent
 CONTROLLERS = [
     HealthController,
     SubscriberController,
+    ListController,
     SuppressionController,
     StatsController,
     CampaignController,
@@ -76,7 +79,8 @@ def _keyring(settings: Settings) -> Keyring | None:
 
 
 def _login_redirect(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    target = request.url.path if request.method == "GET" else "/review"
+    target = request.url.path if request.method == "GET" else "/console" if request.url.path.startswith("/console") \
+        else "/review"
     return Redirect(path=f"/review/login?next={target}")
 
 
@@ -117,7 +121,7 @@ def create_app(
     if tasks is None:
         tasks = register_api_tasks(huey or make_api_huey(settings), config_path)
     ctx = ApiContext(settings=settings, api=api, store=store, keyring=keyring or None, tasks=tasks,
-                     key_cache=KeyCache(api.key_cache_seconds))
+                     key_cache=KeyCache(api.key_cache_seconds), config_path=config_path)
     openapi = OpenAPIConfig(
         title="ResponseMaster API",
         version="1",
@@ -132,6 +136,7 @@ def create_app(
             *CONTROLLERS,
             create_static_files_router(path="/review/static", directories=[HERE / "static"],
                                        include_in_schema=False, send_as_attachment=False),
+            console_router(),
         ],
         guards=[strict_path_numbers, require_scope],
         request_class=StrictRequest,

@@ -29,6 +29,8 @@ class ApiContext:
     keyring: Keyring | None
     tasks: ApiTasks
     key_cache: KeyCache = field(default_factory=lambda: KeyCache(0))
+    #: The configuration file the settings came from (None: the defaults); queued tasks carry it.
+    config_path: str | None = None
     #: Failed sign-ins per client address (the login form's 429).
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 

@@ -13,10 +13,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from api import ranges
 from api.labels import FAILURE_CATEGORIES, label, summary_line
-from api.schemas import CampaignCount, DayCount, DomainCount, FailureLine
+from api.schemas import CampaignCount, DayCount, DomainCount, FailureAddress, FailureLine
 from responsemaster.categories import CATEGORIES
 from responsemaster.store.hygiene_counts import VerdictDayCount as C
+from responsemaster.store.messages import MessageVerdict as V
+from responsemaster.store.subscribers import Suppression
+
+#: Suppression reasons an unsubscribe leaves (one-click, the API, the mailer's analytics use the same set).
+UNSUBSCRIBE_REASONS = ("unsubscribe", "unsubscribed", "one_click")
 
 
 def _where(stmt: Any, dimension: str, value: str | None, first: date, last: date) -> Any:
@@ -65,10 +71,13 @@ def totals(days: list[DayCount]) -> dict[str, int]:
 
 
 def _grouped(session: Any, dimension: str, first: date, last: date, category: str | None,
-             value: str | None, limit: int) -> list[tuple[str, int, dict[str, int]]]:
+             value: str | None, limit: int, categories: frozenset[str] | None = None
+             ) -> list[tuple[str, int, dict[str, int]]]:
     stmt = _where(select(C.value, C.category, func.sum(C.n)), dimension, value, first, last)
     if category:
         stmt = stmt.where(C.category == category)
+    if categories:
+        stmt = stmt.where(C.category.in_(sorted(categories)))  # type: ignore[attr-defined]
     found: dict[str, dict[str, int]] = defaultdict(dict)
     for v, c, n in session.execute(stmt.group_by(C.value, C.category)):
         found[v][c] = int(n)
@@ -82,7 +91,57 @@ def per_domain(session: Any, first: date, last: date, category: str | None = Non
     return [DomainCount(domain=v, total=t, categories=c) for v, t, c in rows]
 
 
+def worst_domains(session: Any, first: date, last: date, limit: int = 20) -> list[DomainCount]:
+    """Recipient domains by failures (bounces and complaints, as in :func:`failures`), most first."""
+    rows = _grouped(session, "domain", first, last, None, None, limit, FAILURE_CATEGORIES)
+    return [DomainCount(domain=v, total=t, categories=c) for v, t, c in rows]
+
+
 def per_campaign(session: Any, first: date, last: date, category: str | None = None,
                  campaign: str | None = None, limit: int = 100) -> list[CampaignCount]:
     rows = _grouped(session, "campaign", first, last, category, campaign, limit)
     return [CampaignCount(campaign=v, total=t, categories=c) for v, t, c in rows]
+
+
+def failure_addresses(session: Any, first: date, last: date, *, category: str | None = None,
+                      reason: str | None = None, domain: str | None = None, campaign: str | None = None,
+                      limit: int = 100, before: str | None = None) -> list[FailureAddress]:
+    """The verdicts behind a count of :func:`per_day`/:func:`failures`/:func:`per_domain`, newest first.
+
+    The same rows the day counts were made from (``message_verdicts`` without an
+    error, by the day of ``created_at``), read backwards along the time indexes
+    (``ix_message_verdicts_domain_created``, ``..._category_created``); page with
+    ``before`` = :func:`address_cursor` of the last row.
+    """
+    start, end = ranges.bounds(first, last)
+    stmt = (select(V.id, V.created_at, V.subscriber, V.domain, V.category, V.reason, V.campaign, V.decided_by)
+            .where(V.created_at >= start, V.created_at < end, V.error.is_(None)))  # type: ignore[union-attr]
+    for column, value in ((V.category, category), (V.reason, reason), (V.domain, domain.lower() if domain else None),
+                          (V.campaign, campaign)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if category is None and reason is None:
+        stmt = stmt.where(V.category.in_(sorted(FAILURE_CATEGORIES)))  # type: ignore[attr-defined]
+    if before:
+        stmt = stmt.where(ranges.older_than(V.created_at, V.id, before))
+    rows = session.execute(stmt.order_by(V.created_at.desc(), V.id.desc()).limit(limit))  # type: ignore[attr-defined,union-attr]
+    return [FailureAddress(id=i, at=at, address=a, domain=d, category=c, reason=r, campaign=cp, decided_by=by,
+                           label=label(c, r)) for i, at, a, d, c, r, cp, by in rows]
+
+
+def address_cursor(row: FailureAddress) -> str:
+    """Where the next page of :func:`failure_addresses` starts (after ``row``)."""
+    return ranges.time_cursor(row.at, row.id)
+
+
+def unsubscribes(session: Any, first: date, last: date) -> dict[str, int]:
+    """Unsubscribes in the range: asked by mail (``unsubscribe_request`` verdicts) and by one click or the API
+    (suppressions not decided by a message, so none is counted twice)."""
+    start, end = ranges.bounds(first, last)
+    by_mail = session.execute(_where(select(func.coalesce(func.sum(C.n), 0)), "all", "", first, last)
+                              .where(C.category == "unsubscribe_request")).scalar_one()
+    other = session.execute(select(func.count()).select_from(Suppression).where(
+        Suppression.since >= start, Suppression.since < end,  # type: ignore[operator]
+        Suppression.reason.in_(UNSUBSCRIBE_REASONS),  # type: ignore[attr-defined]
+        ~Suppression.by.startswith("message:"))).scalar_one()  # type: ignore[union-attr]
+    return {"by_mail": int(by_mail), "one_click": int(other), "total": int(by_mail) + int(other)}

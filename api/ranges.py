@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from litestar.exceptions import ValidationException
 
@@ -61,3 +61,25 @@ def bounds(first: date, last: date) -> tuple[datetime, datetime]:
     """``[start, end)`` as aware datetimes for row-level queries."""
     start = datetime.combine(first, time.min, tzinfo=UTC)
     return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+#: A page cursor of lists ordered newest first by a time and then an id: ``2026-11-23T10:00:00.123456~4711``
+#: (the last row's time in UTC and its id; URL-safe as it is).
+TIME_CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?~\d{1,19}$"
+
+
+def time_cursor(moment: datetime, row_id: int) -> str:
+    return f"{moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')}~{row_id}"
+
+
+def older_than(moment: Any, id_column: Any, cursor: str) -> Any:
+    """The condition "after the cursor's row" in a (time desc, id desc) order; ValueError for a bad cursor."""
+    from sqlalchemy import and_, or_
+
+    try:
+        text, id_text = cursor.rsplit("~", 1)
+        at, row_id = datetime.fromisoformat(text), int(id_text)
+    except ValueError:
+        raise ValueError(f"not a page cursor: {cursor[:60]!r}") from None
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return or_(moment < at, and_(moment == at, id_column < row_id))

@@ -65,6 +65,26 @@ def list_items(session: Any, state: str = "open", limit: int = 50, offset: int =
     return [item_out(*row) for row in rows[:limit]], int(session.execute(count).scalar_one()), following
 
 
+def open_count(session: Any) -> int:
+    """Replies waiting for a person (the dashboard's number and the ``review_open`` metric)."""
+    return int(session.execute(select(func.count()).select_from(ReviewItem).where(ReviewItem.state == "open")).scalar_one())
+
+
+def recent_replies(session: Any, campaigns: list[str], limit: int = 20) -> list[tuple[MessageVerdict, ReviewItem | None]]:
+    """The newest replies by people (``user_reply``, ``challenge_response``) to these campaign names, with
+    their review item when they have one."""
+    newest = (select(MessageVerdict.id)  # from ix_message_verdicts_campaign_category alone, then 20 rows
+              .where(MessageVerdict.campaign.in_(campaigns),  # type: ignore[attr-defined]
+                     MessageVerdict.category.in_(("user_reply", "challenge_response")))  # type: ignore[attr-defined]
+              .order_by(MessageVerdict.id.desc()).limit(limit))  # type: ignore[union-attr]
+    rows = session.execute(
+        select(MessageVerdict, ReviewItem)
+        .join(ReviewItem, ReviewItem.message_id == MessageVerdict.message_id, isouter=True)
+        .where(MessageVerdict.id.in_(newest.scalar_subquery()))  # type: ignore[union-attr]
+        .order_by(MessageVerdict.id.desc()))  # type: ignore[union-attr]
+    return [(mv, item) for mv, item in rows]
+
+
 #: Least confident first; the id breaks ties so the order is total and a cursor is exact.
 QUEUE_ORDER = (ReviewItem.confidence, ReviewItem.id)
 

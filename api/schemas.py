@@ -133,6 +133,20 @@ class FailureLine(Struct):
     label: str
 
 
+class FailureAddress(Struct):
+    """One verdict behind a failure count: who, when, what and which campaign."""
+
+    id: int
+    at: datetime
+    address: str
+    domain: str
+    category: str
+    reason: str
+    campaign: str
+    decided_by: str
+    label: str
+
+
 class CategoryReport(Struct):
     since: date
     until: date
@@ -363,6 +377,54 @@ class Quota(Struct):
     total: int | None
     sent: int
     remaining: int | None
+
+
+class DeliveryRow(Struct):
+    """One row of the delivery log."""
+
+    id: int
+    campaign: str
+    address: str
+    domain: str
+    status: str
+    relay: str
+    attempts: int
+    queued_at: datetime
+    sent_at: datetime | None
+    last_error: str
+
+
+class DeliveryPage(Struct):
+    items: list[DeliveryRow]
+    #: Pass as ``before`` for the next (older) page; null on the last.
+    next_before: str | None
+
+
+class FailureAddressPage(Struct):
+    items: list[FailureAddress]
+    #: Pass as ``before`` for the next (older) page; null on the last.
+    next_before: str | None
+
+
+class ListOut(Struct):
+    """A list and its members by state (``active``, ``bouncing``, ``pruned``, ``unsubscribed``, ``complained``,
+    ``left``: left the list); ``counted_at`` is set when the counts were kept from an earlier count (big lists)."""
+
+    name: str
+    description: str
+    members: int
+    by_state: dict[str, int]
+    counted_at: datetime | None
+
+
+class RelayInfo(Struct):
+    name: str
+    host: str
+    port: int
+    tls: str
+    max_connections: int
+    max_per_hour: int
+    max_per_day: int
 
 
 class SendingReport(Struct):

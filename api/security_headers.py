@@ -20,6 +20,12 @@ PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action '
             "base-uri 'none'; frame-ancestors 'none'")
 
 
+#: The operator console: our stylesheet and script only, no inline anything (charts are inline SVG with
+#: presentation attributes, which CSP does not treat as style), no connections, forms only to ourselves.
+CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'none'; "
+               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'; object-src 'none'")
+
+
 def review_csp(remote: bool) -> str:
     """The review page. Inline style is allowed for the mail frame (inherited by srcdoc); scripts are not."""
     images = "'self' data: https: http:" if remote else "'self' data:"

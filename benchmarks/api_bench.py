@@ -240,7 +240,7 @@ async def drive(base: str, key: str, paths: list[str], concurrency: int, duratio
     latencies.sort()
     q = statistics.quantiles(latencies, n=100, method="inclusive")
     return {"requests": len(latencies), "rps": len(latencies) / duration, "p50": q[49] * 1000,
-            "p99": q[98] * 1000, "errors": errors}
+            "p95": q[94] * 1000, "p99": q[98] * 1000, "errors": errors}
 
 
 WRK_SCRIPT = """
@@ -249,8 +249,8 @@ for line in io.lines(os.getenv("RM_PATHS")) do paths[#paths + 1] = line end
 wrk.headers["X-API-Key"] = os.getenv("RM_KEY")
 request = function() return wrk.format("GET", paths[math.random(#paths)]) end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status + summary.errors.timeout,
-    summary.duration, latency:percentile(50), latency:percentile(99)))
+  io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.errors.status + summary.errors.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(99), latency:percentile(95)))
 end
 """
 
@@ -266,9 +266,9 @@ def drive_wrk(base: str, key: str, paths: list[str], concurrency: int, duration:
     subprocess.run([*cmd, f"-d{max(1, int(warmup))}s", base], env=env, capture_output=True, check=True)
     out = subprocess.run([*cmd, f"-d{int(duration)}s", base], env=env, capture_output=True, text=True, check=True)
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
-    requests, errors, micros, p50, p99 = (int(v) for v in line.split()[1:])
-    return {"requests": requests, "rps": requests / (micros / 1e6), "p50": p50 / 1000, "p99": p99 / 1000,
-            "errors": errors}
+    requests, errors, micros, p50, p99, p95 = (int(v) for v in line.split()[1:])
+    return {"requests": requests, "rps": requests / (micros / 1e6), "p50": p50 / 1000, "p95": p95 / 1000,
+            "p99": p99 / 1000, "errors": errors}
 
 
 def cgroup_dir(name: str) -> Path | None:
@@ -322,10 +322,11 @@ def move_to(group: Path, pids: list[int]) -> int:
     return moved
 
 
-def serve(workdir: Path, url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def serve(workdir: Path, url: str, port: int, workers: int, more_config: str = "") -> subprocess.Popen[bytes]:
+    """``responsemaster serve`` on the database (``more_config``: TOML appended to the configuration)."""
     config = workdir / f"bench-{port}.toml"
     config.write_text(f'var_dir = "{workdir / "var"}"\n[database]\nurl = "{url}"\npool_size = 20\n'
-                      f'[queue]\nurl = "memory://"\n[api]\nmetrics_public = true\n')
+                      f'[queue]\nurl = "memory://"\n[api]\nmetrics_public = true\n{more_config}')
     proc = subprocess.Popen([sys.executable, "-m", "responsemaster", "serve", "--config", str(config),
                              "--port", str(port), "--workers", str(workers), "--log-level", "warning"], cwd=workdir,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -457,6 +458,41 @@ def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace,
     print("\n".join(lines))
 
 
+def run_backends(args: argparse.Namespace, workdir: Path, loader: Loader, run: Any) -> tuple[list[dict[str, Any]], str]:
+    """``run(name, url, workdir, loader, args)`` on SQLite and/or PostgreSQL (``--backend``), in the cpu cgroup;
+    the rows and a note naming the PostgreSQL server. Sets ``args.cgroup_used``."""
+    rows: list[dict[str, Any]] = []
+    pg_note, cluster = "", None
+    group = cgroup_dir(args.cgroup)
+    if args.backend in ("sqlite", "both"):
+        rows += run("sqlite", f"sqlite:///{workdir / 'var' / 'bench.db'}", workdir, loader, args)
+    if args.backend in ("postgresql", "both"):
+        url = args.pg_url
+        if url is None:
+            from fixtures.postgres import PgCluster, pg_bin
+
+            cluster = PgCluster(pg_bin())  # type: ignore[arg-type]
+            cluster.start()
+            url = cluster.create_database()
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            pg_note = f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
+            pg_note += " (throwaway cluster: fsync off)" if cluster else ""
+        pg_pids = postgres_pids(url) if group else []
+        if group and pg_pids:
+            print(f"  cpu cgroup {group}: this process and {move_to(group, pg_pids)} PostgreSQL processes", flush=True)
+        try:
+            rows += run("postgresql", url, workdir, Loader(loader.n_subscribers, loader.n_verdicts), args)
+        finally:
+            if cluster is not None:
+                cluster.stop()
+            elif group and pg_pids:  # a kept cluster goes back where it was
+                move_to(group.parent, [int(p) for p in (group / "cgroup.procs").read_text().split() if int(p) != os.getpid()])
+    args.cgroup_used = group is not None
+    return rows, pg_note
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M subscribers and 5M verdicts")
@@ -475,35 +511,7 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-api-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     loader = Loader(int(1_000_000 * args.scale), int(5_000_000 * args.scale))
-    rows: list[dict[str, Any]] = []
-    pg_note, cluster = "", None
-    group = cgroup_dir(args.cgroup)
-    if args.backend in ("sqlite", "both"):
-        rows += run_backend("sqlite", f"sqlite:///{workdir / 'var' / 'bench.db'}", workdir, loader, args)
-    if args.backend in ("postgresql", "both"):
-        url = args.pg_url
-        if url is None:
-            from fixtures.postgres import PgCluster, pg_bin
-
-            cluster = PgCluster(pg_bin())  # type: ignore[arg-type]
-            cluster.start()
-            url = cluster.create_database()
-        import psycopg
-
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            pg_note = f", PostgreSQL {conn.execute('SHOW server_version').fetchone()[0]}"  # type: ignore[index]
-            pg_note += " (throwaway cluster: fsync off)" if cluster else ""
-        pg_pids = postgres_pids(url) if group else []
-        if group and pg_pids:
-            print(f"  cpu cgroup {group}: this process and {move_to(group, pg_pids)} PostgreSQL processes", flush=True)
-        try:
-            rows += run_backend("postgresql", url, workdir, Loader(loader.n_subscribers, loader.n_verdicts), args)
-        finally:
-            if cluster is not None:
-                cluster.stop()
-            elif group and pg_pids:  # a kept cluster goes back where it was
-                move_to(group.parent, [int(p) for p in (group / "cgroup.procs").read_text().split() if int(p) != os.getpid()])
-    args.cgroup_used = group is not None
+    rows, pg_note = run_backends(args, workdir, loader, run_backend)
     write_table(args.out, rows, args, loader, pg_note)
 
 

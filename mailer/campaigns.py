@@ -191,3 +191,42 @@ def set_status(store: Store, campaign_id: int, status: str, *, error: str | None
             plan.last_error = error
             session.add(plan)
         session.add(campaign)
+
+
+def pause_campaign(store: Store, campaign_id: int, actor: str) -> bool:
+    """Pause by hand: a run stops after its current batch; scheduled or continued runs do not start.
+
+    False when the campaign has nothing left to pause (sent, or already paused by someone).
+    """
+    with store.transaction() as session:
+        campaign, plan = session.get(Campaign, campaign_id), session.get(CampaignPlan, campaign_id)
+        if campaign is None or plan is None or campaign.status == "sent" or plan.paused_by:
+            return False
+        plan.paused_by = actor[:255] or "operator"
+        campaign.status = "paused"
+        session.add_all([plan, campaign])
+        return True
+
+
+def resume_campaign(store: Store, campaign_id: int) -> str:
+    """Lift a pause made by hand; the status to continue from (``scheduled`` while its time is ahead).
+
+    The caller queues a run when the answer is ``sending`` (a scheduled run comes by itself).
+    """
+    with store.transaction() as session:
+        campaign, plan = session.get(Campaign, campaign_id), session.get(CampaignPlan, campaign_id)
+        if campaign is None or plan is None or not plan.paused_by:
+            return ""
+        plan.paused_by = ""
+        ahead = campaign.scheduled_at is not None and campaign.scheduled_at > utcnow() and campaign.started_at is None
+        campaign.status = "scheduled" if ahead else "sending"
+        session.add_all([plan, campaign])
+        return campaign.status
+
+
+def paused_by(store: Store, campaign_id: int) -> str:
+    """Who paused the campaign by hand ("" when nobody did); read by a run between batches."""
+    with store.reader() as session:
+        return session.execute(select(CampaignPlan.paused_by).where(
+            CampaignPlan.campaign_id == campaign_id)).scalar_one_or_none() or ""  # type: ignore[arg-type]
+

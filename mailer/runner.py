@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import update
 
 from mailer import deliveries as dl
-from mailer.campaigns import Loaded, preflight, release_lease, renew_lease, set_status, take_lease
+from mailer.campaigns import Loaded, paused_by, preflight, release_lease, renew_lease, set_status, take_lease
 from mailer.compose import Composer
 from mailer.relays import RelayState, load_states, next_budget_at
 from mailer.send_verdicts import Refusal, record_refusal
@@ -63,6 +63,8 @@ class CampaignRun:
         self.engine: SmtpEngine | None = None
         #: New recipients the limit still allows (None: no limit).
         self.remaining: int | None = None
+        #: Who paused the campaign by hand, as seen between batches ("" while nobody has).
+        self.paused_by = ""
 
     def unsubscribe_url(self, subscriber_id: int) -> str:
         return self.composer.unsubscribe_url(self.composer.token(subscriber_id))
@@ -77,6 +79,10 @@ class CampaignRun:
             await asyncio.to_thread(release_lease, self.store, self.campaign_id, self.owner)
 
     async def _run_leased(self) -> RunResult:
+        self.paused_by = await asyncio.to_thread(paused_by, self.store, self.campaign_id)
+        if self.paused_by:
+            self.result.status, self.result.note = "paused", f"paused by {self.paused_by}"
+            return self.result
         report = await asyncio.to_thread(preflight, self.store, self.loaded, self.unsubscribe_url, self.settings.batch_size)
         if not report.ok:
             self.result.status, self.result.preflight_errors = "preflight_failed", report.errors
@@ -110,7 +116,7 @@ class CampaignRun:
     async def _retries(self) -> None:
         """Retry deferred recipients whose backoff ends within ``in_run_retry_seconds``."""
         assert self.engine is not None
-        while not self.engine.exhausted.is_set():
+        while not self.engine.exhausted.is_set() and not self.paused_by:
             await self.engine.drain()
             await asyncio.to_thread(self._flush)
             due = await asyncio.to_thread(dl.next_retry_at, self.store, self.campaign_id)
@@ -125,6 +131,9 @@ class CampaignRun:
     async def _pass(self, batches: Iterator[list[dl.Recipient]]) -> None:
         assert self.engine is not None
         while not self.engine.exhausted.is_set():
+            self.paused_by = await asyncio.to_thread(paused_by, self.store, self.campaign_id)
+            if self.paused_by:
+                return
             batch = await asyncio.to_thread(next, batches, None)
             if batch is None:
                 return
@@ -211,6 +220,8 @@ class CampaignRun:
     def _row_for(self, outcome: Outcome) -> tuple[dict[str, object], Refusal | None]:
         job, now = outcome.job, utcnow()
         row: dict[str, object] = {"id": job.delivery_id, "last_error": clip(f"{outcome.code} {outcome.text}".strip() if outcome.code else outcome.text)}
+        if outcome.relay is not None:
+            row["relay"] = outcome.relay.name
         status = outcome.status
         if status == "deferred" and job.attempt >= self.settings.max_attempts:
             status = "failed"
@@ -240,6 +251,10 @@ class CampaignRun:
     def _finish(self) -> RunResult:
         counts = dl.status_counts(self.store, self.campaign_id)
         pending = counts.get("queued", 0) + counts.get("deferred", 0)
+        if self.paused_by:  # by hand: stays paused (and unscheduled) until resumed
+            self.result.status, self.result.note = "paused", f"paused by {self.paused_by}"
+            set_status(self.store, self.campaign_id, "paused")
+            return self.result
         if self.engine is not None and self.engine.exhausted.is_set():
             self.result.status, self.result.note = "paused", self.engine.reason
             self.result.next_run_at = next_budget_at(self.relays)

@@ -16,6 +16,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from typing import Any
+
+from sqlalchemy import String, cast, literal
 from sqlmodel import Session
 
 from responsemaster.classify.detection import Detection
@@ -91,11 +94,19 @@ def report_bytes(refusal: Refusal, verdict: Verdict) -> bytes:
     return "\r\n".join(lines).encode("utf-8", "replace")
 
 
+def refusal_key(delivery_id: Any, attempt: Any) -> Any:
+    """The kept report's key (``send:<delivery id>:<attempt>``, source ``mailer``): a string for two numbers,
+    a SQL expression for two columns (how the analytics find a campaign's refusals from its deliveries)."""
+    if isinstance(delivery_id, int) and isinstance(attempt, int):
+        return f"send:{delivery_id}:{attempt}"
+    return literal("send:") + cast(delivery_id, String) + ":" + cast(attempt, String)
+
+
 def record_refusal(session: Session, store: Store, router: Router, refusal: Refusal, classifier: Classifier) -> Verdict:
     """Record the verdict and apply the dispositions, inside the caller's transaction."""
     verdict = verdict_for(refusal, classifier)
     raw = report_bytes(refusal, verdict)
-    msg = RawMessage(SOURCE, f"send:{refusal.delivery_id}:{refusal.attempt}", raw)
+    msg = RawMessage(SOURCE, refusal_key(refusal.delivery_id, refusal.attempt), raw)
     path = store.raw_files.keep(raw, hashlib.sha256(raw).hexdigest())
     row, verdict_row = record_message(session, msg, verdict, path)
     router.route(session, row, verdict_row, verdict, raw)

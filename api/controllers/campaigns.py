@@ -70,7 +70,7 @@ def _all_fallback(session: Any) -> list[dict[str, Any]]:
     return [_stats_fallback(session, c) for c in session.execute(select(Campaign).order_by(Campaign.id)).scalars()]
 
 
-def _find(session: Any, name: str) -> Campaign | None:
+def find_campaign(session: Any, name: str) -> Campaign | None:
     """By name, or by id when ``name`` is an id in plain ASCII digits (``isdigit()`` also takes ``²`` and ``٣``)."""
     cond = Campaign.name == name
     if (campaign_id := plain_id(name)) is not None:
@@ -98,17 +98,34 @@ class CampaignController(Controller):
 
     @get("/{campaign:str}", sync_to_thread=True, summary="One campaign: sends, returns, rates, failures", responses=ITEM_ERRORS)
     def show(self, ctx: Ctx, campaign: CampaignParam) -> CampaignAnalytics:
-        _all, campaign_stats, domain_stats = _analytics()
         with ctx.store.reader() as session:
-            row = _find(session, campaign)
+            row = find_campaign(session, campaign)
             if row is None:
                 not_found(f"no campaign {campaign!r}")
-            stats = campaign_stats(session, row)
-            by_domain = domain_stats(session, row)
-            first = min(_first_day(row), ranges.today_utc())
-            last = ranges.today_utc()
-            first = max(first, last - timedelta(days=ranges.MAX_DAYS - 1))
-            days = counts.per_day(session, first, last, campaign=row.name)
-            lines, summary = counts.failures(session, first, last, campaign=row.name)
-        return CampaignAnalytics(campaign=row.name, status=row.status, stats=stats, by_domain=by_domain,
-                                 rates=_rates(stats), failures=lines, summary=summary, per_day=days)
+            return campaign_report(session, row)
+
+
+def campaign_report(session: Any, row: Campaign, by_domain: dict[str, dict[str, Any]] | None = None) -> CampaignAnalytics:
+    """One campaign's analytics (the API's answer, and the console's campaign page, which passes ``by_domain``
+    as it kept it: :func:`campaign_domains`)."""
+    _all, campaign_stats, domain_stats = _analytics()
+    stats = campaign_stats(session, row)
+    if by_domain is None:
+        by_domain = domain_stats(session, row)
+    first, last = campaign_days(row)
+    days = counts.per_day(session, first, last, campaign=row.name)
+    lines, summary = counts.failures(session, first, last, campaign=row.name)
+    return CampaignAnalytics(campaign=row.name, status=row.status, stats=stats, by_domain=by_domain,
+                             rates=_rates(stats), failures=lines, summary=summary, per_day=days)
+
+
+def campaign_domains(session: Any, row: Campaign) -> dict[str, dict[str, Any]]:
+    """The campaign's sends and returns per recipient domain (the mailer's analytics)."""
+    return _analytics()[2](session, row)  # type: ignore[no-any-return]
+
+
+def campaign_days(row: Campaign) -> tuple[date, date]:
+    """From the campaign's first day to today (returns keep coming), within the longest range allowed."""
+    last = ranges.today_utc()
+    first = min(_first_day(row), last)
+    return max(first, last - timedelta(days=ranges.MAX_DAYS - 1)), last

@@ -19,6 +19,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.response import Response
 from sqlalchemy import func, select, text
 
+from api import review_ops
 from api.auth import presented_key
 from api.context import Ctx
 from api.controllers.common import errors
@@ -28,7 +29,7 @@ from api.schemas import Health
 from responsemaster.store.actions import OutboxItem, SourceState
 from responsemaster.store.base import utcnow
 from responsemaster.store.hygiene_counts import VerdictDayCount
-from responsemaster.store.messages import MessageVerdict, RawMessageRow, ReviewItem
+from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.subscribers import Subscriber, Suppression
 from responsemaster.verdict import FAILURE_KINDS
 
@@ -70,7 +71,7 @@ def render_metrics(ctx: Ctx) -> str:
         sources = s.execute(select(SourceState.name, SourceState.last_batch_at)).all()
         outbox = s.execute(select(func.count(), func.min(OutboxItem.created_at))
                            .where(OutboxItem.state == "pending")).one()
-        review = s.execute(select(func.count()).select_from(ReviewItem).where(ReviewItem.state == "open")).scalar_one()
+        review = review_ops.open_count(s)
         statuses = s.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
         suppressions = s.execute(select(Suppression.reason, func.count()).group_by(Suppression.reason)).all()
     _metric(lines, "responsemaster_verdicts_total", "counter", "Messages classified, by category",

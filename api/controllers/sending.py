@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
+from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
 from api import ranges
@@ -12,7 +13,9 @@ from api import sending_views as views
 from api.context import Ctx
 from api.controllers.common import API, READ, READ_ERRORS, SECURITY
 from api.controllers.stats import RangeParam, SinceParam, UntilParam
-from api.schemas import Quota, SendingReport
+from api.schemas import DeliveryPage, Quota, SendingReport
+
+OUTCOME = "^(queued|sending|sent|deferred|failed|uncertain|suppressed)$"
 
 
 class SendingController(Controller):
@@ -43,3 +46,24 @@ class SendingController(Controller):
     def quotas(self, ctx: Ctx) -> list[Quota]:
         with ctx.store.reader() as session:
             return views.quotas(session, ctx.settings)
+
+    @get("/deliveries", sync_to_thread=True, summary="The delivery log, newest first, filtered and paged", responses=READ_ERRORS)
+    def deliveries(
+        self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        campaign: Annotated[int | None, QueryParameter(ge=1, le=2**62, description="Campaign id")] = None,
+        domain: Annotated[str | None, QueryParameter(max_length=255)] = None,
+        relay: Annotated[str | None, QueryParameter(max_length=255)] = None,
+        outcome: Annotated[str | None, QueryParameter(pattern=OUTCOME)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        before: Annotated[str | None, QueryParameter(pattern=ranges.TIME_CURSOR, max_length=64,
+                                                     description="next_before of the previous page")] = None,
+    ) -> DeliveryPage:
+        first, last = ranges.resolve(period, since, until, default="7d")
+        where = views.DeliveryFilter(first, last, campaign, domain or "", relay or "", outcome or "")
+        try:
+            with ctx.store.reader() as session:
+                rows = views.delivery_log(session, where, limit + 1, before)
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
+        return DeliveryPage(items=rows[:limit],
+                            next_before=views.log_cursor(rows[limit - 1]) if len(rows) > limit else None)

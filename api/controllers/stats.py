@@ -11,13 +11,14 @@ from datetime import date
 from typing import Annotated
 
 from litestar import Controller, get
+from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
 from api import counts, ranges
 from api.context import Ctx
 from api.controllers.common import API, READ, READ_ERRORS, SECURITY
 from api.one_read import one_read
-from api.schemas import CampaignReport, CategoryReport, DomainReport
+from api.schemas import CampaignReport, CategoryReport, DomainReport, FailureAddressPage
 
 RangeParam = Annotated[ranges.Period | None, QueryParameter(name="range", description="Named range (UTC days)")]
 SinceParam = Annotated[date | None, QueryParameter(description="First day (UTC, inclusive)")]
@@ -65,3 +66,24 @@ class StatsController(Controller):
         with one_read(ctx.store) as session:  # one grouped SELECT
             items = counts.per_campaign(session, first, last, category, campaign, limit)
         return CampaignReport(since=first, until=last, items=items)
+
+    @get("/addresses", sync_to_thread=True, summary="The verdicts behind a count (a failure reason, a domain...), newest first",
+         responses=READ_ERRORS)
+    def addresses(
+        self, ctx: Ctx, period: RangeParam = None, since: SinceParam = None, until: UntilParam = None,
+        category: CategoryParam = None, reason: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        domain: NameParam = None, campaign: NameParam = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        before: Annotated[str | None, QueryParameter(pattern=ranges.TIME_CURSOR, max_length=64,
+                                                     description="next_before of the previous page")] = None,
+    ) -> FailureAddressPage:
+        """Without ``category`` and ``reason``: the failures (bounces and complaints), as the failures summary counts them."""
+        first, last = ranges.resolve(period, since, until)
+        try:
+            with ctx.store.reader() as session:
+                rows = counts.failure_addresses(session, first, last, category=category, reason=reason, domain=domain,
+                                                campaign=campaign, limit=limit + 1, before=before)
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
+        return FailureAddressPage(items=rows[:limit],
+                                  next_before=counts.address_cursor(rows[limit - 1]) if len(rows) > limit else None)

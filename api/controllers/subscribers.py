@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from api.context import Ctx
 from api.controllers.common import API, ITEM_ERRORS, READ, SECURITY, AddressParam, not_found
 from api.one_read import one_read
-from api.schemas import SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
+from api.schemas import DeliveryRow, SubscriberOut, SuppressionOut, VerdictOut, VerdictPage
+from api.sending_views import subscriber_deliveries
 from api.strict_input import utc_instant
 from responsemaster.store.base import address_key
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
@@ -117,3 +118,13 @@ class SubscriberController(Controller):
         with ctx.store.reader() as session:
             items, more = verdict_history(session, key, limit, utc_instant(before, "before"))
         return VerdictPage(address=address, items=items, next_before=items[-1].at if more and items else None)
+
+    @get("/{address:str}/deliveries", sync_to_thread=True, summary="Every campaign sent to an address, newest first",
+         responses=ITEM_ERRORS)
+    def deliveries(self, ctx: Ctx, address: AddressParam,
+                   limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100) -> list[DeliveryRow]:
+        with ctx.store.reader() as session:
+            sid = session.execute(select(Subscriber.id).where(Subscriber.address_key == address_key(address))).scalar()
+            if sid is None:
+                not_found(f"no subscriber {address!r}")
+            return subscriber_deliveries(session, sid, limit)

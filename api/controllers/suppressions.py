@@ -34,6 +34,7 @@ from api.controllers.common import (
     not_found,
 )
 from api.controllers.subscribers import suppression_out
+from api.keys import Caller
 from api.schemas import ChangeOut, ResubscribeIn, SuppressIn, SuppressionOut, SuppressionPage
 from responsemaster.csv_writer import csv_chunks
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
@@ -131,35 +132,43 @@ class SuppressionController(Controller):
     def resubscribe(
         self, ctx: Ctx, request: Request[Any, Any, Any], address: AddressParam, data: JSONBody[ResubscribeIn]
     ) -> ChangeOut:
-        actor, addr = actor_and_address(request)
-        key = address_key(address)
-        now = utcnow()
-        with ctx.store.transaction() as session:
-            supp = session.execute(select(Suppression).where(Suppression.address_key == key)).scalars().first()
-            if supp is None:
-                not_found(f"{address!r} is not suppressed")
-            if supp.reason == "complaint" and not caller_of(request).allows("admin"):
-                raise PermissionDeniedException("lifting a spam complaint needs an admin key")
-            lifted = {"reason": supp.reason, "since": supp.since.isoformat(), "by": supp.by}
-            session.execute(delete(Suppression).where(Suppression.id == supp.id))
-            sub = session.execute(select(Subscriber).where(Subscriber.address_key == key)).scalars().first()
-            restored = 0
-            if sub is not None:
-                previous = sub.status
-                sub.status = SubscriberStatus.ACTIVE
-                sub.status_reason = clip(f"resubscribed: {data.reason}", 255)
-                sub.status_changed_at = now
-                sub.bounce_score = 0.0
-                sub.updated_at = now
-                session.add(sub)
-                # Memberships the suppression ended (same moment) come back; older departures stay.
-                restored = session.execute(
-                    update(ListMembership)
-                    .where(ListMembership.subscriber_id == sub.id, ListMembership.status == "unsubscribed",  # type: ignore[arg-type]
-                           ListMembership.left_at >= supp.since - timedelta(minutes=1))  # type: ignore[operator]
-                    .values(status="subscribed", left_at=None)
-                ).rowcount or 0
-                lifted["previous_status"] = previous
-            oplog.record(session, actor, addr, "suppression.resubscribe", supp.address,
-                         reason=data.reason, lifted=lifted, lists_restored=restored)
-        return ChangeOut(address=supp.address, status="active", changed=True)
+        _actor, addr = actor_and_address(request)
+        return lift_suppression(ctx.store, address, data.reason, caller_of(request), addr)
+
+
+def lift_suppression(store: Store, address: str, reason: str, caller: Caller, client: str) -> ChangeOut:
+    """Lift ``address``'s suppression (the API's and the console's one way): the subscriber becomes active,
+    its score resets, the list memberships the suppression ended come back, and the lifted row is copied
+    into the operation log in the same transaction. A complaint needs an admin key."""
+    actor = caller.actor
+    key = address_key(address)
+    now = utcnow()
+    with store.transaction() as session:
+        supp = session.execute(select(Suppression).where(Suppression.address_key == key)).scalars().first()
+        if supp is None:
+            not_found(f"{address!r} is not suppressed")
+        if supp.reason == "complaint" and not caller.allows("admin"):
+            raise PermissionDeniedException("lifting a spam complaint needs an admin key")
+        lifted = {"reason": supp.reason, "since": supp.since.isoformat(), "by": supp.by}
+        session.execute(delete(Suppression).where(Suppression.id == supp.id))
+        sub = session.execute(select(Subscriber).where(Subscriber.address_key == key)).scalars().first()
+        restored = 0
+        if sub is not None:
+            previous = sub.status
+            sub.status = SubscriberStatus.ACTIVE
+            sub.status_reason = clip(f"resubscribed: {reason}", 255)
+            sub.status_changed_at = now
+            sub.bounce_score = 0.0
+            sub.updated_at = now
+            session.add(sub)
+            # Memberships the suppression ended (same moment) come back; older departures stay.
+            restored = session.execute(
+                update(ListMembership)
+                .where(ListMembership.subscriber_id == sub.id, ListMembership.status == "unsubscribed",  # type: ignore[arg-type]
+                       ListMembership.left_at >= supp.since - timedelta(minutes=1))  # type: ignore[operator]
+                .values(status="subscribed", left_at=None)
+            ).rowcount or 0
+            lifted["previous_status"] = previous
+        oplog.record(session, actor, client, "suppression.resubscribe", supp.address,
+                     reason=reason, lifted=lifted, lists_restored=restored)
+    return ChangeOut(address=supp.address, status="active", changed=True)

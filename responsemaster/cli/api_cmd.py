@@ -31,6 +31,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
 
     from api.app import create_app
     from api.config import ApiSettings
+    from api.console.campaigns import mailer_tasks
     from api.tasks import BackgroundConsumer
 
     settings = settings_from(config_path)
@@ -41,8 +42,9 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
     app = create_app(settings, config_path=str(config_path.resolve()) if config_path else None)
     ctx = app.state.ctx
     hint = None if _has_active_key(ctx.store) else _key_hint(config_path)
-    consumer = BackgroundConsumer(ctx.tasks.huey) if ctx.tasks.huey is not None else None
-    if consumer is not None:
+    # The API's background tasks, and the mailer's queue the console sends campaigns on.
+    consumers = [BackgroundConsumer(h) for h in (ctx.tasks.huey, mailer_tasks(app).huey) if h is not None]
+    for consumer in consumers:
         consumer.start()
     try:
         if workers > 1:
@@ -60,7 +62,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
                                     server_header=False, timeout_graceful_shutdown=5)
             _announcing_server(config, hint).run()
     finally:
-        if consumer is not None:
+        for consumer in consumers:
             consumer.stop()
         ctx.store.close()
 
@@ -70,6 +72,7 @@ def _announce(host: str, port: int, hint: str | None) -> None:
     base = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     click.echo(f"API:          {base}/api/v1/   (OpenAPI schema: {base}/schema/openapi.json)")
     click.echo(f"Review page:  {base}/review")
+    click.echo(f"Console:      {base}/console")
     click.echo(f"Unsubscribe:  {base}/unsubscribe/<token>   Health: {base}/health   Metrics: {base}/metrics")
     if hint:
         click.echo(hint)

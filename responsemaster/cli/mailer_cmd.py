@@ -160,18 +160,14 @@ def campaign_cmd(name: str, list_name: str, template_name: str, limit: int, from
 @config_option
 def preflight_cmd(campaign: str, config_path: Path | None) -> None:
     """Render every recipient's message of CAMPAIGN without sending; exit 1 on any error."""
-    from mailer.campaigns import CampaignError, load_campaign, preflight
-    from mailer.compose import Composer
-    from mailer.settings import mailer_settings
+    from mailer.campaigns import CampaignError
+    from mailer.service import preflight_campaign
 
     settings = settings_from(config_path)
     _warn_url(settings)
     store = _store(settings)
     try:
-        with store.reader() as session:
-            loaded = load_campaign(session, campaign)
-        composer = Composer(mailer_settings(settings), loaded.campaign.id, loaded.campaign.name, "x@localhost")  # type: ignore[arg-type]
-        report = preflight(store, loaded, lambda sid: composer.unsubscribe_url(composer.token(sid)))
+        _loaded, report = preflight_campaign(settings, store, campaign)
     except (CampaignError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -259,21 +255,14 @@ def _parse_time(value: str) -> datetime:
 
 
 def _schedule(settings: Settings, config_path: Path | None, campaign: str, when: datetime) -> None:
-    from sqlalchemy import update
-
-    from mailer.campaigns import CampaignError, load_campaign, set_status
-    from mailer.tasks import make_mailer_huey, register_mailer_tasks
-    from responsemaster.store.mailing import CampaignPlan
+    from mailer.campaigns import CampaignError, load_campaign
+    from mailer.service import queue_run
 
     store = _store(settings)
     try:
         with store.reader() as session:
             cid = load_campaign(session, campaign).campaign.id
-        tasks = register_mailer_tasks(make_mailer_huey(settings))
-        task_id = tasks.schedule(str(config_path.resolve()) if config_path else None, cid, eta=when)  # type: ignore[arg-type]
-        set_status(store, cid, "scheduled", scheduled_at=when)  # type: ignore[arg-type]
-        with store.transaction() as session:
-            session.execute(update(CampaignPlan).where(CampaignPlan.campaign_id == cid).values(task_id=task_id))  # type: ignore[arg-type]
+        task_id = queue_run(settings, store, cid, str(config_path.resolve()) if config_path else None, at=when)  # type: ignore[arg-type]
         log_operation(store, "campaign.schedule", campaign, at=when.isoformat(), task=task_id)
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from exc

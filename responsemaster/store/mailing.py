@@ -64,6 +64,9 @@ class CampaignPlan(SQLModel, table=True):
     #: The Huey task id of a scheduled send (to revoke it when rescheduled).
     task_id: str = Field(default="", max_length=64)
     last_error: str = text()
+    #: Who paused the campaign by hand (``key:<name>``...); "" when not paused by a person (migration 0007).
+    #: A run stops between batches when it is set, and a scheduled or continued run does not start.
+    paused_by: str = Field(default="", max_length=255, sa_column_kwargs={"server_default": ""})
     #: The process running the send, and until when; a crashed run's lease expires.
     lease_owner: str = Field(default="", max_length=128)
     lease_until: datetime | None = ts(nullable=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+from responsemaster.store import console_indexes  # noqa: F401 - indexes on the tables below
 from responsemaster.store.actions import ActionTaken, MessageClaim, OutboxItem, SourceState
 from responsemaster.store.mailing import CampaignPlan, MailTemplate, SenderUsage, SubscriberFields
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem

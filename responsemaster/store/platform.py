@@ -35,6 +35,8 @@ class Delivery(SQLModel, table=True):
     message_id: str = Field(default="", max_length=998)
     #: queued | sent | deferred | failed | suppressed
     status: str = Field(default="queued", max_length=16)
+    #: The relay (``[[mailer.relays]]`` name) that took the last attempt; "" before one did (migration 0007).
+    relay: str = Field(default="", max_length=255, sa_column_kwargs={"server_default": ""})
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = ts(nullable=True)
     last_error: str = text()
