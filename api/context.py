@@ -13,7 +13,6 @@ from litestar.di import NamedDependency
 
 from api.auth import KeyCache
 from api.config import ApiSettings
-from api.sessions import LoginThrottle
 from api.tasks import ApiTasks
 from responsemaster.config import Settings
 from responsemaster.store.database import Store
@@ -31,8 +30,6 @@ class ApiContext:
     key_cache: KeyCache = field(default_factory=lambda: KeyCache(0))
     #: The configuration file the settings came from (None: the defaults); queued tasks carry it.
     config_path: str | None = None
-    #: Failed sign-ins per client address (the login form's 429).
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property
     def training_dir(self) -> Path:

@@ -14,16 +14,15 @@ The login form carries a token equal to a random ``rm_login`` cookie
 and a POST whose ``Origin`` is another site is refused too: nobody can sign a
 reviewer in under a key of their choosing. Failed sign-ins are counted per
 client address: after :data:`MAX_FAILURES` within :data:`WINDOW_SECONDS`,
-further attempts get 429 until the oldest failure ages out (per server
-process: with ``serve --workers N`` a client gets N times the budget).
+further attempts get 429 until the oldest failure ages out. The failures are
+rows in ``login_failures``, so every server process (``serve --workers N``)
+counts the same ones.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +33,7 @@ from sqlmodel import Session
 from api.keys import TOUCH_EVERY, Caller
 from responsemaster.config import is_loopback_host
 from responsemaster.store.base import clip, utcnow
-from responsemaster.store.platform import ApiKey, ApiSession
+from responsemaster.store.platform import ApiKey, ApiSession, LoginFailure
 
 COOKIE = "rm_session"
 LOGIN_COOKIE = "rm_login"
@@ -82,35 +81,28 @@ def end_session(db: Session, session_id: str) -> bool:
     return bool(done.rowcount)
 
 
-class LoginThrottle:
-    """Failed sign-ins per client address within a sliding window (in memory, per process)."""
+def retry_after(db: Session, client: str, now: datetime | None = None) -> float:
+    """Seconds until ``client`` may try to sign in again (0: now)."""
+    now = now or utcnow()
+    window = timedelta(seconds=WINDOW_SECONDS)
+    recent = db.execute(select(LoginFailure.at).where(LoginFailure.client == clip(client, 64),
+                                                      LoginFailure.at > now - window)  # type: ignore[operator]
+                        .order_by(LoginFailure.at.desc()).limit(MAX_FAILURES)).scalars().all()  # type: ignore[union-attr]
+    if len(recent) < MAX_FAILURES:
+        return 0.0
+    return max(1.0, (min(recent) + window - now).total_seconds())
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window: float = WINDOW_SECONDS) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
 
-    def retry_after(self, client: str) -> float:
-        """Seconds until ``client`` may try again (0: now)."""
-        times = self._recent(client)
-        if len(times) < self.max_failures:
-            return 0.0
-        return max(1.0, times[0] + self.window - time.monotonic())
+def record_failure(db: Session, client: str, now: datetime | None = None) -> None:
+    """Count a failed sign-in; failures older than the window are deleted on the way (the table stays small)."""
+    now = now or utcnow()
+    db.add(LoginFailure(client=clip(client, 64), at=now))
+    db.execute(delete(LoginFailure).where(LoginFailure.at < now - timedelta(seconds=WINDOW_SECONDS)))  # type: ignore[arg-type]
 
-    def failed(self, client: str) -> None:
-        if len(self._failures) > 10_000:  # a flood of addresses: forget the oldest half rather than grow
-            for stale in list(self._failures)[:5_000]:
-                del self._failures[stale]
-        self._failures.setdefault(client, deque(maxlen=self.max_failures)).append(time.monotonic())
 
-    def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
-
-    def _recent(self, client: str) -> deque[float]:
-        times = self._failures.get(client, deque())
-        while times and times[0] + self.window < time.monotonic():
-            times.popleft()
-        return times
+def clear_failures(db: Session, client: str) -> None:
+    """A successful sign-in starts the client's count again."""
+    db.execute(delete(LoginFailure).where(LoginFailure.client == clip(client, 64)))  # type: ignore[arg-type]
 
 
 def over_https(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:

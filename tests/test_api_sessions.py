@@ -20,6 +20,7 @@ from fixtures.store_backends import db_url, store  # noqa: F401
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
+from api.app import create_app
 from api.keys import revoke_key
 from api.sessions import MAX_FAILURES
 from responsemaster.store import Store
@@ -156,6 +157,23 @@ def test_failed_sign_ins_are_throttled_per_client(store: Store, tmp_path: Path) 
             attempt("nonsense", "192.0.2.9")
         assert attempt(env.keys["read"], "192.0.2.9").status_code == 303  # a success clears the count
         assert attempt("nonsense", "192.0.2.9").status_code == 401
+
+
+def test_every_server_process_counts_the_same_failed_sign_ins(store: Store, tmp_path: Path) -> None:  # noqa: F811
+    """Two apps on one database, as ``serve --workers 2`` runs them: failures on one block the other."""
+    env = build_env(store, tmp_path, trusted_proxies=["testclient"])
+    other = TestClient(create_app(env.settings, store=store, tasks=env.app.state.ctx.tasks),
+                       base_url=str(env.client.base_url))
+    clients = (env.client, other)
+    with env.client, other:
+        def attempt(client: TestClient[Any], key: str) -> Any:
+            client.follow_redirects = False
+            return client.post("/review/login", data={**_form(client), "key": key},
+                               headers={"X-Forwarded-For": "192.0.2.20"})
+
+        for i in range(MAX_FAILURES):
+            assert attempt(clients[i % 2], "nonsense").status_code == 401
+        assert [attempt(client, env.keys["read"]).status_code for client in clients] == [429, 429]
 
 
 def test_cookies_are_secure_by_default_except_plain_http_on_loopback(env: ApiEnv) -> None:

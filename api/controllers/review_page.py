@@ -35,7 +35,17 @@ from api.keys import Caller, verify_key
 from api.mail_render import render
 from api.schemas import NOTE_WHITESPACE
 from api.security_headers import PAGE_CSP, page_headers, review_csp
-from api.sessions import LOGIN_COOKIE, cookie_secure, end_session, open_session, over_https, same_origin
+from api.sessions import (
+    LOGIN_COOKIE,
+    clear_failures,
+    cookie_secure,
+    end_session,
+    open_session,
+    over_https,
+    record_failure,
+    retry_after,
+    same_origin,
+)
 from responsemaster.categories import BOUNCE_CATEGORIES, CATEGORIES, reasons_of
 from responsemaster.control_chars import has_control
 
@@ -88,9 +98,20 @@ def _sign_in(ctx: ApiContext, key: str, client: str) -> tuple[Caller, str] | Non
     if caller is None:
         return None
     with ctx.store.transaction() as db:
+        clear_failures(db, client)
         session_id = open_session(db, caller, client, ctx.api.session_hours)
         oplog.record(db, caller.actor, client, "session.login", caller.name, hours=ctx.api.session_hours)
     return caller, session_id
+
+
+def _wait_before_sign_in(ctx: ApiContext, client: str) -> float:
+    with ctx.store.reader() as db:
+        return retry_after(db, client)
+
+
+def _failed_sign_in(ctx: ApiContext, client: str) -> None:
+    with ctx.store.transaction() as db:
+        record_failure(db, client)
 
 
 def _sign_out(ctx: ApiContext, session_id: str) -> None:
@@ -126,16 +147,15 @@ class ReviewPageController(Controller):
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not same_origin(request) or not nonce or not hmac.compare_digest(nonce, data.get("csrf") or ""):
             return _login_page(ctx, request, target, EXPIRED, 403)
-        wait = ctx.throttle.retry_after(client)
+        wait = await anyio.to_thread.run_sync(_wait_before_sign_in, ctx, client)
         if wait:
             return _login_page(ctx, request, target, f"Too many failed sign-ins from your address: try again in "
                                f"{math.ceil(wait / 60)} minute(s).", 429, {"Retry-After": str(math.ceil(wait))})
         signed = await anyio.to_thread.run_sync(_sign_in, ctx, (data.get("key") or "").strip(), client)
         if signed is None:
-            ctx.throttle.failed(client)
+            await anyio.to_thread.run_sync(_failed_sign_in, ctx, client)
             logger.info("failed sign-in to the review page from %s", client)
             return _login_page(ctx, request, target, "That key is not valid (or was revoked).", 401)
-        ctx.throttle.succeeded(client)
         _caller, session_id = signed
         return Redirect(path=target, status_code=303, cookies=[
             Cookie(key=COOKIE, value=session_id, path="/", httponly=True, samesite="strict", secure=secure,

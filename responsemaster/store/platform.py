@@ -89,6 +89,20 @@ class OperationLog(SQLModel, table=True):
     detail: str = text()
 
 
+class LoginFailure(SQLModel, table=True):
+    """A failed sign-in from a client address, kept for the throttle's window.
+
+    In the database rather than in a process, so every server process
+    (``serve --workers N``) counts the same failures: a client gets one budget.
+    """
+
+    __tablename__ = "login_failures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client: str = Field(max_length=64, index=True)
+    at: datetime = ts(index=True)
+
+
 class ApiSession(SQLModel, table=True):
     """A sign-in to the review page or the console: the browser holds a random id, only its hash is here.
 
