@@ -138,6 +138,20 @@ def test_kept_copies_link_a_durable_source_file_or_are_written(tmp_path, monkeyp
     assert linked == f"messages/{hashlib.sha256(claimed.read_bytes()).hexdigest()[:2]}/{kept.name}"
 
 
+def test_a_kept_copys_folder_removed_under_the_writer_is_made_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A clean-up of old kept files may remove their folders; the next message with that prefix is still kept."""
+    import shutil
+
+    from responsemaster.store import rawfiles
+
+    files = rawfiles.RawFiles(tmp_path / "var" / "messages")
+    first = files.keep(b"Subject: one\n\nbody\n")
+    shutil.rmtree(files.root)
+    again = files.keep(b"Subject: one\n\nbody\n")  # same bytes, same folder, now gone
+    files.sync()
+    assert again == first and files.read(again) == b"Subject: one\n\nbody\n"
+
+
 def test_rows_written_in_bulk_read_back_as_the_orm_writes_them(store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     """store.bulk hands values to the driver itself: timestamps must come out as SQLAlchemy's own."""
     from datetime import UTC, datetime

@@ -35,7 +35,7 @@ class RawFiles:
         self._unsynced: list[Path] = []
         #: Links made since the last :meth:`sync` (only their directory entries need it).
         self._linked: list[Path] = []
-        #: Folders known to exist (made or seen by this process; they are never removed).
+        #: Folders known to exist (made or seen by this process; made again if one is removed).
         self._folders: set[Path] = set()
 
     def relpath(self, sha256: str) -> str:
@@ -60,13 +60,21 @@ class RawFiles:
         """
         sha256 = sha256 or hashlib.sha256(raw).hexdigest()
         final = self.path(sha256)
+        try:
+            self._keep(raw, final, link_from)
+        except FileNotFoundError:  # its folder was removed under us (a clean-up of old files): make it again
+            self._folders.discard(final.parent)
+            self._keep(raw, final, link_from)
+        return self.relpath(sha256)
+
+    def _keep(self, raw: bytes, final: Path, link_from: str | None) -> None:
         if final.parent not in self._folders:
             final.parent.mkdir(parents=True, exist_ok=True)
             self._folders.add(final.parent)
         if link_from is not None and _link(link_from, final):
             with self._lock:
                 self._linked.append(final)
-            return self.relpath(sha256)
+            return
         if not final.exists():
             tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             with open(tmp, "wb") as handle:
@@ -74,7 +82,6 @@ class RawFiles:
             os.replace(tmp, final)
         with self._lock:
             self._unsynced.append(final)
-        return self.relpath(sha256)
 
     def read(self, relpath: str) -> bytes:
         return (self.root.parent / relpath).read_bytes()
