@@ -5,9 +5,13 @@ Some numbers are sums over everything in a range: a list's members by state
 domains with most failures. Milliseconds on thousands of rows, most of a
 second on millions. So, as listmonk does with its materialized views, a
 result that took longer than :data:`SLOW` is kept, shown with the time it was
-computed, and recomputed in a background thread once it is :data:`MAX_AGE`
-seconds old while pages keep showing the last one. A result that came
-quickly is never kept: small databases always read exact. A change made
+computed, and recomputed in a background thread once it is old while pages
+keep showing the last one. "Old" grows with the cost: :data:`KEEP_FOR`
+times what the result took, at most :data:`MAX_AGE` seconds, so a cheap
+number (today's sends) is seconds old at most and only the dear ones (90
+days of sends on millions of rows) wait up to a minute. A result twice as
+old as that (nobody asked meanwhile) is not shown: it is computed again. A
+result that came quickly is never kept: small databases always read exact. A change made
 through the console that moves a kept number (an import) forgets it at once.
 
 One store per process (``serve --workers N``: one per worker); keyed by the
@@ -25,9 +29,13 @@ from typing import Any, Generic, TypeVar
 
 from responsemaster.store.base import utcnow
 
-#: A result that took longer than this (seconds) is kept and reused.
-SLOW = 0.15
-#: How old a kept result may get before a fresh one is started.
+#: A result that took longer than this (seconds) is kept and reused. Low enough that a page built from
+#: several such results (the dashboard: today's figures, then the range's) does not pay each one every
+#: time under load; a small database answers in a few milliseconds and always reads exact.
+SLOW = 0.05
+#: How old a kept result may get before a fresh one is started: this many times what it took...
+KEEP_FOR = 20.0
+#: ...and at most this many seconds.
 MAX_AGE = 60.0
 #: At most this many kept results (the oldest go first).
 MAX_KEPT = 256
@@ -46,6 +54,8 @@ class Result(Generic[T]):
 class _Entry:
     result: Result[Any]
     monotonic: float
+    #: Seconds it may be shown before a fresh one is started (twice that: not shown at all).
+    max_age: float = MAX_AGE
     refreshing: bool = False
 
 
@@ -62,8 +72,12 @@ class Kept:
         full = (str(store.engine.url), key)
         with self._lock:
             entry = self._kept.get(full)
+            age = time.monotonic() - entry.monotonic if entry is not None else 0.0
+            if entry is not None and age > 2 * entry.max_age:  # too old to show: asked again below
+                del self._kept[full]
+                entry = None
             if entry is not None:
-                if time.monotonic() - entry.monotonic > MAX_AGE and not entry.refreshing:
+                if age > entry.max_age and not entry.refreshing:
                     entry.refreshing = True
                     threading.Thread(target=self._refresh, args=(full, compute), daemon=True).start()
                 return entry.result
@@ -90,7 +104,8 @@ class Kept:
     def _compute(self, full: tuple[str, Hashable], compute: Callable[[], T]) -> Result[T]:
         started = time.monotonic()
         value = compute()
-        if time.monotonic() - started < SLOW:
+        took = time.monotonic() - started
+        if took < SLOW:
             with self._lock:
                 self._kept.pop(full, None)
             return Result(value)
@@ -98,7 +113,7 @@ class Kept:
         with self._lock:
             if len(self._kept) >= MAX_KEPT:
                 self._kept.pop(min(self._kept, key=lambda k: self._kept[k].monotonic))
-            self._kept[full] = _Entry(result, time.monotonic())
+            self._kept[full] = _Entry(result, time.monotonic(), min(MAX_AGE, KEEP_FOR * took))
         return result
 
     def _refresh(self, full: tuple[str, Hashable], compute: Callable[[], T]) -> None:
