@@ -8,8 +8,8 @@ result that took longer than :data:`SLOW` is kept, shown with the time it was
 computed, and recomputed in a background thread once it is old while pages
 keep showing the last one. "Old" grows with the cost: :data:`KEEP_FOR`
 times what the result took, at most :data:`MAX_AGE` seconds, so a cheap
-number (today's sends) is seconds old at most and only the dear ones (90
-days of sends on millions of rows) wait up to a minute. A result twice as
+number (today's sends, 0.05 s) is seconds old at most and only the dear
+ones (90 days of sends on millions of rows) wait up to a minute. A result twice as
 old as that (nobody asked meanwhile) is not shown: it is computed again. A
 result that came quickly is never kept: small databases always read exact. A change made
 through the console that moves a kept number (an import) forgets it at once.
@@ -33,8 +33,9 @@ from responsemaster.store.base import utcnow
 #: several such results (the dashboard: today's figures, then the range's) does not pay each one every
 #: time under load; a small database answers in a few milliseconds and always reads exact.
 SLOW = 0.05
-#: How old a kept result may get before a fresh one is started: this many times what it took...
-KEEP_FOR = 20.0
+#: How old a kept result may get before a fresh one is started: this many times what it took (so
+#: refreshing a number that people keep asking for costs at most 1% of a core)...
+KEEP_FOR = 100.0
 #: ...and at most this many seconds.
 MAX_AGE = 60.0
 #: At most this many kept results (the oldest go first).

@@ -52,9 +52,9 @@ def test_a_cheap_slow_result_is_kept_seconds_and_a_dear_one_a_minute(clock: Cloc
     monkeypatch.setattr(kept_module.threading, "Thread", lambda target, args, daemon: SimpleNamespace(
         start=lambda: started.append((target, args))))
     store = Kept()
-    cheap, cheap_calls = _counter(clock, 0.1)  # kept for KEEP_FOR x 0.1 = 2 s
+    cheap, cheap_calls = _counter(clock, 0.1)  # kept for KEEP_FOR x 0.1 = 10 s
     assert store.get(STORE, "cheap", cheap).value == 1
-    clock.now += 1.0
+    clock.now += 0.05 * KEEP_FOR
     assert store.get(STORE, "cheap", cheap).value == 1 and not started  # fresh enough: kept
     clock.now += 0.1 * KEEP_FOR  # past its age: shown once more while a refresh starts
     assert store.get(STORE, "cheap", cheap).value == 1 and len(started) == 1
