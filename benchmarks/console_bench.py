@@ -318,7 +318,8 @@ def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace,
             "an admin key in a header. *first view*: before the timed run, each distinct path of the page (at most "
             f"{FIRST_VIEWS}) asked "
             f"{2 * args.workers} times at once on fresh connections (each server process computes a slow aggregate "
-            "once and keeps it a minute, refreshing it in the background): the slowest of those answers. *load avg*: the machine's 1-minute load average around the run. "
+            "once and keeps it for a while, refreshing it in the background): the slowest of those answers. "
+            "*load avg*: the machine's 1-minute load average around the run. "
             f"Target: p95 < {TARGET_P95_MS:.0f} ms. "
             + ("The bench, the server and the PostgreSQL cluster ran in one cpu cgroup (`--cgroup`)."
                if args.cgroup_used else "No cpu cgroup."))

@@ -43,6 +43,10 @@ DIAG_CHARS = 800
 CHARS_CHARS = 250
 #: Distinct words whose normal form is remembered per language (bounded memory).
 MEMO_SIZE = 200_000
+#: Words a tokenizer's vocabulary may learn before it is replaced by a fresh one. spaCy adds every
+#: string it meets to the vocabulary and never forgets it: a worker reading garbage (random bytes,
+#: base64 passed off as text) for days would grow without end (about 1 KB a message in the fuzz run).
+VOCAB_LIMIT = 100_000
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _URL = re.compile(r"^(?:https?://|www\.)", re.IGNORECASE)
@@ -141,7 +145,7 @@ class Normaliser:
 
     def _tokenizer(self, lang: str) -> object:
         tokenizer = self._tokenizers.get(lang)
-        if tokenizer is None:
+        if tokenizer is None or len(tokenizer.vocab) > VOCAB_LIMIT:  # type: ignore[attr-defined]
             import spacy
 
             tokenizer = spacy.blank(lang if lang in OWN_TOKENIZER else "xx").tokenizer
