@@ -93,10 +93,6 @@ class BatchResult:
         return self.processed + self.duplicates + self.quarantined
 
 
-#: The lease on a message's bytes is kept under this prefix and the sha256 (see ``_claim``).
-BYTES = "sha256:"
-
-
 def worker_id() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
@@ -167,28 +163,14 @@ def process_batch(
     if deliverer is not None and outbox_ids:
         result.delivered = deliverer.deliver_due(ids=outbox_ids)
     with store.transaction() as session:
-        claims.release_now(session, source.name, sorted({BYTES + m.sha256 for m in messages}), owner)
         claims.note_batch(session, source.name)
     result.seconds = time.monotonic() - started
     return result
 
 
 def _claim(store: Store, name: str, messages: list[RawMessage], owner: str, options: WorkerOptions) -> dict[str, int]:
-    """Lease each message and its bytes: key -> attempts, for the messages whose bytes are ours too.
-
-    Two copies of the same bytes (a sender sending again after a 250 it never
-    saw) under two keys, in two workers' batches at once, would each find the
-    bytes unrecorded and be recorded twice. The bytes' lease (``sha256:<hex>``)
-    goes to one worker; the other leaves its copy for a later batch, which
-    finds the bytes recorded and only acknowledges it.
-    """
-    keys = [m.key for m in messages]
     with store.transaction() as session:
-        got = claims.claim(session, name, keys + sorted({BYTES + m.sha256 for m in messages}), owner,
-                           options.lease_seconds)
-        mine = {m.key: got[m.key] for m in messages if m.key in got and BYTES + m.sha256 in got}
-        claims.release_now(session, name, [key for key in keys if key in got and key not in mine], owner)
-    return mine
+        return claims.claim(session, name, [m.key for m in messages], owner, options.lease_seconds)
 
 
 def _prepare(

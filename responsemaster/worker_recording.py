@@ -15,6 +15,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
@@ -27,6 +28,7 @@ from responsemaster.store.recording import (
     ToRecord,
     concerned_address,
     find_recorded,
+    find_recorded_many,
     record_message,
     record_messages,
 )
@@ -162,6 +164,7 @@ def _record_in_bulk(
 def _write_in_bulk(session: Session, router: Router, todo: list[Prepared]) -> list[int]:
     """Raw rows, verdicts, recipients: one INSERT per table; subscribers read in one query;
     the routing's rows buffered and written at the end (routing.pending)."""
+    todo = _not_recorded_meanwhile(session, todo)
     begin_batch(session)
     preload_subscribers(session, [a for item in todo if item.reason is None for a in _addresses(item.verdict)])
     items = [ToRecord(item.msg, item.verdict, item.path, item.reason) for item in todo]  # type: ignore[arg-type]
@@ -201,6 +204,8 @@ def _record_one(session: Session, router: Router, item: Prepared, outbox: list[i
     msg = item.msg
     try:
         with session.begin_nested():
+            if not _not_recorded_meanwhile(session, [item]):
+                return ""
             row, verdict_row = record_message(session, msg, item.verdict, item.path, item.reason)
             if item.reason is None:
                 outbox.extend(router.route(session, row, verdict_row, item.verdict, msg.raw, fresh=True).outbox_ids)
@@ -221,6 +226,27 @@ def _record_one(session: Session, router: Router, item: Prepared, outbox: list[i
         _forget(session)
         item.failure = exc
     return ""
+
+
+def _not_recorded_meanwhile(session: Session, todo: list[Prepared]) -> list[Prepared]:
+    """Inside the recording transaction: hold each message's bytes, and leave out those recorded since
+    the batch looked (their ``recorded`` set: they become replays).
+
+    Two workers may hold copies of the same bytes under two keys (a sender
+    sending again after a 250 it never saw): both looked before classifying
+    and found nothing. Only one may record them. On SQLite the transaction is
+    the only writer (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped
+    advisory lock per sha256, taken in one order by every worker, makes the
+    second wait for the first's commit and then see its row.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for sha in sorted({item.msg.sha256 for item in todo}):
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(sha[:15], 16)})
+    found = find_recorded_many(session, todo[0].msg.source, [item.msg for item in todo]) if todo else {}
+    for item in todo:
+        if item.msg.key in found:
+            item.recorded = found[item.msg.key]
+    return [item for item in todo if item.recorded is None]
 
 
 def _forget(session: Session) -> None:

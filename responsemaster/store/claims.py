@@ -72,14 +72,6 @@ def release(session: Session, source: str, key: str, owner: str, error: str = ""
     )
 
 
-def release_now(session: Session, source: str, keys: list[str], owner: str) -> None:
-    """End our leases on ``keys`` now (the attempt counts and errors stay)."""
-    if keys:
-        session.execute(_claims.update().where(
-            and_(_claims.c.source == source, _claims.c.owner == owner, _claims.c.key.in_(keys))
-        ).values(lease_until=utcnow()))
-
-
 def end_leases_of(session: Session, owner_prefix: str) -> None:
     """End now the leases of every owner whose id starts with ``owner_prefix`` (a worker that died).
 
