@@ -90,6 +90,7 @@ def test_run_serves_the_api_and_the_review_page_and_stops_cleanly(tmp_path: Path
 
     assert f"worker: {default_workers()} consumer(s)" in log and "receiver: listening" in log  # one per CPU
     assert "API stopped" not in log  # it ran until we stopped the whole thing
+    assert "huey.consumer" not in log, log  # the API child's task consumers start quietly (--log-level info shows them)
     assert _port_closed(port), "the API process outlived run"
 
 

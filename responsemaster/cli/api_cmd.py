@@ -8,6 +8,8 @@ operation log as ``cli:<login name>``.
 
 from __future__ import annotations
 
+import logging
+
 from pathlib import Path
 
 import click
@@ -44,6 +46,8 @@ def serve(config_path: Path | None, host: str | None, port: int | None, workers:
     hint = None if _has_active_key(ctx.store) else _key_hint(config_path)
     # The API's background tasks, and the mailer's queue the console sends campaigns on.
     consumers = [BackgroundConsumer(h) for h in (ctx.tasks.huey, mailer_tasks(app).huey) if h is not None]
+    # Huey's start-up lines at the server's level: under run (warning) they are chatter among the verdicts.
+    logging.getLogger("huey").setLevel(getattr(logging, level.upper(), logging.DEBUG))
     for consumer in consumers:
         consumer.start()
     try:
