@@ -277,7 +277,7 @@ class Dovecot:
             (self.root / sub).mkdir()
         os.chown(self.root / "mail", accounts["uid"], accounts["gid"])  # type: ignore[arg-type]
         fx._write_users(self.root, int(accounts["uid"]), int(accounts["gid"]))  # type: ignore[arg-type]
-        self.port = fx._free_port()
+        self.port = fx.free_port()
         conf = self.root / "dovecot.conf"
         conf.write_text(fx.CONF.format(root=self.root, port=self.port, internal_group=accounts["internal"], **accounts))
         self.process = subprocess.Popen(

@@ -239,9 +239,10 @@ def _not_recorded_meanwhile(session: Session, todo: list[Prepared]) -> list[Prep
     advisory lock per sha256, taken in one order by every worker, makes the
     second wait for the first's commit and then see its row.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        for sha in sorted({item.msg.sha256 for item in todo}):
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(sha[:15], 16)})
+    if session.get_bind().dialect.name == "postgresql" and todo:
+        keys = sorted({int(item.msg.sha256[:15], 16) for item in todo})  # unnest keeps this order
+        session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                        {"keys": keys})
     found = find_recorded_many(session, todo[0].msg.source, [item.msg for item in todo]) if todo else {}
     for item in todo:
         if item.msg.key in found:
