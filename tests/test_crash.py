@@ -57,7 +57,7 @@ from responsemaster.worker_runtime import Runtime, build_sources
 MESSAGES = int(os.environ.get("RM_CRASH_MESSAGES", "1000"))
 ROUNDS = int(os.environ.get("RM_CRASH_ROUNDS", "20"))
 POISON_EVERY = 100
-#: The worker's batch size (the config below); the box is kept four batches deep.
+#: The worker's batch size (the config below); the box is kept six batches deep.
 BATCH = 50
 WEIGHTS = {"soft_bounce": 1.0, "mailbox_full": 0.5, "hard_bounce": 5.0}
 
@@ -177,13 +177,14 @@ def _kill_rounds(variant: Variant, config: Path, box: Box, corpus: list[Path], w
 
     The kill point is measured in work, not in seconds: each round draws how
     many messages the worker must finish first, waits for that progress, adds
-    a random pause of up to a quarter of a second (to land inside a batch as well as
-    between them), then kills. The box is kept at least four batches deep,
-    so the worker is still mid-drain when the kill lands whatever the
-    machine's speed. Returns how many messages each killed worker finished.
+    a random pause of up to a quarter of a second (to land inside a batch as
+    well as between them; cut short once fewer than three batches are left),
+    then kills. The box is kept at least six batches deep, so the worker is
+    still mid-drain when the kill lands whatever the machine's speed.
+    Returns how many messages each killed worker had finished.
     """
     kills: list[int] = []
-    depth = 4 * BATCH
+    depth = 6 * BATCH
     for _ in range(variant.rounds):
         pending = box.counts()["pending"]
         if pending < depth:
@@ -196,7 +197,9 @@ def _kill_rounds(variant: Variant, config: Path, box: Box, corpus: list[Path], w
             assert proc.poll() is None, f"the worker exited ({proc.returncode}) before it had finished {target} messages"
             assert time.monotonic() < deadline, f"the worker finished under {target} messages in 120 s"
             time.sleep(0.02)
-        time.sleep(rng.uniform(0, 0.25))
+        pause_until = time.monotonic() + rng.uniform(0, 0.25)
+        while time.monotonic() < pause_until and box.counts()["pending"] > 3 * BATCH:  # a fast worker: kill sooner
+            time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         assert box.counts()["pending"], "the box drained before the kill: keep it deeper"
