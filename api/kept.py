@@ -56,7 +56,7 @@ class _Entry:
     result: Result[Any]
     monotonic: float
     #: Seconds it may be shown before a fresh one is started (twice that: not shown at all).
-    max_age: float = MAX_AGE
+    max_age: float
     refreshing: bool = False
 
 

@@ -493,26 +493,32 @@ def run_backends(args: argparse.Namespace, workdir: Path, loader: Loader, run: A
     return rows, pg_note
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def bench_main(description: str, name: str, run_backend: Any, write_table: Any, *, concurrency: str,
+               duration: float, workers: int) -> None:
+    """The command line shared by this benchmark and the console's: the data, the backends, the table."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M subscribers and 5M verdicts")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--concurrency", default="8,32", help="Concurrent connections; a list runs each")
-    parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=1, help="serve --workers")
+    parser.add_argument("--concurrency", default=concurrency, help="Concurrent connections; a list runs each")
+    parser.add_argument("--duration", type=float, default=duration)
+    parser.add_argument("--workers", type=int, default=workers, help="serve --workers")
     parser.add_argument("--pg-url", default=None, help="An empty PostgreSQL database (default: throwaway cluster)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip-load", action="store_true", help="Reuse data already in the database (--workdir)")
-    parser.add_argument("--cgroup", default="rm-api-bench",
+    parser.add_argument("--cgroup", default=f"rm-{name}-bench",
                         help="cpu cgroup for this process, the server, wrk and the local PostgreSQL cluster "
                              "(root only; '' = none, every process in its session's autogroup)")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/benchmarks-api.md"))
+    parser.add_argument("--out", type=Path, default=Path(f"/tmp/benchmarks-{name}.md"))
     args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-api-bench-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"rm-{name}-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     loader = Loader(int(1_000_000 * args.scale), int(5_000_000 * args.scale))
     rows, pg_note = run_backends(args, workdir, loader, run_backend)
     write_table(args.out, rows, args, loader, pg_note)
+
+
+def main() -> None:
+    bench_main(__doc__.split("\n")[0], "api", run_backend, write_table, concurrency="8,32", duration=20.0, workers=1)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import random
 import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -340,23 +339,8 @@ def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M subscribers and 5M verdicts")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--concurrency", default="4", help="Concurrent connections; a list runs each")
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=2, help="serve --workers")
-    parser.add_argument("--pg-url", default=None, help="An empty PostgreSQL database (default: throwaway cluster)")
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--skip-load", action="store_true", help="Reuse data already in the database (--workdir)")
-    parser.add_argument("--cgroup", default="rm-console-bench", help="cpu cgroup, as in api_bench.py ('' = none)")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/benchmarks-console.md"))
-    args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rm-console-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    loader = Loader(int(1_000_000 * args.scale), int(5_000_000 * args.scale))
-    rows, pg_note = api_bench.run_backends(args, workdir, loader, run_backend)
-    write_table(args.out, rows, args, loader, pg_note)
+    api_bench.bench_main(__doc__.split("\n")[0], "console", run_backend, write_table, concurrency="4", duration=10.0,
+                         workers=2)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from fixtures.worker_setup import count_rows as _count
-from fixtures.worker_setup import fill_maildir, maildir_counts
+from fixtures.worker_setup import deliver_to_maildir, fill_maildir, maildir_counts
 from sqlalchemy import select
 
 from responsemaster.config import Settings
@@ -24,6 +24,7 @@ from responsemaster.store.messages import RawMessageRow
 from responsemaster.store.recording import record_message
 from responsemaster.store.subscribers import Subscriber, Suppression
 from responsemaster.verdict import RecipientVerdict, Verdict
+from responsemaster import worker
 from responsemaster.worker import BatchResult, WorkerOptions, drain
 
 ADDRESS = "x@example.org"
@@ -143,10 +144,6 @@ def test_copies_of_the_same_bytes_recorded_by_another_worker_meanwhile_become_re
     made to find nothing here); A's recording transaction must see B's row and
     only acknowledge its copy.
     """
-    from fixtures.worker_setup import deliver_to_maildir
-
-    from responsemaster import worker
-
     raw = fill_maildir(tmp_path / "b", corpus_files, 1)[0]
     deliver_to_maildir(tmp_path / "a", [raw], 7)  # the resent copy: same bytes, another file name
     fill_maildir(tmp_path / "a", corpus_files, 1, start=8)  # and a new message: the batch is recorded in bulk

@@ -87,12 +87,16 @@ def campaign_chart(first: date, last: date, days: list[Any]) -> Any:
     return return_chart(start, end, [d for d in days if start <= d.day <= end], "campaign-returns", title)
 
 
-def planned(ctx: ApiContext, campaign: Campaign, plan: CampaignPlan | None) -> int:
-    """About how many messages the campaign sends: its limit, or its list's members still on it."""
+def planned(ctx: ApiContext, campaign: Campaign, plan: CampaignPlan | None, stats: dict[str, Any]) -> int:
+    """About how many messages the campaign sends: its limit, or its list's members still on it.
+
+    Never fewer than it has handled or still holds: the list shrinks as bounces prune it.
+    """
     states = member_counts(ctx.store).value.get(campaign.list_id or 0, {})
     members = sum(n for state, n in states.items() if state != "left")
     limit = plan.recipient_limit if plan else 0
-    return min(limit, members) if limit else members
+    seen = sum(int(stats.get(k) or 0) for k in ("sent", "failed_at_send", "uncertain", "queued", "deferred"))
+    return max(min(limit, members) if limit else members, seen)
 
 
 class CampaignPagesController(Controller):
@@ -148,12 +152,10 @@ class CampaignPagesController(Controller):
                                                     campaign=row.name, limit=20)
         stats = report.stats
         handled = sum(int(stats.get(k) or 0) for k in ("sent", "failed_at_send", "uncertain"))
-        # The list shrinks as bounces prune it: never fewer planned than handled or waiting.
-        expected = max(planned(ctx, row, plan), handled + sum(int(stats.get(k) or 0) for k in ("queued", "deferred")))
         soon = row.scheduled_at is not None and row.scheduled_at <= utcnow() + timedelta(seconds=60)
         refresh = row.status == "sending" or (row.status == "scheduled" and soon)
         return page(request, "campaign.html", c=row, plan=plan, template=template, mailing_list=mailing_list,
-                    r=report, stats=stats, handled=handled, planned=expected, refresh=refresh,
+                    r=report, stats=stats, handled=handled, planned=planned(ctx, row, plan, stats), refresh=refresh,
                     refresh_seconds=REFRESH, chart=campaign_chart(first, last, report.per_day),
                     replies=replies, unsubscribed=unsubscribed, here=_here(row.name))
 
