@@ -123,3 +123,27 @@ def test_a_status_made_up_from_a_reply_code_is_as_sure_as_the_code(rules: RuleSe
     bare = decide(Saying("hard_bounce", "userunknown", 0.97), rules, diagnostic="550 recipient rejected",
                   status="5.1.1", reply_code="550", command="RCPT")
     assert bare.category == "hard_bounce" and bare.confidence <= 0.5
+
+
+def test_an_unsure_model_gives_way_to_a_rule_that_read_the_words(rules: RuleSet) -> None:
+    """Held out by origin, an unsure model is mostly wrong where a diagnostic rule reads another category."""
+    words = dict(diagnostic="554 5.7.1 Mailbox is inactive or the account has been blocked by the administrator",
+                 status="5.7.1", command="RCPT")
+    unsure = decide(Saying("hard_bounce", "userunknown", 0.55), rules, **words)
+    assert (unsure.category, unsure.reason, unsure.decided_by) == ("soft_bounce", "suspend", "rule:diag.suspend")
+    sure = decide(Saying("hard_bounce", "userunknown", 0.9), rules, **words)
+    assert (sure.reason, sure.decided_by) == ("userunknown", "rmodel:test")
+    same_category = decide(Saying("soft_bounce", "onhold", 0.55), rules, **words)
+    assert (same_category.reason, same_category.decided_by) == ("onhold", "rmodel:test")
+
+
+def test_a_remembered_correction_stands_however_unsure(rules: RuleSet) -> None:
+    model = Saying("hard_bounce", "userunknown", 0.55)
+    model.answer = RecipientDecision("hard_bounce", "userunknown", 0.55, "rmodel:test" + recipient_decision.CORRECTED)
+    rcpt = decide(model, rules, diagnostic="554 5.7.1 Mailbox is inactive", status="5.7.1", command="RCPT")
+    assert (rcpt.reason, rcpt.decided_by) == ("userunknown", "rmodel:test:correction")
+
+
+def test_nothing_understood_never_outweighs_the_model(rules: RuleSet) -> None:
+    rcpt = decide(Saying("mail_block", "blocked", 0.4), rules, diagnostic="550 frobnicated", reply_code="550")
+    assert (rcpt.reason, rcpt.decided_by) == ("blocked", "rmodel:test")
