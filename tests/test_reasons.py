@@ -58,6 +58,17 @@ def decide(diagnostic: str, status: str = "", command: str = "", remote_mta: str
         ("Domino directory lookup", dict(diagnostic="User some.name (a@b.example) not listed in Domino Directory"),
          "userunknown"),
         ("Exim found no router for the address", dict(diagnostic="Unrouteable address"), "userunknown"),
+        # A server that answered with a code refused us: "connection refused" in its words is a block.
+        ("server refuses a listed host", dict(diagnostic="554 5.7.1 Connection refused: 192.0.2.10 blocked. AUP#1",
+                                              status="5.7.1", command="CONN"), "blocked"),
+        ("server refuses a host on a blocklist",
+         dict(diagnostic="554 mx IB401 Connection refused. 192.0.2.10 is listed on a DNS blocklist.",
+              command="CONN"), "blocked"),
+        ("our side could not connect", dict(diagnostic="connect to mx.example.org[192.0.2.1]:25: Connection refused"),
+         "networkerror"),
+        ("a bare block quoted by Exim", dict(
+            diagnostic="host mx.example.biz [192.0.2.25] SMTP error from remote mail server after RCPT TO:<a@b>: "
+                       "550 Blocked", reply_code="550", command="RCPT"), "blocked"),
         ("Postfix's table lookup", dict(diagnostic="550 <a@b.example>: User unknown in virtual mailbox table"),
          "userunknown"),
         ("Gmail's account lookup",

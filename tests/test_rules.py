@@ -150,3 +150,30 @@ def test_provider_keys_are_validated(tmp_path: Path, change: tuple[str, str], me
         load_rules_file(write(tmp_path, text))
     assert message in str(error.value)
     assert f"{tmp_path / 'rules.toml'}:3:" in str(error.value)
+
+
+WHOLE_REPLY = '''
+[[rule]]
+id = "bare.blocked"
+category = "mail_block"
+reason = "blocked"
+field = "diagnostic"
+pattern = '^\\W*\\d{3}\\W+blocked\\W*$'
+'''
+
+
+@pytest.mark.parametrize("diagnostic", [
+    "550 Blocked",
+    "host mx.example.biz [192.0.2.25] SMTP error from remote mail server after RCPT TO:<ann@example.biz>: 550 Blocked",
+    "<ann@example.biz>: host mx.example.biz[192.0.2.25] said: 550 Blocked",
+])
+def test_a_rule_for_a_whole_reply_reads_it_inside_a_relays_narration(tmp_path: Path, diagnostic: str) -> None:
+    """The same server reply is the same evidence whether Postfix, Exim or the server itself wrote it down."""
+    rules = RuleSet(load_rules_file(write(tmp_path, WHOLE_REPLY)))
+    assert [hit.rule.id for hit in rules.matches("diagnostic", diagnostic)] == ["bare.blocked"]
+
+
+def test_narration_alone_is_no_reply(tmp_path: Path) -> None:
+    rules = RuleSet(load_rules_file(write(tmp_path, WHOLE_REPLY)))
+    assert list(rules.matches("diagnostic", "host mx.example.biz: Blocked")) == []
+    assert list(rules.matches("diagnostic", "550 Blocked because of a policy")) == []

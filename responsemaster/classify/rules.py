@@ -41,6 +41,7 @@ from pathlib import Path
 import re2
 
 from responsemaster.categories import CATEGORIES, REASON_TO_CATEGORY
+from responsemaster.classify.smtp_text import quoted_reply
 from responsemaster.parse import linear
 
 DEFAULT_RULES = Path(__file__).with_name("rules") / "default.toml"
@@ -193,7 +194,11 @@ class RuleSet:
         group = self._by_field.get(field)
         if group is None:
             return
-        for _, rule in group.matching(text):
+        found = group.matching(text)
+        reply = quoted_reply(text) if field == "diagnostic" else ""
+        if reply:  # a rule for the server's reply reads it inside a relay's narration too
+            found = sorted({**dict(found), **dict(group.matching(reply))}.items(), key=lambda hit: hit[0])
+        for _, rule in found:
             if rule.status_class and status_class and rule.status_class != status_class:
                 continue
             if (rule.remote_mta or rule.command) and not rule.applies(context):

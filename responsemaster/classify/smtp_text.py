@@ -14,6 +14,9 @@ _DIAG_PREFIX = re.compile(r"^\s*(?:smtp|x-[\w.-]+|x-unix|mailbox|unknown|uucp|x4
 _WS = re.compile(r"\s+")
 #: A server's reply as a relaying MTA quotes it: "550 ...", "550-...", "<addr>: 550 ...", "addr: 550 ...".
 _OPENS_WITH_REPLY = re.compile(r"^\s*(?:<?[^\s<>@]+@[^\s<>]+>?:?\s+)?[245]\d\d[\s-]")
+#: Where a relaying MTA's narration ends and the server's reply begins: "... said: 550 ...",
+#: Exim's "SMTP error from remote mail server after RCPT TO:<addr>: 550 ...".
+_QUOTED_REPLY = re.compile(r":\s+([245]\d\d(?:[\s-].*)?)$", re.S)
 
 
 def find_status(text: str) -> str:
@@ -55,3 +58,15 @@ def status_restates_reply(status: str, diagnostic: str) -> bool:
         return False
     said = {".".join(m.groups()) for m in _STATUS.finditer(diagnostic or "")}
     return bool(_OPENS_WITH_REPLY.match(diagnostic or "")) and status not in said
+
+
+def quoted_reply(diagnostic: str) -> str:
+    """The server's own reply inside a relaying MTA's narration of it ('' when the text is the reply already).
+
+    Rules written for a reply as a whole ("550 Blocked" and nothing else)
+    must read it the same whichever MTA quoted it.
+    """
+    if not diagnostic or _OPENS_WITH_REPLY.match(diagnostic):
+        return ""
+    match = _QUOTED_REPLY.search(diagnostic)
+    return match.group(1) if match else ""
