@@ -146,6 +146,8 @@ def process_batch(
             firsts.setdefault(msg.sha256, item)
     # The kept copies are flushed to disk while the batch is recorded; the commit waits for it.
     syncing = SyncInBackground(store) if options.sync_kept_files else None
+    if syncing is None:
+        store.raw_files.forget()  # nothing will sync them: do not keep their names either
     outbox_ids, quarantined = record_batch(store, router, prepared, syncing, options.bulk)
     for item in [*prepared, *twins]:
         try:

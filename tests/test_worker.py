@@ -155,3 +155,14 @@ def test_the_same_bytes_twice_in_one_batch_are_recorded_once(store: Store, class
     assert (total.processed, total.duplicates, total.failed) == (6, 2, 0)
     assert _count(store, RawMessageRow) == _count(store, MessageVerdict) == 6
     assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 8}
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_no_kept_file_waits_for_a_sync_after_a_drain(sync: bool, store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    """With ``sync_kept_files = false`` nothing syncs: the names must not pile up in RawFiles (issue 11)."""
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 60)
+    source = MaildirSource("returns", box, quarantine=tmp_path / "quarantine")
+    total = _drain(store, classifier, source, WorkerOptions(batch_size=25, sync_kept_files=sync))
+    assert total.processed == 60
+    assert store.raw_files.pending() == 0

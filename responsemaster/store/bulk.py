@@ -10,6 +10,17 @@ one type that needs converting, the UTC timestamps, is converted once per
 distinct value (a batch's rows share one ``now``). Every other value of
 these tables (text, integers, floats, booleans, NULL) is passed unchanged,
 which is what SQLAlchemy does for them on SQLite and PostgreSQL too.
+
+Multi-row statements (``VALUES (...), (...) RETURNING``) hold only a fixed
+set of row counts, powers of two (:func:`statement_sizes`): a batch of 437
+new rows goes as 256 + 128 + 32 + 16 + 4 + 1. Each distinct SQL text is a
+prepared statement the driver keeps per connection (sqlite3 up to 128,
+psycopg up to 100 server-side), and one of a few hundred rows costs SQLite
+half a megabyte or more: with a text per batch size, batches thinned by
+duplicates and quarantined messages filled that cache with a hundred such
+texts, and the worker grew by over 100 MB (issue 11's fuzz run). With
+powers of two a table has at most a dozen texts, and a repeated size finds
+its statement already prepared.
 """
 
 from __future__ import annotations
@@ -51,13 +62,31 @@ def insert_rows(
         conn.exec_driver_sql(head + one, values)
         return []
     tail = " RETURNING " + ", ".join(quote(c) for c in returning)
-    per_statement = max(1, MAX_PARAMETERS // len(columns))
     found: list[tuple] = []
-    for start in range(0, len(values), per_statement):
-        chunk = values[start:start + per_statement]
+    start = 0
+    for size in statement_sizes(len(values), MAX_PARAMETERS // len(columns)):
+        chunk = values[start:start + size]
+        start += size
         flat = tuple(v for row in chunk for v in row)
-        found += [tuple(r) for r in conn.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, flat).all()]
+        found += [tuple(r) for r in conn.exec_driver_sql(head + ", ".join([one] * size) + tail, flat).all()]
     return found
+
+
+def statement_sizes(rows: int, most: int) -> list[int]:
+    """The row counts of the statements inserting ``rows`` rows: powers of two, none above ``most``.
+
+    Largest first: as many of the biggest power of two not above ``most``
+    as fit, then the binary digits of what is left. So whatever ``rows``
+    is, the statements come from at most ``log2(most) + 1`` texts.
+    """
+    biggest = 1 << (max(1, most).bit_length() - 1)
+    sizes = [biggest] * (rows // biggest)
+    left = rows % biggest
+    while left:
+        size = 1 << (left.bit_length() - 1)
+        sizes.append(size)
+        left -= size
+    return sizes
 
 
 def _converters(table: Table, columns: list[str], dialect: str) -> list[Any]:

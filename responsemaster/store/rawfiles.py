@@ -86,6 +86,21 @@ class RawFiles:
     def read(self, relpath: str) -> bytes:
         return (self.root.parent / relpath).read_bytes()
 
+    def forget(self) -> None:
+        """Drop the files named since the last :meth:`sync` without syncing them.
+
+        For a worker that does not sync its kept files (``[worker]
+        sync_kept_files = false``): their names would otherwise pile up here,
+        half a kilobyte a message, for as long as the process runs.
+        """
+        with self._lock:
+            self._unsynced, self._linked = [], []
+
+    def pending(self) -> int:
+        """How many files wait for the next :meth:`sync`."""
+        with self._lock:
+            return len(self._unsynced) + len(self._linked)
+
     def sync(self) -> None:
         """Make every file kept since the last call durable: fsync the files, then their directories."""
         with self._lock:
