@@ -81,14 +81,15 @@ def warm(classifier: object) -> None:
     child's copy costs nothing. The heap is then frozen so that the garbage
     collector in the children leaves those pages shared (``gc.freeze``).
     """
-    for name in ("model", "recipient_model"):
-        lazy = getattr(classifier, name, None)
-        load = getattr(lazy, "model", None)
-        if callable(load):
-            load()
-    if getattr(classifier, "model", None) is not None:
-        import spacy  # noqa: F401 - the message model's tokenizer needs it; imported once, here
-
+    try:
+        for name in ("model", "recipient_model"):
+            load = getattr(getattr(classifier, name, None), "model", None)
+            if callable(load):
+                load()
+        if getattr(classifier, "model", None) is not None:
+            import spacy  # noqa: F401 - the message model's tokenizer needs it; imported once, here
+    except Exception:  # noqa: BLE001 - a model that does not load fails each message, as in one process
+        pass
     gc.freeze()
 
 
