@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -42,13 +43,14 @@ def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, jobs: int | N
     classifier = build_classifier(settings)
     render = _render_jsonl if jsonl else _render_human
     out = sys.stdout
-    try:
-        for kind, text in outcomes(classifier, iter_paths(paths), render, jobs or default_jobs()):
-            if kind == "skip":
-                click.echo(text, err=True)
-                continue
-            out.write(text + "\n")
-            out.flush()
+    try:  # closing: the children are stopped here, not whenever the generator is collected
+        with contextlib.closing(outcomes(classifier, iter_paths(paths), render, jobs or default_jobs())) as lines:
+            for kind, text in lines:
+                if kind == "skip":
+                    click.echo(text, err=True)
+                    continue
+                out.write(text + "\n")
+                out.flush()
     except WorkerDied as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -149,8 +149,12 @@ class _Pool:
                 if chunk is None:
                     return sent
                 number, items = chunk
-                child.conn.send(chunk)
                 child.held.append((number, items[0].label))
+                try:
+                    child.conn.send(chunk)
+                except OSError:  # its end of the pipe is closed: it died
+                    child.process.join(timeout=1.0)
+                    raise WorkerDied(_death(child)) from None
                 sent = number + 1
         return sent
 
