@@ -19,6 +19,7 @@ name included: they hide what an address really is from the person reading it.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from email.utils import parseaddr
@@ -71,8 +72,16 @@ def _check_domain(domain: str) -> str:
     return ascii_domain
 
 
+@functools.lru_cache(maxsize=256)
 def is_real_address(value: str) -> bool:
-    """True when ``value`` passes :func:`validate_address`: the check returned mail must pass to become a subscriber."""
+    """True when ``value`` passes :func:`validate_address`: the check returned mail must pass to become a subscriber.
+
+    Remembered for the last few hundred values: the worker asks about the same
+    address four times or so per message (attribution, the batch's lock order,
+    routing's targets twice, the verdict row), and ``parseaddr`` under the
+    check was a tenth of a drain's CPU. Small on purpose: it serves the
+    repeats within a message and a batch, not a mailbox's whole history.
+    """
     try:
         validate_address(value)
     except InvalidAddress:

@@ -199,7 +199,7 @@ def test_fast_analyzers_give_scikit_learns_tokens(held_out: tuple[TrainedModel, 
     scorer = FastScorer.from_pipeline(model.fitted())
     vectorizers = [v for name, v, _ in model.fitted().named_steps["columns"].transformers_ if name != "remainder"]
     assert len(vectorizers) == len(scorer.columns)
-    for vectorizer, column, analyze in zip(vectorizers, scorer.columns, scorer._analyzers):
+    for vectorizer, column, analyze in zip(vectorizers, scorer.columns, [plan[1] for plan in scorer._plan]):
         reference = vectorizer.build_analyzer()
         for row in rows:
             assert analyze(row[column.index]) == reference(row[column.index])

@@ -2,57 +2,89 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 import click
 
+from responsemaster.cli.classify_jobs import SMALL
 from responsemaster.cli.common import config_option, settings_from
 
 
 @click.command()
 @click.option("--jsonl", is_flag=True, help="One JSON object per message (fields: docs/categories.md).")
 @click.option("--no-model", is_flag=True, help="Structure and rules only; do not load the trained model.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Processes that classify (default: one per CPU this process may use). "
+                   f"Output order is the input order whatever N; under {SMALL} messages one process does it all.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @config_option
-def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, config_path: Path | None) -> None:
+def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, jobs: int | None, config_path: Path | None) -> None:
     """Classify .eml files, folders of them, Maildirs and mbox files.
 
     Messages are streamed in input order. A message that cannot be read or
     parsed, or a file given by name that is not mail, still gets a line, with
     "error" set and no category, and the run goes on; files inside a folder
     that are not mail (a README, a LICENSE) are skipped with a note on
-    stderr. Exit status 2 when a given path does not exist (after the other
-    lines), else 0.
+    stderr. With many messages, --jobs processes classify them (models
+    loaded once, before they start); the lines come out in input order all
+    the same. Exit status 2 when a given path does not exist (after the other
+    lines) or a classifying process died, else 0.
     """
     from responsemaster.classify import build_classifier
-    from responsemaster.classify.not_mail import not_mail_reason
+    from responsemaster.cli.classify_jobs import WorkerDied, default_jobs, outcomes
     from responsemaster.ingest.paths import iter_paths
-    from responsemaster.verdict import UNREADABLE, Verdict
 
     settings = settings_from(config_path)
     if no_model:
         settings.classify.use_model = False
     classifier = build_classifier(settings)
+    render = _render_jsonl if jsonl else _render_human
     out = sys.stdout
-    for item in iter_paths(paths):
-        if item.error:
-            verdict = Verdict.failure(UNREADABLE, item.error)
-        elif item.in_folder and (why := not_mail_reason(item.raw)) is not None:
-            click.echo(f"skipped {item.label}: {why}", err=True)
-            continue
-        else:
-            verdict = classifier.classify(item.raw)
-        if jsonl:
-            out.write(json.dumps(verdict.to_json(item.label), ensure_ascii=False) + "\n")
-        else:
-            out.write(_human_line(item.label, verdict) + "\n")
-        out.flush()
+    try:  # closing: the children are stopped here, not whenever the generator is collected
+        with contextlib.closing(outcomes(classifier, iter_paths(paths), render, jobs or default_jobs())) as lines:
+            for kind, text in lines:
+                if kind == "skip":
+                    click.echo(text, err=True)
+                    continue
+                out.write(text + "\n")
+                out.flush()
+    except WorkerDied as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         click.echo(f"error: no such file or directory: {', '.join(missing)}", err=True)
         sys.exit(2)
+
+
+def _verdict_of(classifier, item):  # type: ignore[no-untyped-def]
+    """The item's verdict; None for a file in a folder that is not mail (skipped, with a note)."""
+    from responsemaster.classify.not_mail import not_mail_reason
+    from responsemaster.verdict import UNREADABLE, Verdict
+
+    if item.error:
+        return Verdict.failure(UNREADABLE, item.error), ""
+    if item.in_folder and (why := not_mail_reason(item.raw)) is not None:
+        return None, f"skipped {item.label}: {why}"
+    return classifier.classify(item.raw), ""
+
+
+def _render_jsonl(classifier, item) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """One input's ``--jsonl`` line (or its skip note): run in whichever process classifies it."""
+    verdict, note = _verdict_of(classifier, item)
+    if verdict is None:
+        return "skip", note
+    return "line", json.dumps(verdict.to_json(item.label), ensure_ascii=False)
+
+
+def _render_human(classifier, item) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    verdict, note = _verdict_of(classifier, item)
+    if verdict is None:
+        return "skip", note
+    return "line", _human_line(item.label, verdict)
 
 
 def _human_line(label: str, verdict) -> str:

@@ -75,5 +75,6 @@ def clip(value: str | None, limit: int | None = None) -> str:
     """Text safe for every backend: no NUL (PostgreSQL refuses it), no lone surrogates, bounded."""
     if not value:
         return ""
-    value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if not value.isascii() or "\x00" in value:  # ASCII without NUL (nearly every value) is already safe
+        value = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     return value[:limit] if limit else value

@@ -25,6 +25,7 @@ its statement already prepared.
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,10 +51,7 @@ def insert_rows(
         return []
     columns = list(rows[0])
     dialect = conn.dialect
-    convert = _converters(table, columns, dialect.name)
-    values = [tuple(row[c] for c in columns) for row in rows]
-    if convert:
-        values = [tuple(f(v) if f else v for f, v in zip(convert, row)) for row in values]
+    values = _values(table, columns, dialect.name, rows)
     quote = dialect.identifier_preparer.quote
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
@@ -89,10 +87,28 @@ def statement_sizes(rows: int, most: int) -> list[int]:
     return sizes
 
 
-def _converters(table: Table, columns: list[str], dialect: str) -> list[Any]:
-    """Per column, the function turning a value into what the driver takes (None: as it is)."""
-    converters = [_timestamp(dialect) if isinstance(table.c[c].type, UTCDateTime) else None for c in columns]
-    return converters if any(converters) else []
+def _values(table: Table, columns: list[str], dialect: str, rows: list[dict[str, Any]]) -> list[tuple]:
+    """The rows as tuples in ``columns`` order, the timestamps converted for the driver.
+
+    ``itemgetter`` and converting only the timestamp columns: per value work in
+    Python was a third of building a batch's statements.
+    """
+    if len(columns) > 1:
+        get = operator.itemgetter(*columns)
+        values = [get(row) for row in rows]
+    else:
+        values = [(row[columns[0]],) for row in rows]
+    stamps = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
+    if not stamps:
+        return values
+    convert = _timestamp(dialect)
+    converted = []
+    for row in values:
+        row = list(row)
+        for i in stamps:
+            row[i] = convert(row[i])
+        converted.append(tuple(row))
+    return converted
 
 
 def _timestamp(dialect: str) -> Any:

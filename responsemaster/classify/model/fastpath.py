@@ -58,7 +58,11 @@ class ColumnSpec:
 
 
 def word_analyzer(ngram_range: tuple[int, int], lowercase: bool) -> Callable[[str], list[str]]:
-    """scikit-learn's word analyzer with ``token_pattern=r"\\S+"`` and no stop words."""
+    """scikit-learn's word analyzer with ``token_pattern=r"\\S+"`` and no stop words.
+
+    Bigrams and trigrams are built from zipped token lists (the same strings
+    in the same order as joining slices, with less work per n-gram).
+    """
     low, high = ngram_range
 
     def analyze(text: str) -> list[str]:
@@ -66,8 +70,12 @@ def word_analyzer(ngram_range: tuple[int, int], lowercase: bool) -> Callable[[st
         if high == 1:
             return tokens
         grams = list(tokens) if low == 1 else []
-        for n in range(max(low, 2), min(high, len(tokens)) + 1):
-            grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        if low <= 2 <= high:
+            grams += [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
+        if low <= 3 <= high:
+            grams += [f"{a} {b} {c}" for a, b, c in zip(tokens, tokens[1:], tokens[2:])]
+        for n in range(max(low, 4), min(high, len(tokens)) + 1):
+            grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
         return grams
 
     return analyze
@@ -84,8 +92,7 @@ def char_wb_analyzer(ngram_range: tuple[int, int], lowercase: bool) -> Callable[
             word = f" {word} "
             size = len(word)
             for n in range(low, high + 1):
-                grams.append(word[:n])
-                grams.extend(word[i : i + n] for i in range(1, max(size - n + 1, 1)))
+                grams += [word[i : i + n] for i in range(max(size - n + 1, 1))]  # a short word: itself, once
                 if size <= n:
                     break
         return grams
@@ -113,7 +120,7 @@ class FastScorer:
         self.columns = columns
         self.weights = np.ascontiguousarray(weights, dtype=np.float64)  # (n_features, n_classes)
         self.intercept = np.asarray(intercept, dtype=np.float64)
-        self._analyzers = [_ANALYZERS[c.analyzer](tuple(c.ngram_range), c.lowercase) for c in columns]
+        self._plan = [_plan(c) for c in columns]
         size = sum(len(c.idf) if c.idf is not None else len(c.vocabulary) for c in columns)
         if size != self.weights.shape[0]:
             raise ValueError(f"fast scorer: {size} features but the classifier has {self.weights.shape[0]}")
@@ -183,28 +190,47 @@ class FastScorer:
         return cls(list(spec["classes"]), columns, weights, np.asarray(spec["intercept"]))
 
     def margins(self, row: Sequence[str]) -> np.ndarray:
-        """One margin per class, as ``decision_function`` would give."""
+        """One margin per class, as ``decision_function`` would give (bit for bit: same terms, same order, same sums).
+
+        Runs for every failed recipient, so it is written for speed: one look-up
+        per term gives its feature index and idf (:func:`_plan`), and the
+        weights take one pass.
+        """
         indices: list[int] = []
         values: list[float] = []
-        log = math.log
-        for column, analyze in zip(self.columns, self._analyzers):
-            get, idf, offset = column.vocabulary.get, column.idf, column.offset
-            hits = [(j, n) for term, n in Counter(analyze(row[column.index])).items() if (j := get(term)) is not None]
-            if not hits:
+        log, sublinear_tf = math.log, _SUBLINEAR
+        for index, analyze, lookup, has_idf, binary, sublinear, l2 in self._plan:
+            found = [(hit, n) for term, n in Counter(analyze(row[index])).items() if (hit := lookup(term)) is not None]
+            if not found:
                 continue
-            if column.binary:
-                weights = [1.0] * len(hits)
-            elif column.sublinear:
-                weights = [1.0 + log(n) for _, n in hits]
+            if binary:
+                weights = [1.0] * len(found)
+            elif sublinear:
+                weights = [sublinear_tf[n] if n < 256 else 1.0 + log(n) for _, n in found]
             else:
-                weights = [float(n) for _, n in hits]
-            if idf is not None:
-                weights = [w * idf[j - offset] for w, (j, _) in zip(weights, hits)]
-            if column.l2:
+                weights = [float(n) for _, n in found]
+            if has_idf:
+                weights = [w * idf for w, ((_, idf), _) in zip(weights, found)]
+            if l2:
                 norm = math.sqrt(math.fsum(w * w for w in weights)) or 1.0
                 weights = [w / norm for w in weights]
-            indices.extend(j for j, _ in hits)
-            values.extend(weights)
+            indices += [j for (j, _), _ in found]
+            values += weights
         if not indices:
             return self.intercept.copy()
-        return np.asarray(values) @ self.weights[indices] + self.intercept
+        rows = self.weights.take(np.fromiter(indices, dtype=np.intp, count=len(indices)), axis=0)  # faster than [indices]
+        return np.fromiter(values, dtype=np.float64, count=len(values)) @ rows + self.intercept
+
+
+#: ``1 + log(n)`` (sublinear term frequency) for the counts a short text has.
+_SUBLINEAR = [0.0] + [1.0 + math.log(n) for n in range(1, 256)]
+#: A column ready to score: (row index, analyzer, term -> (feature index, idf), has idf, binary, sublinear, l2).
+_Planned = tuple[int, Callable[[str], list[str]], Callable[[str], "tuple[int, float] | None"], bool, bool, bool, bool]
+
+
+def _plan(column: ColumnSpec) -> _Planned:
+    """What :meth:`FastScorer.margins` needs of a column, with the idf beside each term's index."""
+    idf = column.idf
+    table = {term: (j, idf[j - column.offset] if idf is not None else 1.0) for term, j in column.vocabulary.items()}
+    analyze = _ANALYZERS[column.analyzer](tuple(column.ngram_range), column.lowercase)
+    return column.index, analyze, table.get, idf is not None, column.binary, column.sublinear, column.l2

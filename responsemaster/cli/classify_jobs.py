@@ -1,0 +1,237 @@
+"""``classify --jobs N``: one command's messages classified by N processes, printed in input order.
+
+Why: classifying is pure CPU work per message and ``classify`` of a big
+folder ran on one core of many (issue 13, "every core drains"). The parent
+reads the inputs (files, Maildirs, mbox: :func:`~responsemaster.ingest.paths.iter_paths`),
+hands them out in chunks, and prints each chunk's lines when every chunk
+before it has been printed: the output is exactly what one process prints,
+in the same order (the contract in docs/categories.md).
+
+- The models are loaded, and spaCy imported, once in the parent before it
+  forks (Linux: the fork start method), so the children share those pages
+  instead of each paying a second for them.
+- Fewer than :data:`SMALL` messages are classified in the parent alone: a
+  one-file ``classify`` starts no process and loads nothing it does not need.
+- The children die with the parent, however it dies (:mod:`responsemaster.lifeline`),
+  and ignore Ctrl-C: the parent stops them. A child that dies while it holds
+  messages is an error naming the first of them (:class:`WorkerDied`), never a hang.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # multiprocessing is imported when processes start: a one-file classify does not need it
+    from multiprocessing.connection import Connection
+
+    from responsemaster.ingest.paths import RawItem
+
+#: Below this many messages the parent classifies them alone (forking and warming would cost more).
+SMALL = 200
+#: Messages per chunk: big enough that passing them costs little, small enough that the last
+#: chunks keep every core busy and the parent's buffer of finished chunks stays short.
+CHUNK = 25
+#: Chunks handed to one child before its first answer comes back (it never waits for work).
+IN_FLIGHT = 2
+
+#: What one input prints: ("line", the output line) or ("skip", the note for stderr).
+Outcome = tuple[str, str]
+Render = Callable[[object, "RawItem"], Outcome]
+
+
+class WorkerDied(RuntimeError):
+    """A child process ended while it held messages; the message says which and how it ended."""
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity API (macOS)
+        return max(1, os.cpu_count() or 1)
+
+
+def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, jobs: int) -> Iterator[Outcome]:
+    """``render(classifier, item)`` for every item, in input order, by ``jobs`` processes when worth it."""
+    items = iter(items)
+    if jobs <= 1 or not hasattr(os, "fork"):
+        yield from (render(classifier, item) for item in items)
+        return
+    head = list(itertools.islice(items, SMALL))
+    if len(head) < SMALL:
+        yield from (render(classifier, item) for item in head)
+        return
+    warm(classifier)
+    yield from _Pool(classifier, render, jobs).run(itertools.chain(head, items))
+
+
+def warm(classifier: object) -> None:
+    """Load what the children would each load on first use, so that they share it.
+
+    The models are lazy (``LazyModel``) and the message model's tokenizers
+    import spaCy (about a second of CPU). Loaded here, before the fork, a
+    child's copy costs nothing. The heap is then frozen so that the garbage
+    collector in the children leaves those pages shared (``gc.freeze``).
+    """
+    try:
+        for name in ("model", "recipient_model"):
+            load = getattr(getattr(classifier, name, None), "model", None)
+            if callable(load):
+                load()
+        if getattr(classifier, "model", None) is not None:
+            import spacy  # noqa: F401 - the message model's tokenizer needs it; imported once, here
+    except Exception:  # noqa: BLE001 - a model that does not load fails each message, as in one process
+        pass
+    gc.freeze()
+
+
+@dataclass
+class _Child:
+    process: Any  # multiprocessing's Process
+    conn: "Connection"
+    #: Chunks sent and not answered yet, oldest first: (sequence number, label of its first message).
+    held: list[tuple[int, str]] = field(default_factory=list)
+
+
+class _Pool:
+    """N forked children, each fed chunks through its own pipe; answers put back in order."""
+
+    def __init__(self, classifier: object, render: Render, jobs: int) -> None:
+        self.classifier, self.render, self.jobs = classifier, render, jobs
+        self.children: list[_Child] = []
+
+    def run(self, items: Iterator["RawItem"]) -> Iterator[Outcome]:
+        chunks = _numbered_chunks(items)
+        done: dict[int, list[Outcome]] = {}
+        sent = printed = 0
+        try:
+            self._start()
+            while True:
+                sent = self._feed(chunks, sent)
+                while printed in done:
+                    yield from done.pop(printed)
+                    printed += 1
+                if printed == sent:
+                    return
+                self._collect(done)
+        finally:
+            self._stop()
+
+    def _start(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        sys.stdout.flush()  # a child must not inherit (and one day flush) buffered output
+        sys.stderr.flush()
+        parent = os.getpid()
+        for _ in range(self.jobs):
+            ours, theirs = context.Pipe()
+            others = [child.conn for child in self.children]
+            process = context.Process(target=_serve, args=(theirs, ours, others, self.classifier, self.render, parent),
+                                      name="rm-classify", daemon=True)
+            process.start()
+            theirs.close()
+            self.children.append(_Child(process, ours))
+
+    def _feed(self, chunks: Iterator[tuple[int, list["RawItem"]]], sent: int) -> int:
+        """Top every child up to IN_FLIGHT chunks; the number of chunks sent so far."""
+        for child in self.children:
+            while len(child.held) < IN_FLIGHT:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    return sent
+                number, items = chunk
+                child.held.append((number, items[0].label))
+                try:
+                    child.conn.send(chunk)
+                except OSError:  # its end of the pipe is closed: it died
+                    child.process.join(timeout=1.0)
+                    raise WorkerDied(_death(child)) from None
+                sent = number + 1
+        return sent
+
+    def _collect(self, done: dict[int, list[Outcome]]) -> None:
+        """Wait for answers (or a death) and file them; WorkerDied when a child died holding messages."""
+        from multiprocessing.connection import wait
+
+        busy = [child for child in self.children if child.held]
+        waited = {child.conn: child for child in busy} | {child.process.sentinel: child for child in busy}
+        for ready in wait(list(waited)):
+            child = waited[ready]
+            while child.held and child.conn.poll():
+                try:
+                    number, lines = child.conn.recv()
+                except (EOFError, OSError):
+                    break
+                done[number] = lines
+                child.held = [held for held in child.held if held[0] != number]
+            if child.held and not child.process.is_alive():
+                raise WorkerDied(_death(child))
+
+    def _stop(self) -> None:
+        """Every child ends before this returns: told to stop, else killed."""
+        for child in self.children:
+            try:
+                child.conn.send(None)
+            except OSError:
+                pass
+        for child in self.children:
+            child.process.join(timeout=2.0 if not child.held else 0.0)
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join()
+            child.conn.close()
+
+
+def _death(child: _Child) -> str:
+    code = child.process.exitcode
+    how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+    return (f"classify worker process {child.process.pid} died ({how}) with {len(child.held)} chunk(s) of "
+            f"up to {CHUNK} messages unclassified, the first at {child.held[0][1]}")
+
+
+def _numbered_chunks(items: Iterator["RawItem"]) -> Iterator[tuple[int, list["RawItem"]]]:
+    for number in itertools.count():
+        chunk = list(itertools.islice(items, CHUNK))
+        if not chunk:
+            return
+        yield number, chunk
+
+
+def _serve(conn: "Connection", parents_end: "Connection", others: list["Connection"], classifier: object,
+           render: Render, parent: int) -> None:
+    """A child: classify the chunks that arrive, send each chunk's outcomes back, until told to stop.
+
+    A thread reads the pipe into a queue, so the parent's send never waits
+    for this process to finish sending an answer (the pipe holds 64 KB each way).
+    """
+    from responsemaster import lifeline
+
+    lifeline.die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
+    for end in [parents_end, *others]:  # copies of the parent's ends, inherited by the fork
+        end.close()
+    import queue
+
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_read, args=(conn, todo), name="rm-classify-read", daemon=True).start()
+    while (chunk := todo.get()) is not None:
+        number, items = chunk
+        conn.send((number, [render(classifier, item) for item in items]))
+
+
+def _read(conn: "Connection", todo: Any) -> None:
+    try:
+        while (chunk := conn.recv()) is not None:
+            todo.put(chunk)
+    except (EOFError, OSError):
+        pass
+    todo.put(None)

@@ -1,0 +1,105 @@
+"""``classify --jobs N``: the same lines in the same order as one process, and no process outlives the command.
+
+Over a folder of corpus messages with files that are not mail beside them,
+and unreadable and non-mail files given by name: ``--jobs 2`` prints exactly
+what ``--jobs 1`` prints. The parent SIGKILLed leaves no child; a child
+killed makes the command fail with a message instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fixtures.processes import describe, tree, wait_gone
+from fixtures.worker_setup import unique_copy
+
+from responsemaster.cli.classify_jobs import SMALL, outcomes
+from responsemaster.ingest.paths import RawItem
+
+
+def _classify(*args: str | Path, jobs: int) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "responsemaster", "classify", "--jsonl", "--jobs", str(jobs),
+                           *map(str, args)], capture_output=True, timeout=600, check=False)
+
+
+def _folder(tmp_path: Path, corpus_files: list[Path], count: int) -> Path:
+    """``count`` corpus messages (each copy with its own Message-ID) and two files that are not mail."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    sources = [path.read_bytes() for path in corpus_files]
+    for seq in range(count):
+        (folder / f"{seq:05d}.eml").write_bytes(unique_copy(sources[seq % len(sources)], seq))
+    (folder / "README.md").write_text("# not mail\n")
+    (folder / "00100.bin").write_bytes(os.urandom(3000))
+    return folder
+
+
+def test_two_jobs_print_what_one_prints_in_input_order(tmp_path: Path, corpus_files: list[Path]) -> None:
+    folder = _folder(tmp_path, corpus_files, len(corpus_files) + 40)
+    garbage = tmp_path / "garbage.eml"
+    garbage.write_bytes(b"\x00\x01 this is not mail at all\n" * 50)
+    args = (folder, garbage, tmp_path / "missing.eml", folder)  # a path twice: its lines twice, in place
+    one, two = _classify(*args, jobs=1), _classify(*args, jobs=2)
+    assert one.returncode == two.returncode == 2  # the missing path, after the other lines
+    assert two.stdout == one.stdout
+    assert two.stderr == one.stderr
+    lines = one.stdout.decode().splitlines()
+    assert len(lines) == 2 * (len(corpus_files) + 40) + 2
+    assert sum('"error"' in line and '"category": null' in line for line in lines) >= 2
+
+
+def test_small_input_stays_in_one_process_and_big_input_uses_children() -> None:
+    def render(_classifier: object, item: RawItem) -> tuple[str, str]:
+        return "line", f"{item.label} {os.getpid()}"
+
+    few = [RawItem(f"m{i}", b"") for i in range(SMALL - 1)]
+    assert [text for _, text in outcomes(None, few, render, jobs=2)] == [f"m{i} {os.getpid()}" for i in range(SMALL - 1)]
+    many = [RawItem(f"m{i}", b"") for i in range(5 * SMALL)]
+    got = [text.split() for _, text in outcomes(None, many, render, jobs=2)]
+    assert [label for label, _ in got] == [f"m{i}" for i in range(5 * SMALL)]
+    assert str(os.getpid()) not in {pid for _, pid in got} and len({pid for _, pid in got}) == 2
+
+
+def _start_big(tmp_path: Path, corpus_files: list[Path]) -> tuple[subprocess.Popen[bytes], set[tuple[int, int]]]:
+    """``classify --jobs 2`` on enough mail to run for a while; it and its two children, once they run."""
+    folder = _folder(tmp_path, corpus_files, 4000)
+    proc = subprocess.Popen([sys.executable, "-m", "responsemaster", "classify", "--jsonl", "--jobs", "2", str(folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the first line is out: the children are classifying
+    children = tree(proc.pid) - {p for p in tree(proc.pid) if p[0] == proc.pid}
+    if len(children) != 2:
+        proc.kill()
+        pytest.fail(f"expected two children: {describe(tree(proc.pid))}")
+    return proc, children
+
+
+def test_children_die_with_a_sigkilled_parent(tmp_path: Path, corpus_files: list[Path]) -> None:
+    proc, children = _start_big(tmp_path, corpus_files)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    left = wait_gone(children, timeout=5.0)
+    assert not left, describe(left)
+
+
+def test_a_killed_child_is_an_error_not_a_hang(tmp_path: Path, corpus_files: list[Path]) -> None:
+    proc, children = _start_big(tmp_path, corpus_files)
+    started = time.monotonic()
+    os.kill(min(children)[0], signal.SIGKILL)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err.decode()[-2000:]
+    assert b"died (killed by signal 9)" in err
+    assert time.monotonic() - started < 120
+    assert not wait_gone(children, timeout=5.0)
+
+
+def test_help_documents_jobs() -> None:
+    out = subprocess.run([sys.executable, "-m", "responsemaster", "classify", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "--jobs" in out and "input order" in out
