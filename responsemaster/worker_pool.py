@@ -30,6 +30,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from responsemaster import lifeline
+from responsemaster.cpus import usable_cpus
 from responsemaster.config import Settings
 from responsemaster.worker import BatchResult, merge_results
 
@@ -40,11 +41,8 @@ RESTARTS_PER_WORKER = 3
 
 
 def default_workers() -> int:
-    """The CPUs this process may run on (its affinity mask, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    """One per CPU this process may run on."""
+    return usable_cpus()
 
 
 def drain_once(

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from responsemaster.cpus import usable_cpus
+
 if TYPE_CHECKING:  # multiprocessing is imported when processes start: a one-file classify does not need it
     from multiprocessing.connection import Connection
 
@@ -52,11 +54,8 @@ class WorkerDied(RuntimeError):
 
 
 def default_jobs() -> int:
-    """The CPUs this process may run on (its affinity mask, not the machine's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # no affinity API (macOS)
-        return max(1, os.cpu_count() or 1)
+    """One per CPU this process may run on."""
+    return usable_cpus()
 
 
 def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, jobs: int) -> Iterator[Outcome]:
