@@ -162,11 +162,9 @@ def domain_stats(session: Session, campaign: Campaign) -> dict[str, dict[str, An
                            .where(DomainDeliveries.campaign_id == campaign.id, DomainDeliveries.n != 0))
     for domain, status, count in rows:
         _add_delivery(out.setdefault(domain, _empty()), status, int(count))
-    rows = session.execute(select(DomainVerdicts.domain, DomainVerdicts.category, DomainVerdicts.at_send,
-                                  func.sum(DomainVerdicts.n))
-                           .where(DomainVerdicts.campaign.in_(_names([campaign])), DomainVerdicts.n != 0)  # type: ignore[attr-defined]
-                           .group_by(DomainVerdicts.domain, DomainVerdicts.category, DomainVerdicts.at_send))
-    for domain, category, at_send, count in rows:
+    rows = session.execute(select(DomainVerdicts.domain, DomainVerdicts.category, DomainVerdicts.at_send, DomainVerdicts.n)
+                           .where(DomainVerdicts.campaign.in_(_names([campaign])), DomainVerdicts.n != 0))  # type: ignore[attr-defined]
+    for domain, category, at_send, count in rows:  # under the name and the id: added up here, not sorted by SQL
         _add_verdict(out.setdefault(domain, _empty()), category, bool(at_send), int(count))
     return dict(sorted(out.items(), key=lambda item: -item[1]["recipients"]))
 

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("campaign_id", "domain", "status"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "campaign_domain_verdicts",
@@ -43,6 +44,7 @@ def upgrade() -> None:
         sa.Column("at_send", sa.Boolean(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("campaign", "domain", "category", "at_send"),
+        sqlite_with_rowid=False,
     )
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
