@@ -158,14 +158,21 @@ def domain_stats(session: Session, campaign: Campaign) -> dict[str, dict[str, An
     size, where summing its deliveries and returns took most of a second on a big database.
     """
     out: dict[str, dict[str, Any]] = {}
+
+    def entry(domain: str) -> dict[str, Any]:
+        found = out.get(domain)
+        if found is None:
+            found = out[domain] = _empty()
+        return found
+
     rows = session.execute(select(DomainDeliveries.domain, DomainDeliveries.status, DomainDeliveries.n)
                            .where(DomainDeliveries.campaign_id == campaign.id, DomainDeliveries.n != 0))
     for domain, status, count in rows:
-        _add_delivery(out.setdefault(domain, _empty()), status, int(count))
+        _add_delivery(entry(domain), status, int(count))
     rows = session.execute(select(DomainVerdicts.domain, DomainVerdicts.category, DomainVerdicts.at_send, DomainVerdicts.n)
                            .where(DomainVerdicts.campaign.in_(_names([campaign])), DomainVerdicts.n != 0))  # type: ignore[attr-defined]
-    for domain, category, at_send, count in rows:  # under the name and the id: added up here, not sorted by SQL
-        _add_verdict(out.setdefault(domain, _empty()), category, bool(at_send), int(count))
+    for domain, category, at_send, count in rows:  # under the name and the id: added up here, not grouped by SQL
+        _add_verdict(entry(domain), category, bool(at_send), int(count))
     return dict(sorted(out.items(), key=lambda item: -item[1]["recipients"]))
 
 
