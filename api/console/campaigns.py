@@ -29,6 +29,7 @@ from api.console.web import ROOT, WRITE, Form, back, checked, page, parse_when, 
 from api.context import ApiContext, Ctx
 from api.controllers.campaigns import campaign_days, campaign_domains, campaign_report, find_campaign
 from api.controllers.common import actor_and_address
+from mailer.analytics import domain_count
 from mailer.campaigns import CampaignError, create_campaign, pause_campaign, resume_campaign, set_limit
 from mailer.service import preflight_campaign, queue_run
 from mailer.subscribers import all_lists
@@ -158,10 +159,10 @@ class CampaignPagesController(Controller):
         """Sends and returns per recipient domain (the API's ``by_domain``), most recipients first."""
         with ctx.store.reader() as session:  # exact on every view: read from counts kept as rows are written
             row = _campaign(session, name)
-            by_domain = campaign_domains(session, row)
+            by_domain = campaign_domains(session, row, top=DOMAINS_SHOWN)
+            total = domain_count(session, row)
         rows = sorted(by_domain.items(), key=lambda kv: (-kv[1].get("recipients", 0), kv[0]))
-        return page(request, "campaign_domains.html", c=row, domains=rows[:DOMAINS_SHOWN], total=len(rows),
-                    here=_here(row.name))
+        return page(request, "campaign_domains.html", c=row, domains=rows, total=total, here=_here(row.name))
 
     @get("/{name:str}/preflight", sync_to_thread=True, media_type=MediaType.HTML)
     def preflight(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam) -> Template:

@@ -39,7 +39,7 @@ def _analytics() -> tuple[Any, Any, Any]:
     try:
         from mailer.analytics import all_campaign_stats, campaign_stats, domain_stats
     except ImportError:
-        return _all_fallback, _stats_fallback, lambda session, campaign: {}
+        return _all_fallback, _stats_fallback, lambda session, campaign, top=None: {}
     return all_campaign_stats, campaign_stats, domain_stats
 
 
@@ -119,9 +119,10 @@ def campaign_report(session: Any, row: Campaign, by_domain: dict[str, dict[str, 
                              rates=_rates(stats), failures=lines, summary=summary, per_day=days)
 
 
-def campaign_domains(session: Any, row: Campaign) -> dict[str, dict[str, Any]]:
-    """The campaign's sends and returns per recipient domain (the mailer's analytics)."""
-    return _analytics()[2](session, row)  # type: ignore[no-any-return]
+def campaign_domains(session: Any, row: Campaign, top: int | None = None) -> dict[str, dict[str, Any]]:
+    """The campaign's sends and returns per recipient domain (the mailer's analytics); the ``top`` domains
+    with most recipients only, when given."""
+    return _analytics()[2](session, row, top)  # type: ignore[no-any-return]
 
 
 def campaign_days(row: Campaign) -> tuple[date, date]:
