@@ -151,16 +151,27 @@ def _later_unsubscribes(session: Session, campaign: Campaign) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def domain_stats(session: Session, campaign: Campaign, top: int | None = None) -> dict[str, dict[str, Any]]:
+def domain_stats(session: Session, campaign: Campaign) -> dict[str, dict[str, Any]]:
     """The same counts per recipient domain (verdicts by the concerned address's domain), most recipients first.
 
     Read from the per-campaign, per-domain counts the database keeps as deliveries and verdicts are
     written (:mod:`responsemaster.store.campaign_counts`): a few rows per domain, whatever the campaign's
     size, where summing its deliveries and returns read some 175,000 index entries for a campaign of
-    50,000 on the benchmark database (hundreds of milliseconds under load). With ``top``, only the
-    ``top`` domains with most recipients (then by name), their returns read alone: a page showing 200
-    of 2,000 domains does not turn 13,000 count rows into Python objects to throw most away.
+    50,000 on the benchmark database (hundreds of milliseconds under load).
     """
+    return _domains(session, campaign, None)[0]
+
+
+def top_domains(session: Session, campaign: Campaign, top: int) -> tuple[dict[str, dict[str, Any]], int]:
+    """:func:`domain_stats` of the ``top`` domains with most recipients (then by name), and how many it has in all.
+
+    Only those domains' returns are read: a page showing 200 of 2,000 domains does not turn 13,000
+    count rows into Python objects to throw most of them away.
+    """
+    return _domains(session, campaign, top)
+
+
+def _domains(session: Session, campaign: Campaign, top: int | None) -> tuple[dict[str, dict[str, Any]], int]:
     conn = session.connection()  # Core rows: ORM loading would double the cost of thousands of them
     d, v = _DELIVERIES.c, _VERDICTS.c
     out: dict[str, dict[str, Any]] = {}
@@ -175,31 +186,17 @@ def domain_stats(session: Session, campaign: Campaign, top: int | None = None) -
                                               .where(d.campaign_id == campaign.id, d.n != 0)).all():
         _add_delivery(entry(domain), status, count)
     returns = select(v.domain, v.category, v.at_send, v.n).where(v.campaign.in_(_names([campaign])), v.n != 0)
+    total = 0
     if top is not None:
-        chosen = _most_recipients(out, _returned_domains(session, campaign), top)
+        every = set(out) | set(conn.execute(select(v.domain).distinct()
+                                            .where(v.campaign.in_(_names([campaign])), v.n != 0)).scalars())
+        total = len(every)
+        chosen = sorted(every, key=lambda dom: (-out[dom]["recipients"] if dom in out else 0, dom))[:top]
         out = {domain: out.get(domain) or _empty() for domain in chosen}
         returns = returns.where(v.domain.in_(chosen))
     for domain, category, at_send, count in conn.execute(returns).all():
         _add_verdict(entry(domain), category, at_send, count)  # under the name and the id: added up here
-    return dict(sorted(out.items(), key=lambda item: -item[1]["recipients"]))
-
-
-def _returned_domains(session: Session, campaign: Campaign) -> set[str]:
-    v = _VERDICTS.c
-    return set(session.connection().execute(select(v.domain).distinct()
-                                            .where(v.campaign.in_(_names([campaign])), v.n != 0)).scalars())
-
-
-def _most_recipients(sent: dict[str, dict[str, Any]], returned: set[str], top: int) -> list[str]:
-    return sorted(set(sent) | returned, key=lambda dom: (-sent[dom]["recipients"] if dom in sent else 0, dom))[:top]
-
-
-def domain_count(session: Session, campaign: Campaign) -> int:
-    """How many domains :func:`domain_stats` has for the campaign (sent to, or a return came from)."""
-    d = _DELIVERIES.c
-    sent = set(session.connection().execute(select(d.domain).distinct()
-                                            .where(d.campaign_id == campaign.id, d.n != 0)).scalars())
-    return len(sent | _returned_domains(session, campaign))
+    return dict(sorted(out.items(), key=lambda item: -item[1]["recipients"])), total or len(out)
 
 
 def all_campaign_stats(session: Session, limit: int | None = None) -> list[dict[str, Any]]:

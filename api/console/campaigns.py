@@ -27,9 +27,9 @@ from api.console.dashboard import return_chart
 from api.kept import kept, member_counts
 from api.console.web import ROOT, WRITE, Form, back, checked, page, parse_when, positive_int
 from api.context import ApiContext, Ctx
-from api.controllers.campaigns import campaign_days, campaign_domains, campaign_report, find_campaign
+from api.controllers.campaigns import campaign_days, campaign_report, find_campaign
 from api.controllers.common import actor_and_address
-from mailer.analytics import domain_count
+from mailer.analytics import top_domains
 from mailer.campaigns import CampaignError, create_campaign, pause_campaign, resume_campaign, set_limit
 from mailer.service import preflight_campaign, queue_run
 from mailer.subscribers import all_lists
@@ -159,8 +159,7 @@ class CampaignPagesController(Controller):
         """Sends and returns per recipient domain (the API's ``by_domain``), most recipients first."""
         with ctx.store.reader() as session:  # exact on every view: read from counts kept as rows are written
             row = _campaign(session, name)
-            by_domain = campaign_domains(session, row, top=DOMAINS_SHOWN)
-            total = domain_count(session, row)
+            by_domain, total = top_domains(session, row, DOMAINS_SHOWN)  # what by_domain has, for these domains
         rows = sorted(by_domain.items(), key=lambda kv: (-kv[1].get("recipients", 0), kv[0]))
         return page(request, "campaign_domains.html", c=row, domains=rows, total=total, here=_here(row.name))
 
