@@ -37,7 +37,9 @@ with a concurrent insert of the same key on PostgreSQL.
 
 PostgreSQL counts once per statement (transition tables), one upsert per
 changed key, in key order (so two transactions take the row locks in the same
-order); SQLite has row triggers, and its verdict insert trigger honours the
+order). It fires one event's triggers in name order, so a verdict INSERT locks
+these rows before the per-day counts' (``trg_campaign_…`` < ``trg_verdict_…``);
+the relabel (:mod:`api.verdict_relabel`) keeps that order. SQLite has row triggers, and its verdict insert trigger honours the
 bulk-count pause of :class:`~responsemaster.store.hygiene_counts.BulkCount`:
 the worker's batch is counted with one statement (:func:`count_batch`).
 """
