@@ -10,7 +10,11 @@ operation log, where who and when are recorded with it.
 
 ``verdict_day_counts`` is kept by an INSERT trigger (migration ``0003_api``);
 an UPDATE has no trigger, so the one row per dimension the verdict was counted
-in is moved here, in the same transaction.
+in is moved here, in the same transaction. The per-campaign, per-domain counts
+(migration ``0010``) have an UPDATE trigger of their own: the verdict's UPDATE
+is flushed first, so this transaction locks their row before the day counts'
+rows, in the order an INSERT's triggers take them (a worker inserting verdicts
+meanwhile on PostgreSQL cannot deadlock with it).
 """
 
 from __future__ import annotations
@@ -35,21 +39,23 @@ def relabel_verdict(session: Any, verdict: MessageVerdict, category: str, actor:
                 "confidence": verdict.confidence}
     if verdict.category == category:
         return previous
-    if verdict.error is None:  # only verdicts without an error are counted (see hygiene_counts)
-        _move_count(session, verdict, category)
     verdict.category = category
     verdict.reason = ""
     verdict.decided_by = clip(f"review:{actor}", 255)
     verdict.confidence = 1.0
     session.add(verdict)
+    session.flush()  # the UPDATE (and its campaign/domain count trigger) before the day counts move
+    if verdict.error is None:  # only verdicts without an error are counted (see hygiene_counts)
+        _move_count(session, verdict, previous["category"], previous["reason"], category)
     return previous
 
 
-def _move_count(session: Any, verdict: MessageVerdict, category: str) -> None:
+def _move_count(session: Any, verdict: MessageVerdict, was: str, reason: str, category: str) -> None:
+    """One count per dimension from (``was``, ``reason``) to (``category``, no reason), on the verdict's day."""
     day = verdict.created_at.astimezone(UTC).date().isoformat()
     for dimension, value in (("all", ""), ("domain", verdict.domain), ("campaign", verdict.campaign)):
         old = and_(COUNTS.c.dimension == dimension, COUNTS.c.value == value, COUNTS.c.day == day,
-                   COUNTS.c.category == verdict.category, COUNTS.c.reason == verdict.reason)
+                   COUNTS.c.category == was, COUNTS.c.reason == reason)
         session.execute(update(COUNTS).where(old).values(n=COUNTS.c.n - 1))
         session.execute(delete(COUNTS).where(old, COUNTS.c.n <= 0))
         insert_or_update(session, COUNTS, {"dimension": dimension, "value": value, "day": day,

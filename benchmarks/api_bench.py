@@ -494,9 +494,13 @@ def run_backends(args: argparse.Namespace, workdir: Path, loader: Loader, run: A
 
 
 def bench_main(description: str, name: str, run_backend: Any, write_table: Any, *, concurrency: str,
-               duration: float, workers: int) -> None:
-    """The command line shared by this benchmark and the console's: the data, the backends, the table."""
+               duration: float, workers: int, more_options: Any = None) -> None:
+    """The command line shared by this benchmark and the console's: the data, the backends, the table.
+
+    ``more_options(parser)`` adds a benchmark's own options."""
     parser = argparse.ArgumentParser(description=description)
+    if more_options is not None:
+        more_options(parser)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1M subscribers and 5M verdicts")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--concurrency", default=concurrency, help="Concurrent connections; a list runs each")

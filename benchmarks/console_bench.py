@@ -275,7 +275,7 @@ def run_backend(name: str, url: str, workdir: Path, loader: Loader, args: argpar
     proc = api_bench.serve(workdir, url, port, args.workers, RELAYS)
     results = []
     try:
-        for label, paths in pages(loader, random.Random(5)).items():
+        for label, paths in chosen(pages(loader, random.Random(5)), args.pages).items():
             base = f"http://127.0.0.1:{port}"
             first = asyncio.run(first_views(base, key, paths, args.workers))
             for conns in api_bench.levels(args):
@@ -303,6 +303,7 @@ RELAYS = ('[[mailer.relays]]\nname = "primary"\nhost = "smtp1.example"\nport = 5
 def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace, loader: Loader, pg: str) -> None:
     command = (f"Command: `python benchmarks/console_bench.py --scale {args.scale:g} --backend {args.backend} "
                f"--concurrency {args.concurrency} --duration {args.duration:g} --workers {args.workers}"
+               f"{' --pages ' + repr(args.pages) if args.pages else ''}"
                f"{'' if args.cgroup_used else chr(32) + '--cgroup ' + repr('')}`")
     per = max(10, int(PER_CAMPAIGN * loader.n_subscribers / 1_000_000))
     data = (f"Data: the API benchmark's {loader.n_subscribers:,} subscribers and {loader.n_verdicts:,} message "
@@ -338,9 +339,23 @@ def write_table(out: Path, rows: list[dict[str, Any]], args: argparse.Namespace,
     print("\n".join(lines))
 
 
+def chosen(every: dict[str, list[str]], wanted: str) -> dict[str, list[str]]:
+    """The pages whose label contains one of the comma-separated ``wanted`` words (all when empty)."""
+    words = [w.strip().lower() for w in wanted.split(",") if w.strip()]
+    picked = {label: paths for label, paths in every.items() if not words or any(w in label for w in words)}
+    if not picked:
+        raise SystemExit(f"no page matches --pages {wanted!r}; pages: {', '.join(every)}")
+    return picked
+
+
+def _options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pages", default="", help="Only the pages whose label contains one of these "
+                        "comma-separated words (e.g. 'campaign by domain,dashboard'); default: every page")
+
+
 def main() -> None:
     api_bench.bench_main(__doc__.split("\n")[0], "console", run_backend, write_table, concurrency="4", duration=10.0,
-                         workers=2)
+                         workers=2, more_options=_options)
 
 
 if __name__ == "__main__":

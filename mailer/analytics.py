@@ -12,12 +12,12 @@ Two sources, joined by the campaign the VERP token names:
 
 A verdict names its campaign by name when the token reader resolved it, or
 by database id otherwise; both are matched. These are the numbers the API
-and the console show. Every query is an aggregate read from an index, so a
-campaign with a hundred thousand returns answers in tens of milliseconds:
-one campaign's returns by domain and category come from
-``ix_message_verdicts_campaign_domain_category`` alone, with "refused at send"
-told apart by a semi-join on the (few) messages the mailer recorded itself;
-the totals of many campaigns at once come from the per-day verdict counts.
+and the console show. Every number is read from counts the database keeps
+as rows are written, or from an index: one campaign's sends and returns per
+domain from the per-campaign, per-domain counts
+(:mod:`responsemaster.store.campaign_counts`, "at send" = recorded by the
+mailer), the totals of many campaigns at once from the per-day verdict
+counts, less the refusals at send found from the campaigns' failed deliveries.
 """
 
 from __future__ import annotations
@@ -29,11 +29,14 @@ from sqlmodel import Session
 
 from mailer.send_verdicts import SOURCE as SEND_SOURCE
 from mailer.send_verdicts import refusal_key
+from responsemaster.store.campaign_counts import CampaignDomainDeliveries, CampaignDomainVerdicts
 from responsemaster.store.hygiene_counts import VerdictDayCount
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.platform import Delivery
 from responsemaster.store.subscribers import Campaign, Suppression
 
+_DELIVERIES: Any = CampaignDomainDeliveries.__table__  # type: ignore[attr-defined]
+_VERDICTS: Any = CampaignDomainVerdicts.__table__  # type: ignore[attr-defined]
 BOUNCES = ("hard_bounce", "soft_bounce", "mailbox_full", "mail_block", "message_restriction")
 
 
@@ -56,24 +59,6 @@ def _refused_at_send(session: Session, campaigns: list[Campaign]) -> dict[tuple[
             .where(Delivery.campaign_id.in_(list(names)), Delivery.status == "failed")  # type: ignore[attr-defined]
             .group_by(Delivery.campaign_id, MessageVerdict.domain, MessageVerdict.category))
     return {(names[cid], domain, category): int(n) for cid, domain, category, n in session.execute(stmt)}
-
-
-def _domain_rows(session: Session, campaign: Campaign) -> list[tuple[str, str, bool, int]]:
-    """(domain, category, at send?, count) of one campaign's verdicts: the totals from the covering index
-    ``ix_message_verdicts_campaign_domain_category``, less what was refused at send."""
-    rows = session.execute(select(MessageVerdict.domain, MessageVerdict.category, func.count())
-                           .where(MessageVerdict.campaign.in_(_names([campaign])))  # type: ignore[attr-defined]
-                           .group_by(MessageVerdict.domain, MessageVerdict.category))
-    totals: dict[tuple[str, str], int] = {}
-    for domain, category, count in rows:
-        totals[(domain, category)] = totals.get((domain, category), 0) + int(count)
-    refused = {(d, c): n for (_name, d, c), n in _refused_at_send(session, [campaign]).items()}
-    out = []
-    for (domain, category), total in totals.items():
-        sent = min(total, refused.get((domain, category), 0))
-        out += [(domain, category, True, sent)] if sent else []
-        out += [(domain, category, False, total - sent)] if total > sent else []
-    return out
 
 
 def _many_verdict_rows(session: Session, campaigns: list[Campaign]) -> dict[str, list[tuple[str, bool, int]]]:
@@ -167,15 +152,51 @@ def _later_unsubscribes(session: Session, campaign: Campaign) -> int:
 
 
 def domain_stats(session: Session, campaign: Campaign) -> dict[str, dict[str, Any]]:
-    """The same counts per recipient domain (verdicts by the concerned subscriber's domain)."""
+    """The same counts per recipient domain (verdicts by the concerned address's domain), most recipients first.
+
+    Read from the per-campaign, per-domain counts the database keeps as deliveries and verdicts are
+    written (:mod:`responsemaster.store.campaign_counts`): a few rows per domain, whatever the campaign's
+    size, where summing its deliveries and returns read some 175,000 index entries for a campaign of
+    50,000 on the benchmark database (hundreds of milliseconds under load).
+    """
+    return _domains(session, campaign, None)[0]
+
+
+def top_domains(session: Session, campaign: Campaign, top: int) -> tuple[dict[str, dict[str, Any]], int]:
+    """:func:`domain_stats` of the ``top`` domains with most recipients (then by name), and how many it has in all.
+
+    Only those domains' returns are read: a page showing 200 of 2,000 domains does not turn 13,000
+    count rows into Python objects to throw most of them away.
+    """
+    return _domains(session, campaign, top)
+
+
+def _domains(session: Session, campaign: Campaign, top: int | None) -> tuple[dict[str, dict[str, Any]], int]:
+    conn = session.connection()  # Core rows: ORM loading would double the cost of thousands of them
+    d, v = _DELIVERIES.c, _VERDICTS.c
     out: dict[str, dict[str, Any]] = {}
-    rows = session.execute(select(Delivery.domain, Delivery.status, func.count())
-                           .where(Delivery.campaign_id == campaign.id).group_by(Delivery.domain, Delivery.status))
-    for domain, status, count in rows:
-        _add_delivery(out.setdefault(domain, _empty()), status, int(count))
-    for domain, category, at_send, count in _domain_rows(session, campaign):
-        _add_verdict(out.setdefault(domain, _empty()), category, bool(at_send), int(count))
-    return dict(sorted(out.items(), key=lambda item: -item[1]["recipients"]))
+
+    def entry(domain: str) -> dict[str, Any]:
+        found = out.get(domain)
+        if found is None:
+            found = out[domain] = _empty()
+        return found
+
+    for domain, status, count in conn.execute(select(d.domain, d.status, d.n)
+                                              .where(d.campaign_id == campaign.id, d.n != 0)).all():
+        _add_delivery(entry(domain), status, count)
+    returns = select(v.domain, v.category, v.at_send, v.n).where(v.campaign.in_(_names([campaign])), v.n != 0)
+    total = 0
+    if top is not None:
+        every = set(out) | set(conn.execute(select(v.domain).distinct()
+                                            .where(v.campaign.in_(_names([campaign])), v.n != 0)).scalars())
+        total = len(every)
+        chosen = sorted(every, key=lambda dom: (-out[dom]["recipients"] if dom in out else 0, dom))[:top]
+        out = {domain: out.get(domain) or _empty() for domain in chosen}
+        returns = returns.where(v.domain.in_(chosen))
+    for domain, category, at_send, count in conn.execute(returns).all():
+        _add_verdict(entry(domain), category, at_send, count)  # under the name and the id: added up here
+    return dict(sorted(out.items(), key=lambda item: -item[1]["recipients"])), total or len(out)
 
 
 def all_campaign_stats(session: Session, limit: int | None = None) -> list[dict[str, Any]]:

@@ -27,8 +27,9 @@ from api.console.dashboard import return_chart
 from api.kept import kept, member_counts
 from api.console.web import ROOT, WRITE, Form, back, checked, page, parse_when, positive_int
 from api.context import ApiContext, Ctx
-from api.controllers.campaigns import campaign_days, campaign_domains, campaign_report, find_campaign
+from api.controllers.campaigns import campaign_days, campaign_report, find_campaign
 from api.controllers.common import actor_and_address
+from mailer.analytics import top_domains
 from mailer.campaigns import CampaignError, create_campaign, pause_campaign, resume_campaign, set_limit
 from mailer.service import preflight_campaign, queue_run
 from mailer.subscribers import all_lists
@@ -69,12 +70,6 @@ def _campaign(session: Any, name: str) -> Campaign:
 
 def _here(name: str) -> str:
     return f"{ROOT}/campaigns/{quote(name, safe='')}"
-
-
-def _domains(store: Any, campaign_id: int) -> dict[str, dict[str, Any]]:
-    with store.reader() as session:
-        row = session.get(Campaign, campaign_id)
-        return campaign_domains(session, row) if row is not None else {}
 
 
 def campaign_chart(first: date, last: date, days: list[Any]) -> Any:
@@ -145,7 +140,7 @@ class CampaignPagesController(Controller):
             plan = session.get(CampaignPlan, row.id)
             template = session.get(MailTemplate, plan.template_id) if plan else None
             mailing_list = session.get(MailingList, row.list_id) if row.list_id else None
-            report = campaign_report(session, row, by_domain={})  # per domain: its own page (a pass over the returns)
+            report = campaign_report(session, row, by_domain={})  # per domain: its own page
             replies = review_ops.recent_replies(session, [row.name, str(row.id)])
             first, last = campaign_days(row)
             unsubscribed = counts.failure_addresses(session, first, last, category="unsubscribe_request",
@@ -162,12 +157,11 @@ class CampaignPagesController(Controller):
     @get("/{name:str}/domains", sync_to_thread=True, media_type=MediaType.HTML)
     def domains(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam) -> Template:
         """Sends and returns per recipient domain (the API's ``by_domain``), most recipients first."""
-        with ctx.store.reader() as session:
+        with ctx.store.reader() as session:  # exact on every view: read from counts kept as rows are written
             row = _campaign(session, name)
-        by_domain = kept.get(ctx.store, ("campaign_domains", row.id), lambda: _domains(ctx.store, row.id))
-        rows = sorted(by_domain.value.items(), key=lambda kv: (-kv[1].get("recipients", 0), kv[0]))
-        return page(request, "campaign_domains.html", c=row, domains=rows[:DOMAINS_SHOWN], total=len(rows),
-                    counted_at=by_domain.at, here=_here(row.name))
+            by_domain, total = top_domains(session, row, DOMAINS_SHOWN)  # what by_domain has, for these domains
+        rows = sorted(by_domain.items(), key=lambda kv: (-kv[1].get("recipients", 0), kv[0]))
+        return page(request, "campaign_domains.html", c=row, domains=rows, total=total, here=_here(row.name))
 
     @get("/{name:str}/preflight", sync_to_thread=True, media_type=MediaType.HTML)
     def preflight(self, ctx: Ctx, request: Request[Any, Any, Any], name: NameParam) -> Template:

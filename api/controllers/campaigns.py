@@ -106,8 +106,8 @@ class CampaignController(Controller):
 
 
 def campaign_report(session: Any, row: Campaign, by_domain: dict[str, dict[str, Any]] | None = None) -> CampaignAnalytics:
-    """One campaign's analytics (the API's answer, and the console's campaign page, which passes ``by_domain``
-    as it kept it: :func:`campaign_domains`)."""
+    """One campaign's analytics (the API's answer, and the console's campaign page, which passes ``by_domain={}``:
+    the domains have their own page, :func:`mailer.analytics.top_domains`)."""
     _all, campaign_stats, domain_stats = _analytics()
     stats = campaign_stats(session, row)
     if by_domain is None:
@@ -117,11 +117,6 @@ def campaign_report(session: Any, row: Campaign, by_domain: dict[str, dict[str, 
     lines, summary = counts.failures(session, first, last, campaign=row.name)
     return CampaignAnalytics(campaign=row.name, status=row.status, stats=stats, by_domain=by_domain,
                              rates=_rates(stats), failures=lines, summary=summary, per_day=days)
-
-
-def campaign_domains(session: Any, row: Campaign) -> dict[str, dict[str, Any]]:
-    """The campaign's sends and returns per recipient domain (the mailer's analytics)."""
-    return _analytics()[2](session, row)  # type: ignore[no-any-return]
 
 
 def campaign_days(row: Campaign) -> tuple[date, date]:

@@ -73,7 +73,8 @@ Index(
 _DIMENSIONS_SQL = (("all", "''"), ("domain", "domain"), ("campaign", "campaign"))
 _DAY = {"sqlite": "substr({t}created_at, 1, 10)", "postgresql": "to_char({t}created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"}
 #: A row of this dimension exists only inside a transaction that counts its verdicts itself
-#: (SQLite's bulk path, :class:`BulkCount`): the row trigger leaves them alone meanwhile.
+#: (SQLite's bulk path, :class:`BulkCount`): the row trigger leaves them alone meanwhile, and so does
+#: the campaign/domain counts' insert trigger (:func:`responsemaster.store.campaign_counts.count_batch`).
 PAUSE_DIMENSION = "rm-bulk"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from responsemaster.store import console_indexes  # noqa: F401 - indexes on the tables below
+from responsemaster.store.campaign_counts import CampaignDomainDeliveries, CampaignDomainVerdicts
 from responsemaster.store.actions import ActionTaken, MessageClaim, OutboxItem, SourceState
 from responsemaster.store.mailing import CampaignPlan, MailTemplate, SenderUsage, SubscriberFields
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow, ReviewItem
@@ -25,6 +26,8 @@ __all__ = [
     "ApiKey",
     "ApiSession",
     "Campaign",
+    "CampaignDomainDeliveries",
+    "CampaignDomainVerdicts",
     "CampaignPlan",
     "Delivery",
     "ListMembership",

@@ -20,6 +20,7 @@ from responsemaster.ingest.source import RawMessage
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
 from responsemaster.store.bulk import insert_rows
 from responsemaster.store.database import message_uid
+from responsemaster.store.campaign_counts import count_batch
 from responsemaster.store.hygiene_counts import BulkCount
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, RecipientVerdictRow
 from responsemaster.verdict import RecipientVerdict, Verdict
@@ -129,8 +130,10 @@ def record_messages(session: Session, items: Sequence[ToRecord]) -> list[tuple[R
     ids = {message_id: new_id for new_id, message_id in new}
     for mv in verdicts:
         mv["id"] = ids[mv["message_id"]]
-    if counting is not None:
+    if counting is not None:  # both row triggers were paused: the day counts and the campaign/domain counts
         counting.count([mv["id"] for mv in verdicts])
+        if counting.active:
+            count_batch(conn, [mv["id"] for mv in verdicts])
     recipients = [
         _recipient_values(mv["id"], now, position, rcpt)
         for mv, item in zip(verdicts, items)
