@@ -41,6 +41,7 @@ from api.controllers.stats import StatsController
 from api.controllers.subscribers import SubscriberController
 from api.controllers.suppressions import SuppressionController
 from api.controllers.unsubscribe import UnsubscribeController
+from api.kept import kept
 from api.log_redact import install as install_log_redaction
 from api.log_redact import redact
 from api.strict_input import StrictRequest, reject_malformed_targets, strict_path_numbers
@@ -115,6 +116,7 @@ def create_app(
     ``tasks``/``huey``: how background work is enqueued (default: the API queue of ``make_api_huey``).
     """
     api = ApiSettings.from_settings(settings)
+    kept.slow = api.keep_results_slower_than
     store = store or open_store(settings)
     if keyring is True:
         keyring = _keyring(settings)

@@ -37,6 +37,8 @@ class ApiSettings:
     key_cache_seconds: float = 2.0
     serve_with_run: bool = True
     log_level: str = ""
+    #: Seconds past which a console aggregate is kept and reused (api/kept.py); a huge value keeps none.
+    keep_results_slower_than: float = 0.05
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiSettings:
@@ -60,6 +62,8 @@ class ApiSettings:
             key_cache_seconds=setting_value("api", data, "key_cache_seconds", float, 2.0),
             serve_with_run=setting_value("api", data, "serve_with_run", bool, True),
             log_level=setting_value("api", data, "log_level", str, "").lower(),
+            keep_results_slower_than=_positive(setting_value("api", data, "keep_results_slower_than", float, 0.05),
+                                               "keep_results_slower_than"),
         )
 
     def training_dir(self, settings: Settings) -> Path:

@@ -64,6 +64,8 @@ class _Entry:
 class Kept:
     """Results kept per (database, key), each refreshed by at most one thread at a time."""
 
+    #: Results slower than this are kept (``[api] keep_results_slower_than``, set by the app).
+    slow: float = SLOW
     _kept: dict[tuple[str, Hashable], _Entry] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Questions being answered for the first time (waiters get that answer instead of asking too).
@@ -106,7 +108,7 @@ class Kept:
         started = time.monotonic()
         value = compute()
         took = time.monotonic() - started
-        if took < SLOW:
+        if took < self.slow:
             with self._lock:
                 self._kept.pop(full, None)
             return Result(value)

@@ -82,7 +82,7 @@ def _config(tmp: Path, sink_port: int) -> Path:
         "database": {"url": f"sqlite:///{tmp / 'var' / 'rm.db'}"},
         "classify": {"use_model": False},
         "receiver": {"enabled": False},
-        "api": {"port": 0, "serve_with_run": False, "key_cache_seconds": 0},
+        "api": {"port": 0, "serve_with_run": False, "key_cache_seconds": 0, "keep_results_slower_than": 1e9},
         "sources": [{"name": "returns", "type": "maildir", "path": str(box), "lease_seconds": 30}],
         "worker": {"settle_seconds": 0},
         "verp": {"keys": {"k1": VERP_SECRET}, "bounce_domain": "bounces.example.org"},

@@ -65,3 +65,17 @@ def test_a_cheap_slow_result_is_kept_seconds_and_a_dear_one_a_minute(clock: Cloc
     assert store.get(STORE, "dear", dear).value == 1
     clock.now += MAX_AGE - 1
     assert store.get(STORE, "dear", dear).value == 1 and len(started) == 1
+
+
+def test_the_threshold_is_a_setting(clock: Clock) -> None:
+    """``[api] keep_results_slower_than``: what a busy small database (or a test) needs to read exact."""
+    from api.config import ApiSettings
+    from responsemaster.config import Settings
+
+    settings = Settings()
+    settings.sections = {"api": {"keep_results_slower_than": 2.5}}
+    assert ApiSettings.from_settings(settings).keep_results_slower_than == 2.5
+    compute, _calls = _counter(clock, SLOW * 10)
+    assert [Kept(slow=1e9).get(STORE, "k", compute).at for _ in range(2)] == [None, None]
+    kept = Kept()
+    assert kept.get(STORE, "k", compute).at is not None and kept.get(STORE, "k", compute).value == 3  # kept
