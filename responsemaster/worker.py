@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from responsemaster.cpu_deadline import TooMuchCpu, cpu_deadline
+from responsemaster.heap_trim import trim_heap
 from responsemaster.ingest.source import RawMessage, Source
 from responsemaster.routing.outbox import OutboxDeliverer
 from responsemaster.routing.router import Router
@@ -166,6 +167,7 @@ def process_batch(
         result.delivered = deliverer.deliver_due(ids=outbox_ids)
     with store.transaction() as session:
         claims.note_batch(session, source.name)
+    trim_heap()  # the batch's memory is free now: give its pages back (see responsemaster.heap_trim)
     result.seconds = time.monotonic() - started
     return result
 

@@ -15,7 +15,7 @@ from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
 from sqlalchemy import Column, Integer, MetaData, String, Table, event, select
 
 from responsemaster.store import Store
-from responsemaster.store.bulk import insert_rows, statement_sizes
+from responsemaster.store.bulk import in_list, insert_rows, statement_sizes
 
 
 @pytest.mark.parametrize("most", [1, 2, 7, 64, 1000, 2000])
@@ -63,3 +63,45 @@ def test_bulk_inserts_of_many_sizes_use_a_bounded_set_of_sql_texts(store: Store,
     with store.reader() as session:
         stored = dict(session.execute(select(table.c.name, table.c.id)).all())
     assert stored == expected and len(stored) == sum(range(1, 151))
+
+
+def test_in_list_pads_to_a_power_of_two_with_the_last_value() -> None:
+    assert in_list([]) == [] and in_list(["a"]) == ["a"] and in_list(["a", "b"]) == ["a", "b"]
+    assert in_list(["a", "b", "c"]) == ["a", "b", "c", "c"]
+    for n in range(1, 1_100):
+        padded = in_list(list(range(n)))
+        assert padded[:n] == list(range(n)) and set(padded) == set(range(n))
+        assert len(padded) & (len(padded) - 1) == 0 and len(padded) < 2 * n
+
+
+def test_the_worker_look_ups_of_many_batch_sizes_use_a_bounded_set_of_sql_texts(store: Store) -> None:  # noqa: F811
+    """Batches of 1 to 150: already-recorded, claims, subscribers and counts, at most 9 IN texts each.
+
+    An ``IN (...)`` list is written out with a placeholder per value, so each
+    list length was one more prepared statement kept by the driver (about
+    135 KB of SQLite heap for a few hundred values).
+    """
+    from responsemaster.ingest.source import RawMessage
+    from responsemaster.routing.context import preload_subscribers
+    from responsemaster.store.claims import claim
+    from responsemaster.store.hygiene_counts import BulkCount
+    from responsemaster.store.recording import find_recorded_many
+
+    texts: set[str] = set()
+
+    def seen(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if " IN (" in statement:
+            texts.add(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    for size in range(1, 151):
+        with store.transaction() as session:
+            messages = [RawMessage("probe", f"k{size}-{i}", f"m{size}-{i}".encode()) for i in range(size)]
+            assert find_recorded_many(session, "probe", messages) == {}
+            assert set(claim(session, "probe", [m.key for m in messages], "me", 60)) == {m.key for m in messages}
+            preload_subscribers(session, [f"a{size}-{i}@example.com" for i in range(size)])
+            counts = BulkCount(session.connection())
+            counts.pause()
+            counts.count(list(range(1, size + 1)))
+    event.remove(store.engine, "before_cursor_execute", seen)
+    assert texts and len(texts) <= 4 * 9  # per look-up: 1, 2, 4 ... 256 values

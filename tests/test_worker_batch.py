@@ -153,3 +153,22 @@ def test_copies_of_the_same_bytes_recorded_by_another_worker_meanwhile_become_re
     assert _count(store, RawMessageRow) == 2  # the copy recorded once, the new message once
     assert (late.processed, late.duplicates, late.failed) == (1, 1, 0)
     assert maildir_counts(tmp_path / "a") == {"inbox": 0, "claimed": 0, "processed": 2}
+
+
+def test_the_heap_is_trimmed_once_per_batch_after_it_committed(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A long-lived worker gives each batch's freed pages back (glibc kept them resident: issue 11)."""
+    trims: list[int] = []
+    monkeypatch.setattr(worker, "trim_heap", lambda: trims.append(_count(store, RawMessageRow)) or True)
+    fill_maildir(tmp_path / "box", corpus_files, 25)
+    source = MaildirSource("returns", tmp_path / "box")
+    router = _router(store)
+    result = drain(source, classifier, store, router, OutboxDeliverer(store, router.config, "w1"),
+                   WorkerOptions(batch_size=10, lease_seconds=0), "w1")
+    assert result.processed == 25
+    assert trims == [10, 20, 25]  # after each batch with messages, its rows committed; not for the empty fetch
+
+
+def test_trim_heap_is_harmless_to_call() -> None:
+    from responsemaster.heap_trim import trim_heap
+
+    assert trim_heap() in (True, False) and trim_heap() in (True, False)

@@ -22,6 +22,7 @@ from responsemaster.routing.config import RoutingConfig
 from responsemaster.routing.pending import ActionRef, PendingWrites, batch_of
 from responsemaster.store.actions import ActionTaken
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
+from responsemaster.store.bulk import in_list
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.recording import Recorded
 from responsemaster.store.subscribers import Subscriber
@@ -212,7 +213,7 @@ def preload_subscribers(session: Session, addresses: list[str]) -> None:
     keys = sorted({address_key(a) for a in addresses if a} - cache.keys())
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        stmt = select(Subscriber).where(Subscriber.address_key.in_(chunk)).order_by(Subscriber.address_key)  # type: ignore[attr-defined]
+        stmt = select(Subscriber).where(Subscriber.address_key.in_(in_list(chunk))).order_by(Subscriber.address_key)  # type: ignore[attr-defined]
         found = {sub.address_key: sub for sub in session.execute(stmt.with_for_update()).scalars()}
         for key in chunk:
             cache[key] = found.get(key)

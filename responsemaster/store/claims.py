@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from responsemaster.store.actions import MessageClaim, SourceState
 from responsemaster.store.base import utcnow
+from responsemaster.store.bulk import in_list
 from responsemaster.store.upsert import dialect_insert, insert_or_update
 
 _claims = MessageClaim.__table__  # type: ignore[attr-defined]
@@ -41,7 +42,7 @@ def claim(session: Session, source: str, keys: list[str], owner: str, lease_seco
     )
     rows = session.execute(
         select(_claims.c.key, _claims.c.attempts).where(
-            and_(_claims.c.source == source, _claims.c.owner == owner, _claims.c.key.in_(keys))
+            and_(_claims.c.source == source, _claims.c.owner == owner, _claims.c.key.in_(in_list(keys)))
         )
     )
     return {key: attempts for key, attempts in rows}

@@ -25,6 +25,7 @@ from sqlalchemy import Index, bindparam
 from sqlalchemy import text as sa_text
 from sqlmodel import Field, SQLModel
 
+from responsemaster.store.bulk import in_list
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, ReviewItem
 
 DIMENSIONS = ("all", "domain", "campaign")
@@ -179,7 +180,7 @@ class BulkCount:
 
     def count(self, verdict_ids: list[int]) -> None:
         if self.active:
-            self.conn.execute(_COUNT_SQLITE, {"ids": verdict_ids})
+            self.conn.execute(_COUNT_SQLITE, {"ids": in_list(verdict_ids)})
             self.conn.execute(_RESUME)
 
 

@@ -43,10 +43,6 @@ DIAG_CHARS = 800
 CHARS_CHARS = 250
 #: Distinct words whose normal form is remembered per language (bounded memory).
 MEMO_SIZE = 200_000
-#: Words a tokenizer's vocabulary may learn before it is replaced by a fresh one. spaCy adds every
-#: string it meets to the vocabulary and never forgets it: a worker reading garbage (random bytes,
-#: base64 passed off as text) for days would grow without end (about 1 KB a message in the fuzz run).
-VOCAB_LIMIT = 100_000
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _URL = re.compile(r"^(?:https?://|www\.)", re.IGNORECASE)
@@ -112,19 +108,27 @@ class Normaliser:
             return []
         from spacy.attrs import IDX, LOWER  # here, not at import: a message the model never reads needs no spaCy
 
-        doc = self._tokenizer(lang)(text)  # type: ignore[operator]
+        tokenizer = self._tokenizer(lang)
         memo = self._memo.setdefault(lang, {})
-        strings = doc.vocab.strings
         out: list[tuple[int, str]] = []
-        # Hashes and offsets straight from the Doc's array: no Token objects.
-        for lower, offset in doc.to_array([LOWER, IDX]).tolist():
-            norm = memo.get(lower)
-            if norm is None:
-                norm = self._normalise(strings[lower], lang)
-                if len(memo) < MEMO_SIZE:
-                    memo[lower] = norm
-            if norm:
-                out.append((offset, norm))
+        # spaCy adds every string it meets to the vocabulary and never forgets it (about 0.5 KB a
+        # new word, outside Python objects): a worker reading mutated or garbage mail grew ~15 MB
+        # per 100,000 messages. In a memory zone the words this text adds are transient, freed
+        # when it ends, so nothing read inside (the Doc, a string) may leave it; the hashes are
+        # stable, and the memo (bounded) keeps the normal forms.
+        with tokenizer.vocab.memory_zone():  # type: ignore[attr-defined]
+            doc = tokenizer(text)  # type: ignore[operator]
+            strings = doc.vocab.strings
+            # Hashes and offsets straight from the Doc's array: no Token objects.
+            for lower, offset in doc.to_array([LOWER, IDX]).tolist():
+                norm = memo.get(lower)
+                if norm is None:
+                    norm = self._normalise(strings[lower], lang)
+                    if len(memo) < MEMO_SIZE:
+                        memo[lower] = norm
+                if norm:
+                    out.append((offset, norm))
+            del doc
         return out
 
     def _normalise(self, word: str, lang: str) -> str:
@@ -144,8 +148,9 @@ class Normaliser:
         return self.lemmas.get(lang, {}).get(word, word)
 
     def _tokenizer(self, lang: str) -> object:
+        """The language's blank tokenizer, built once: it learns no words (see :meth:`tokens_at`)."""
         tokenizer = self._tokenizers.get(lang)
-        if tokenizer is None or len(tokenizer.vocab) > VOCAB_LIMIT:  # type: ignore[attr-defined]
+        if tokenizer is None:
             import spacy
 
             tokenizer = spacy.blank(lang if lang in OWN_TOKENIZER else "xx").tokenizer
