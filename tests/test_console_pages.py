@@ -266,3 +266,17 @@ def test_the_range_and_forms_refuse_nonsense_with_a_page(env: ApiEnv) -> None:
         answer = reader.get(path)
         assert answer.status_code == 400 and answer.headers["content-type"].startswith("text/html"), path
     assert reader.get("/console/campaigns/nope").status_code == 404
+
+
+def test_a_slow_campaign_by_domain_is_kept_and_says_when_it_was_computed(store: Store, tmp_path: Path) -> None:  # noqa: F811
+    """On a big database the domains page is kept like the other sums (api/kept.py), and says so."""
+    from api.kept import kept
+
+    seed(store)
+    built = build_env(store, tmp_path, keep_results_slower_than=1e-9)  # every result counts as slow
+    with built.client:
+        kept.forget()
+        first = built.client.get("/console/campaigns/spring/domains", headers=built.h("admin"))
+        assert first.status_code == 200 and "computed at" in first.text and "example.org" in first.text
+    kept.forget()
+    kept.slow = 1e9  # as every other test's app sets it
