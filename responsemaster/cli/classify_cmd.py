@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, jobs: int | N
     if no_model:
         settings.classify.use_model = False
     classifier = build_classifier(settings)
-    render = _render_jsonl if jsonl else _render_human
+    render = functools.partial(_render, jsonl)
     out = sys.stdout
     try:  # closing: the children are stopped here, not whenever the generator is collected
         with contextlib.closing(outcomes(classifier, iter_paths(paths), render, jobs or default_jobs())) as lines:
@@ -60,30 +61,22 @@ def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, jobs: int | N
         sys.exit(2)
 
 
-def _verdict_of(classifier, item):  # type: ignore[no-untyped-def]
-    """The item's verdict; None for a file in a folder that is not mail (skipped, with a note)."""
+def _render(jsonl: bool, classifier, item) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """One input's line, or ("skip", the note) for a file in a folder that is not mail.
+
+    Runs in whichever process classifies the input (:mod:`responsemaster.cli.classify_jobs`).
+    """
     from responsemaster.classify.not_mail import not_mail_reason
     from responsemaster.verdict import UNREADABLE, Verdict
 
     if item.error:
-        return Verdict.failure(UNREADABLE, item.error), ""
-    if item.in_folder and (why := not_mail_reason(item.raw)) is not None:
-        return None, f"skipped {item.label}: {why}"
-    return classifier.classify(item.raw), ""
-
-
-def _render_jsonl(classifier, item) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """One input's ``--jsonl`` line (or its skip note): run in whichever process classifies it."""
-    verdict, note = _verdict_of(classifier, item)
-    if verdict is None:
-        return "skip", note
-    return "line", json.dumps(verdict.to_json(item.label), ensure_ascii=False)
-
-
-def _render_human(classifier, item) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    verdict, note = _verdict_of(classifier, item)
-    if verdict is None:
-        return "skip", note
+        verdict = Verdict.failure(UNREADABLE, item.error)
+    elif item.in_folder and (why := not_mail_reason(item.raw)) is not None:
+        return "skip", f"skipped {item.label}: {why}"
+    else:
+        verdict = classifier.classify(item.raw)
+    if jsonl:
+        return "line", json.dumps(verdict.to_json(item.label), ensure_ascii=False)
     return "line", _human_line(item.label, verdict)
 
 
