@@ -35,7 +35,8 @@ def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, jobs: int | N
     lines) or a classifying process died, else 0.
     """
     from responsemaster.classify import build_classifier
-    from responsemaster.cli.classify_jobs import WorkerDied, default_jobs, outcomes
+    from responsemaster.cli.classify_jobs import WorkerDied, outcomes
+    from responsemaster.cpus import usable_cpus
     from responsemaster.ingest.paths import iter_paths
 
     settings = settings_from(config_path)
@@ -45,7 +46,7 @@ def classify(paths: tuple[Path, ...], jsonl: bool, no_model: bool, jobs: int | N
     render = functools.partial(_render, jsonl)
     out = sys.stdout
     try:  # closing: the children are stopped here, not whenever the generator is collected
-        with contextlib.closing(outcomes(classifier, iter_paths(paths), render, jobs or default_jobs())) as lines:
+        with contextlib.closing(outcomes(classifier, iter_paths(paths), render, jobs or usable_cpus())) as lines:
             for kind, text in lines:
                 if kind == "skip":
                     click.echo(text, err=True)

@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from responsemaster.cpus import usable_cpus
-
 if TYPE_CHECKING:  # multiprocessing is imported when processes start: a one-file classify does not need it
     from multiprocessing.connection import Connection
 
@@ -51,11 +49,6 @@ Render = Callable[[object, "RawItem"], Outcome]
 
 class WorkerDied(RuntimeError):
     """A child process ended while it held messages; the message says which and how it ended."""
-
-
-def default_jobs() -> int:
-    """One per CPU this process may run on."""
-    return usable_cpus()
 
 
 def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, jobs: int) -> Iterator[Outcome]:
