@@ -26,11 +26,13 @@ from responsemaster.classify.pipeline import Classifier
 from responsemaster.classify.smtp_text import clean_diagnostic, find_status
 from responsemaster.ingest.source import RawMessage
 from responsemaster.routing.router import Router
+from responsemaster.store.campaign_counts import SEND_SOURCE
 from responsemaster.store.database import Store
 from responsemaster.store.recording import record_message
 from responsemaster.verdict import Attribution, RecipientVerdict, Verdict
 
-SOURCE = "mailer"
+#: The raw messages' source of the refusals recorded here (the campaign/domain counts tell them by it).
+SOURCE = SEND_SOURCE
 DETECTOR = "mailer:smtp-reply"
 
 

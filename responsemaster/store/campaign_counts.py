@@ -54,7 +54,7 @@ from sqlmodel import Field, SQLModel
 
 from responsemaster.store.hygiene_counts import PAUSE_DIMENSION
 
-#: The raw messages' source of a refusal recorded by the mailer at send time (``mailer.send_verdicts.SOURCE``).
+#: The raw messages' source of a refusal recorded by the mailer at send time (``mailer.send_verdicts`` uses it).
 SEND_SOURCE = "mailer"
 
 
