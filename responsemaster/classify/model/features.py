@@ -43,6 +43,9 @@ DIAG_CHARS = 800
 CHARS_CHARS = 250
 #: Distinct words whose normal form is remembered per language (bounded memory).
 MEMO_SIZE = 200_000
+#: Strings the tokenizers of one Normaliser may keep for good, all languages together (about
+#: 0.5 KB each: ~10 MB). Past it, a text's new words are forgotten after it (see tokens_at).
+KEEP_WORDS = 20_000
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _URL = re.compile(r"^(?:https?://|www\.)", re.IGNORECASE)
@@ -80,6 +83,7 @@ class Normaliser:
     _tokenizers: dict[str, object] = field(default_factory=dict, repr=False)
     _stop_words: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _memo: dict[str, dict[int, str]] = field(default_factory=dict, repr=False)
+    _kept: int = field(default=0, repr=False)  # strings kept for good so far (KEEP_WORDS)
 
     def guess_language(self, text: str) -> str:
         """The language whose stop words the text uses most; 'xx' when unsure."""
@@ -106,29 +110,42 @@ class Normaliser:
         """
         if not text:
             return []
-        from spacy.attrs import IDX, LOWER  # here, not at import: a message the model never reads needs no spaCy
-
         tokenizer = self._tokenizer(lang)
         memo = self._memo.setdefault(lang, {})
-        out: list[tuple[int, str]] = []
         # spaCy adds every string it meets to the vocabulary and never forgets it (about 0.5 KB a
         # new word, outside Python objects): a worker reading mutated or garbage mail grew ~15 MB
-        # per 100,000 messages. In a memory zone the words this text adds are transient, freed
-        # when it ends, so nothing read inside (the Doc, a string) may leave it; the hashes are
-        # stable, and the memo (bounded) keeps the normal forms.
+        # per 100,000 messages. The first KEEP_WORDS strings are kept for good (the common words
+        # of the first messages: no lexeme made again, no split redone for them); after that each
+        # text is read in a memory zone, where the words it adds are transient, freed when it ends.
+        strings = tokenizer.vocab.strings  # type: ignore[attr-defined]
+        if self._kept < KEEP_WORDS:
+            before = len(strings)
+            out = self._read(tokenizer, text, lang, memo)
+            self._kept += len(strings) - before
+            return out
         with tokenizer.vocab.memory_zone():  # type: ignore[attr-defined]
-            doc = tokenizer(text)  # type: ignore[operator]
-            strings = doc.vocab.strings
-            # Hashes and offsets straight from the Doc's array: no Token objects.
-            for lower, offset in doc.to_array([LOWER, IDX]).tolist():
-                norm = memo.get(lower)
-                if norm is None:
-                    norm = self._normalise(strings[lower], lang)
-                    if len(memo) < MEMO_SIZE:
-                        memo[lower] = norm
-                if norm:
-                    out.append((offset, norm))
-            del doc
+            return self._read(tokenizer, text, lang, memo)
+
+    def _read(self, tokenizer: object, text: str, lang: str, memo: dict[int, str]) -> list[tuple[int, str]]:
+        """(offset, normal form) of each kept token; nothing spaCy owns leaves this function.
+
+        In a memory zone the Doc and its strings die with the zone; the hashes
+        are stable, and the memo (bounded) keeps the normal forms as Python strings.
+        """
+        from spacy.attrs import IDX, LOWER  # here, not at import: a message the model never reads needs no spaCy
+
+        doc = tokenizer(text)  # type: ignore[operator]
+        strings = doc.vocab.strings
+        out: list[tuple[int, str]] = []
+        # Hashes and offsets straight from the Doc's array: no Token objects.
+        for lower, offset in doc.to_array([LOWER, IDX]).tolist():
+            norm = memo.get(lower)
+            if norm is None:
+                norm = self._normalise(strings[lower], lang)
+                if len(memo) < MEMO_SIZE:
+                    memo[lower] = norm
+            if norm:
+                out.append((offset, norm))
         return out
 
     def _normalise(self, word: str, lang: str) -> str:
