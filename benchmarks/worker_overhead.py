@@ -1,0 +1,123 @@
+"""What the worker costs besides classifying: the drain with every verdict computed beforehand.
+
+    python benchmarks/worker_overhead.py [--messages 5000] [--source maildir|imap|both] [--rounds 2]
+                                         [--profile DIR]
+
+Why: issue 13's CPU ratio is classify-only over the drain, so it is set by
+the worker's own work per message (fetch, claim, keep the bytes, record,
+route, acknowledge). drain_bench.py gets that part as a difference of two
+runs minutes apart, which on this machine moves by 0.1 ms either way. Here
+the classifier of a real ``Runtime`` is replaced by a look-up of verdicts it
+computed before the clock started (for the same bytes; IMAP hands them back
+with CRLF line ends, so the look-up ignores line ends), and only the drain
+is timed: what is left is the worker alone, split into user and system CPU
+(renames, links, file writes and fsyncs are system time). Same messages as
+drain_bench.py (its mix, unique Message-IDs), one worker, SQLite; Dovecot as
+the test fixture starts it. ``--profile DIR`` writes a cProfile of the last
+round per source (``python -m pstats DIR/maildir.prof``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import resource
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import drain_bench  # noqa: E402
+
+
+def _cpu() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
+
+
+def _line_ends(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n")
+
+
+def drain_without_classifying(work: Path, source: dict, messages: list[bytes], profile: Path | None) -> tuple[float, float]:
+    """(user, system) CPU seconds of one drain of ``source`` whose classifier only looks verdicts up."""
+    from responsemaster.config import load_settings
+    from responsemaster.ingest.factory import build_sources
+    from responsemaster.worker_runtime import Runtime
+
+    config = drain_bench.write_config(work / "rm.toml", f"sqlite:///{work / 'var' / 'responsemaster.db'}", True, source)
+    settings = load_settings(config)
+    runtime = Runtime.build(settings)
+    classifier = runtime.classifier
+    verdicts = {_line_ends(raw): classifier.classify(raw) for raw in messages}  # type: ignore[attr-defined]
+    classifier.classify = lambda raw: verdicts[_line_ends(raw)]  # type: ignore[attr-defined]
+    sources = build_sources(settings)
+    profiler = cProfile.Profile() if profile is not None else None
+    user, system = _cpu()
+    if profiler is not None:
+        profiler.enable()
+    totals = runtime.drain_all_once(sources, settle_seconds=0)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(profile))
+    after_user, after_system = _cpu()
+    done = sum(t.processed + t.quarantined for t in totals.values())
+    failed = sum(t.failed for t in totals.values())
+    if done != len(messages) or failed:
+        sys.exit(f"{source['type']}: {done} of {len(messages)} drained, {failed} failed: not a valid measurement")
+    runtime.close()
+    return after_user - user, after_system - system
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5_000)
+    parser.add_argument("--source", choices=("maildir", "imap", "both"), default="both")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each source's last round here")
+    args = parser.parse_args()
+    from fixtures import dovecot as fx
+    from fixtures.worker_setup import fill_maildir
+
+    corpus = drain_bench.corpus_files()
+    messages = drain_bench.messages_for(corpus, args.messages)
+    kinds = ["maildir", "imap"] if args.source == "both" else [args.source]
+    dovecot = drain_bench.Dovecot() if "imap" in kinds else None
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    print(f"{args.messages:,} messages (drain_bench.py's mix), one worker, SQLite; worker CPU ms per message "
+          "besides classifying\n")
+    print("| source | round | user | system | total |")
+    print("|---|---:|---:|---:|---:|")
+    try:
+        for kind in kinds:
+            for number in range(1, args.rounds + 1):
+                work = Path(tempfile.mkdtemp(prefix="rm-overhead-"))
+                try:
+                    if kind == "maildir":
+                        fill_maildir(work / "inbox", corpus, args.messages)
+                        source = {"name": "returns", "type": "maildir", "path": str(work / "inbox")}
+                    else:
+                        user = dovecot.new_user()  # type: ignore[union-attr]
+                        dovecot.append(user, messages)  # type: ignore[union-attr]
+                        source = {"name": "imap", "type": "imap", "host": "127.0.0.1", "port": dovecot.port,  # type: ignore[union-attr]
+                                  "user": user, "password": fx.PASSWORD, "tls": "none", "idle": False}
+                    last = number == args.rounds and args.profile is not None
+                    cpu_user, cpu_system = drain_without_classifying(
+                        work, source, messages, args.profile / f"{kind}.prof" if last else None)
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                per = 1000 / args.messages
+                print(f"| {kind} | {number}{' (profiled)' if last else ''} | {cpu_user * per:.3f} | "
+                      f"{cpu_system * per:.3f} | {(cpu_user + cpu_system) * per:.3f} |", flush=True)
+    finally:
+        if dovecot is not None:
+            dovecot.stop()
+
+
+if __name__ == "__main__":
+    main()
