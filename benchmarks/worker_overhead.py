@@ -43,17 +43,24 @@ def _line_ends(raw: bytes) -> bytes:
     return raw.replace(b"\r\n", b"\n")
 
 
-def drain_without_classifying(work: Path, source: dict, messages: list[bytes], profile: Path | None) -> tuple[float, float]:
-    """(user, system) CPU seconds of one drain of ``source`` whose classifier only looks verdicts up."""
+def drain_without_classifying(
+    work: Path, db_url: str, source: dict, messages: list[bytes], profile: Path | None
+) -> tuple[float, float, float]:
+    """(classify-only, user, system) CPU seconds: the messages classified (timed), then one drain of
+    ``source`` whose classifier only looks those verdicts up."""
     from responsemaster.config import load_settings
     from responsemaster.ingest.factory import build_sources
     from responsemaster.worker_runtime import Runtime
 
-    config = drain_bench.write_config(work / "rm.toml", f"sqlite:///{work / 'var' / 'responsemaster.db'}", True, source)
+    config = drain_bench.write_config(work / "rm.toml", db_url or f"sqlite:///{work / 'var' / 'responsemaster.db'}",
+                                      True, source)
     settings = load_settings(config)
     runtime = Runtime.build(settings)
     classifier = runtime.classifier
+    drain_bench._warm(classifier, drain_bench.corpus_files())
+    start = sum(_cpu())
     verdicts = {_line_ends(raw): classifier.classify(raw) for raw in messages}  # type: ignore[attr-defined]
+    classify_cpu = sum(_cpu()) - start
     classifier.classify = lambda raw: verdicts[_line_ends(raw)]  # type: ignore[attr-defined]
     sources = build_sources(settings)
     profiler = cProfile.Profile() if profile is not None else None
@@ -70,7 +77,7 @@ def drain_without_classifying(work: Path, source: dict, messages: list[bytes], p
     if done != len(messages) or failed:
         sys.exit(f"{source['type']}: {done} of {len(messages)} drained, {failed} failed: not a valid measurement")
     runtime.close()
-    return after_user - user, after_system - system
+    return classify_cpu, after_user - user, after_system - system
 
 
 def main() -> None:
@@ -79,6 +86,7 @@ def main() -> None:
     parser.add_argument("--source", choices=("maildir", "imap", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", type=Path, help="write a cProfile of each source's last round here")
+    parser.add_argument("--postgres", action="store_true", help="record into a throwaway PostgreSQL instead of SQLite")
     args = parser.parse_args()
     from fixtures import dovecot as fx
     from fixtures.worker_setup import fill_maildir
@@ -87,12 +95,19 @@ def main() -> None:
     messages = drain_bench.messages_for(corpus, args.messages)
     kinds = ["maildir", "imap"] if args.source == "both" else [args.source]
     dovecot = drain_bench.Dovecot() if "imap" in kinds else None
+    cluster = None
+    if args.postgres:
+        cluster, why = drain_bench.start_postgres()
+        if cluster is None:
+            sys.exit(f"PostgreSQL: {why}")
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
-    print(f"{args.messages:,} messages (drain_bench.py's mix), one worker, SQLite; worker CPU ms per message "
-          "besides classifying\n")
-    print("| source | round | user | system | total |")
-    print("|---|---:|---:|---:|---:|")
+    database = "PostgreSQL (its server's CPU not counted)" if args.postgres else "SQLite"
+    print(f"{args.messages:,} messages (drain_bench.py's mix), one worker, {database}; CPU ms per message: "
+          "classify-only (in the same process, just before), the worker besides classifying, and the "
+          "CPU ratio they make (classify-only over the two together)\n")
+    print("| source | round | classify-only | worker user | worker system | worker total | CPU ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     try:
         for kind in kinds:
             for number in range(1, args.rounds + 1):
@@ -107,16 +122,20 @@ def main() -> None:
                         source = {"name": "imap", "type": "imap", "host": "127.0.0.1", "port": dovecot.port,  # type: ignore[union-attr]
                                   "user": user, "password": fx.PASSWORD, "tls": "none", "idle": False}
                     last = number == args.rounds and args.profile is not None
-                    cpu_user, cpu_system = drain_without_classifying(
-                        work, source, messages, args.profile / f"{kind}.prof" if last else None)
+                    db_url = cluster.create_database() if cluster is not None else ""
+                    classify, cpu_user, cpu_system = drain_without_classifying(
+                        work, db_url, source, messages, args.profile / f"{kind}.prof" if last else None)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 per = 1000 / args.messages
-                print(f"| {kind} | {number}{' (profiled)' if last else ''} | {cpu_user * per:.3f} | "
-                      f"{cpu_system * per:.3f} | {(cpu_user + cpu_system) * per:.3f} |", flush=True)
+                worker = cpu_user + cpu_system
+                print(f"| {kind} | {number}{' (profiled)' if last else ''} | {classify * per:.3f} | {cpu_user * per:.3f} | "
+                      f"{cpu_system * per:.3f} | {worker * per:.3f} | {classify / (classify + worker):.2f} |", flush=True)
     finally:
         if dovecot is not None:
             dovecot.stop()
+        if cluster is not None:
+            cluster.stop()
 
 
 if __name__ == "__main__":

@@ -65,6 +65,73 @@ def test_bulk_inserts_of_many_sizes_use_a_bounded_set_of_sql_texts(store: Store,
     assert stored == expected and len(stored) == sum(range(1, 151))
 
 
+def test_bulk_inserts_keep_every_value_as_it_was_given(store: Store) -> None:  # noqa: F811
+    """Text with quotes, braces, backslashes and accents, NULLs (a column of only NULLs too), numbers,
+    booleans and UTC timestamps come back as they went in, with and without RETURNING."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Boolean, Float, Text
+
+    from responsemaster.store.base import UTCDateTime
+
+    table = Table("bulk_values", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(40)),
+                  Column("note", Text), Column("score", Float), Column("flag", Boolean), Column("big", Integer),
+                  Column("at", UTCDateTime))
+    table.create(store.engine)
+    at = datetime(2026, 12, 4, 15, 30, 1, 123456, tzinfo=UTC)
+    rows = [
+        {"name": 'q\'"{a,b}\\ NULL', "note": None, "score": 0.25, "flag": True, "big": 2**31 - 1, "at": at},
+        {"name": "Grüße, 東京", "note": None, "score": None, "flag": False, "big": -7, "at": None},
+        {"name": None, "note": None, "score": -1e300, "flag": None, "big": None, "at": at},
+    ]
+    with store.transaction() as session:
+        returned = insert_rows(session.connection(), table, rows, ("id", "big"))
+        insert_rows(session.connection(), table, rows)
+    assert sorted(big for _, big in returned if big is not None) == [-7, 2**31 - 1]
+    with store.reader() as session:
+        stored = session.execute(select(table).order_by(table.c.id)).mappings().all()
+    assert [{k: v for k, v in row.items() if k != "id"} for row in stored] == rows + rows
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_value_too_long_for_its_column_is_refused_on_postgresql(db_url: str, store: Store) -> None:  # noqa: F811
+    """The PostgreSQL form casts each column's array to its type: without the length, so a value over
+    VARCHAR(n) is an error, as in a VALUES row, never cut short (SQLite keeps no lengths)."""
+    from sqlalchemy.exc import DataError
+
+    table = Table("bulk_long", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(5)))
+    table.create(store.engine)
+    for returning in ((), ("id",)):
+        with pytest.raises(DataError, match="too long"), store.transaction() as session:
+            insert_rows(session.connection(), table, [{"name": "abcde"}, {"name": "abcdef"}], returning)
+    with store.reader() as session:
+        assert session.execute(select(table.c.name)).all() == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_bulk_inserts_are_one_short_statement_per_call(db_url: str, store: Store) -> None:  # noqa: F811
+    """One array parameter per column: a text psycopg rewrites once and remembers (it remembers only
+    statements under 4 KB with at most 50 parameters; a multi-row VALUES was parsed on every call)."""
+    table = Table("bulk_short", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(40)))
+    table.create(store.engine)
+    calls: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement: str, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT"):
+            calls.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    with store.transaction() as session:
+        for size in (1, 37, 500):
+            insert_rows(session.connection(), table, [{"name": f"n{size}-{i}"} for i in range(size)], ("id",))
+            insert_rows(session.connection(), table, [{"name": f"m{size}-{i}"} for i in range(size)])
+    event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(calls) == 6  # one statement per call, whatever the number of rows
+    assert all(len(text) < 4096 and len(parameters) == 1 for text, parameters in calls)  # type: ignore[arg-type]
+    with store.reader() as session:
+        assert len(session.execute(select(table.c.id)).all()) == 2 * (1 + 37 + 500)
+
+
 def test_in_list_pads_to_a_power_of_two_with_the_last_value() -> None:
     assert in_list([]) == [] and in_list(["a"]) == ["a"] and in_list(["a", "b"]) == ["a", "b"]
     assert in_list(["a", "b", "c"]) == ["a", "b", "c", "c"]
