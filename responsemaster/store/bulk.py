@@ -111,7 +111,9 @@ def _insert_unnest(
     dialect = conn.dialect
     quote = dialect.identifier_preparer.quote
     arrays = tuple(list(column) for column in zip(*values))
-    casts = ", ".join(f"%s::{_LENGTH.sub('', table.c[c].type.compile(dialect=dialect))}[]" for c in columns)
+    # %b: the arrays go in PostgreSQL's binary format; psycopg's text form quoted each element with
+    # a regular expression in Python (five times the CPU for a batch's rows).
+    casts = ", ".join(f"%b::{_LENGTH.sub('', table.c[c].type.compile(dialect=dialect))}[]" for c in columns)
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) SELECT * FROM unnest({casts})"
     if not returning:
         conn.exec_driver_sql(sql, arrays)
