@@ -117,8 +117,8 @@ class Normaliser:
         # per 100,000 messages. The first KEEP_WORDS strings are kept for good (the common words
         # of the first messages: no lexeme made again, no split redone for them); after that each
         # text is read in a memory zone, where the words it adds are transient, freed when it ends.
-        strings = tokenizer.vocab.strings  # type: ignore[attr-defined]
         if self._kept < KEEP_WORDS:
+            strings = tokenizer.vocab.strings  # type: ignore[attr-defined]
             before = len(strings)
             out = self._read(tokenizer, text, lang, memo)
             self._kept += len(strings) - before
@@ -165,7 +165,7 @@ class Normaliser:
         return self.lemmas.get(lang, {}).get(word, word)
 
     def _tokenizer(self, lang: str) -> object:
-        """The language's blank tokenizer, built once: it learns no words (see :meth:`tokens_at`)."""
+        """The language's blank tokenizer, built once: what its vocabulary keeps is bounded (see :meth:`tokens_at`)."""
         tokenizer = self._tokenizers.get(lang)
         if tokenizer is None:
             import spacy
