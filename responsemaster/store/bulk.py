@@ -22,16 +22,6 @@ texts, and the worker grew by over 100 MB (issue 11's fuzz run). With
 powers of two a table has at most a dozen texts, and a repeated size finds
 its statement already prepared.
 
-PostgreSQL takes another form: ``INSERT ... SELECT * FROM unnest(%s::type[], ...)``,
-one array parameter per column (:func:`_insert_unnest`). psycopg rewrites a
-statement's ``%s`` placeholders into ``$n`` in Python, and remembers the
-result only for statements under 4 KB with at most 50 parameters: a
-multi-row ``VALUES`` of a few hundred rows was parsed again on every call,
-and with the per-row ``executemany`` of the tables without ``RETURNING`` it
-was about a third of the worker's own CPU on PostgreSQL (issue 13). With one
-parameter per column the text is short, fixed per table and column list,
-and read once.
-
 The same holds for an ``IN (...)`` list, which SQLAlchemy writes out with
 one placeholder per value: a statement per list length, about 135 KB of
 SQLite heap each for two lists of a few hundred values. :func:`in_list`
@@ -39,6 +29,16 @@ pads a list to a power of two (repeating its last value, which changes no
 result) so the worker's look-ups per batch have a dozen texts, not one per
 batch size (they kept the statement cache filling: SQLite's heap crept
 from 6 to 10 MB over 24,000 fuzz messages).
+
+PostgreSQL takes another form: ``INSERT ... SELECT * FROM unnest(%b::type[], ...)``,
+one array parameter per column, in the binary format (:func:`_insert_unnest`). psycopg rewrites a
+statement's ``%s`` placeholders into ``$n`` in Python, and remembers the
+result only for statements under 4 KB with at most 50 parameters: a
+multi-row ``VALUES`` of a few hundred rows was parsed again on every call,
+and with the per-row ``executemany`` of the tables without ``RETURNING`` it
+was about a third of the worker's own CPU on PostgreSQL (issue 13). With one
+parameter per column the text is short, fixed per table and column list,
+and read once.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _T = TypeVar("_T")
 
 #: A type's length or precision, ``(64)`` in ``VARCHAR(64)``: left out of the array casts.
 _LENGTH = re.compile(r"\(\d+(?:,\s*\d+)?\)")
-#: Bound parameters per statement, under SQLite's limit (32,766) and PostgreSQL's (65,535).
+#: Bound parameters per multi-row statement (SQLite's form), under SQLite's limit (32,766).
 MAX_PARAMETERS = 30_000
 
 
@@ -66,10 +66,11 @@ def insert_rows(
 ) -> list[tuple]:
     """Insert ``rows`` (dicts with the same keys) into ``table``; the ``returning`` columns of each new row.
 
-    Without ``returning``: one executemany. With it: multi-row ``VALUES``
+    PostgreSQL: one ``unnest`` statement (:func:`_insert_unnest`). SQLite:
+    without ``returning`` one executemany; with it, multi-row ``VALUES``
     statements ``... RETURNING`` (one for up to :data:`MAX_PARAMETERS`
-    values), whose result rows come back in no promised order: match them
-    by a unique column you ask for.
+    values). The result rows come back in no promised order: match them by
+    a unique column you ask for.
     """
     if not rows:
         return []
