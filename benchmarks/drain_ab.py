@@ -8,19 +8,18 @@ from one quarter of an hour to the next, more than most changes to the worker.
 drain_bench.py runs its contenders minutes apart; here each round runs both
 trees back to back (classify-only, then Maildir -> SQLite with one worker, the
 same 5,000 messages drain_bench.py builds), so a difference between the trees
-is measured under the same conditions. Each measurement is its own process
-with ``PYTHONPATH`` set to the tree, so it imports that tree's
-``responsemaster``; the benchmark helpers (message mix, config, warm-up) come
-from this checkout. Prints CPU milliseconds per message and the CPU ratio
-(classify-only over drain) per round, as a markdown table.
+is measured under the same conditions. Each measurement is one of
+drain_bench.py's own child processes (the same warm-up and timing as its
+table), started with ``PYTHONPATH`` set to the tree, so it imports that
+tree's ``responsemaster``; the benchmark helpers come from this checkout.
+Prints CPU milliseconds per message and the CPU ratio (classify-only over
+drain) per round, as a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -32,57 +31,31 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # fixtures.worker_setup.fill_maildir
 
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+import drain_bench  # noqa: E402
 
 
-def child(kind: str, messages: int) -> None:
-    """One measurement in this process (the tree on PYTHONPATH); a JSON line on stdout."""
-    import drain_bench
-    from fixtures.worker_setup import fill_maildir
-
-    import responsemaster
-    from responsemaster.config import load_settings
-    from responsemaster.ingest.factory import build_sources
-    from responsemaster.worker_runtime import Runtime
-
-    work = Path(tempfile.mkdtemp(prefix="rm-ab-"))
-    try:
-        corpus = drain_bench.corpus_files()
-        inbox = work / "inbox"
-        fill_maildir(inbox, corpus, messages)
-        config = drain_bench.write_config(work / "rm.toml", f"sqlite:///{work / 'var' / 'responsemaster.db'}", True,
-                                          {"name": "returns", "type": "maildir", "path": str(inbox)})
-        settings = load_settings(config)
-        runtime = Runtime.build(settings)
-        drain_bench._warm(runtime.classifier, corpus)
-        if kind == "classify":
-            raws = [path.read_bytes() for path in sorted((inbox / "new").iterdir())]
-            start = _cpu()
-            for raw in raws:
-                runtime.classifier.classify(raw)
-        else:
-            sources = build_sources(settings)
-            start = _cpu()
-            runtime.drain_all_once(sources, settle_seconds=0)
-        print(json.dumps({"cpu": _cpu() - start, "code": str(Path(responsemaster.__file__).parent.parent)}))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def imported_from(tree: Path) -> Path:
+    """Where a Python with ``tree`` on PYTHONPATH imports ``responsemaster`` from (``-P``: not the current folder)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    code = "import pathlib, responsemaster; print(pathlib.Path(responsemaster.__file__).parent.parent)"
+    return Path(subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, env=env,
+                               check=True).stdout.strip())
 
 
 def measure(tree: Path, kind: str, messages: int) -> float:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--messages", str(messages), "x", "y"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        sys.exit(f"{kind} in {tree} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    result = json.loads(lines[-1])
-    if Path(result["code"]).resolve() != tree.resolve():
-        sys.exit(f"{tree}: the child imported responsemaster from {result['code']}, not from the tree")
-    return float(result["cpu"])
+    """CPU seconds of drain_bench.py's ``kind`` child ("classify" or "drain") with ``tree``'s code, on a fresh Maildir."""
+    from fixtures.worker_setup import fill_maildir
+
+    work = Path(tempfile.mkdtemp(prefix="rm-ab-"))
+    os.environ["PYTHONPATH"] = str(tree)  # drain_bench.run_child passes the environment on
+    try:
+        inbox = work / "inbox"
+        fill_maildir(inbox, drain_bench.corpus_files(), messages)
+        config = drain_bench.write_config(work / "rm.toml", f"sqlite:///{work / 'var' / 'responsemaster.db'}", True,
+                                          {"name": "returns", "type": "maildir", "path": str(inbox)})
+        return float(drain_bench.run_child(kind, config, maildir=inbox)["cpu"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _row(label: str, code: str, classify: float, drain: float) -> None:
@@ -96,11 +69,10 @@ def main() -> None:
     parser.add_argument("after", type=Path)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--messages", type=int, default=5_000)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.messages)
-        return
+    for tree in (args.before, args.after):
+        if imported_from(tree).resolve() != tree.resolve():
+            sys.exit(f"{tree}: Python imports responsemaster from {imported_from(tree)}, not from the tree")
     print(f"{args.messages:,} messages (drain_bench.py's mix), CPU ms per message; load average {os.getloadavg()[0]:.1f}")
     print("\n| round | code | classify-only | drain (Maildir -> SQLite, 1 worker) | worker besides classifying | CPU ratio |")
     print("|---:|---|---:|---:|---:|---:|")
