@@ -10,6 +10,8 @@ same models, same code, by URL.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +66,7 @@ def _sqlite_engine(url: str, database: str | None, synchronous: str, echo: bool)
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -75,6 +77,26 @@ def _sqlite_engine(url: str, database: str | None, synchronous: str, echo: bool)
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``, tried again while another connection holds the file.
+
+    WAL is a property of the file, set by the first connection; the others
+    find it set. But while a new file is being switched, SQLite answers a
+    second connection's switch "database is locked" at once, without the busy
+    timeout (8 connections opening a new file together: 1 start in 10 failed
+    so; ``run``'s processes and the API start together on a first run).
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def is_sqlite(engine: Engine) -> bool:
