@@ -181,24 +181,15 @@ def test_rows_written_in_bulk_read_back_as_the_orm_writes_them(store: Store, mon
 def test_connections_opening_a_new_sqlite_file_together_all_get_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The first connection switches a new file to WAL; meanwhile SQLite refused the others' switch at once
     ("database is locked", no busy timeout): 1 start in 10 of 8 connections failed so."""
-    import threading
+    from fixtures.store_backends import errors_when_started_together
 
     from responsemaster.store import make_engine
 
+    def connect(url: str) -> None:
+        with make_engine(url).connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
     for attempt in range(150):
         url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
-        errors: list[BaseException] = []
-
-        def connect() -> None:
-            try:
-                with make_engine(url).connect() as conn:
-                    assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=connect) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        errors = errors_when_started_together(lambda: connect(url), 8)  # noqa: B023 - joined before the next url
         assert errors == [], f"new file {attempt}: {errors[0]!r}"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from fixtures.store_backends import db_url  # noqa: F401 - fixture
+from fixtures.store_backends import db_url, errors_when_started_together  # noqa: F401 - fixture
 from sqlalchemy import inspect, text
 
 from responsemaster.store import make_engine, upgrade_to_head
@@ -25,20 +23,7 @@ def test_migrated_schema_equals_the_models(db_url: str) -> None:  # noqa: F811
 
 
 def test_upgrade_is_idempotent_and_safe_when_started_at_once(db_url: str) -> None:  # noqa: F811
-    errors: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            upgrade_to_head(make_engine(db_url))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert errors_when_started_together(lambda: upgrade_to_head(make_engine(db_url)), 4) == []
     upgrade_to_head(make_engine(db_url))
     assert current_revision(make_engine(db_url)) == head_revision()
 
