@@ -21,6 +21,7 @@ from responsemaster.categories import CATEGORIES
 from responsemaster.classify.fields import message_fields
 from responsemaster.classify.model.dataset import data_hash, load_examples
 from responsemaster.classify.model.estimator import TrainedModel, rows_for
+from responsemaster.classify.model import fastpath
 from responsemaster.classify.model.fastpath import SCORER_FILE, WEIGHTS_FILE, FastScorer
 from responsemaster.classify.model.store import CURRENT, MODEL_FILE, TRUSTED, load_current_model, load_model
 from responsemaster.classify.model.training import train_model
@@ -199,10 +200,36 @@ def test_fast_analyzers_give_scikit_learns_tokens(held_out: tuple[TrainedModel, 
     scorer = FastScorer.from_pipeline(model.fitted())
     vectorizers = [v for name, v, _ in model.fitted().named_steps["columns"].transformers_ if name != "remainder"]
     assert len(vectorizers) == len(scorer.columns)
-    for vectorizer, column, analyze in zip(vectorizers, scorer.columns, [plan[1] for plan in scorer._plan]):
+    for vectorizer, column in zip(vectorizers, scorer.columns):
+        analyze = fastpath.ANALYZERS[column.analyzer](column.ngram_range, column.lowercase)
         reference = vectorizer.build_analyzer()
         for row in rows:
             assert analyze(row[column.index]) == reference(row[column.index])
+
+
+def test_char_ngrams_remembered_per_word_are_the_texts_terms(held_out: tuple[TrainedModel, Path], small_data: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A char_wb column's known terms, built word by word from remembered words, equal the whole text's.
+
+    Same terms, same order of first occurrence, same counts: the margins'
+    sums come out bit for bit. The memory is bounded (MEMO_WORDS, shrunk
+    here so that it fills and starts again many times).
+    """
+    monkeypatch.setattr(fastpath, "MEMO_WORDS", 50)
+    model = held_out[0]
+    rows = rows_for([e.read() for e in load_examples(small_data)], model.normaliser)
+    scorer = FastScorer.from_pipeline(model.fitted())
+    columns = [c for c in scorer.columns if c.analyzer == "char_wb"]
+    assert columns
+    for column in columns:
+        table = {term: (j, column.idf[j - column.offset] if column.idf else 1.0) for term, j in column.vocabulary.items()}
+        analyze = fastpath.char_wb_analyzer(column.ngram_range, column.lowercase)
+        whole_text = fastpath._term_hits(analyze, table.get)
+        by_word = fastpath._char_wb_hits(column.ngram_range, column.lowercase, table.get)
+        texts = [row[column.index] for row in rows] * 2  # the second pass reads remembered words
+        assert sum(len(whole_text(t)) for t in texts) > 100
+        for text in texts:
+            assert by_word(text) == whole_text(text)
 
 
 def test_train_from_the_cli_is_in_the_operation_log(trained: Path, workdir: Path) -> None:

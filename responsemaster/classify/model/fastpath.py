@@ -100,12 +100,12 @@ def char_wb_analyzer(ngram_range: tuple[int, int], lowercase: bool) -> Callable[
     return analyze
 
 
-_ANALYZERS = {"word": word_analyzer, "char_wb": char_wb_analyzer}
+ANALYZERS = {"word": word_analyzer, "char_wb": char_wb_analyzer}
 
 
 def _implemented(vectorizer: Any) -> bool:
     """Whether the analyzers above reproduce this fitted vectoriser's tokens."""
-    if vectorizer.analyzer not in _ANALYZERS:
+    if vectorizer.analyzer not in ANALYZERS:
         return False
     if vectorizer.analyzer == "word" and vectorizer.token_pattern != r"\S+":
         return False
@@ -199,8 +199,8 @@ class FastScorer:
         indices: list[int] = []
         values: list[float] = []
         log, sublinear_tf = math.log, _SUBLINEAR
-        for index, analyze, lookup, has_idf, binary, sublinear, l2 in self._plan:
-            found = [(hit, n) for term, n in Counter(analyze(row[index])).items() if (hit := lookup(term)) is not None]
+        for index, hits, has_idf, binary, sublinear, l2 in self._plan:
+            found = hits(row[index])
             if not found:
                 continue
             if binary:
@@ -224,13 +224,56 @@ class FastScorer:
 
 #: ``1 + log(n)`` (sublinear term frequency) for the counts a short text has.
 _SUBLINEAR = [0.0] + [1.0 + math.log(n) for n in range(1, 256)]
-#: A column ready to score: (row index, analyzer, term -> (feature index, idf), has idf, binary, sublinear, l2).
-_Planned = tuple[int, Callable[[str], list[str]], Callable[[str], "tuple[int, float] | None"], bool, bool, bool, bool]
+#: A term the vocabulary knows: (feature index, idf); and the terms of one text with their counts.
+_Hit = tuple[int, float]
+_Hits = Callable[[str], "list[tuple[_Hit, int]]"]
+#: A column ready to score: (row index, its text's known terms and counts, has idf, binary, sublinear, l2).
+_Planned = tuple[int, _Hits, bool, bool, bool, bool]
+#: Words whose known character n-grams a ``char_wb`` column remembers (then it starts again).
+MEMO_WORDS = 50_000
 
 
 def _plan(column: ColumnSpec) -> _Planned:
     """What :meth:`FastScorer.margins` needs of a column, with the idf beside each term's index."""
     idf = column.idf
     table = {term: (j, idf[j - column.offset] if idf is not None else 1.0) for term, j in column.vocabulary.items()}
-    analyze = _ANALYZERS[column.analyzer](tuple(column.ngram_range), column.lowercase)
-    return column.index, analyze, table.get, idf is not None, column.binary, column.sublinear, column.l2
+    if column.analyzer == "char_wb":
+        hits = _char_wb_hits(tuple(column.ngram_range), column.lowercase, table.get)
+    else:
+        hits = _term_hits(ANALYZERS[column.analyzer](tuple(column.ngram_range), column.lowercase), table.get)
+    return column.index, hits, idf is not None, column.binary, column.sublinear, column.l2
+
+
+def _term_hits(analyze: Callable[[str], list[str]], lookup: Callable[[str], "_Hit | None"]) -> _Hits:
+    """The known terms of a text, in the order of their first occurrence, with their counts."""
+
+    def hits(text: str) -> list[tuple[_Hit, int]]:
+        return [(hit, n) for term, n in Counter(analyze(text)).items() if (hit := lookup(term)) is not None]
+
+    return hits
+
+
+def _char_wb_hits(ngram_range: tuple[int, int], lowercase: bool, lookup: Callable[[str], "_Hit | None"]) -> _Hits:
+    """:func:`_term_hits` for ``char_wb``, remembering each word's known n-grams.
+
+    Why: ``char_wb`` n-grams never cross a word, so a text's terms are its
+    words' terms, in order; words repeat from message to message ("user",
+    "unknown", "mailbox") and building and looking up every n-gram of each
+    was half of a recipient's scoring. Same terms, same order of first
+    occurrence, same counts as :func:`_term_hits`: the margins do not change.
+    """
+    grams = char_wb_analyzer(ngram_range, lowercase=False)
+    memo: dict[str, tuple[_Hit, ...]] = {}
+
+    def hits(text: str) -> list[tuple[_Hit, int]]:
+        known = []
+        for word in _WHITE_SPACES.sub(" ", text.lower() if lowercase else text).split():
+            word_hits = memo.get(word)
+            if word_hits is None:
+                if len(memo) >= MEMO_WORDS:
+                    memo.clear()
+                word_hits = memo[word] = tuple(hit for gram in grams(word) if (hit := lookup(gram)) is not None)
+            known += word_hits
+        return list(Counter(known).items())
+
+    return hits
