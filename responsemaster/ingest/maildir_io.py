@@ -105,7 +105,7 @@ def sweep_tmp(root: Path, older_than: float = STALE_TMP_SECONDS) -> int:
     return removed
 
 
-def move_into(src: Path, dest_root: Path, filename: str, sync: bool = False) -> Path:
+def move_into(src: Path | str, dest_root: Path | str, filename: str, sync: bool = False) -> str:
     """Move ``src`` into ``dest_root/cur/filename``, never altering its bytes.
 
     A rename on one file system (atomic). Across file systems (``EXDEV``) the
@@ -113,22 +113,22 @@ def move_into(src: Path, dest_root: Path, filename: str, sync: bool = False) -> 
     the source is unlinked, so the message exists in at least one place at any
     instant.
     """
-    dest = dest_root / "cur" / filename
+    dest = f"{dest_root}/cur/{filename}"  # a string: a worker moves one file per message
     try:
         os.rename(src, dest)
     except OSError as exc:
         if exc.errno != 18:  # EXDEV
             raise
-        tmp = dest_root / "tmp" / filename
+        tmp = f"{dest_root}/tmp/{filename}"
         shutil.copyfile(src, tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.rename(tmp, dest)
-        fsync_dir(dest.parent)
+        fsync_dir(Path(dest_root) / "cur")
         os.unlink(src)
         return dest
     if sync:
-        fsync_dir(dest.parent)
+        fsync_dir(Path(dest_root) / "cur")
     return dest
 
 

@@ -83,11 +83,13 @@ class MaildirSource:
         )
         self.claims_dir = self.root / CLAIMS_DIR
         self.claims_dir.mkdir(exist_ok=True)
+        #: The per-message paths are built as strings (pathlib cost more than the renames' own work).
+        self._root, self._claims_path = str(self.root), str(self.claims_dir)
         self.lease_seconds = lease_seconds
         self.worker_id = re.sub(r"[^A-Za-z0-9._-]", "-", worker_id or default_worker_id())
         self.window = window
         #: key -> (claim path, original file name) for messages this worker holds.
-        self._held: dict[str, tuple[Path, str]] = {}
+        self._held: dict[str, tuple[str, str]] = {}
 
     # -- the Source protocol -------------------------------------------------
 
@@ -117,9 +119,11 @@ class MaildirSource:
             log.warning("%s: quarantine of %s: message not found", self.name, key)
             return
         path, original = found
+        with open(path, "rb") as handle:
+            data = handle.read()
         write_quarantine_reason(
             self.quarantine_dir, key, source=self.name, key=key, reason=reason,
-            data=path.read_bytes(), file=f"cur/{_with_info(original)}",
+            data=data, file=f"cur/{_with_info(original)}",
         )
         self._dispose(key, self.quarantine_dir, what="quarantine")
 
@@ -161,7 +165,7 @@ class MaildirSource:
         """Push the lease of every held claim forward (for a batch that runs long)."""
         expiry = int(time.time() + self.lease_seconds)
         for key, (path, original) in list(self._held.items()):
-            target = self.claims_dir / f"{expiry}~{self.worker_id}~{original}"
+            target = f"{self._claims_path}/{expiry}~{self.worker_id}~{original}"
             try:
                 os.rename(path, target)
             except FileNotFoundError:
@@ -216,19 +220,20 @@ class MaildirSource:
 
     def _claim_and_read(self, sub: str, filename: str) -> RawMessage | None:
         expiry = int(time.time() + self.lease_seconds)
-        claim = self.claims_dir / f"{expiry}~{self.worker_id}~{filename}"
+        claim = f"{self._claims_path}/{expiry}~{self.worker_id}~{filename}"
         try:
-            os.rename(self.root / sub / filename, claim)
+            os.rename(f"{self._root}/{sub}/{filename}", claim)
         except FileNotFoundError:
             return None  # another worker won it
         key = key_of(filename)
         self._held[key] = (claim, filename)
         try:
-            raw = claim.read_bytes()
+            with open(claim, "rb") as handle:
+                raw = handle.read()
         except OSError as exc:
             self.quarantine(key, f"unreadable: {exc}")
             return None
-        return RawMessage(self.name, key, raw, file=str(claim))
+        return RawMessage(self.name, key, raw, file=claim)
 
     def _claims(self) -> Iterator[tuple[str, float, str, str]]:
         """(entry name, lease expiry, worker id, original name) of every claim."""
@@ -242,22 +247,31 @@ class MaildirSource:
     def _inbox_path(self, original: str) -> Path:
         return self.root / ("cur" if INFO_SEP in original else "new") / original
 
-    def _find(self, key: str) -> tuple[Path, str] | None:
+    def _find(self, key: str) -> tuple[str, str] | None:
         """Where the message is now: held by us, claimed by another, or in the inbox."""
         held = self._held.get(key)
-        if held is not None and held[0].exists():
+        if held is not None and os.path.exists(held[0]):
             return held
         for entry_name, _expiry, _worker, original in self._claims():
             if key_of(original) == key:
-                return self.claims_dir / entry_name, original
+                return f"{self._claims_path}/{entry_name}", original
         for sub in ("new", "cur"):  # slow path: only after a lost claim
             with os.scandir(self.root / sub) as entries:
                 for entry in entries:
                     if key_of(entry.name) == key:
-                        return Path(entry.path), entry.name
+                        return entry.path, entry.name
         return None
 
     def _dispose(self, key: str, dest: Path, what: str) -> None:
+        held = self._held.get(key)
+        if held is not None:  # the common case: our claim is where we put it (no stat first)
+            try:
+                move_into(held[0], dest, _with_info(held[1]))
+            except FileNotFoundError:
+                pass  # its lease was reclaimed meanwhile: look for it
+            else:
+                self._held.pop(key, None)
+                return
         for _attempt in range(3):
             found = self._find(key)
             if found is None:

@@ -30,13 +30,16 @@ SYNC_THREADS = 8
 class RawFiles:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        #: The paths below are strings: a worker keeps a file per message, and pathlib's
+        #: joining and parsing cost more than the work around them.
+        self._root = str(self.root)
         self._lock = threading.Lock()
         #: Files named since the last :meth:`sync` (kept now or found already there).
-        self._unsynced: list[Path] = []
+        self._unsynced: list[str] = []
         #: Links made since the last :meth:`sync` (only their directory entries need it).
-        self._linked: list[Path] = []
+        self._linked: list[str] = []
         #: Folders known to exist (made or seen by this process; made again if one is removed).
-        self._folders: set[Path] = set()
+        self._folders: set[str] = set()
 
     def relpath(self, sha256: str) -> str:
         """Path relative to the var dir, as stored in ``raw_messages.path``."""
@@ -59,24 +62,25 @@ class RawFiles:
         killed before its sync may have left it only in the page cache.
         """
         sha256 = sha256 or hashlib.sha256(raw).hexdigest()
-        final = self.path(sha256)
+        folder = f"{self._root}/{sha256[:2]}"
         try:
-            self._keep(raw, final, link_from)
+            self._keep(raw, folder, f"{sha256}.eml", link_from)
         except FileNotFoundError:  # its folder was removed under us (a clean-up of old files): make it again
-            self._folders.discard(final.parent)
-            self._keep(raw, final, link_from)
+            self._folders.discard(folder)
+            self._keep(raw, folder, f"{sha256}.eml", link_from)
         return self.relpath(sha256)
 
-    def _keep(self, raw: bytes, final: Path, link_from: str | None) -> None:
-        if final.parent not in self._folders:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(final.parent)
+    def _keep(self, raw: bytes, folder: str, name: str, link_from: str | None) -> None:
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        final = f"{folder}/{name}"
         if link_from is not None and _link(link_from, final):
             with self._lock:
                 self._linked.append(final)
             return
-        if not final.exists():
-            tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        if not os.path.exists(final):
+            tmp = f"{folder}/.{name}.{os.getpid()}.{threading.get_ident()}.tmp"
             with open(tmp, "wb") as handle:
                 handle.write(raw)
             os.replace(tmp, final)
@@ -108,13 +112,13 @@ class RawFiles:
             linked, self._linked = self._linked, []
         if not files and not linked:
             return
-        folders = {path.parent for path in files + linked} | {self.root}
+        folders = {os.path.dirname(path) for path in files + linked} | {self._root}
         with ThreadPoolExecutor(max(1, min(SYNC_THREADS, len(files) + len(folders)))) as pool:
             list(pool.map(_fsync, files))
             list(pool.map(_fsync, folders))
 
 
-def _link(source: str, target: Path) -> bool:
+def _link(source: str, target: str) -> bool:
     """Hard-link ``source`` as ``target``; False when it cannot be (gone, another file system...)."""
     try:
         os.link(source, target)
@@ -123,7 +127,7 @@ def _link(source: str, target: Path) -> bool:
     return True
 
 
-def _fsync(path: Path) -> None:
+def _fsync(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
