@@ -142,7 +142,7 @@ def test_in_list_pads_to_a_power_of_two_with_the_last_value() -> None:
 
 
 def test_the_worker_look_ups_of_many_batch_sizes_use_a_bounded_set_of_sql_texts(store: Store) -> None:  # noqa: F811
-    """Batches of 1 to 150: already-recorded, claims, subscribers and counts, at most 9 IN texts each.
+    """Batches of 1 to 150: already-recorded, claims, subscribers and counts, at most 9 IN texts each (one on PostgreSQL).
 
     An ``IN (...)`` list is written out with a placeholder per value, so each
     list length was one more prepared statement kept by the driver (about
@@ -157,7 +157,7 @@ def test_the_worker_look_ups_of_many_batch_sizes_use_a_bounded_set_of_sql_texts(
     texts: set[str] = set()
 
     def seen(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if " IN (" in statement:
+        if " IN (" in statement or " = ANY " in statement:
             texts.add(statement)
 
     event.listen(store.engine, "before_cursor_execute", seen)
@@ -172,3 +172,50 @@ def test_the_worker_look_ups_of_many_batch_sizes_use_a_bounded_set_of_sql_texts(
             counts.count(list(range(1, size + 1)))
     event.remove(store.engine, "before_cursor_execute", seen)
     assert texts and len(texts) <= 4 * 9  # per look-up: 1, 2, 4 ... 256 values
+    if store.engine.dialect.name == "postgresql":
+        assert len(texts) == 3  # one array parameter: one text per look-up (the counts are SQLite's)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_the_worker_look_ups_find_exactly_what_is_there(db_url: str, store: Store) -> None:  # noqa: F811
+    """Already-recorded, claims and subscribers of a 300-message batch: the rows there, no others.
+
+    On PostgreSQL each look-up is one array parameter (``= ANY``), never a
+    placeholder per value: psycopg parses a statement with more than 50
+    parameters again on every call.
+    """
+    from responsemaster.ingest.source import RawMessage
+    from responsemaster.routing.context import _CACHE, preload_subscribers
+    from responsemaster.store.base import utcnow
+    from responsemaster.store.claims import claim
+    from responsemaster.store.messages import RawMessageRow
+    from responsemaster.store.recording import find_recorded_many
+    from responsemaster.store.subscribers import Subscriber
+
+    messages = [RawMessage("probe", f"key-{i}", f"bytes {i}".encode()) for i in range(300)]
+    addresses = [f"person{i}@example.com" for i in range(300)]
+    with store.transaction() as session:
+        for m in messages[::3]:  # every third recorded: by key for the even ones, by bytes for the odd
+            key = m.key if int(m.key[4:]) % 2 == 0 else "another-key-" + m.key
+            session.add(RawMessageRow(uid=key[-40:], source="probe", key=key, sha256=m.sha256, received_at=utcnow()))
+        for address in addresses[::5]:
+            session.add(Subscriber(address=address, address_key=address, domain="example.com"))
+    selects: list[tuple[str, object]] = []
+
+    def seen(_conn, _cursor, statement: str, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT"):
+            selects.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    with store.transaction() as session:
+        assert set(find_recorded_many(session, "probe", messages)) == {m.key for m in messages[::3]}
+        assert set(claim(session, "probe", [m.key for m in messages[:200]], "me", 60)) == {m.key for m in messages[:200]}
+        assert set(claim(session, "probe", [m.key for m in messages], "other", 60)) == {m.key for m in messages[200:]}
+        preload_subscribers(session, addresses)
+        cache = session.info[_CACHE]
+        assert {key for key, sub in cache.items() if sub is not None} == set(addresses[::5])
+        assert len(cache) == len(addresses)
+    event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(selects) == 4
+    if db_url.startswith("postgresql"):
+        assert all(" = ANY " in text and len(parameters) <= 3 for text, parameters in selects)  # type: ignore[arg-type]

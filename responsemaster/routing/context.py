@@ -22,7 +22,7 @@ from responsemaster.routing.config import RoutingConfig
 from responsemaster.routing.pending import ActionRef, PendingWrites, batch_of
 from responsemaster.store.actions import ActionTaken
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
-from responsemaster.store.bulk import in_list
+from responsemaster.store.bulk import member_of
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.recording import Recorded
 from responsemaster.store.subscribers import Subscriber
@@ -211,9 +211,10 @@ def preload_subscribers(session: Session, addresses: list[str]) -> None:
     """
     cache = session.info.setdefault(_CACHE, {})
     keys = sorted({address_key(a) for a in addresses if a} - cache.keys())
+    dialect = session.get_bind().dialect.name
     for start in range(0, len(keys), 500):
         chunk = keys[start:start + 500]
-        stmt = select(Subscriber).where(Subscriber.address_key.in_(in_list(chunk))).order_by(Subscriber.address_key)  # type: ignore[attr-defined]
+        stmt = select(Subscriber).where(member_of(Subscriber.address_key, chunk, dialect)).order_by(Subscriber.address_key)
         found = {sub.address_key: sub for sub in session.execute(stmt.with_for_update()).scalars()}
         for key in chunk:
             cache[key] = found.get(key)

@@ -38,7 +38,8 @@ multi-row ``VALUES`` of a few hundred rows was parsed again on every call,
 and with the per-row ``executemany`` of the tables without ``RETURNING`` it
 was about a third of the worker's own CPU on PostgreSQL (issue 13). With one
 parameter per column the text is short, fixed per table and column list,
-and read once.
+and read once. For the same reason a look-up of many values is
+``column = ANY(%s::type[])`` there (:func:`member_of`), not an ``IN`` list.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import ARRAY, Connection, Table, any_, bindparam
 
 from responsemaster.store.base import UTCDateTime
 
@@ -121,6 +122,22 @@ def _insert_unnest(
         return []
     sql += " RETURNING " + ", ".join(quote(c) for c in returning)
     return [tuple(r) for r in conn.exec_driver_sql(sql, arrays).all()]
+
+
+def member_of(column: Any, values: Sequence[Any], dialect: str) -> Any:
+    """``column IN (values)``, written so that the statement's text does not vary with the values.
+
+    SQLite: an ``IN`` list padded by :func:`in_list`. PostgreSQL: ``column =
+    ANY(%s::type[])`` with one array parameter (psycopg re-parses every
+    statement with more than 50 parameters; a batch's look-ups have hundreds),
+    cast without a length, as in :func:`_insert_unnest`.
+    """
+    if dialect == "postgresql":
+        element = column.type.copy()
+        if hasattr(element, "length"):
+            element.length = None
+        return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
+    return column.in_(in_list(values))
 
 
 def in_list(values: Sequence[_T]) -> list[_T]:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from responsemaster.store.actions import MessageClaim, SourceState
 from responsemaster.store.base import utcnow
-from responsemaster.store.bulk import in_list
+from responsemaster.store.bulk import member_of
 from responsemaster.store.upsert import dialect_insert, insert_or_update
 
 _claims = MessageClaim.__table__  # type: ignore[attr-defined]
@@ -42,7 +42,8 @@ def claim(session: Session, source: str, keys: list[str], owner: str, lease_seco
     )
     rows = session.execute(
         select(_claims.c.key, _claims.c.attempts).where(
-            and_(_claims.c.source == source, _claims.c.owner == owner, _claims.c.key.in_(in_list(keys)))
+            and_(_claims.c.source == source, _claims.c.owner == owner,
+                 member_of(_claims.c.key, keys, session.get_bind().dialect.name))
         )
     )
     return {key: attempts for key, attempts in rows}

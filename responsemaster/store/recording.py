@@ -18,7 +18,7 @@ from responsemaster.addresses import is_real_address
 from responsemaster.categories import REPORTED_BY_A_SYSTEM
 from responsemaster.ingest.source import RawMessage
 from responsemaster.store.base import address_key, clip, domain_of, utcnow
-from responsemaster.store.bulk import in_list, insert_rows
+from responsemaster.store.bulk import insert_rows, member_of
 from responsemaster.store.database import message_uid
 from responsemaster.store.campaign_counts import count_batch
 from responsemaster.store.hygiene_counts import BulkCount
@@ -40,10 +40,11 @@ def find_recorded_many(session: Session, source: str, messages: list[RawMessage]
         return {}
     keys = [m.key for m in messages]
     shas = [m.sha256 for m in messages]
+    dialect = session.get_bind().dialect.name
     rows = session.execute(
         select(RawMessageRow.key, RawMessageRow.sha256, RawMessageRow.state, RawMessageRow.error).where(
             RawMessageRow.source == source,
-            or_(RawMessageRow.key.in_(in_list(keys)), RawMessageRow.sha256.in_(in_list(shas))),  # type: ignore[attr-defined]
+            or_(member_of(RawMessageRow.key, keys, dialect), member_of(RawMessageRow.sha256, shas, dialect)),
         )
     ).all()
     by_key = {key: (state, error) for key, _sha, state, error in rows}
