@@ -19,7 +19,7 @@ import pytest
 from fixtures.processes import describe, tree, wait_gone
 from fixtures.worker_setup import unique_copy
 
-from responsemaster.cli.classify_jobs import SMALL, outcomes
+from responsemaster.cli.classify_jobs import DEFERRED, PROBE, SMALL, outcomes
 from responsemaster.ingest.paths import RawItem
 
 
@@ -63,7 +63,43 @@ def test_small_input_stays_in_one_process_and_big_input_uses_children() -> None:
     many = [RawItem(f"m{i}", b"") for i in range(5 * SMALL)]
     got = [text.split() for _, text in outcomes(None, many, render, jobs=2)]
     assert [label for label, _ in got] == [f"m{i}" for i in range(5 * SMALL)]
-    assert str(os.getpid()) not in {pid for _, pid in got} and len({pid for _, pid in got}) == 2
+    assert {pid for _, pid in got[:PROBE]} == {str(os.getpid())}  # the probe (see classify_jobs.PROBE)
+    assert str(os.getpid()) not in {pid for _, pid in got[PROBE:]} and len({pid for _, pid in got[PROBE:]}) == 2
+
+
+class _Model:
+    def predict(self) -> int:
+        return os.getpid()
+
+
+class _Classifier:
+    def __init__(self) -> None:
+        self.model = _Model()
+
+
+def _render_noting_who(classifier: _Classifier, item: RawItem) -> tuple[str, str]:
+    """Every tenth message needs the message model: its line names the process whose model answered."""
+    if item.raw == b"model":
+        return "line", f"{item.label} model {classifier.model.predict()}"
+    return "line", f"{item.label} rules {os.getpid()}"
+
+
+@pytest.mark.parametrize("defer", [True, False])
+def test_children_hand_their_first_messages_needing_the_model_back_to_the_parent(defer: bool) -> None:
+    """With ``defer`` (spaCy not imported by the probe), each child's first DEFERRED messages that use the
+    message model are classified by the parent, the rest by the children; the lines stay in input order."""
+    items = [RawItem(f"m{i}", b"model" if i % 10 == 0 else b"") for i in range(5 * SMALL)]
+    got = [text.split() for _, text in outcomes(_Classifier(), items, _render_noting_who, jobs=2, defer=defer)]
+    assert [label for label, _, _ in got] == [item.label for item in items]
+    me = str(os.getpid())
+    probed = sum(item.raw == b"model" for item in items[:PROBE])
+    by_parent = [label for label, kind, pid in got if pid == me]
+    assert [label for label, kind, pid in got[:PROBE]] == by_parent[:PROBE]  # the probe: the parent's own
+    model_by_parent = [label for label, kind, pid in got[PROBE:] if kind == "model" and pid == me]
+    assert len(model_by_parent) == (2 * DEFERRED if defer else 0)
+    assert all(pid != me for _, kind, pid in got[PROBE:] if kind == "rules")
+    assert any(kind == "model" and pid != me for _, kind, pid in got[PROBE:])  # past DEFERRED: the children's
+    assert len(by_parent) == PROBE + len(model_by_parent) and probed == PROBE // 10
 
 
 def _start_big(tmp_path: Path, corpus_files: list[Path]) -> tuple[subprocess.Popen[bytes], set[tuple[int, int]]]:
@@ -72,7 +108,8 @@ def _start_big(tmp_path: Path, corpus_files: list[Path]) -> tuple[subprocess.Pop
     proc = subprocess.Popen([sys.executable, "-m", "responsemaster", "classify", "--jsonl", "--jobs", "2", str(folder)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
-    proc.stdout.readline()  # the first line is out: the children are classifying
+    for _ in range(PROBE + 1):  # the line after the parent's probe is out: the children are classifying
+        proc.stdout.readline()
     children = tree(proc.pid) - {p for p in tree(proc.pid) if p[0] == proc.pid}
     if len(children) != 2:
         proc.kill()

@@ -7,9 +7,17 @@ hands them out in chunks, and prints each chunk's lines when every chunk
 before it has been printed: the output is exactly what one process prints,
 in the same order (the contract in docs/categories.md).
 
-- The models are loaded, and spaCy imported, once in the parent before it
-  forks (Linux: the fork start method), so the children share those pages
-  instead of each paying a second for them.
+- The models are loaded once in the parent before it forks (Linux: the
+  fork start method), so the children share those pages.
+- spaCy is imported before the fork only when the first :data:`PROBE`
+  messages, classified by the parent, needed it. The message model's
+  tokenizer needs it (half a second, on the critical path while the other
+  CPUs idle), and a run of bounces needs the message model for a handful
+  of messages: then each child hands its first :data:`DEFERRED` such
+  messages back to the parent, which imports spaCy in a thread while the
+  children work and classifies them; a child that meets more imports spaCy
+  itself. A folder of replies needs the model from its first messages on:
+  the probe imports spaCy then, once, before the fork, for every child.
 - Fewer than :data:`SMALL` messages are classified in the parent alone: a
   one-file ``classify`` starts no process and loads nothing it does not need.
 - The children die with the parent, however it dies (:mod:`responsemaster.lifeline`),
@@ -36,11 +44,19 @@ if TYPE_CHECKING:  # multiprocessing is imported when processes start: a one-fil
 
 #: Below this many messages the parent classifies them alone (forking and warming would cost more).
 SMALL = 200
+#: Messages the parent classifies before it forks: whether they needed the message model decides
+#: whether its dependencies are imported before the fork.
+PROBE = 40
 #: Messages per chunk: big enough that passing them costs little, small enough that the last
 #: chunks keep every core busy and the parent's buffer of finished chunks stays short.
 CHUNK = 25
 #: Chunks handed to one child before its first answer comes back (it never waits for work).
 IN_FLIGHT = 2
+#: Messages needing the message model that a child hands back to the parent before it loads the model's
+#: dependencies (spaCy) itself.
+DEFERRED = 8
+#: The outcome a child gives for a message it hands back to the parent.
+DEFER: tuple[str, str] = ("defer", "")
 
 #: What one input prints: ("line", the output line) or ("skip", the note for stderr).
 Outcome = tuple[str, str]
@@ -51,8 +67,13 @@ class WorkerDied(RuntimeError):
     """A child process ended while it held messages; the message says which and how it ended."""
 
 
-def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, jobs: int) -> Iterator[Outcome]:
-    """``render(classifier, item)`` for every item, in input order, by ``jobs`` processes when worth it."""
+def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, jobs: int,
+             defer: bool | None = None) -> Iterator[Outcome]:
+    """``render(classifier, item)`` for every item, in input order, by ``jobs`` processes when worth it.
+
+    ``defer``: whether children hand their first messages needing the message
+    model back (default: when its dependencies are not imported after the probe).
+    """
     items = iter(items)
     if jobs <= 1 or not hasattr(os, "fork"):
         yield from (render(classifier, item) for item in items)
@@ -61,44 +82,82 @@ def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, job
     if len(head) < SMALL:
         yield from (render(classifier, item) for item in head)
         return
+    yield from (render(classifier, item) for item in head[:PROBE])
     warm(classifier)
-    yield from _Pool(classifier, render, jobs).run(itertools.chain(head, items))
+    if defer is None:
+        defer = getattr(classifier, "model", None) is not None and "spacy" not in sys.modules
+    yield from _Pool(classifier, render, jobs, defer).run(itertools.chain(head[PROBE:], items))
 
 
 def warm(classifier: object) -> None:
     """Load what the children would each load on first use, so that they share it.
 
-    The models are lazy (``LazyModel``) and the message model's tokenizers
-    import spaCy (about a second of CPU). Loaded here, before the fork, a
+    The models are lazy (``LazyModel``): loaded here, before the fork, a
     child's copy costs nothing. The heap is then frozen so that the garbage
     collector in the children leaves those pages shared (``gc.freeze``).
+    spaCy is left out (see the module's docstring: :class:`_ModelInParent`).
     """
     try:
         for name in ("model", "recipient_model"):
             load = getattr(getattr(classifier, name, None), "model", None)
             if callable(load):
                 load()
-        if getattr(classifier, "model", None) is not None:
-            import spacy  # noqa: F401 - the message model's tokenizer needs it; imported once, here
     except Exception:  # noqa: BLE001 - a model that does not load fails each message, as in one process
         pass
     gc.freeze()
+
+
+def prepare_message_model() -> None:
+    """Import what the message model's tokenizer needs (spaCy), in the parent's thread, after the fork."""
+    try:
+        import spacy  # noqa: F401
+    except Exception:  # noqa: BLE001 - the model then fails each message it reads, as in one process
+        pass
+
+
+class _ModelInParent:
+    """A child's message model: its first ``left`` uses mark the message for the parent.
+
+    The pipeline catches every exception of a model (a failure verdict), so
+    this does not raise: it notes the use and answers a placeholder, and the
+    child replaces the message's outcome by :data:`DEFER`. Once ``left`` is
+    spent it is the model itself.
+    """
+
+    def __init__(self, model: Any, left: int) -> None:
+        self.model, self.left, self.used = model, left, False
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        if self.left <= 0:
+            return self.model.predict(*args, **kwargs)
+        self.used = True
+        from responsemaster.categories import Category
+
+        return Category.USER_REPLY, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
 
 
 @dataclass
 class _Child:
     process: Any  # multiprocessing's Process
     conn: "Connection"
-    #: Chunks sent and not answered yet, oldest first: (sequence number, label of its first message).
-    held: list[tuple[int, str]] = field(default_factory=list)
+    #: Chunks sent and not answered yet, oldest first: (sequence number, its messages).
+    held: list[tuple[int, list["RawItem"]]] = field(default_factory=list)
 
 
 class _Pool:
     """N forked children, each fed chunks through its own pipe; answers put back in order."""
 
-    def __init__(self, classifier: object, render: Render, jobs: int) -> None:
-        self.classifier, self.render, self.jobs = classifier, render, jobs
+    def __init__(self, classifier: object, render: Render, jobs: int, defer: bool) -> None:
+        self.classifier, self.render, self.jobs, self.defer = classifier, render, jobs, defer
         self.children: list[_Child] = []
+        #: Answered chunks' messages handed back by a child: chunk number -> (position, message).
+        self.deferred: dict[int, list[tuple[int, "RawItem"]]] = {}
+        self.preparing: threading.Thread | None = None
 
     def run(self, items: Iterator["RawItem"]) -> Iterator[Outcome]:
         chunks = _numbered_chunks(items)
@@ -108,14 +167,33 @@ class _Pool:
             self._start()
             while True:
                 sent = self._feed(chunks, sent)
-                while printed in done:
+                self._classify_deferred(done, wait=not any(child.held for child in self.children))
+                while printed in done and printed not in self.deferred:
                     yield from done.pop(printed)
                     printed += 1
                 if printed == sent:
                     return
-                self._collect(done)
+                if any(child.held for child in self.children):
+                    self._collect(done)
         finally:
             self._stop()
+
+    def _classify_deferred(self, done: dict[int, list[Outcome]], wait: bool) -> None:
+        """Classify here the messages children handed back, once the model's dependencies are imported.
+
+        Not before (unless ``wait``): the children would run out of work while
+        this process waited for the import.
+        """
+        if not self.deferred:
+            return
+        if self.preparing is not None:
+            if self.preparing.is_alive() and not wait:
+                return
+            self.preparing.join()
+        for number, handed_back in self.deferred.items():
+            for position, item in handed_back:
+                done[number][position] = self.render(self.classifier, item)
+        self.deferred.clear()
 
     def _start(self) -> None:
         import multiprocessing
@@ -127,11 +205,15 @@ class _Pool:
         for _ in range(self.jobs):
             ours, theirs = context.Pipe()
             others = [child.conn for child in self.children]
-            process = context.Process(target=_serve, args=(theirs, ours, others, self.classifier, self.render, parent),
+            process = context.Process(target=_serve, args=(theirs, ours, others, self.classifier, self.render, parent,
+                                                           self.defer),
                                       name="rm-classify", daemon=True)
             process.start()
             theirs.close()
             self.children.append(_Child(process, ours))
+        if self.defer:  # after the fork: no child inherits the import
+            self.preparing = threading.Thread(target=prepare_message_model, name="rm-classify-prepare", daemon=True)
+            self.preparing.start()
 
     def _feed(self, chunks: Iterator[tuple[int, list["RawItem"]]], sent: int) -> int:
         """Top every child up to IN_FLIGHT chunks; the number of chunks sent so far."""
@@ -141,7 +223,7 @@ class _Pool:
                 if chunk is None:
                     return sent
                 number, items = chunk
-                child.held.append((number, items[0].label))
+                child.held.append((number, items))
                 try:
                     child.conn.send(chunk)
                 except OSError:  # its end of the pipe is closed: it died
@@ -164,6 +246,10 @@ class _Pool:
                 except (EOFError, OSError):
                     break
                 done[number] = lines
+                items = next(items for sent, items in child.held if sent == number)
+                handed_back = [(at, items[at]) for at, outcome in enumerate(lines) if outcome == DEFER]
+                if handed_back:
+                    self.deferred[number] = handed_back
                 child.held = [held for held in child.held if held[0] != number]
             if child.held and not child.process.is_alive():
                 raise WorkerDied(_death(child))
@@ -187,7 +273,7 @@ def _death(child: _Child) -> str:
     code = child.process.exitcode
     how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
     return (f"classify worker process {child.process.pid} died ({how}) with {len(child.held)} chunk(s) of "
-            f"up to {CHUNK} messages unclassified, the first at {child.held[0][1]}")
+            f"up to {CHUNK} messages unclassified, the first at {child.held[0][1][0].label}")
 
 
 def _numbered_chunks(items: Iterator["RawItem"]) -> Iterator[tuple[int, list["RawItem"]]]:
@@ -199,7 +285,7 @@ def _numbered_chunks(items: Iterator["RawItem"]) -> Iterator[tuple[int, list["Ra
 
 
 def _serve(conn: "Connection", parents_end: "Connection", others: list["Connection"], classifier: object,
-           render: Render, parent: int) -> None:
+           render: Render, parent: int, defer: bool) -> None:
     """A child: classify the chunks that arrive, send each chunk's outcomes back, until told to stop.
 
     A thread reads the pipe into a queue, so the parent's send never waits
@@ -213,11 +299,27 @@ def _serve(conn: "Connection", parents_end: "Connection", others: list["Connecti
         end.close()
     import queue
 
+    model = getattr(classifier, "model", None)
+    stand_in = None
+    if defer and model is not None:
+        stand_in = classifier.model = _ModelInParent(model, DEFERRED)  # type: ignore[attr-defined]
     todo: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read, args=(conn, todo), name="rm-classify-read", daemon=True).start()
     while (chunk := todo.get()) is not None:
         number, items = chunk
-        conn.send((number, [render(classifier, item) for item in items]))
+        conn.send((number, [_outcome(classifier, render, item, stand_in) for item in items]))
+
+
+def _outcome(classifier: object, render: Render, item: "RawItem", stand_in: _ModelInParent | None) -> Outcome:
+    """``render``'s outcome, or DEFER when it needed the message model the parent keeps for now."""
+    if stand_in is None:
+        return render(classifier, item)
+    stand_in.used = False
+    outcome = render(classifier, item)
+    if stand_in.used:
+        stand_in.left -= 1
+        return DEFER
+    return outcome
 
 
 def _read(conn: "Connection", todo: Any) -> None:
