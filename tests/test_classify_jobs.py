@@ -78,7 +78,7 @@ class _Classifier:
 
 
 def _render_noting_who(classifier: _Classifier, item: RawItem) -> tuple[str, str]:
-    """Every tenth message needs the message model: its line names the process whose model answered."""
+    """A message marked so needs the message model: its line names the process whose model answered."""
     if item.raw == b"model":
         return "line", f"{item.label} model {classifier.model.predict()}"
     return "line", f"{item.label} rules {os.getpid()}"
@@ -88,7 +88,7 @@ def _render_noting_who(classifier: _Classifier, item: RawItem) -> tuple[str, str
 def test_children_hand_their_first_messages_needing_the_model_back_to_the_parent(defer: bool) -> None:
     """With ``defer`` (spaCy not imported by the probe), each child's first DEFERRED messages that use the
     message model are classified by the parent, the rest by the children; the lines stay in input order."""
-    items = [RawItem(f"m{i}", b"model" if i % 10 == 0 else b"") for i in range(5 * SMALL)]
+    items = [RawItem(f"m{i}", b"model" if i % 5 == 0 else b"") for i in range(10 * SMALL)]
     got = [text.split() for _, text in outcomes(_Classifier(), items, _render_noting_who, jobs=2, defer=defer)]
     assert [label for label, _, _ in got] == [item.label for item in items]
     me = str(os.getpid())
@@ -99,7 +99,7 @@ def test_children_hand_their_first_messages_needing_the_model_back_to_the_parent
     assert len(model_by_parent) == (2 * DEFERRED if defer else 0)
     assert all(pid != me for _, kind, pid in got[PROBE:] if kind == "rules")
     assert any(kind == "model" and pid != me for _, kind, pid in got[PROBE:])  # past DEFERRED: the children's
-    assert len(by_parent) == PROBE + len(model_by_parent) and probed == PROBE // 10
+    assert len(by_parent) == PROBE + len(model_by_parent) and probed == PROBE // 5
 
 
 def _start_big(tmp_path: Path, corpus_files: list[Path]) -> tuple[subprocess.Popen[bytes], set[tuple[int, int]]]:

@@ -53,8 +53,9 @@ CHUNK = 25
 #: Chunks handed to one child before its first answer comes back (it never waits for work).
 IN_FLIGHT = 2
 #: Messages needing the message model that a child hands back to the parent before it loads the model's
-#: dependencies (spaCy) itself.
-DEFERRED = 8
+#: dependencies (spaCy) itself. Well above what a run of bounces has (3 in 1,000 in the corpus): with 8, one
+#: of two children often got a ninth and imported spaCy after all, half a second late.
+DEFERRED = 32
 #: The outcome a child gives for a message it hands back to the parent.
 DEFER: tuple[str, str] = ("defer", "")
 
