@@ -181,6 +181,47 @@ def test_the_one_address_check_accepts_what_an_import_accepts() -> None:
     assert is_real_address("jo@reader.example") and not is_real_address("jo@localhost")
 
 
+def _random_cells(count: int) -> list[str]:
+    """Bare addresses of every atext character and LDH labels, and a few near misses."""
+    import random
+    import string
+
+    rnd = random.Random(21)
+    atext = string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-"
+    cells = []
+    for _ in range(count):
+        local = ".".join("".join(rnd.choice(atext) for _ in range(rnd.randint(1, 9))) for _ in range(rnd.randint(1, 3)))
+        labels = ["".join(rnd.choice(string.ascii_letters + string.digits + "-") for _ in range(rnd.randint(1, 8)))
+                  for _ in range(rnd.randint(1, 4))]
+        cells.append(f"{local}@{'.'.join(labels)}")
+    return cells + ["a" * 65 + "@example.org", "a@b..example", "a@-b.example", "a@b.123", "a@b", ".a@b.example"]
+
+
+def test_the_plain_address_shortcut_answers_as_the_full_check() -> None:
+    """Bare dot-atom addresses skip ``parseaddr`` (it hands them back unchanged); the answers, addresses and
+    error messages alike, are the ones the full check gives."""
+    import email.utils
+
+    from responsemaster import addresses
+
+    def answer(cell: str) -> str:
+        try:
+            return validate_address(cell)
+        except InvalidAddress as exc:
+            return f"refused: {exc}"
+
+    cells = _random_cells(3000)
+    assert all(email.utils.parseaddr(cell) == ("", cell) for cell in cells[:3000])
+    fast = [answer(cell) for cell in cells]
+    shortcut, addresses._PLAIN = addresses._PLAIN, addresses.re.compile(r"(?!)")  # never matches: the full check
+    try:
+        full = [answer(cell) for cell in cells]
+    finally:
+        addresses._PLAIN = shortcut
+    assert fast == full
+    assert sum(a.startswith("refused") for a in full) > 50 and sum("@" in a and " " not in a for a in full) > 1000
+
+
 def test_routing_targets_only_real_addresses_whatever_the_verdict_says() -> None:
     """A verdict made elsewhere (an older classifier, a replay) naming a non-address acts on nobody."""
     from responsemaster.routing.router import targets_of
