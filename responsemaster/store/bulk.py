@@ -24,11 +24,12 @@ its statement already prepared.
 
 The same holds for an ``IN (...)`` list, which SQLAlchemy writes out with
 one placeholder per value: a statement per list length, about 135 KB of
-SQLite heap each for two lists of a few hundred values. :func:`in_list`
-pads a list to a power of two (repeating its last value, which changes no
-result) so the worker's look-ups per batch have a dozen texts, not one per
-batch size (they kept the statement cache filling: SQLite's heap crept
-from 6 to 10 MB over 24,000 fuzz messages).
+SQLite heap each for two lists of a few hundred values (they kept the
+statement cache filling: SQLite's heap crept from 6 to 10 MB over 24,000
+fuzz messages). The worker's look-ups per batch take their values as one
+parameter instead (:func:`member_of`: a JSON array on SQLite, an array on
+PostgreSQL), one text each; where a list stays, :func:`in_list` pads it to
+a power of two (repeating its last value, which changes no result).
 
 PostgreSQL takes another form: ``INSERT ... SELECT * FROM unnest(%b::type[], ...)``,
 one array parameter per column, in the binary format (:func:`_insert_unnest`). psycopg rewrites a
@@ -44,13 +45,15 @@ and read once. For the same reason a look-up of many values is
 
 from __future__ import annotations
 
+import json
 import operator
 import re
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, Connection, Table, any_, bindparam
+from sqlalchemy import ARRAY, Connection, String, Table, any_, bindparam, func, literal_column, select
 
 from responsemaster.store.base import UTCDateTime
 
@@ -125,18 +128,26 @@ def _insert_unnest(
 
 
 def member_of(column: Any, values: Sequence[Any], dialect: str) -> Any:
-    """``column IN (values)``, written so that the statement's text does not vary with the values.
+    """``column IN (values)`` with one parameter, whatever the number of values.
 
-    SQLite: an ``IN`` list padded by :func:`in_list`. PostgreSQL: ``column =
-    ANY(%s::type[])`` with one array parameter (psycopg re-parses every
-    statement with more than 50 parameters; a batch's look-ups have hundreds),
-    cast without a length, as in :func:`_insert_unnest`.
+    PostgreSQL: ``column = ANY(%s::type[])`` (psycopg re-parses every
+    statement with more than 50 parameters; a batch's look-ups have
+    hundreds), the array cast without a length, as in :func:`_insert_unnest`.
+    SQLite: ``column IN (SELECT value FROM json_each(?))`` with the values as
+    one JSON array (the column's index is used all the same). An ``IN``
+    list has a placeholder per value, which SQLAlchemy writes into the
+    statement again on every call (about 5% of the worker's own CPU) and
+    which makes a statement per list length (see :func:`in_list`, the form
+    left for a SQLite without JSON functions, older than 3.38).
     """
     if dialect == "postgresql":
         element = column.type.copy()
         if hasattr(element, "length"):
             element.length = None
         return column == any_(bindparam(None, list(values), type_=ARRAY(element)))
+    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 38):
+        array = bindparam(None, json.dumps(list(values)), type_=String())
+        return column.in_(select(literal_column("value")).select_from(func.json_each(array)))
     return column.in_(in_list(values))
 
 
