@@ -247,8 +247,8 @@ class _Pool:
                 except (EOFError, OSError):
                     break
                 done[number] = lines
-                items = next(items for sent, items in child.held if sent == number)
-                handed_back = [(at, items[at]) for at, outcome in enumerate(lines) if outcome == DEFER]
+                messages = next(held for sent, held in child.held if sent == number)
+                handed_back = [(at, messages[at]) for at, outcome in enumerate(lines) if outcome == DEFER]
                 if handed_back:
                     self.deferred[number] = handed_back
                 child.held = [held for held in child.held if held[0] != number]
