@@ -109,3 +109,25 @@ def test_telling_whether_there_is_a_recipient_model_names_the_files_it_is_saved_
         for head in recipient_model.HEADS for name in (fastpath.SCORER_FILE, fastpath.WEIGHTS_FILE)
     }
     assert set(RECIPIENT_MODEL_FILES) == saved
+
+
+def test_commands_start_numpy_with_one_blas_thread_unless_told_otherwise(corpus: Path) -> None:
+    """OpenBLAS starts a thread per CPU at numpy's import (0.085 CPU s a command on two CPUs); the
+    scorers' vectors never use them. The command sets one, unless the environment says otherwise."""
+    import os
+
+    code = (
+        "import sys\n"
+        "from responsemaster.cli import main\n"
+        f"main(['classify', '--jsonl', {str(corpus / 'bounces' / '000194ed06887898.eml')!r}], standalone_mode=False)\n"
+        "import threadpoolctl\n"
+        "sys.stderr.write(str(sorted(i['num_threads'] for i in threadpoolctl.threadpool_info()"
+        " if i['internal_api'] == 'openblas')))\n"
+    )
+    for given, expected in ((None, "[1]"), ("2", "[2]")):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        if given is not None:
+            env["OPENBLAS_NUM_THREADS"] = given
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                              env=env)
+        assert done.stderr.strip().splitlines()[-1] == expected
