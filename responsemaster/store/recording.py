@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, union_all
 from sqlmodel import Session
 
 from responsemaster.addresses import is_real_address
@@ -27,26 +27,37 @@ from responsemaster.verdict import RecipientVerdict, Verdict
 
 
 def find_recorded(session: Session, source: str, key: str, sha256: str) -> RawMessageRow | None:
-    """The row of this message if it was already recorded (same key, or same bytes, same source)."""
-    stmt = select(RawMessageRow).where(
-        RawMessageRow.source == source, or_(RawMessageRow.key == key, RawMessageRow.sha256 == sha256)
-    )
-    return session.execute(stmt.limit(1)).scalars().first()
+    """The row of this message if it was already recorded (same key, or same bytes, same source).
+
+    Two look-ups, one per index: SQLite reads ``source = ? AND (key = ? OR
+    sha256 = ?)`` through the index on source alone, every row of the source.
+    """
+    for column, value in ((RawMessageRow.key, key), (RawMessageRow.sha256, sha256)):
+        stmt = select(RawMessageRow).where(RawMessageRow.source == source, column == value)
+        found = session.execute(stmt.limit(1)).scalars().first()
+        if found is not None:
+            return found
+    return None
 
 
 def find_recorded_many(session: Session, source: str, messages: list[RawMessage]) -> dict[str, tuple[str, str | None]]:
-    """For a batch: key -> (state, error) of each message already recorded (by key, or by bytes)."""
+    """For a batch: key -> (state, error) of each message already recorded (by key, or by bytes).
+
+    The rows with one of the keys, then those with one of the hashes (UNION
+    ALL), each through its own index. With the two conditions ORed, SQLite
+    read every row of the source for every batch: 0.014 ms a message at
+    10,000 rows, 0.29 at 300,000, the drain slowing down as the table grew.
+    """
     if not messages:
         return {}
     keys = [m.key for m in messages]
     shas = [m.sha256 for m in messages]
     dialect = session.get_bind().dialect.name
-    rows = session.execute(
-        select(RawMessageRow.key, RawMessageRow.sha256, RawMessageRow.state, RawMessageRow.error).where(
-            RawMessageRow.source == source,
-            or_(member_of(RawMessageRow.key, keys, dialect), member_of(RawMessageRow.sha256, shas, dialect)),
-        )
-    ).all()
+    columns = (RawMessageRow.key, RawMessageRow.sha256, RawMessageRow.state, RawMessageRow.error)
+    rows = session.execute(union_all(
+        select(*columns).where(RawMessageRow.source == source, member_of(RawMessageRow.key, keys, dialect)),
+        select(*columns).where(RawMessageRow.source == source, member_of(RawMessageRow.sha256, shas, dialect)),
+    )).all()
     by_key = {key: (state, error) for key, _sha, state, error in rows}
     by_sha = {sha: (state, error) for _key, sha, state, error in rows}
     found = {}
