@@ -8,7 +8,10 @@ so the row counts of these statements must come from a fixed set.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures.store_backends import db_url, store  # noqa: F401 - fixtures
@@ -16,6 +19,21 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, event, select
 
 from responsemaster.store import Store
 from responsemaster.store.bulk import in_list, insert_rows, statement_sizes
+
+
+@contextmanager
+def executed(store: Store) -> Iterator[list[tuple[str, Any]]]:
+    """Every (statement, parameters) the store's engine runs inside the block, in order."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn, _cursor, statement: str, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
+        seen.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)
 
 
 @pytest.mark.parametrize("most", [1, 2, 7, 64, 1000, 2000])
@@ -43,22 +61,15 @@ def test_bulk_inserts_of_many_sizes_use_a_bounded_set_of_sql_texts(store: Store,
     table = Table("bulk_probe", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(40)),
                   Column("n", Integer))
     table.create(store.engine)
-    texts: set[str] = set()
-
-    def seen(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("INSERT"):
-            texts.add(statement)
-
-    event.listen(store.engine, "before_cursor_execute", seen)
     expected: dict[str, int] = {}
-    with store.transaction() as session:
+    with executed(store) as statements, store.transaction() as session:
         conn = session.connection()
         for size in range(1, 151):
             rows = [{"name": f"b{size}-{i}", "n": i} for i in range(size)]
             returned = insert_rows(conn, table, rows, ("id", "name"))
             assert sorted(name for _, name in returned) == sorted(row["name"] for row in rows)
             expected.update({name: new_id for new_id, name in returned})
-    event.remove(store.engine, "before_cursor_execute", seen)
+    texts = {text for text, _ in statements if text.startswith("INSERT")}
     assert len(texts) <= 8  # 1, 2, 4 ... 128: one text per power of two
     with store.reader() as session:
         stored = dict(session.execute(select(table.c.name, table.c.id)).all())
@@ -114,18 +125,11 @@ def test_postgresql_bulk_inserts_are_one_short_statement_per_call(db_url: str, s
     statements under 4 KB with at most 50 parameters; a multi-row VALUES was parsed on every call)."""
     table = Table("bulk_short", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(40)))
     table.create(store.engine)
-    calls: list[tuple[str, object]] = []
-
-    def seen(_conn, _cursor, statement: str, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("INSERT"):
-            calls.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", seen)
-    with store.transaction() as session:
+    with executed(store) as statements, store.transaction() as session:
         for size in (1, 37, 500):
             insert_rows(session.connection(), table, [{"name": f"n{size}-{i}"} for i in range(size)], ("id",))
             insert_rows(session.connection(), table, [{"name": f"m{size}-{i}"} for i in range(size)])
-    event.remove(store.engine, "before_cursor_execute", seen)
+    calls = [(text, parameters) for text, parameters in statements if text.startswith("INSERT")]
     assert len(calls) == 6  # one statement per call, whatever the number of rows
     assert all(len(text) < 4096 and len(parameters) == 1 for text, parameters in calls)  # type: ignore[arg-type]
     with store.reader() as session:
@@ -154,23 +158,17 @@ def test_the_worker_look_ups_of_many_batch_sizes_use_a_bounded_set_of_sql_texts(
     from responsemaster.store.hygiene_counts import BulkCount
     from responsemaster.store.recording import find_recorded_many
 
-    texts: set[str] = set()
-
-    def seen(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        if " IN (" in statement or " = ANY " in statement:
-            texts.add(statement)
-
-    event.listen(store.engine, "before_cursor_execute", seen)
-    for size in range(1, 151):
-        with store.transaction() as session:
-            messages = [RawMessage("probe", f"k{size}-{i}", f"m{size}-{i}".encode()) for i in range(size)]
-            assert find_recorded_many(session, "probe", messages) == {}
-            assert set(claim(session, "probe", [m.key for m in messages], "me", 60)) == {m.key for m in messages}
-            preload_subscribers(session, [f"a{size}-{i}@example.com" for i in range(size)])
-            counts = BulkCount(session.connection())
-            counts.pause()
-            counts.count(list(range(1, size + 1)))
-    event.remove(store.engine, "before_cursor_execute", seen)
+    with executed(store) as statements:
+        for size in range(1, 151):
+            with store.transaction() as session:
+                messages = [RawMessage("probe", f"k{size}-{i}", f"m{size}-{i}".encode()) for i in range(size)]
+                assert find_recorded_many(session, "probe", messages) == {}
+                assert set(claim(session, "probe", [m.key for m in messages], "me", 60)) == {m.key for m in messages}
+                preload_subscribers(session, [f"a{size}-{i}@example.com" for i in range(size)])
+                counts = BulkCount(session.connection())
+                counts.pause()
+                counts.count(list(range(1, size + 1)))
+    texts = {text for text, _ in statements if " IN (" in text or " = ANY " in text}
     one_parameter = {text for text in texts if "json_each" in text or " = ANY " in text}
     assert len(one_parameter) == 3  # already-recorded, claims, subscribers: one text each
     assert len(texts - one_parameter) <= 9  # the counts (SQLite): 1, 2, 4 ... 256 values
@@ -201,14 +199,7 @@ def test_the_worker_look_ups_find_exactly_what_is_there(db_url: str, store: Stor
             session.add(RawMessageRow(uid=key[-40:], source="probe", key=key, sha256=m.sha256, received_at=utcnow()))
         for address in addresses[::5]:
             session.add(Subscriber(address=address, address_key=address, domain="example.com"))
-    selects: list[tuple[str, object]] = []
-
-    def seen(_conn, _cursor, statement: str, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
-        if statement.startswith("SELECT"):
-            selects.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", seen)
-    with store.transaction() as session:
+    with executed(store) as statements, store.transaction() as session:
         assert set(find_recorded_many(session, "probe", messages)) == {m.key for m in messages[::3]}
         assert set(claim(session, "probe", [m.key for m in messages[:200]], "me", 60)) == {m.key for m in messages[:200]}
         assert set(claim(session, "probe", [m.key for m in messages], "other", 60)) == {m.key for m in messages[200:]}
@@ -216,7 +207,7 @@ def test_the_worker_look_ups_find_exactly_what_is_there(db_url: str, store: Stor
         cache = session.info[_CACHE]
         assert {key for key, sub in cache.items() if sub is not None} == set(addresses[::5])
         assert len(cache) == len(addresses)
-    event.remove(store.engine, "before_cursor_execute", seen)
+    selects = [(text, parameters) for text, parameters in statements if text.startswith("SELECT")]
     assert len(selects) == 4
     one_parameter = " = ANY " if db_url.startswith("postgresql") else "json_each"
     assert all(one_parameter in text and len(parameters) <= 4 for text, parameters in selects)  # type: ignore[arg-type]
@@ -236,18 +227,11 @@ def test_the_already_recorded_look_ups_read_by_key_and_by_hash_not_the_whole_sou
 
     if store.engine.dialect.name != "sqlite":
         pytest.skip("the plans checked are SQLite's")
-    statements: list[tuple[str, object]] = []
-
-    def seen(_conn, _cursor, statement: str, parameters, *_args) -> None:  # type: ignore[no-untyped-def]
-        if "FROM raw_messages" in statement:
-            statements.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", seen)
-    with store.transaction() as session:
+    with executed(store) as seen, store.transaction() as session:
         messages = [RawMessage("probe", f"key-{i}", f"bytes {i}".encode()) for i in range(20)]
         assert find_recorded_many(session, "probe", messages) == {}
         assert find_recorded(session, "probe", "key-1", messages[1].sha256) is None
-    event.remove(store.engine, "before_cursor_execute", seen)
+    statements = [(text, parameters) for text, parameters in seen if "FROM raw_messages" in text]
     assert len(statements) == 3
     database = store.engine.url.database
     assert database
