@@ -22,7 +22,7 @@ from responsemaster.store.bulk import in_list, insert_rows, statement_sizes
 
 
 @contextmanager
-def executed(store: Store) -> Iterator[list[tuple[str, Any]]]:
+def executed(store: Store) -> Iterator[list[tuple[str, Any]]]:  # noqa: F811
     """Every (statement, parameters) the store's engine runs inside the block, in order."""
     seen: list[tuple[str, Any]] = []
 
