@@ -213,7 +213,8 @@ def test_the_worker_look_ups_find_exactly_what_is_there(db_url: str, store: Stor
     assert all(one_parameter in text and len(parameters) <= 4 for text, parameters in selects)  # type: ignore[arg-type]
 
 
-def test_the_already_recorded_look_ups_read_by_key_and_by_hash_not_the_whole_source(store: Store) -> None:  # noqa: F811
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the plans checked are SQLite's
+def test_the_already_recorded_look_ups_read_by_key_and_by_hash_not_the_whole_source(db_url: str, store: Store) -> None:  # noqa: F811
     """SQLite's plan for each look-up of raw_messages goes through (source, key) or (source, sha256).
 
     ``source = ? AND (key ... OR sha256 ...)`` was read through the index on
@@ -225,8 +226,6 @@ def test_the_already_recorded_look_ups_read_by_key_and_by_hash_not_the_whole_sou
     from responsemaster.ingest.source import RawMessage
     from responsemaster.store.recording import find_recorded, find_recorded_many
 
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("the plans checked are SQLite's")
     with executed(store) as seen, store.transaction() as session:
         messages = [RawMessage("probe", f"key-{i}", f"bytes {i}".encode()) for i in range(20)]
         assert find_recorded_many(session, "probe", messages) == {}
