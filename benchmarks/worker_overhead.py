@@ -1,7 +1,7 @@
 """What the worker costs besides classifying: the drain with every verdict computed beforehand.
 
     python benchmarks/worker_overhead.py [--messages 5000] [--source maildir|imap|both] [--rounds 2]
-                                         [--profile DIR]
+                                         [--profile DIR] [--postgres] [--history N]
 
 Why: issue 13's CPU ratio is classify-only over the drain, so it is set by
 the worker's own work per message (fetch, claim, keep the bytes, record,
@@ -14,7 +14,9 @@ is timed: what is left is the worker alone, split into user and system CPU
 (renames, links, file writes and fsyncs are system time). Same messages as
 drain_bench.py (its mix, unique Message-IDs), one worker, SQLite; Dovecot as
 the test fixture starts it. ``--profile DIR`` writes a cProfile of the last
-round per source (``python -m pstats DIR/maildir.prof``).
+round per source (``python -m pstats DIR/maildir.prof``). ``--history N`` records N earlier messages
+first (through the worker's recording code), so that the drain meets tables of a long-running
+install: the worker's own cost per message should not grow with them.
 """
 
 from __future__ import annotations
@@ -43,11 +45,28 @@ def _line_ends(raw: bytes) -> bytes:
     return raw.replace(b"\r\n", b"\n")
 
 
+def record_history(store: object, verdicts: list, count: int) -> None:
+    """``count`` earlier messages recorded (raw rows, verdicts, recipients) as a long-running install has them.
+
+    Through the worker's own recording code, in transactions of 5,000; each message its own key and
+    bytes, the verdicts taken in turn from the corpus's.
+    """
+    from responsemaster.ingest.source import RawMessage
+    from responsemaster.store.recording import ToRecord, record_messages
+
+    for start in range(0, count, 5_000):
+        items = [ToRecord(RawMessage("returns", f"history-{n}", f"history {n}".encode()), verdicts[n % len(verdicts)],
+                          f"messages/history/{n}.eml") for n in range(start, min(count, start + 5_000))]
+        with store.transaction() as session:  # type: ignore[attr-defined]
+            record_messages(session, items)
+
+
 def drain_without_classifying(
-    work: Path, db_url: str, source: dict, messages: list[bytes], profile: Path | None
+    work: Path, db_url: str, source: dict, messages: list[bytes], profile: Path | None, history: int = 0
 ) -> tuple[float, float, float]:
     """(classify-only, user, system) CPU seconds: the messages classified (timed), then one drain of
-    ``source`` whose classifier only looks those verdicts up."""
+    ``source`` whose classifier only looks those verdicts up (into a database already holding
+    ``history`` messages)."""
     from responsemaster.config import load_settings
     from responsemaster.ingest.factory import build_sources
     from responsemaster.worker_runtime import Runtime
@@ -62,6 +81,8 @@ def drain_without_classifying(
     verdicts = {_line_ends(raw): classifier.classify(raw) for raw in messages}  # type: ignore[attr-defined]
     classify_cpu = sum(_cpu()) - start
     classifier.classify = lambda raw: verdicts[_line_ends(raw)]  # type: ignore[attr-defined]
+    if history:
+        record_history(runtime.store, list(verdicts.values()), history)
     sources = build_sources(settings)
     profiler = cProfile.Profile() if profile is not None else None
     user, system = _cpu()
@@ -87,6 +108,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", type=Path, help="write a cProfile of each source's last round here")
     parser.add_argument("--postgres", action="store_true", help="record into a throwaway PostgreSQL instead of SQLite")
+    parser.add_argument("--history", type=int, default=0,
+                        help="messages recorded in the database before the drain (a long-running install's tables)")
     args = parser.parse_args()
     from fixtures import dovecot as fx
     from fixtures.worker_setup import fill_maildir
@@ -103,7 +126,8 @@ def main() -> None:
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     database = "PostgreSQL (its server's CPU not counted)" if args.postgres else "SQLite"
-    print(f"{args.messages:,} messages (drain_bench.py's mix), one worker, {database}; CPU ms per message: "
+    history = f", {args.history:,} messages recorded before" if args.history else ""
+    print(f"{args.messages:,} messages (drain_bench.py's mix), one worker, {database}{history}; CPU ms per message: "
           "classify-only (in the same process, just before), the worker besides classifying, and the "
           "CPU ratio they make (classify-only over the two together)\n")
     print("| source | round | classify-only | worker user | worker system | worker total | CPU ratio |")
@@ -124,7 +148,7 @@ def main() -> None:
                     last = number == args.rounds and args.profile is not None
                     db_url = cluster.create_database() if cluster is not None else ""
                     classify, cpu_user, cpu_system = drain_without_classifying(
-                        work, db_url, source, messages, args.profile / f"{kind}.prof" if last else None)
+                        work, db_url, source, messages, args.profile / f"{kind}.prof" if last else None, args.history)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 per = 1000 / args.messages

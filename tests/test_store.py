@@ -193,3 +193,25 @@ def test_connections_opening_a_new_sqlite_file_together_all_get_it(tmp_path) -> 
         url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
         errors = errors_when_started_together(lambda: connect(url), 8)  # noqa: B023 - joined before the next url
         assert errors == [], f"new file {attempt}: {errors[0]!r}"
+
+
+def test_sqlite_connections_get_the_configured_page_cache(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """16 MiB by default (SQLite's own 2 MiB reread index pages on every insert once tables grew),
+    ``[database] sqlite_cache_mb`` otherwise; a value below 1 is a clear error."""
+    from sqlalchemy import text
+
+    from responsemaster.config import SettingError, load_settings
+    from responsemaster.store.engine import make_engine
+
+    monkeypatch.delenv("RESPONSEMASTER_DATABASE_URL", raising=False)
+    for extra, expected in (("", -16 * 1024), ("sqlite_cache_mb = 64\n", -64 * 1024)):
+        config = tmp_path / f"rm{len(extra)}.toml"
+        config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/c{len(extra)}.db"\n{extra}', "utf-8")
+        engine = make_engine(load_settings(config))
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == expected
+        engine.dispose()
+    config = tmp_path / "bad.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/bad.db"\nsqlite_cache_mb = 0\n', "utf-8")
+    with pytest.raises(SettingError, match="sqlite_cache_mb"):
+        make_engine(load_settings(config))
