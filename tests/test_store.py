@@ -197,11 +197,12 @@ def test_connections_opening_a_new_sqlite_file_together_all_get_it(tmp_path) -> 
 
 def test_sqlite_connections_get_the_configured_page_cache(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """16 MiB by default (SQLite's own 2 MiB reread index pages on every insert once tables grew),
-    ``[database] sqlite_cache_mb`` otherwise; a value below 1 is a clear error."""
+    ``[database] sqlite_cache_mb`` otherwise; a value below 1 is a clear error. And the log is
+    checkpointed every WAL_CHECKPOINT_PAGES pages, not SQLite's 1,000 (nearly every worker commit)."""
     from sqlalchemy import text
 
     from responsemaster.config import SettingError, load_settings
-    from responsemaster.store.engine import make_engine
+    from responsemaster.store.engine import WAL_CHECKPOINT_PAGES, make_engine
 
     monkeypatch.delenv("RESPONSEMASTER_DATABASE_URL", raising=False)
     for extra, expected in (("", -16 * 1024), ("sqlite_cache_mb = 64\n", -64 * 1024)):
@@ -210,6 +211,7 @@ def test_sqlite_connections_get_the_configured_page_cache(tmp_path, monkeypatch)
         engine = make_engine(load_settings(config))
         with engine.connect() as conn:
             assert conn.execute(text("PRAGMA cache_size")).scalar() == expected
+            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == WAL_CHECKPOINT_PAGES
         engine.dispose()
     config = tmp_path / "bad.toml"
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/bad.db"\nsqlite_cache_mb = 0\n', "utf-8")
