@@ -35,9 +35,9 @@ BUSY_TIMEOUT_MS = 60_000
 #: 0.58 with 2 MiB and 0.46 with 16 (0.44 with 64); ``benchmarks/worker_overhead.py --history``.
 DEFAULT_CACHE_MB = 16
 #: Pages the write-ahead log takes before a commit copies it back into the database (SQLite: 1,000,
-#: 4 MB). A worker's batch of 500 messages dirties about that many pages (indexes on random keys), so
-#: nearly every commit ran a checkpoint; with 10,000 (40 MB of log) a page changed by several batches
-#: is written back once. The worker's own CPU per message: 0.38-0.395 -> 0.335-0.345 ms on an empty
+#: 4 MB). A worker's batch of 500 messages writes rows into a dozen indexes, many on random keys, so
+#: commits ran checkpoints often; with 10,000 (40 MB of log) a page changed by several batches is
+#: written back once. The worker's own CPU per message: 0.38-0.395 -> 0.335-0.345 ms on an empty
 #: database, 0.47 -> 0.43 with 300,000 messages recorded (worker_overhead.py, alternating runs).
 WAL_CHECKPOINT_PAGES = 10_000
 
