@@ -138,6 +138,7 @@ def test_several_workers_on_one_maildir_process_each_message_once(
     outputs = [p.communicate(timeout=180) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outputs]
     status = json.loads(cli("status", "--json", "--config", str(config)).stdout)["sources"][0]
+    print(maildir_counts(box), *[o[1] for o in outputs], sep="\n---\n")  # shown in full when the test fails
     assert (status["processed"], status["quarantined"], status["pending"]) == (396, 4, 0)
     assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 396}
     assert sum("processed" in o[1] for o in outputs) == workers
