@@ -278,7 +278,7 @@ def _subscriber_insert(session: Session, columns: list[str]) -> Any:
     columns are always those :func:`get_or_create_subscriber` gives).
 
     A Core statement with its parameters bound at execution, then the row
-    read back by its key: an ORM ``INSERT ... RETURNING Subscriber`` built
+    read back by its id: an ORM ``INSERT ... RETURNING Subscriber`` built
     from the values each time cost about three times as much (0.54 ms).
     """
     dialect = session.get_bind().dialect.name

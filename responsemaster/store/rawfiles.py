@@ -46,7 +46,12 @@ class RawFiles:
         return f"messages/{sha256[:2]}/{sha256}.eml"
 
     def path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / f"{sha256}.eml"
+        folder, name = self._place(sha256)
+        return Path(folder) / name
+
+    def _place(self, sha256: str) -> tuple[str, str]:
+        """(folder, file name) of a kept copy: the one layout :meth:`relpath` names relative to var/."""
+        return f"{self._root}/{sha256[:2]}", f"{sha256}.eml"
 
     def keep(self, raw: bytes, sha256: str | None = None, link_from: str | None = None) -> str:
         """Store ``raw`` (once) and return its relative path; :meth:`sync` makes it durable.
@@ -62,12 +67,12 @@ class RawFiles:
         killed before its sync may have left it only in the page cache.
         """
         sha256 = sha256 or hashlib.sha256(raw).hexdigest()
-        folder = f"{self._root}/{sha256[:2]}"
+        folder, name = self._place(sha256)
         try:
-            self._keep(raw, folder, f"{sha256}.eml", link_from)
+            self._keep(raw, folder, name, link_from)
         except FileNotFoundError:  # its folder was removed under us (a clean-up of old files): make it again
             self._folders.discard(folder)
-            self._keep(raw, folder, f"{sha256}.eml", link_from)
+            self._keep(raw, folder, name, link_from)
         return self.relpath(sha256)
 
     def _keep(self, raw: bytes, folder: str, name: str, link_from: str | None) -> None:
