@@ -4,25 +4,33 @@ First the whole batch in bulk: raw rows, verdicts and recipients one INSERT
 per table, the subscribers read in one query, the routing's rows buffered
 and written at the end (routing.pending), the per-day counts once per batch.
 If anything fails before the commit, nothing of it was written, and the batch
-is recorded again message by message, each under its own SAVEPOINT, so a
-failing message is rolled back alone while the others commit. The kept raw
-copies are flushed to disk while this runs, and the commit waits for it.
+is recorded again: whole, after a deadlock (nobody's fault), else message by
+message, each under its own SAVEPOINT, so a failing message is rolled back
+alone while the others commit. On PostgreSQL every recording transaction
+first takes advisory locks on the batch's bytes and addresses, in one order
+for all workers (:func:`_lock_for_recording`). The kept raw copies are
+flushed to disk while this runs, and the commit waits for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from responsemaster.categories import REPORTED_BY_A_SYSTEM
 from responsemaster.ingest.source import RawMessage
 from responsemaster.routing.context import forget_subscribers, preload_subscribers
 from responsemaster.routing.pending import begin_batch, finish_batch
 from responsemaster.routing.router import Router, targets_of
+from responsemaster.store.base import address_key
 from responsemaster.store.database import Store
 from responsemaster.store.recording import (
     ToRecord,
@@ -84,7 +92,7 @@ def record_batch(
     """Group commit: the batch in one transaction, recorded in bulk, else one savepoint per message.
 
     First the whole batch with a few statements per table
-    (:func:`_record_in_bulk`). If anything fails before the commit, nothing
+    (:func:`_record_whole`; again, after a deadlock). If anything else fails before the commit, nothing
     of it was written: the batch is recorded again message by message, each
     under its own SAVEPOINT, so a failing message is rolled back alone
     (``failure`` set) and the others commit. A message another worker
@@ -101,19 +109,13 @@ def record_batch(
     todo = sorted((item for item in prepared if item.recorded is None), key=_lock_order)
     outbox: list[int] = []
     if bulk and len(todo) > 1:
-        try:
-            written = _record_in_bulk(store, router, todo, syncing)
-        except Exception as exc:  # noqa: BLE001 - the commit failed: nothing of the batch was written
-            for item in todo:
-                item.failure = exc
-            written = []
-        if written is not None:
-            outbox, todo = written, []
+        outbox, todo = _record_whole(store, router, todo, syncing)
     while todo:
         done: list[Prepared] = []
         ids: list[int] = []
         try:
             with store.transaction() as session:
+                _lock_for_recording(session, todo)
                 for item in todo:
                     if _record_one(session, router, item, ids) == _RETRY:
                         break
@@ -133,18 +135,47 @@ def record_batch(
     return outbox, [f"{item.msg.key}: quarantined: {item.reason}" for item in quarantined]
 
 
+def _record_whole(
+    store: Store, router: Router, todo: list[Prepared], syncing: SyncInBackground | None
+) -> tuple[list[int], list[Prepared]]:
+    """The batch in bulk: (outbox ids, what is left to record message by message).
+
+    A deadlock (or another transient refusal) is no message's fault: the
+    batch is recorded whole again, after a short random pause, up to
+    :data:`_MAX_TRIES` times. Any other failure before the commit leaves the
+    whole batch to the message-by-message path. A failed commit fails every
+    message of the batch (nothing of it was written; they are tried again later).
+    """
+    for attempt in range(1, _MAX_TRIES + 1):
+        try:
+            written = _record_in_bulk(store, router, todo, syncing)
+        except Exception as exc:  # noqa: BLE001 - the commit failed: nothing of the batch was written
+            for item in todo:
+                item.failure = exc
+            return [], []
+        if not isinstance(written, Exception):
+            return written, []
+        retry = _transient(written) and attempt < _MAX_TRIES
+        logger.info("batch of %d %s: %s: %s", len(todo),
+                    "recorded whole again" if retry else "recorded message by message", type(written).__name__, written)
+        if not retry:
+            break
+        time.sleep(random.uniform(0, _PAUSE * attempt))  # two batches that deadlocked must not meet again at once
+    return [], todo
+
+
 class _OneByOne(Exception):
     """Recording the batch whole failed before its commit (so nothing was written)."""
 
 
 def _record_in_bulk(
     store: Store, router: Router, todo: list[Prepared], syncing: SyncInBackground | None
-) -> list[int] | None:
+) -> list[int] | Exception:
     """The batch in one transaction, a few statements per table; the outbox ids.
 
-    None when recording failed (a message's routing raised, a constraint, a
-    deadlock): rolled back, for the caller to record message by message.
-    An error of the commit itself (or of the kept files' sync) is raised.
+    The exception when recording failed (a message's routing raised, a
+    constraint, a deadlock): rolled back, nothing written. An error of the
+    commit itself (or of the kept files' sync) is raised.
     """
     try:
         with store.transaction() as session:
@@ -155,15 +186,14 @@ def _record_in_bulk(
             if syncing is not None:
                 syncing.wait()
     except _OneByOne as exc:
-        cause = exc.__cause__
-        logger.info("batch of %d recorded message by message: %s: %s", len(todo), type(cause).__name__, cause)
-        return None
+        return exc.__cause__  # type: ignore[return-value]
     return outbox
 
 
 def _write_in_bulk(session: Session, router: Router, todo: list[Prepared]) -> list[int]:
     """Raw rows, verdicts, recipients: one INSERT per table; subscribers read in one query;
     the routing's rows buffered and written at the end (routing.pending)."""
+    _lock_for_recording(session, todo)
     todo = _not_recorded_meanwhile(session, todo)
     begin_batch(session)
     preload_subscribers(session, [a for item in todo if item.reason is None for a in _addresses(item.verdict)])
@@ -186,6 +216,56 @@ _RETRY = "retry"
 #: Deadlock, serialization failure, lock not available: worth another try in a new transaction.
 _TRANSIENT = frozenset({"40P01", "40001", "55P03"})
 _MAX_TRIES = 3
+#: Seconds: the longest random pause before the first retry of a whole batch (twice that before the second).
+_PAUSE = 0.05
+#: The first key of PostgreSQL's two-key advisory locks on addresses (:func:`_lock_for_recording`):
+#: two-key locks are a key space apart from the one-key locks on messages' bytes.
+ADDRESS_LOCKS = 0x524D
+_LOCK_BYTES = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+_LOCK_ADDRESSES = text("SELECT pg_advisory_xact_lock(:space, k) FROM unnest(CAST(:keys AS integer[])) AS k")
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT
+
+
+def _lock_for_recording(session: Session, todo: list[Prepared]) -> None:
+    """PostgreSQL: first in every recording transaction, the locks all workers take in one order.
+
+    Each message's bytes first (a transaction-scoped advisory lock on its
+    sha256: see :func:`_not_recorded_meanwhile`), then every address the
+    batch may route (its targets and senders, whose subscriber and
+    suppression rows routing locks or inserts: :func:`_routed`), each family in ascending
+    key order (``unnest`` keeps the array's order). Row locks taken message
+    by message, in each batch's own order, deadlocked when six workers
+    shared addresses, and a message whose three tries all deadlocked was
+    left unrecorded; with every worker queueing on the same keys in the
+    same order first, two batches that share an address run one after the
+    other. SQLite has one writer at a time (BEGIN IMMEDIATE): nothing to order.
+    """
+    if not todo or session.get_bind().dialect.name != "postgresql":
+        return
+    shas = sorted({int(item.msg.sha256[:15], 16) for item in todo})
+    session.execute(_LOCK_BYTES, {"keys": shas})
+    keys = sorted({address_lock_key(a) for item in todo if item.reason is None for a in _routed(item.verdict) if a})
+    if keys:
+        session.execute(_LOCK_ADDRESSES, {"space": ADDRESS_LOCKS, "keys": keys})
+
+
+def _routed(verdict: Verdict | None) -> list[str]:
+    """The addresses whose rows routing may lock or insert for ``verdict``: its targets, and its sender
+    unless a system sent it (a bounce's MAILER-DAEMON is in most batches: locking it would queue every
+    worker behind every other)."""
+    if verdict is None:
+        return []
+    targets = [target.address for target in targets_of(verdict)]
+    return targets if verdict.category in REPORTED_BY_A_SYSTEM else [*targets, verdict.sender]
+
+
+def address_lock_key(address: str) -> int:
+    """The second key of an address's advisory lock: 32 bits of a hash of its normal form."""
+    digest = hashlib.blake2b(address_key(address).encode("utf-8", "surrogatepass"), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _lock_order(item: Prepared) -> tuple[str, ...]:
@@ -235,14 +315,10 @@ def _not_recorded_meanwhile(session: Session, todo: list[Prepared]) -> list[Prep
     Two workers may hold copies of the same bytes under two keys (a sender
     sending again after a 250 it never saw): both looked before classifying
     and found nothing. Only one may record them. On SQLite the transaction is
-    the only writer (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped
-    advisory lock per sha256, taken in one order by every worker, makes the
-    second wait for the first's commit and then see its row.
+    the only writer (BEGIN IMMEDIATE); on PostgreSQL the transaction holds
+    an advisory lock per sha256 (:func:`_lock_for_recording`, taken first),
+    so the second waits for the first's commit and then sees its row.
     """
-    if session.get_bind().dialect.name == "postgresql" and todo:
-        keys = sorted({int(item.msg.sha256[:15], 16) for item in todo})  # unnest keeps this order
-        session.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-                        {"keys": keys})
     found = find_recorded_many(session, todo[0].msg.source, [item.msg for item in todo]) if todo else {}
     for item in todo:
         if item.msg.key in found:

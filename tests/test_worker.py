@@ -121,16 +121,19 @@ def test_run_once_status_and_export_from_the_shell(tmp_path: Path, corpus_files:
     assert smtp_sink.received == smtp_sink.distinct > 0
 
 
-@pytest.mark.parametrize("workers", [3])
 def test_several_workers_on_one_maildir_process_each_message_once(
-    db_url: str, tmp_path: Path, corpus_files: list[Path], smtp_sink: SmtpSink, workers: int  # noqa: F811
+    db_url: str, tmp_path: Path, corpus_files: list[Path], smtp_sink: SmtpSink  # noqa: F811
 ) -> None:
+    """Workers in contention: small batches of corpus copies that share addresses. On PostgreSQL six
+    workers deadlocked on subscriber rows in most runs (a message then failed, left for the next run)
+    before every recording transaction took its advisory locks in one order (tests/test_worker_locks.py)."""
     import subprocess
     import sys
 
+    workers = 6 if db_url.startswith("postgresql") else 3
     box = tmp_path / "box"
     fill_maildir(box, corpus_files, 400, poison_every=100)
-    config = write_config(tmp_path / "rm.toml", box, db_url, worker={"batch_size": 20, "settle_seconds": 5},
+    config = write_config(tmp_path / "rm.toml", box, db_url, worker={"batch_size": 10, "settle_seconds": 5},
                           routing={"forward_to": "support@example.net", "smtp": {"port": smtp_sink.port},
                                    "max_forwards_per_sender": 1000})
     procs = [subprocess.Popen([sys.executable, "-m", "responsemaster", "run", "--once", "--config", str(config)],
@@ -142,6 +145,7 @@ def test_several_workers_on_one_maildir_process_each_message_once(
     assert (status["processed"], status["quarantined"], status["pending"]) == (396, 4, 0)
     assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 396}
     assert sum("processed" in o[1] for o in outputs) == workers
+    assert all(re.search(r"done returns: .* 0 failed", o[1]) for o in outputs)  # no worker met a failure
     assert smtp_sink.received == smtp_sink.distinct > 0
 
 
