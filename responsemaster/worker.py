@@ -88,6 +88,8 @@ class BatchResult:
     categories: Counter[str] = field(default_factory=Counter)
     #: What became of each message of this batch, in order (not summed by merge_results).
     outcomes: list[Outcome] = field(default_factory=list)
+    #: The keys of the messages that failed (not summed by merge_results).
+    failed_keys: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -258,6 +260,7 @@ def _tell_source_again(source: Source, key: str, state: str, error: str | None) 
 
 def _failed(store: Store, source: str, key: str, owner: str, exc: Exception, result: BatchResult) -> None:
     result.failed += 1
+    result.failed_keys.append(key)
     logger.error("%s: %s failed: %s: %s", source, key, type(exc).__name__, exc, exc_info=exc)
     _note_failure(store, source, key, owner, f"{key}: {type(exc).__name__}: {exc}")
 
@@ -281,15 +284,43 @@ def drain(
     owner: str,
     on_batch: object | None = None,
 ) -> BatchResult:
-    """Batches until the source has nothing fetchable; the totals."""
+    """Batches until the source has nothing fetchable; the totals.
+
+    Messages that failed (a deadlock that outlasted its retries, a broken
+    connection...) are given back to the source once the rest is done, and
+    tried again, each up to ``max_attempts`` times in one drain: ``run
+    --once`` drains what is there, and did leave such a message in the inbox
+    for the next run. (The claim's attempt count still quarantines a message
+    that keeps failing; a message that is recorded but cannot be acknowledged
+    is not retried past that bound either.) A source that cannot give a
+    message back keeps it until its lease ends, as before.
+    """
     total = BatchResult(source.name)
+    failures: Counter[str] = Counter()  # times each message failed in this drain
+    waiting: set[str] = set()  # failed and not given back since
     while True:
         batch = process_batch(source, classifier, store, router, options=options, owner=owner, deliverer=deliverer)
         if on_batch is not None:
             on_batch(batch)  # type: ignore[operator]
         merge_results(total, batch)
+        failures.update(batch.failed_keys)
+        waiting.update(batch.failed_keys)
+        waiting.difference_update(outcome.key for outcome in batch.outcomes)
         if batch.fetched == 0 or batch.done == 0 and batch.failed == 0:
-            return total
+            again = [key for key in waiting if failures[key] < options.max_attempts]
+            waiting.clear()
+            if not _give_back(source, again):
+                return total
+
+
+def _give_back(source: Source, keys: list[str]) -> bool:
+    """Give ``keys`` back to ``source`` to be fetched again; whether it could (and there were any)."""
+    release = getattr(source, "release", None)
+    if release is None or not keys:
+        return False
+    logger.info("%s: %d failed message(s) given back to be tried again", source.name, len(keys))
+    release(keys)
+    return True
 
 
 def merge_results(total: BatchResult, batch: BatchResult) -> None:

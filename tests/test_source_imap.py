@@ -253,6 +253,19 @@ def test_claims_of_a_crashed_worker_expire(admin: IMAPClient, make_source: Maker
     assert again.key == taken.key and again.raw == taken.raw
 
 
+def test_a_released_message_is_fetched_again_at_once(admin: IMAPClient, make_source: Maker) -> None:
+    """What the worker does with a message that failed, to try it again before it stops."""
+    for n in range(2):
+        admin.append("INBOX", _bounce(n))
+    source = make_source(lease_seconds=600)
+    first, second = source.fetch(5)
+    assert source.fetch(5) == []  # both held
+    source.release([second.key])
+    [again] = source.fetch(5)  # long before the lease would have ended
+    assert (again.key, again.raw) == (second.key, second.raw)
+    assert make_source("other").fetch(5) == []  # held again, by the same worker
+
+
 def test_conditional_store_refuses_the_loser(admin: IMAPClient, make_source: Maker) -> None:
     """The race itself: B claims between A's check (FETCH MODSEQ) and A's STORE."""
     admin.multiappend("INBOX", [_bounce(n) for n in range(3)])

@@ -101,6 +101,32 @@ def test_a_failing_message_never_blocks_the_rest_and_is_quarantined_after_max_at
     assert maildir_counts(box)["inbox"] == 0
 
 
+class FailsOnce:
+    """A fault that passes (a deadlock outlasting its retries, a dropped connection): the first time
+    one message is classified it raises, then it is classified like the others."""
+
+    def __init__(self, real: object) -> None:
+        self.real, self.raised = real, False
+
+    def classify(self, raw: bytes):  # type: ignore[no-untyped-def]
+        if b"rm-test-3@" in raw and not self.raised:
+            self.raised = True
+            raise RuntimeError("transient")
+        return self.real.classify(raw)  # type: ignore[attr-defined]
+
+
+def test_a_failed_message_is_tried_again_before_the_drain_ends(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    """``run --once`` drains what is there: a message that failed is given back and tried again at the
+    end of the drain (it used to stay claimed until the worker stopped, then wait in the inbox)."""
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 12)
+    source = MaildirSource("returns", box, quarantine=tmp_path / "q")
+    total = _drain(store, FailsOnce(classifier), source, WorkerOptions(batch_size=5))
+    assert (total.processed, total.failed) == (12, 1)
+    assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 12}
+    source.close()
+
+
 def test_run_once_status_and_export_from_the_shell(tmp_path: Path, corpus_files: list[Path], smtp_sink: SmtpSink) -> None:  # noqa: F811
     box = tmp_path / "box"
     fill_maildir(box, corpus_files, 60, poison_every=30)

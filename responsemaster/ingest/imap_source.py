@@ -48,6 +48,7 @@ import secrets
 import socket
 import ssl
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from imapclient import IMAPClient
@@ -205,6 +206,14 @@ class ImapSource:
         self._client = None
 
     # -- extensions -------------------------------------------------------------
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Take this worker's claim off these held messages now, to be fetched again (a failure to retry)."""
+        uids = sorted(uid for uid in map(self._uid, keys) if uid is not None and uid in self._held)
+        if uids:
+            self._call(lambda client: client.remove_flags(uids, [CLAIMED, LEASE, self._owner], silent=True))
+            for uid in uids:
+                self._held.pop(uid, None)
 
     def wait(self, timeout: float) -> bool:
         """Block until the mailbox changes (IDLE) or ``timeout``; True if new mail may be there."""

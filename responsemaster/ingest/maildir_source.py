@@ -29,7 +29,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from responsemaster.ingest.maildir_io import (
@@ -133,12 +133,18 @@ class MaildirSource:
 
     def close(self) -> None:
         """Give back this worker's unacknowledged claims so others need not wait for the lease."""
-        for key in list(self._held):
-            path, original = self._held.pop(key)
+        self.release(list(self._held))
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Put these held messages back in the inbox now, to be fetched again (a failure to retry)."""
+        for key in keys:
+            held = self._held.pop(key, None)
+            if held is None:
+                continue
             try:
-                os.rename(path, self._inbox_path(original))
+                os.rename(held[0], self._inbox_path(held[1]))
             except FileNotFoundError:
-                pass
+                pass  # its lease was reclaimed meanwhile: it is back already
 
     # -- extensions (not in the protocol) -----------------------------------
 

@@ -11,8 +11,9 @@ after a crash a no-op.
 Optional extensions (not part of the protocol, so a source need not have
 them; call them through the helpers below): ``wait(timeout) -> bool`` blocks
 until new mail may be there (IMAP IDLE, a Maildir poll), ``renew_leases()``
-keeps claims alive during a long batch, ``quarantined()`` / ``processed()``
-count what the source itself holds.
+keeps claims alive during a long batch, ``release(keys)`` gives held
+messages back at once (the worker retries its failures before it stops),
+``quarantined()`` / ``processed()`` count what the source itself holds.
 """
 
 from __future__ import annotations
