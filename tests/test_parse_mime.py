@@ -10,6 +10,7 @@ and pin the few places where it deliberately differs.
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 from email.message import Message
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responsemaster.parse.mime import MAX_NESTING, parse_bytes
+from responsemaster.parse.mime import MAX_NESTING, parse_bytes, parse_headers
 
 
 def shape(msg: Message, depth: int = 0) -> list[tuple]:
@@ -82,6 +83,21 @@ def _mutate(raw: bytes, edits: list[tuple[str, int]]) -> bytes:
 def test_same_tree_on_mutated_messages(sample_messages: list[bytes], index: int, edits: list[tuple[str, int]]) -> None:
     raw = _mutate(sample_messages[index % len(sample_messages)], edits)
     assert shape(parse_bytes(raw)) == shape(standard(raw))
+
+
+def standard_headers(text: str) -> Message:
+    return email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(index=st.integers(0, 10_000), edits=_EDITS)
+def test_a_header_block_in_text_reads_as_the_standard_header_parser_reads_it(
+    sample_messages: list[bytes], index: int, edits: list[tuple[str, int]]
+) -> None:
+    """What a bounce quotes after "Original message follows" (or in text/rfc822-headers) is read by
+    parse_headers, which must give the header parser's result, whatever the lines."""
+    text = _mutate(sample_messages[index % len(sample_messages)], edits).decode("utf-8", "replace")
+    assert shape(parse_headers(text)) == shape(standard_headers(text))
 
 
 def test_boundary_edge_cases_match_the_standard_parser() -> None:

@@ -9,13 +9,12 @@ it had been sent properly. Each is bounded and never raises.
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import re
 from email.message import Message
 
 from responsemaster.parse import linear
 from responsemaster.parse.fields import FieldBlock, parse_field_blocks
+from responsemaster.parse.mime import parse_headers
 
 #: A DSN recipient field at the start of a line, where a text part carries one.
 _DSN_FIELD = linear.compile(r"^(?:final-recipient|original-recipient)\s*:\s*\S", re.I | re.M)
@@ -70,7 +69,7 @@ def inline_original(text: str) -> tuple[Message | None, str]:
     if len(head) < 2:
         return None, ""
     try:
-        headers = email.parser.HeaderParser(policy=email.policy.compat32).parsestr("\n".join(head) + "\n")
+        headers = parse_headers("\n".join(head) + "\n")
     except Exception:  # noqa: BLE001
         return None, ""
     body = "\n".join(lines[len(head) + 1 :])

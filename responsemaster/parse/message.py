@@ -17,7 +17,7 @@ from email.message import Message
 
 from responsemaster.parse.embedded import dsn_blocks_in_text, inline_original, reports_in_original
 from responsemaster.parse.fields import FieldBlock, parse_field_blocks
-from responsemaster.parse.mime import ParametersIgnoredDefect, parse_bytes
+from responsemaster.parse.mime import ParametersIgnoredDefect, parse_bytes, parse_headers
 from responsemaster.parse.text import decode_header_value, header_address, html_to_text, part_text
 
 #: Limits that keep time and memory bounded on hostile input.
@@ -270,7 +270,7 @@ def _read_original(parsed: ParsedMessage, part: Message) -> None:
         return
     text = part_text(part, MAX_BODY_CHARS)
     head, _, body = text.lstrip("\r\n").partition("\n\n")
-    parsed.original_headers = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(head + "\n")
+    parsed.original_headers = parse_headers(head + "\n")
     parsed.original_body = body[:MAX_BODY_CHARS]
 
 

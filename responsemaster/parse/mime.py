@@ -73,6 +73,18 @@ def parse_bytes(raw: bytes) -> Message:
     return root
 
 
+def parse_headers(text: str) -> Message:
+    """``email.parser.HeaderParser(policy=compat32).parsestr(text)``: the header block, the rest as the payload.
+
+    For a header block found in text (an original quoted after a marker line,
+    a text/rfc822-headers part): the standard header parser runs the same
+    line-by-line state machine as the full one.
+    """
+    msg = Message(policy=compat32)
+    msg._payload = text[_read_headers(msg, text):]  # type: ignore[attr-defined]
+    return msg
+
+
 def _parse(text: str, depth: int, digest_child: bool, boundary_follows: bool = False, *, budget: list[int]) -> Message:
     """One message or part; ``boundary_follows``: a boundary line came right after ``text``.
 
