@@ -92,14 +92,38 @@ class Pattern(re2._Regexp):
         size = len(data)
         pos = 0 if pos is None else max(0, min(pos, size))
         endpos = size if endpos is None else max(0, min(endpos, size))
+        for spans in self._spans(anchor, data, pos, endpos):
+            yield _Match(self, text, pos, endpos, spans)
+
+    def _spans(self, anchor, data, pos, endpos):
+        """The groups' spans of each successive match (the wrapper's iteration, without match objects)."""
         while pos <= endpos:
             spans = self._regexp.Match(anchor, data, pos, endpos)
             if spans[0] == _NO_MATCH:
                 return
-            yield _Match(self, text, pos, endpos, spans)
+            yield spans
             if pos == endpos:
                 return
             pos = pos + 1 if pos == spans[0][1] else spans[0][1]
+
+    def subn(self, repl, text, count=0):
+        """As the wrapper's, without a match object and a template expansion per match when
+        ``repl`` is plain text (no backslash) and ``text`` is ASCII (the HTML rendering's case)."""
+        data = _ascii_bytes(text) if isinstance(text, str) and isinstance(repl, str) and "\\" not in repl else None
+        if data is None or count < 0:
+            return super().subn(repl, text, count)
+        pieces: list[str] = []
+        end = done = 0
+        for spans in self._spans(_UNANCHORED, data, 0, len(data)):
+            start, stop = spans[0]
+            pieces.append(text[end:start])
+            pieces.append(repl)
+            end = stop
+            done += 1
+            if done == count:
+                break
+        pieces.append(text[end:])
+        return "".join(pieces), done
 
 
 _MULTILINE: dict[int, tuple[Pattern, Pattern]] = {}

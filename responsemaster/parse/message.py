@@ -190,7 +190,7 @@ def _walk(parsed: ParsedMessage, root: Message) -> None:
             if isinstance(children, list):
                 stack.extend((child, depth + 1) for child in reversed(children))
         elif ctype == "text/plain" or (ctype.startswith("text/") and ctype != "text/html"):
-            if part.get_filename() is None or ctype == "text/plain":
+            if ctype == "text/plain" or part.get_filename() is None:  # plain text is read whatever its name
                 plain.append(part_text(part, MAX_BODY_CHARS))
         elif ctype == "text/html":
             html.append(part)
