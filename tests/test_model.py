@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from responsemaster.categories import CATEGORIES
 from responsemaster.classify.fields import message_fields
@@ -341,3 +343,19 @@ def test_the_tokenizers_vocabulary_stays_bounded_on_garbage(monkeypatch: pytest.
     assert sizes[-1] == sizes[10]  # ...and not one string more after it: 6,000 random words later
     text = "Thank you for the message, I will be out of the office until Monday."
     assert norm.tokens_at(text, "en") == features.Normaliser().tokens_at(text, "en")  # a fresh one reads the same
+
+
+@settings(max_examples=500, deadline=None)
+@given(word=st.text(min_size=1, max_size=12).filter(str.isalpha))
+def test_a_word_of_letters_only_is_kept_as_it_is_by_the_recipient_evidence(word: str) -> None:
+    """``normalise`` keeps a letters-only token without its code, status and digit checks: none of
+    them can match one (letters and decimal digits are disjoint Unicode categories)."""
+    from responsemaster.classify.model import recipient_features as rf
+
+    assert not (rf._STATUS.fullmatch(word.lstrip("#")) or rf._CODE.match(word) or rf._DIGITS.search(word))
+
+
+def test_the_recipient_evidence_keeps_codes_and_words_and_zeroes_other_numbers() -> None:
+    from responsemaster.classify.model.recipient_features import normalise
+
+    assert normalise("550 5.1.1 Mailbox unavailable, queue id 4A2f9 ٣٤") == "550 5.1.1 mailbox unavailable queue id 0a0f0 00"

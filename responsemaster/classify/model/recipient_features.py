@@ -78,7 +78,9 @@ def normalise(text: str) -> str:
     text = _HOST.sub(" _host_ ", text)
     out = []
     for token in _TOKEN.findall(text.lower()):
-        if _STATUS.fullmatch(token.lstrip("#")) or _CODE.match(token):
+        if token.isalpha():  # most words: letters only, so no code, status or digit to look for
+            out.append(token)
+        elif _STATUS.fullmatch(token.lstrip("#")) or _CODE.match(token):
             out.append(token.lstrip("#"))
         elif _DIGITS.search(token):
             out.append(_DIGITS.sub("0", token))
