@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responsemaster.parse.mime import MAX_NESTING, parse_bytes, parse_headers
+from responsemaster.parse.mime import MAX_NESTING, boundary_of, parse_bytes, parse_headers
 
 
 def shape(msg: Message, depth: int = 0) -> list[tuple]:
@@ -98,6 +98,20 @@ def test_a_header_block_in_text_reads_as_the_standard_header_parser_reads_it(
     parse_headers, which must give the header parser's result, whatever the lines."""
     text = _mutate(sample_messages[index % len(sample_messages)], edits).decode("utf-8", "replace")
     assert shape(parse_headers(text)) == shape(standard_headers(text))
+
+
+_FIELD_PIECES = st.sampled_from([
+    "multipart/mixed", "multipart/report", "; ", ";", " ", "\n\t", "boundary", "BOUNDARY", "=", '"', "b1", "a b",
+    "report-type=delivery-status", "charset=utf-8", "*", "\\", "<", ">", "=_x", "boundary*0", "''",
+])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(pieces=st.lists(_FIELD_PIECES, max_size=12))
+def test_the_boundary_is_the_one_the_standard_parameter_reader_gives(pieces: list[str]) -> None:
+    msg = Message(policy=email.policy.compat32)
+    msg["Content-Type"] = "".join(pieces)
+    assert boundary_of(msg) == msg.get_boundary()
 
 
 def test_boundary_edge_cases_match_the_standard_parser() -> None:

@@ -246,6 +246,39 @@ def _blocks(body: str, limit: int) -> list[str]:
     return blocks
 
 
+def boundary_of(msg: Message) -> str | None:
+    """``msg.get_boundary()``, read directly from a plain Content-Type field.
+
+    The standard parameter reader (RFC 2231 continuations and charsets,
+    quoting) was a sixth of the split. Most fields are a type and a few
+    ``name=value`` parameters, the boundary bare or in one pair of quotes:
+    those are split here the way the standard reader splits them. A field
+    with anything that reader treats specially (a backslash, ``*``, angle
+    brackets, more quotes, a ``;`` inside the quotes, ``=`` in the type) goes
+    to it.
+    """
+    value = msg.get("content-type")
+    if not isinstance(value, str) or any(c in value for c in _SPECIAL_IN_PARAMS) or value.count('"') not in (0, 2):
+        return msg.get_boundary()
+    if '"' in value and ";" in value[value.index('"'):value.rindex('"')]:
+        return msg.get_boundary()
+    params = value.split(";")
+    if "=" in params[0]:  # the type: read as a parameter, but not unquoted the same way
+        return msg.get_boundary()
+    for param in params:
+        name, _, found = param.partition("=")
+        if name.strip().lower() == "boundary":
+            found = found.strip()
+            if len(found) > 1 and found[0] == '"' and found[-1] == '"':
+                found = found[1:-1]
+            return found.rstrip()
+    return None
+
+
+#: Characters after which the standard parameter reader does more than split and unquote.
+_SPECIAL_IN_PARAMS = ("\\", "*", "<", ">")
+
+
 def _boundary_lines(body: str, separator: str):
     """(line start, position after the line, is the close delimiter) of each boundary line."""
     pos = 0 if body.startswith(separator) else _line_after(body.find("\n" + separator))
@@ -275,7 +308,7 @@ def _strip_eol(text: str | None) -> str:
 
 
 def _split_multipart(msg: Message, body: str, depth: int, digest: bool, budget: list[int]) -> None:
-    boundary = msg.get_boundary()
+    boundary = boundary_of(msg)
     if boundary is None:
         msg.defects.append(errors.NoBoundaryInMultipartDefect())
         msg._payload = body  # type: ignore[attr-defined]
