@@ -188,3 +188,34 @@ def test_no_shipped_rule_repeats_a_pattern_a_counted_many_times() -> None:
     big = [(rule.id, m.group(0)) for rule in load_rules_file(DEFAULT_RULES) for m in counted.finditer(rule.pattern)
            if int(m.group(2)) > 80]
     assert big == []
+
+
+class CountingSet:
+    """Counts the RE2 set scans of one field's rules (the real set answers)."""
+
+    def __init__(self, real: object) -> None:
+        self.real, self.scanned = real, []
+
+    def Match(self, data: bytes) -> list[int]:  # noqa: N802 - the re2.Set method it stands for
+        self.scanned.append(data)
+        return self.real.Match(data)  # type: ignore[attr-defined]
+
+
+def test_a_diagnostic_read_three_times_in_a_row_is_scanned_once() -> None:
+    """The hand-written reasons, the final rules and the model's evidence each read a recipient's
+    diagnostic: one scan of the rules' set answers all three, and another text is scanned anew."""
+    rules, fresh = RuleSet.load(), RuleSet.load()
+    group = rules._by_field["diagnostic"]
+    group._set = counting = CountingSet(group._set)
+    text = "550 5.1.1 <jo@example.org>: Recipient address rejected: User unknown in local recipient table"
+    answers = [[hit.rule.id for hit in ruleset.matches("diagnostic", text, "5")] for ruleset in (rules, rules, fresh)]
+    assert answers[0] == answers[1] == answers[2] and answers[0]
+    assert len(counting.scanned) == 1
+    assert [hit.rule.id for hit in rules.matches("diagnostic", "452 4.2.2 Mailbox full", "4")] == [
+        hit.rule.id for hit in fresh.matches("diagnostic", "452 4.2.2 Mailbox full", "4")]
+    assert len(counting.scanned) == 2
+    relayed = "Remote host said: 550 5.1.1 <jo@example.org>: Recipient address rejected: User unknown"
+    for _ in range(3):  # the narration and the reply quoted in it: two texts, each scanned once
+        assert [hit.rule.id for hit in rules.matches("diagnostic", relayed, "5")] == [
+            hit.rule.id for hit in fresh.matches("diagnostic", relayed, "5")]
+    assert len(counting.scanned) == 4

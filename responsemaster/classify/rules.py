@@ -228,15 +228,26 @@ class _FieldRules:
             self._set.Compile()
         except re2.error:
             self._set = None  # too big for one automaton: search rule by rule
+        #: The last two texts matched and their answers, newest first: a recipient's diagnostic
+        #: (and the reply quoted in it) is read by the hand-written reasons, the final rules and
+        #: the model's evidence in turn.
+        self._last: tuple[tuple[str, tuple[tuple[int, Rule], ...]], ...] = (("", ()), ("", ()))
 
-    def matching(self, text: str) -> list[tuple[int, Rule]]:
+    def matching(self, text: str) -> tuple[tuple[int, Rule], ...]:
         """(file position, rule) of every rule whose pattern occurs in ``text``, in file order."""
         if not text:
-            return []
+            return ()
+        last = self._last
+        for seen, found in last:
+            if seen == text:
+                return found
         if self._set is None:
-            return [entry for entry in self.entries if entry[1].search(text)]
-        hits = self._set.Match(text.encode("utf-8", "surrogatepass"))
-        return [self.entries[i] for i in sorted(hits)] if hits else []
+            found = tuple(entry for entry in self.entries if entry[1].search(text))
+        else:
+            hits = self._set.Match(text.encode("utf-8", "surrogatepass"))
+            found = tuple(self.entries[i] for i in sorted(hits)) if hits else ()
+        self._last = ((text, found), last[0])
+        return found
 
 
 def load_rules_file(path: Path) -> list[Rule]:
