@@ -40,7 +40,7 @@ from responsemaster.store import claims
 from responsemaster.store.database import Store
 from responsemaster.store.recording import find_recorded_many
 from responsemaster.verdict import GAVE_UP, OVER_DEADLINE, Verdict
-from responsemaster.worker_recording import Prepared, SyncInBackground, record_batch
+from responsemaster.worker_recording import Prepared, SyncInBackground, passing_fault, record_batch
 
 logger = logging.getLogger("responsemaster.worker")
 
@@ -88,8 +88,8 @@ class BatchResult:
     categories: Counter[str] = field(default_factory=Counter)
     #: What became of each message of this batch, in order (not summed by merge_results).
     outcomes: list[Outcome] = field(default_factory=list)
-    #: The keys of the messages that failed (not summed by merge_results).
-    failed_keys: list[str] = field(default_factory=list)
+    #: The keys of the messages that failed on a passing fault (not summed by merge_results).
+    retry_keys: list[str] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -260,7 +260,8 @@ def _tell_source_again(source: Source, key: str, state: str, error: str | None) 
 
 def _failed(store: Store, source: str, key: str, owner: str, exc: Exception, result: BatchResult) -> None:
     result.failed += 1
-    result.failed_keys.append(key)
+    if passing_fault(exc):
+        result.retry_keys.append(key)
     logger.error("%s: %s failed: %s: %s", source, key, type(exc).__name__, exc, exc_info=exc)
     _note_failure(store, source, key, owner, f"{key}: {type(exc).__name__}: {exc}")
 
@@ -286,14 +287,13 @@ def drain(
 ) -> BatchResult:
     """Batches until the source has nothing fetchable; the totals.
 
-    Messages that failed (a deadlock that outlasted its retries, a broken
-    connection...) are given back to the source once the rest is done, and
-    tried again, each up to ``max_attempts`` times in one drain: ``run
-    --once`` drains what is there, and did leave such a message in the inbox
-    for the next run. (The claim's attempt count still quarantines a message
-    that keeps failing; a message that is recorded but cannot be acknowledged
-    is not retried past that bound either.) A source that cannot give a
-    message back keeps it until its lease ends, as before.
+    Messages that failed on a passing fault (a deadlock that outlasted its
+    retries, a lost connection: :func:`~responsemaster.worker_recording.passing_fault`)
+    are given back to the source once the rest is done, and tried again,
+    each up to ``max_attempts`` times in one drain: ``run --once`` drains
+    what is there, and did leave such a message in the inbox for the next
+    run. Other failures wait for their lease (or the next run), as before. A
+    source that cannot give a message back keeps it until its lease ends.
     """
     total = BatchResult(source.name)
     failures: Counter[str] = Counter()  # times each message failed in this drain
@@ -303,8 +303,8 @@ def drain(
         if on_batch is not None:
             on_batch(batch)  # type: ignore[operator]
         merge_results(total, batch)
-        failures.update(batch.failed_keys)
-        waiting.update(batch.failed_keys)
+        failures.update(batch.retry_keys)
+        waiting.update(batch.retry_keys)
         waiting.difference_update(outcome.key for outcome in batch.outcomes)
         if batch.fetched == 0 or batch.done == 0 and batch.failed == 0:
             again = [key for key in waiting if failures[key] < options.max_attempts]

@@ -229,6 +229,26 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _TRANSIENT
 
 
+#: SQLite's "busy" and "locked": another connection held the write lock past the busy timeout.
+_SQLITE_BUSY = frozenset({5, 6})
+
+
+def passing_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is a fault of the moment, not of the message: a deadlock or lock conflict, a
+    lost connection (PostgreSQL's class 08, a server shutting down: 57P0x), SQLite busy.
+
+    The worker tries such a message again before its drain ends. Anything
+    else (a bug, a full disk, a refused constraint) waits for its lease to
+    end as before: retried at once, it would spend its attempts in seconds
+    and be quarantined for an outage the operator has not fixed yet.
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return (exc.connection_invalidated or state in _TRANSIENT or state.startswith(("08", "57P0"))
+            or getattr(exc.orig, "sqlite_errorcode", None) in _SQLITE_BUSY)
+
+
 def _lock_for_recording(session: Session, todo: list[Prepared]) -> None:
     """PostgreSQL: first in every recording transaction, the locks all workers take in one order.
 

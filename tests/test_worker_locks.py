@@ -124,3 +124,38 @@ def test_a_batch_that_deadlocks_is_recorded_whole_again(pg, tmp_path: Path, capl
     said = [r.getMessage() for r in caplog.records]
     assert any("recorded whole again" in line and "DeadlockDetected" in line for line in said), said
     assert not any("message by message" in line for line in said), said
+
+
+def _raised(run) -> BaseException:  # type: ignore[no-untyped-def]
+    try:
+        run()
+    except Exception as exc:  # noqa: BLE001 - the fault under test
+        return exc
+    raise AssertionError("no fault")
+
+
+def test_passing_faults_are_told_from_the_others(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Real faults: a busy SQLite, a PostgreSQL backend killed under a connection, a unique violation."""
+    from sqlalchemy import create_engine
+
+    from responsemaster.worker_recording import passing_fault
+
+    store, other = pg
+    lite = create_engine(f"sqlite:///{tmp_path / 'busy.db'}", connect_args={"timeout": 0})
+    with lite.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
+    with lite.connect() as holder, lite.connect() as waiter:
+        holder.exec_driver_sql("BEGIN IMMEDIATE")
+        busy = _raised(lambda: waiter.execute(text("INSERT INTO t VALUES (1)")))
+        holder.rollback()
+    with store.engine.connect() as conn, other.connect() as killer:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        lost = _raised(lambda: conn.execute(text("SELECT 1")))
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TEMP TABLE u (x INTEGER PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO u VALUES (1)"))
+        duplicate = _raised(lambda: conn.execute(text("INSERT INTO u VALUES (1)")))
+    assert (passing_fault(busy), passing_fault(lost), passing_fault(duplicate), passing_fault(OSError("disk"))) == (
+        True, True, False, False)
+    lite.dispose()
