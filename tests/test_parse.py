@@ -89,6 +89,22 @@ def test_header_address_reads_what_parseaddr_reads() -> None:
         assert header_address(value) == email.utils.parseaddr(value)[1], value
 
 
+def test_header_address_agrees_with_parseaddr_on_every_short_combination() -> None:
+    """Every value of up to four pieces (quotes, brackets, specials, blanks, an address, a name):
+    the fast paths (a quoted display name among them) answer what parseaddr answers."""
+    import email.utils
+    import itertools
+
+    from responsemaster.parse.text import header_address
+
+    pieces = ['"', " ", "Mail Delivery", "<", ">", "a@b.example", "<a@b.example>", "@", ",", ";", ":", "(", ")",
+              "\\", '\\"', "\n", "'"]
+    for size in range(1, 5):
+        for combo in itertools.product(pieces, repeat=size):
+            value = "".join(combo)
+            assert header_address(value) == email.utils.parseaddr(value)[1], value
+
+
 def test_the_returned_original_text_is_decoded_on_demand() -> None:
     raw = (
         b"From: MAILER-DAEMON@mx.example\nSubject: Undelivered Mail\n"

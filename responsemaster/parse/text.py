@@ -125,14 +125,18 @@ def html_to_text(markup: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-#: "Name <local@domain>" or a bare "local@domain" with nothing unusual in it: read without
-#: the standard library's full RFC 5322 address parser (a tenth of a millisecond per call).
-_PLAIN_ADDRESS = re.compile(r"[^<>\"(),:;@\\]*<([^<>\"(),:;@\\\s]+@[^<>\"(),:;@\\\s]+)>\s*|\s*([^<>\"(),:;@\\\s]+@[^<>\"(),:;@\\\s]+)\s*")
+#: "Name <local@domain>", '"Name" <local@domain>' or a bare "local@domain" with nothing unusual
+#: in it: read without the standard library's full RFC 5322 address parser (a tenth of a
+#: millisecond per call).
+_ADDRESS = r"[^<>\"(),:;@\\\s]+@[^<>\"(),:;@\\\s]+"
+_PLAIN_ADDRESS = re.compile(
+    rf"[^<>\"(),:;@\\]*<({_ADDRESS})>\s*|\s*({_ADDRESS})\s*|\s*\"[^\"\\<>\r\n]*\"\s*<({_ADDRESS})>\s*"
+)
 
 
 def header_address(value: str) -> str:
     """The address in a From/To-style header value, as ``email.utils.parseaddr`` reads it."""
     match = _PLAIN_ADDRESS.fullmatch(value[:MAX_HEADER_CHARS])
     if match:
-        return match.group(1) or match.group(2)
+        return match.group(1) or match.group(2) or match.group(3)
     return parseaddr(value[:MAX_HEADER_CHARS])[1]
