@@ -245,7 +245,7 @@ def passing_fault(exc: BaseException) -> bool:
     if not isinstance(exc, DBAPIError):
         return False
     state = getattr(exc.orig, "sqlstate", None) or ""
-    return (exc.connection_invalidated or state in _TRANSIENT or state.startswith(("08", "57P0"))
+    return (_transient(exc) or exc.connection_invalidated or state.startswith(("08", "57P0"))
             or getattr(exc.orig, "sqlite_errorcode", None) in _SQLITE_BUSY)
 
 
@@ -319,7 +319,7 @@ def _record_one(session: Session, router: Router, item: Prepared, outbox: list[i
     except DBAPIError as exc:
         _forget(session)
         item.tries += 1
-        if getattr(exc.orig, "sqlstate", None) in _TRANSIENT and item.tries < _MAX_TRIES:
+        if _transient(exc) and item.tries < _MAX_TRIES:
             return _RETRY
         item.failure = exc
     except Exception as exc:  # noqa: BLE001 - one message must never block the next
