@@ -135,7 +135,24 @@ def test_kept_copies_link_a_durable_source_file_or_are_written(tmp_path, monkeyp
     # The written copy and every directory named are fsynced; the link's bytes were already durable.
     assert str(files.root.parent / written) in synced and str(kept) not in synced
     assert {str(kept.parent), str((files.root.parent / written).parent), str(files.root)} <= set(synced)
-    assert linked == f"messages/{hashlib.sha256(claimed.read_bytes()).hexdigest()[:2]}/{kept.name}"
+    assert linked == f"messages/{hashlib.sha256(claimed.read_bytes()).hexdigest()[:1]}/{kept.name}"
+
+
+def test_a_batch_of_kept_copies_syncs_at_most_seventeen_folders(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each folder a batch touches costs a directory fsync: 500 messages must not touch hundreds."""
+    import os
+
+    from responsemaster.store import rawfiles
+
+    files = rawfiles.RawFiles(tmp_path / "var" / "messages")
+    synced: list[str] = []
+    monkeypatch.setattr(rawfiles, "_fsync", lambda path: synced.append(str(path)))
+    kept = [files.keep(f"Subject: {n}\n\nbody {n}\n".encode()) for n in range(500)]
+    files.sync()
+    folders = [path for path in synced if os.path.isdir(path)]
+    assert len(folders) == len(set(folders)) <= 17  # the sixteen fan-out folders and messages/ itself
+    assert len(synced) - len(folders) == 500  # every written copy is fsynced
+    assert len({kept_path.split("/")[1] for kept_path in kept}) == 16
 
 
 def test_a_kept_copys_folder_removed_under_the_writer_is_made_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
