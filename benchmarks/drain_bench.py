@@ -211,16 +211,19 @@ class Row:
         return self.contender.startswith("classify-only")
 
 
-def write_config(path: Path, db_url: str, use_model: bool, source: dict) -> Path:
+def write_config(path: Path, db_url: str, use_model: bool, source: dict, batch_size: int | None = None) -> Path:
+    """The run's responsemaster.toml; ``batch_size`` sets ``[worker] batch_size`` (else the default)."""
     import tomli_w
 
-    config = {
+    config: dict = {
         "var_dir": str(path.parent / "var"),
         "database": {"url": db_url},
         "classify": {"use_model": use_model},
         "receiver": {"enabled": False},
         "sources": [source],
     }
+    if batch_size is not None:
+        config["worker"] = {"batch_size": batch_size}
     path.write_text(tomli_w.dumps(config))
     return path
 
@@ -378,6 +381,7 @@ def main() -> None:
     parser.add_argument(
         "--skip-maildir", action="store_true", help="no Maildir contenders (e.g. to run the Dovecot ones on their own)"
     )
+    parser.add_argument("--batch-size", type=int, help="[worker] batch_size of the drains (default: the worker's)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -466,7 +470,7 @@ def main() -> None:
                     run, maildir = maildir_run(f"{db_name}-{n}-{count}", n)
                     url, server = database(pg, run)
                     config = write_config(run / "rm.toml", url, use_model,
-                                          {"name": "returns", "type": "maildir", "path": str(maildir)})
+                                          {"name": "returns", "type": "maildir", "path": str(maildir)}, args.batch_size)
                     measure(f"Maildir -> {db_name}", "drain" if count == 1 else "drain-n", config, n, count, server=server)
                     shutil.rmtree(run, ignore_errors=True)
 
@@ -497,7 +501,7 @@ def main() -> None:
                                 "name": "imap", "type": "imap", "host": "127.0.0.1", "port": dovecot.port,
                                 "user": user, "password": fx.PASSWORD, "tls": "none", "idle": False,
                             }
-                            config = write_config(run / "rm.toml", url, use_model, source)
+                            config = write_config(run / "rm.toml", url, use_model, source, args.batch_size)
                             measure(f"Dovecot (IMAP) -> {db_name}", "drain" if count == 1 else "drain-n", config, n,
                                     count, server=dovecot.process.pid)
                             shutil.rmtree(run, ignore_errors=True)

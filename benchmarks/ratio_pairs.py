@@ -28,7 +28,8 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import drain_bench  # noqa: E402
 
 
-def one_pair(work: Path, corpus: list[Path], n: int, cluster: object | None) -> tuple[float, float]:
+def one_pair(work: Path, corpus: list[Path], n: int, cluster: object | None,
+             batch_size: int | None = None) -> tuple[float, float]:
     """(classify-only CPU s, drain CPU s) for ``n`` fresh messages each."""
     from fixtures.worker_setup import fill_maildir
 
@@ -39,7 +40,7 @@ def one_pair(work: Path, corpus: list[Path], n: int, cluster: object | None) -> 
         fill_maildir(maildir, corpus, n)
         url = f"sqlite:///{run / 'var' / 'responsemaster.db'}" if cluster is None else cluster.create_database()  # type: ignore[attr-defined]
         config = drain_bench.write_config(run / "rm.toml", url, True, {"name": "returns", "type": "maildir",
-                                                                       "path": str(maildir)})
+                                                                       "path": str(maildir)}, batch_size)
         result = drain_bench.run_child(kind, config, maildir=maildir if kind == "classify" else None)
         if result["messages"] != n or result.get("failed"):
             sys.exit(f"{kind}: {result['messages']} of {n} messages, {result.get('failed', 0)} failed: no measurement")
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--postgres", action="store_true", help="drain into a throwaway PostgreSQL instead of SQLite")
+    parser.add_argument("--batch-size", type=int, help="[worker] batch_size of the drain (default: the worker's)")
     args = parser.parse_args()
     cluster = None
     if args.postgres:
@@ -63,12 +65,13 @@ def main() -> None:
     corpus = drain_bench.corpus_files()
     work = Path(tempfile.mkdtemp(prefix="rm-ratio-pairs-"))
     print(f"Machine: {drain_bench.machine()}  \n{args.messages:,} messages a run, Maildir -> "
-          f"{'PostgreSQL' if args.postgres else 'SQLite'}, one worker, model on\n")
+          f"{'PostgreSQL' if args.postgres else 'SQLite'}, one worker, model on, "
+          f"batch size {args.batch_size or 'default'}\n")
     print("| pair | classify-only CPU s | drain CPU s | CPU ratio |\n|---:|---:|---:|---:|")
     ratios = []
     try:
         for number in range(1, args.pairs + 1):
-            classify, drain = one_pair(work, corpus, args.messages, cluster)
+            classify, drain = one_pair(work, corpus, args.messages, cluster, args.batch_size)
             ratios.append(classify / drain)
             print(f"| {number} | {classify:.2f} | {drain:.2f} | {ratios[-1]:.2f} |", flush=True)
     finally:

@@ -44,12 +44,20 @@ from responsemaster.worker_recording import Prepared, SyncInBackground, passing_
 
 logger = logging.getLogger("responsemaster.worker")
 
+#: Messages asked of a source at once while a batch is gathered (:func:`gather`).
+FETCH_STEP = 500
+
 
 @dataclass
 class WorkerOptions:
-    #: Messages per fetch and per transaction: larger batches spread the per-batch work (claims, commit,
-    #: directory fsyncs) over more messages; smaller ones share a small backlog better among workers.
-    batch_size: int = 500
+    #: Messages per transaction: larger batches spread the per-batch work (claims, commit, directory
+    #: fsyncs, every index page the batch's rows land on written once) over more messages. 500 -> 2,000:
+    #: the worker's own CPU per message 0.29 -> 0.24 ms (Maildir -> SQLite, empty database) and
+    #: 0.46 -> 0.33 (100,000 messages recorded before); two workers on Dovecot 678 -> 775 msg/s.
+    batch_size: int = 2000
+    #: A batch stops growing once its messages hold this many MiB (memory stays bounded by it plus
+    #: about one fetch: see :func:`gather`), however large the messages are.
+    batch_megabytes: float = 64.0
     #: Seconds a worker holds a message before another may take it over.
     lease_seconds: float = 300.0
     #: Claims of one message (each one a worker that took it and did not finish) before quarantine.
@@ -122,7 +130,7 @@ def process_batch(
     owner = owner or worker_id()
     started = time.monotonic()
     result = BatchResult(source.name)
-    messages = source.fetch(options.batch_size)
+    messages = gather(source, options)
     result.fetched = len(messages)
     if not messages:
         return result
@@ -172,6 +180,30 @@ def process_batch(
     trim_heap()  # the batch's memory is free now: give its pages back (see responsemaster.heap_trim)
     result.seconds = time.monotonic() - started
     return result
+
+
+def gather(source: Source, options: WorkerOptions) -> list[RawMessage]:
+    """The batch's messages: fetched in steps of up to :data:`FETCH_STEP` until ``batch_size`` or ``batch_megabytes``.
+
+    Each step after the first asks for no more messages than the budget
+    left holds at the size of those fetched so far, so a box of large
+    messages (bounces carrying their attachments back) makes short batches
+    instead of a worker holding thousands of them at once. A step that
+    brings fewer than asked ends the batch: the source has no more now.
+    """
+    budget = options.batch_megabytes * 1024 * 1024
+    messages: list[RawMessage] = []
+    size = 0
+    wanted = min(FETCH_STEP, options.batch_size)
+    while wanted > 0:
+        got = source.fetch(wanted)
+        messages += got
+        size += sum(len(m.raw) for m in got)
+        if len(got) < wanted or size >= budget:
+            break
+        average = size / len(messages)
+        wanted = min(FETCH_STEP, options.batch_size - len(messages), int((budget - size) // max(average, 1.0)) + 1)
+    return messages
 
 
 def _claim(store: Store, name: str, messages: list[RawMessage], owner: str, options: WorkerOptions) -> dict[str, int]:

@@ -57,6 +57,9 @@ def worker_options(settings: Settings) -> WorkerOptions:
         setattr(options, key, setting_value("worker", data, key, int, getattr(options, key)))
         if getattr(options, key) < 1:
             raise SettingError(f"[worker] {key}", f"must be at least 1 (got {getattr(options, key)})")
+    options.batch_megabytes = setting_value("worker", data, "batch_megabytes", float, options.batch_megabytes)
+    if options.batch_megabytes <= 0:
+        raise SettingError("[worker] batch_megabytes", f"must be more than 0 (got {options.batch_megabytes:g})")
     options.lease_seconds = setting_value("worker", data, "lease_seconds", float, options.lease_seconds)
     options.sync_kept_files = setting_value("worker", data, "sync_kept_files", bool, options.sync_kept_files)
     options.message_cpu_seconds = setting_value("worker", data, "message_cpu_seconds", float, options.message_cpu_seconds)
