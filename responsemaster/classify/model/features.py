@@ -15,6 +15,10 @@ with spaCy's lookup tables (spacy-lookups-data; no model downloads). A
 trained model ships a *reduced* lemma table (only forms whose lemma it knows;
 see :func:`reduce_lemmas`), so prediction never loads the multi-megabyte
 tables and "abwesend/abwesende", "absent/absente" share one feature.
+It also ships each tokenizer's data (``tokenizer-<lang>.json``, see
+:mod:`~responsemaster.classify.model.tokenizer`): a Normaliser given the
+model folder splits text with the pure-Python copy and never imports spaCy
+(half a second and ~77 MB a process); without the files it uses spaCy.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from responsemaster.classify.model.tokenizer import PureTokenizer, load_tokenizer
 from responsemaster.parse.message import ParsedMessage
 
 #: Languages with a spaCy blank class, stop words and a lemma lookup table.
@@ -76,13 +81,17 @@ class Normaliser:
     """Tokenises and lemmatises text; cheap to call, tokenizers built lazily.
 
     ``lemmas`` maps language -> {form: lemma}; training passes the full spaCy
-    lookup tables, a loaded model its reduced copy.
+    lookup tables, a loaded model its reduced copy. ``tokenizer_dir`` is the
+    loaded model's folder: a language whose tokenizer it holds is split by the
+    pure-Python tokenizer, any other by spaCy's (training passes none).
     """
 
     lemmas: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: A model folder holding exported tokenizers (tokenizer-<lang>.json): read with those, spaCy is not imported.
+    tokenizer_dir: Path | None = None
     _tokenizers: dict[str, object] = field(default_factory=dict, repr=False)
     _stop_words: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
-    _memo: dict[str, dict[int, str]] = field(default_factory=dict, repr=False)
+    _memo: dict[str, dict[object, str]] = field(default_factory=dict, repr=False)
     _kept: int = field(default=0, repr=False)  # strings kept for good so far (KEEP_WORDS)
 
     def guess_language(self, text: str) -> str:
@@ -112,6 +121,13 @@ class Normaliser:
             return []
         tokenizer = self._tokenizer(lang)
         memo = self._memo.setdefault(lang, {})
+        if isinstance(tokenizer, PureTokenizer):
+            # No vocabulary: what it keeps for good is its cache of split runs, bounded by KEEP_WORDS
+            # (all languages together) as spaCy's strings are below; past it, nothing more is kept.
+            before = tokenizer.cached
+            out = self._read_pure(tokenizer, text, lang, memo)
+            self._kept += tokenizer.cached - before
+            return out
         # spaCy adds every string it meets to the vocabulary and never forgets it (about 0.5 KB a
         # new word, outside Python objects): a worker reading mutated or garbage mail grew ~15 MB
         # per 100,000 messages. The first KEEP_WORDS strings are kept for good (the common words
@@ -148,6 +164,19 @@ class Normaliser:
                 out.append((offset, norm))
         return out
 
+    def _read_pure(self, tokenizer: PureTokenizer, text: str, lang: str, memo: dict[object, str]) -> list[tuple[int, str]]:
+        """:meth:`_read` for the pure-Python tokenizer: the same tokens, the memo keyed by the lower-cased word."""
+        out: list[tuple[int, str]] = []
+        for offset, lower in tokenizer(text, remember=self._kept < KEEP_WORDS):
+            norm = memo.get(lower)
+            if norm is None:
+                norm = self._normalise(lower, lang)
+                if len(memo) < MEMO_SIZE:
+                    memo[lower] = norm
+            if norm:
+                out.append((offset, norm))
+        return out
+
     def _normalise(self, word: str, lang: str) -> str:
         """One token's feature form ('' to drop it)."""
         if not any(c.isalnum() for c in word):
@@ -165,12 +194,24 @@ class Normaliser:
         return self.lemmas.get(lang, {}).get(word, word)
 
     def _tokenizer(self, lang: str) -> object:
-        """The language's blank tokenizer, built once: what its vocabulary keeps is bounded (see :meth:`tokens_at`)."""
+        """The language's blank tokenizer, built once: what its vocabulary keeps is bounded (see :meth:`tokens_at`).
+
+        The pure-Python one when :attr:`tokenizer_dir` holds its data (shared by
+        the languages split by the "xx" rules), else spaCy's.
+        """
         tokenizer = self._tokenizers.get(lang)
         if tokenizer is None:
-            import spacy
+            name = lang if lang in OWN_TOKENIZER else "xx"
+            if self.tokenizer_dir is not None:
+                tokenizer = self._tokenizers.get(name)
+                if not isinstance(tokenizer, PureTokenizer):
+                    tokenizer = load_tokenizer(self.tokenizer_dir, name)
+                    if tokenizer is not None:
+                        self._tokenizers.setdefault(name, tokenizer)
+            if tokenizer is None:
+                import spacy
 
-            tokenizer = spacy.blank(lang if lang in OWN_TOKENIZER else "xx").tokenizer
+                tokenizer = spacy.blank(name).tokenizer
             self._tokenizers[lang] = tokenizer
         return tokenizer
 

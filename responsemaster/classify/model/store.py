@@ -11,7 +11,9 @@ Layout of one model: ``models/<id>/model.skops`` (the scikit-learn pipeline),
 ``scorer.json`` + ``scorer.npy`` (the same model compiled to plain data for
 prediction, see :mod:`~responsemaster.classify.model.fastpath`; loading it
 needs neither pickle nor scikit-learn), ``lemmas.json`` (the reduced lemma
-tables the features use), ``meta.json`` (versions, labels, counts, data
+tables the features use), ``tokenizer-<lang>.json`` (the data of each spaCy
+tokenizer the features use, read without spaCy: see
+:mod:`~responsemaster.classify.model.tokenizer`), ``meta.json`` (versions, labels, counts, data
 hash, metrics, settings) and ``recipient/`` (the recipient model, stored the
 same way: see :mod:`~responsemaster.classify.model.recipient_model`).
 ``models/CURRENT`` holds the id in use.
@@ -61,6 +63,7 @@ def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any]
     import skops.io as sio
 
     from responsemaster.classify.model.fastpath import FastScorer
+    from responsemaster.classify.model.tokenizer import export_tokenizers
 
     target = Path(models_dir) / model_id
     target.mkdir(parents=True, exist_ok=True)
@@ -68,6 +71,7 @@ def save_model(model: Any, models_dir: Path, model_id: str, meta: dict[str, Any]
     FastScorer.from_pipeline(model.fitted()).save(target)
     lemmas = {lang: dict(sorted(table.items())) for lang, table in model.normaliser.lemmas.items()}
     (target / LEMMAS_FILE).write_text(json.dumps(lemmas, ensure_ascii=False, separators=(",", ":")), "utf-8")
+    export_tokenizers(target)
     (target / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, sort_keys=True) + "\n", "utf-8")
     untrusted = [t for t in sio.get_untrusted_types(file=target / MODEL_FILE) if t not in TRUSTED]
     if untrusted:
@@ -104,7 +108,7 @@ def load_model(model_dir: Path) -> TextModel:
     scorer = FastScorer.load(model_dir)
     return TrainedModel(
         pipeline=None if scorer is not None else load_pipeline(),
-        normaliser=Normaliser(lemmas=lemmas),
+        normaliser=Normaliser(lemmas=lemmas, tokenizer_dir=model_dir),
         model_id=model_dir.name,
         meta=meta,
         scorer=scorer,
