@@ -24,7 +24,8 @@ spaCy 3.8's ``Tokenizer.__call__`` does:
    without special cases. The longest matches win (earlier first among equal
    lengths; a match is dropped when its first or last token was covered by a
    match looked at before it, kept or not), and each kept match whose text is
-   a special case is replaced by that case's pieces.
+   a special case is replaced by that case's pieces. (The sequences are
+   computed by the export and stored with the data: ``special_patterns``.)
 
 A token is returned as (character offset, lower-cased text): spaCy's IDX and
 LOWER (a lexeme's LOWER is ``str.lower()`` of its text; a special case's NORM
@@ -76,7 +77,8 @@ class PureTokenizer:
         for text, pieces in self.rules.items():
             if "".join(pieces) != text or not all(pieces):
                 raise ValueError(f"special case {text!r}: pieces {pieces!r} do not spell it")
-        self._trie = _trie(self.special_patterns())
+        stored = data.get("special_patterns")  # written by export_tokenizer: saves computing them (0.06 s for "nl")
+        self._trie = _trie(self.special_patterns() if stored is None else map(tuple, stored))
         self._cache: dict[str, tuple[str, ...]] = {}
         self.cache_size = CACHE_SIZE
 
@@ -317,7 +319,7 @@ def export_tokenizer(tokenizer: Any, lang: str) -> dict[str, Any]:
             orths.append(orth)
         rules[text] = orths
     data["rules"] = rules
-    PureTokenizer(data)  # refuse now what would not load later
+    data["special_patterns"] = [list(pattern) for pattern in PureTokenizer(data).special_patterns()]
     return data
 
 
