@@ -164,7 +164,9 @@ class Normaliser:
                 out.append((offset, norm))
         return out
 
-    def _read_pure(self, tokenizer: PureTokenizer, text: str, lang: str, memo: dict[object, str]) -> list[tuple[int, str]]:
+    def _read_pure(
+        self, tokenizer: PureTokenizer, text: str, lang: str, memo: dict[object, str]
+    ) -> list[tuple[int, str]]:
         """:meth:`_read` for the pure-Python tokenizer: the same tokens, the memo keyed by the lower-cased word."""
         out: list[tuple[int, str]] = []
         for offset, lower in tokenizer(text, remember=self._kept < KEEP_WORDS):

@@ -109,9 +109,11 @@ class PureTokenizer:
         return out
 
     def special_patterns(self) -> list[tuple[str, ...]]:
-        """The token sequences the last pass looks for: special cases with affixes or a space, split without special cases.
+        """The token sequences the last pass looks for.
 
-        With ``faster_heuristics`` off, every special case (as spaCy then does).
+        The special cases with an affix, an infix or a space, each split
+        without special cases; with ``faster_heuristics`` off, every special
+        case (as spaCy then does).
         """
         patterns = []
         for text in sorted(self.rules):
@@ -149,7 +151,7 @@ class PureTokenizer:
         return match.end() - match.start() if match is not None else 0
 
     def _split(self, run: str, specials: bool) -> list[str]:
-        """One run's pieces (step 2); ``specials=False`` ignores the special cases, as the last pass's patterns are made."""
+        """One run's pieces (step 2); ``specials=False`` ignores the special cases (the last pass's patterns)."""
         rules: Mapping[str, tuple[str, ...]] = self.rules if specials else {}
         if run in rules:
             return list(rules[run])
