@@ -142,3 +142,54 @@ def test_help_documents_jobs() -> None:
     out = subprocess.run([sys.executable, "-m", "responsemaster", "classify", "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "--jobs" in out and "input order" in out
+
+
+def test_a_folder_run_by_several_processes_never_imports_spacy_with_the_shipped_model(tmp_path: Path) -> None:
+    """The shipped model reads text with its exported tokenizers: no process hands messages back to a parent
+    that would import spaCy for them (half a second and ~77 MB), and the lines are those of one process."""
+    replies = sorted((Path(__file__).parent.parent / "training_data" / "user_reply").glob("*.eml"))[:30]
+    folder = tmp_path / "replies"
+    folder.mkdir()
+    for seq in range(SMALL + 50):
+        (folder / f"{seq:05d}.eml").write_bytes(unique_copy(replies[seq % len(replies)].read_bytes(), seq))
+    code = ("import sys\n"
+            "from responsemaster.classify import build_classifier\n"
+            "from responsemaster.cli.classify_cmd import _render\n"
+            "from responsemaster.cli.classify_jobs import _model_imports_spacy, outcomes\n"
+            "from responsemaster.config import load_settings\n"
+            "from responsemaster.ingest.paths import iter_paths\n"
+            "classifier = build_classifier(load_settings(None))\n"
+            "render = lambda c, item: _render(True, c, item)\n"
+            f"lines = [text for _, text in outcomes(classifier, iter_paths([{str(folder)!r}]), render, jobs=2)]\n"
+            "print(len(lines), sum('\"model:' in line for line in lines), _model_imports_spacy(classifier),"
+            " 'spacy' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    count, by_model, imports, imported = out.stdout.split()
+    assert int(count) == SMALL + 50 and int(by_model) > 0  # the model did read messages...
+    assert (imports, imported) == ("False", "False")  # ...and nobody imported spaCy for it
+
+
+def test_an_older_model_without_exported_tokenizers_still_defers_to_the_parent(tmp_path: Path) -> None:
+    """A model folder without ``tokenizer-<lang>.json`` (trained before them) reads with spaCy's tokenizer:
+    the children then hand their first such messages back, as before, instead of each importing spaCy."""
+    import shutil
+
+    from responsemaster.classify.model.features import Normaliser
+    from responsemaster.classify.model.store import current_model_dir
+
+    shipped = current_model_dir(Path(__file__).parent.parent / "models")
+    assert Normaliser(tokenizer_dir=shipped).imports_spacy() is False
+    assert Normaliser().imports_spacy() is True  # training's: spaCy's tokenizers
+    older = tmp_path / "older"
+    shutil.copytree(shipped, older)
+    (older / "tokenizer-de.json").unlink()  # one language read by spaCy is enough
+    assert Normaliser(tokenizer_dir=older).imports_spacy() is True
+    from types import SimpleNamespace
+
+    from responsemaster.cli.classify_jobs import _model_imports_spacy
+
+    def classifier(folder: Path) -> object:
+        return SimpleNamespace(model=SimpleNamespace(normaliser=Normaliser(tokenizer_dir=folder)))
+
+    assert (_model_imports_spacy(classifier(older)), _model_imports_spacy(classifier(shipped))) == (True, False)
+    assert _model_imports_spacy(SimpleNamespace(model=None)) is False  # no model: nothing to defer

@@ -9,15 +9,18 @@ in the same order (the contract in docs/categories.md).
 
 - The models are loaded once in the parent before it forks (Linux: the
   fork start method), so the children share those pages.
-- spaCy is imported before the fork only when the first :data:`PROBE`
-  messages, classified by the parent, needed it. The message model's
-  tokenizer needs it (half a second, on the critical path while the other
-  CPUs idle), and a run of bounces needs the message model for a handful
-  of messages: then each child hands its first :data:`DEFERRED` such
-  messages back to the parent, which imports spaCy in a thread while the
-  children work and classifies them; a child that meets more imports spaCy
-  itself. A folder of replies needs the model from its first messages on:
-  the probe imports spaCy then, once, before the fork, for every child.
+- A model whose folder ships its tokenizers (``tokenizer-<lang>.json``,
+  :mod:`responsemaster.classify.model.tokenizer`) never imports spaCy, and
+  the children use it as they meet it. For an older model, whose tokenizer
+  is spaCy's (half a second to import, on the critical path while the other
+  CPUs idle): spaCy is imported before the fork only when the first
+  :data:`PROBE` messages, classified by the parent, needed it. A run of
+  bounces needs the message model for a handful of messages: then each
+  child hands its first :data:`DEFERRED` such messages back to the parent,
+  which imports spaCy in a thread while the children work and classifies
+  them; a child that meets more imports spaCy itself. A folder of replies
+  needs the model from its first messages on: the probe imports spaCy then,
+  once, before the fork, for every child.
 - Fewer than :data:`SMALL` messages are classified in the parent alone: a
   one-file ``classify`` starts no process and loads nothing it does not need.
 - The children die with the parent, however it dies (:mod:`responsemaster.lifeline`),
@@ -86,8 +89,19 @@ def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, job
     yield from (render(classifier, item) for item in head[:PROBE])
     warm(classifier)
     if defer is None:
-        defer = getattr(classifier, "model", None) is not None and "spacy" not in sys.modules
+        defer = _model_imports_spacy(classifier) and "spacy" not in sys.modules
     yield from _Pool(classifier, render, jobs, defer).run(itertools.chain(head[PROBE:], items))
+
+
+def _model_imports_spacy(classifier: object) -> bool:
+    """Whether the message model would import spaCy to read a message (an older model: see the module docstring)."""
+    model = getattr(classifier, "model", None)
+    if model is None:
+        return False
+    try:
+        return bool(model.normaliser.imports_spacy())
+    except Exception:  # noqa: BLE001 - a model that does not load fails each message, as in one process
+        return False
 
 
 def warm(classifier: object) -> None:

@@ -23,7 +23,8 @@ class TextModel(Protocol):
 class LazyModel:
     """A trained model that is loaded the first time it is used, then kept.
 
-    Why: the message model imports numpy and spaCy (most of a second) and
+    Why: the message model imports numpy (and spaCy, for a model without
+    exported tokenizers: most of a second) and
     a ``classify`` of a few bounces, which structure and rules decide, never
     needs it; the recipient model (numpy and two small arrays) is needed at
     the first failed recipient, not by a reply or a report. Both are built

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from responsemaster.classify.model.tokenizer import PureTokenizer, load_tokenizer
+from responsemaster.classify.model.tokenizer import EXPORTED_LANGUAGES, PureTokenizer, load_tokenizer, tokenizer_file
 from responsemaster.parse.message import ParsedMessage
 
 #: Languages with a spaCy blank class, stop words and a lemma lookup table.
@@ -194,6 +194,11 @@ class Normaliser:
         if lang in LANGUAGES and word in self._stops(lang):
             return word  # lookup tables mangle function words ("as" -> "a")
         return self.lemmas.get(lang, {}).get(word, word)
+
+    def imports_spacy(self) -> bool:
+        """Whether reading some language would import spaCy: a tokenizer the model folder does not hold."""
+        return self.tokenizer_dir is None or not all(
+            tokenizer_file(self.tokenizer_dir, name).is_file() for name in EXPORTED_LANGUAGES)
 
     def _tokenizer(self, lang: str) -> object:
         """The language's blank tokenizer, built once: what its vocabulary keeps is bounded (see :meth:`tokens_at`).
