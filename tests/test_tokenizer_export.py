@@ -54,15 +54,24 @@ HARD = [
 
 @pytest.fixture(scope="module")
 def tokenizers() -> dict[str, tuple[object, PureTokenizer]]:
-    """spaCy's blank tokenizer and the pure copy read from the shipped model folder, per language."""
+    """spaCy's blank tokenizer and the pure copy of its export (through JSON, as a model folder keeps it), per language.
+
+    The installed spaCy's own export, not the shipped files: those hold the rules of the spaCy the model
+    was trained with, by design, and are compared with the installed one only when it is that version
+    (:func:`test_the_shipped_files_are_what_the_installed_spacy_exports`).
+    """
     spacy = pytest.importorskip("spacy")
-    assert SHIPPED is not None, "models/CURRENT names no model"
     out = {}
     for lang in EXPORTED_LANGUAGES:
-        pure = load_tokenizer(SHIPPED, lang)
-        assert pure is not None, f"{SHIPPED} has no {tokenizer_file(SHIPPED, lang).name}"
-        out[lang] = (spacy.blank(lang).tokenizer, pure)
+        tokenizer = spacy.blank(lang).tokenizer
+        out[lang] = (tokenizer, PureTokenizer(json.loads(json.dumps(export_tokenizer(tokenizer, lang)))))
     return out
+
+
+def _trained_with() -> str:
+    """The spaCy version the shipped model was trained with (its meta.json)."""
+    assert SHIPPED is not None, "models/CURRENT names no model"
+    return str(json.loads((SHIPPED / "meta.json").read_text("utf-8"))["libraries"]["spacy"])
 
 
 def spacy_tokens(tokenizer: object, text: str) -> list[tuple[int, str]]:
@@ -152,8 +161,12 @@ def test_the_texts_of_real_mail_give_spacys_tokens(tokenizers: dict[str, tuple[o
 
 
 def test_the_shipped_files_are_what_the_installed_spacy_exports(tmp_path: Path) -> None:
+    """With the spaCy the model was trained with, a fresh export is the shipped files; another spaCy may
+    split differently, and the model keeps splitting as it was trained (its files are its rules)."""
     spacy = pytest.importorskip("spacy")
     assert SHIPPED is not None
+    if spacy.__version__ != _trained_with():
+        pytest.skip(f"the model was trained with spaCy {_trained_with()}, {spacy.__version__} is installed")
     for lang in EXPORTED_LANGUAGES:
         shipped = json.loads(tokenizer_file(SHIPPED, lang).read_text("utf-8"))
         assert shipped == export_tokenizer(spacy.blank(lang).tokenizer, lang), lang
@@ -170,8 +183,9 @@ def test_export_refuses_what_it_could_not_copy() -> None:
         export_tokenizer(tokenizer, "en")
 
 
-def test_a_normaliser_with_the_model_folder_reads_as_one_with_spacy() -> None:
-    assert SHIPPED is not None
+def test_a_normaliser_with_the_model_folder_reads_as_one_with_spacy(tmp_path: Path) -> None:
+    pytest.importorskip("spacy")
+    export_tokenizers(tmp_path)  # a model folder's files, from the installed spaCy (see the fixture's docstring)
     texts = {
         "en": "Thank you for your e-mail! I'm out of the office until 12/04; see https://example.com (to: a@x.org).",
         "de": "Ich bin bis zum 4.12. nicht im Büro, z.B. wegen Urlaub. Mit freundlichen Grüßen",
@@ -179,7 +193,7 @@ def test_a_normaliser_with_the_model_folder_reads_as_one_with_spacy() -> None:
         "xx": "550 5.1.1 <jane@example.org>: Recipient address rejected: User unknown",
         "nl": "Ik ben 't hele weekend weg, z'n mail wordt niet gelezen.",
     }
-    pure, spacy_read = features.Normaliser(tokenizer_dir=SHIPPED), features.Normaliser()
+    pure, spacy_read = features.Normaliser(tokenizer_dir=tmp_path), features.Normaliser()
     for lang, text in texts.items():
         assert pure.tokens_at(text, lang) == spacy_read.tokens_at(text, lang), lang
         assert isinstance(pure._tokenizer(lang), PureTokenizer)
