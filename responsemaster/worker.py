@@ -46,6 +46,9 @@ logger = logging.getLogger("responsemaster.worker")
 
 #: Messages asked of a source at once while a batch is gathered (:func:`gather`).
 FETCH_STEP = 500
+#: Messages asked for first, before anything is known of their sizes: a box of 25 MB messages
+#: (bounces carrying their attachments back) then costs a worker about 1 GB, not 12.
+FIRST_STEP = 50
 
 
 @dataclass
@@ -185,16 +188,17 @@ def process_batch(
 def gather(source: Source, options: WorkerOptions) -> list[RawMessage]:
     """The batch's messages: fetched in steps of up to :data:`FETCH_STEP` until ``batch_size`` or ``batch_megabytes``.
 
-    Each step after the first asks for no more messages than the budget
-    left holds at the size of those fetched so far, so a box of large
-    messages (bounces carrying their attachments back) makes short batches
-    instead of a worker holding thousands of them at once. A step that
-    brings fewer than asked ends the batch: the source has no more now.
+    The first step asks for :data:`FIRST_STEP`; each one after it for no
+    more messages than the budget left holds at the size of those fetched
+    so far, so a box of large messages (bounces carrying their attachments
+    back) makes short batches instead of a worker holding thousands of them
+    at once. A step that brings fewer than asked ends the batch: the source
+    has no more now.
     """
     budget = options.batch_megabytes * 1024 * 1024
     messages: list[RawMessage] = []
     size = 0
-    wanted = min(FETCH_STEP, options.batch_size)
+    wanted = min(FIRST_STEP, FETCH_STEP, options.batch_size)
     while wanted > 0:
         got = source.fetch(wanted)
         messages += got

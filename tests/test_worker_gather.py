@@ -37,6 +37,7 @@ class Replies:
 
 def test_a_batch_stops_growing_once_its_messages_hold_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "FETCH_STEP", 2)
+    monkeypatch.setattr(worker, "FIRST_STEP", 2)
     deliver_to_maildir(tmp_path / "box", [_message(n, 300 * KIB) for n in range(12)])
     source = MaildirSource("returns", tmp_path / "box")
     batch = gather(source, WorkerOptions(batch_size=100, batch_megabytes=1.0))
@@ -47,6 +48,7 @@ def test_a_batch_stops_growing_once_its_messages_hold_the_budget(tmp_path: Path,
 
 def test_the_step_after_large_messages_asks_only_for_what_the_budget_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "FETCH_STEP", 4)
+    monkeypatch.setattr(worker, "FIRST_STEP", 4)
     deliver_to_maildir(tmp_path / "box", [_message(n, 200 * KIB) for n in range(20)])
     source = MaildirSource("returns", tmp_path / "box")
     batch = gather(source, WorkerOptions(batch_size=100, batch_megabytes=1.0))
@@ -56,6 +58,7 @@ def test_the_step_after_large_messages_asks_only_for_what_the_budget_holds(tmp_p
 
 def test_small_messages_fill_the_batch_across_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "FETCH_STEP", 3)
+    monkeypatch.setattr(worker, "FIRST_STEP", 3)
     deliver_to_maildir(tmp_path / "box", [_message(n, 2 * KIB) for n in range(25)])
     source = MaildirSource("returns", tmp_path / "box")
     options = WorkerOptions(batch_size=10)
@@ -65,6 +68,7 @@ def test_small_messages_fill_the_batch_across_steps(tmp_path: Path, monkeypatch:
 def test_the_worker_drains_a_box_of_large_messages_in_short_batches(store: Store, tmp_path: Path,  # noqa: F811
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(worker, "FETCH_STEP", 2)
+    monkeypatch.setattr(worker, "FIRST_STEP", 2)
     deliver_to_maildir(tmp_path / "box", [_message(n, 300 * KIB) for n in range(10)])
     source = MaildirSource("returns", tmp_path / "box")
     router = Router(load_routing(Settings(base_dir=store.var.parent)), store.var)
@@ -73,6 +77,16 @@ def test_the_worker_drains_a_box_of_large_messages_in_short_batches(store: Store
     assert (first.fetched, first.processed) == (4, 4)
     total = drain(source, Replies(), store, router, OutboxDeliverer(store, router.config, "w1"), options, "w1")
     assert total.processed == 6 and maildir_counts(tmp_path / "box") == {"inbox": 0, "claimed": 0, "processed": 10}
+
+
+def test_the_first_step_is_small_before_the_sizes_are_known(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing is known of the messages' sizes before the first step: it asks for a few, not for FETCH_STEP."""
+    monkeypatch.setattr(worker, "FIRST_STEP", 3)  # FETCH_STEP stays 500
+    deliver_to_maildir(tmp_path / "box", [_message(n, 200 * KIB) for n in range(100)])
+    source = MaildirSource("returns", tmp_path / "box")
+    batch = gather(source, WorkerOptions(batch_size=1000, batch_megabytes=1.0))
+    # 3 x 200 KiB, then as many as the 424 KiB left hold (and one over): 3 more, not the 97 left.
+    assert len(batch) == 6
 
 
 def test_the_budget_is_a_setting_and_must_be_positive(tmp_path: Path) -> None:
