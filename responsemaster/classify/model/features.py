@@ -203,23 +203,20 @@ class Normaliser:
     def _tokenizer(self, lang: str) -> object:
         """The language's blank tokenizer, built once: what its vocabulary keeps is bounded (see :meth:`tokens_at`).
 
-        The pure-Python one when :attr:`tokenizer_dir` holds its data (shared by
-        the languages split by the "xx" rules), else spaCy's.
+        The pure-Python one when :attr:`tokenizer_dir` holds its data, else
+        spaCy's; one per set of rules (the languages split by the "xx" rules share it).
         """
         tokenizer = self._tokenizers.get(lang)
         if tokenizer is None:
             name = lang if lang in OWN_TOKENIZER else "xx"
-            if self.tokenizer_dir is not None:
-                tokenizer = self._tokenizers.get(name)
-                if not isinstance(tokenizer, PureTokenizer):
-                    tokenizer = load_tokenizer(self.tokenizer_dir, name)
-                    if tokenizer is not None:
-                        self._tokenizers.setdefault(name, tokenizer)
+            tokenizer = self._tokenizers.get(name)
+            if tokenizer is None and self.tokenizer_dir is not None:
+                tokenizer = load_tokenizer(self.tokenizer_dir, name)
             if tokenizer is None:
                 import spacy
 
                 tokenizer = spacy.blank(name).tokenizer
-            self._tokenizers[lang] = tokenizer
+            self._tokenizers[name] = self._tokenizers[lang] = tokenizer
         return tokenizer
 
     def _stops(self, lang: str) -> frozenset[str]:
