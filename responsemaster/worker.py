@@ -138,8 +138,7 @@ def process_batch(
     if not messages:
         return result
     attempts = _claim(store, source.name, messages, owner, options)
-    with store.reader() as session:
-        recorded = find_recorded_many(session, source.name, messages)
+    recorded = _recorded_before(store, source.name, messages, attempts)
     prepared: list[Prepared] = []
     #: The same bytes twice in one batch (an SMTP sender retrying after a 250 it never saw):
     #: recorded once, the copy told what became of the first.
@@ -208,6 +207,22 @@ def gather(source: Source, options: WorkerOptions) -> list[RawMessage]:
         average = size / len(messages)
         wanted = min(FETCH_STEP, options.batch_size - len(messages), int((budget - size) // max(average, 1.0)) + 1)
     return messages
+
+
+def _recorded_before(store: Store, name: str, messages: list[RawMessage], attempts: dict[str, int]) -> dict[str, tuple[str, str | None]]:
+    """What the store already has of the messages claimed before (a replay skips classifying).
+
+    Only a message whose claim is not its first can have been recorded under
+    its key (claims are kept), so the look-up is usually skipped. The same
+    bytes under a new key (a sender's retry) are found inside the recording
+    transaction instead (``worker_recording._not_recorded_meanwhile``), which
+    decides in every case; they are only classified once for nothing.
+    """
+    again = [m for m in messages if attempts.get(m.key, 0) > 1]
+    if not again:
+        return {}
+    with store.reader() as session:
+        return find_recorded_many(session, name, again)
 
 
 def _claim(store: Store, name: str, messages: list[RawMessage], owner: str, options: WorkerOptions) -> dict[str, int]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from responsemaster.collector import suit_batches
 from responsemaster.config import Settings, SettingError, setting_value
 from responsemaster.ingest.source import Source
 from responsemaster.operator_log import safe, say
@@ -88,6 +89,7 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         from responsemaster.classify import build_classifier
 
+        suit_batches()
         store = open_store(settings)
         router = build_router(settings)
         owner = worker_id()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from responsemaster.ingest.maildir_io import deliver, ensure_maildir
+from responsemaster.ingest.maildir_io import deliver, ensure_maildir, read_whole
 from responsemaster.ingest.maildir_source import CLAIMS_DIR, MaildirSource
 from responsemaster.ingest.source import Source
 
@@ -147,6 +147,25 @@ def test_claims_of_a_crashed_worker_come_back_after_the_lease(maildir: Path) -> 
     assert other.pending() == 0 and other.processed() == 3
 
 
+def test_expired_claims_are_looked_for_at_most_once_an_interval(maildir: Path) -> None:
+    """A batch gathered in quick fetches lists the claims once, and a claim that expires meanwhile
+    is back at the first fetch after the interval (a tenth of the lease, here 0.2 s)."""
+    _fill(maildir, 4)
+    crashed = MaildirSource("returns", maildir, worker_id="crashed", lease_seconds=1)
+    taken = crashed.fetch(2)
+    worker = MaildirSource("returns", maildir, worker_id="worker", lease_seconds=2)
+    looks = []
+    real = worker.reclaim_expired
+    worker.reclaim_expired = lambda now=None: looks.append(1) or real(now)  # type: ignore[method-assign]
+    mine = worker.fetch(1) + worker.fetch(1)
+    assert len(mine) == 2 and len(looks) == 1
+    for message in mine:
+        worker.ack(message.key)
+    time.sleep(2.1)  # the crashed worker's lease is over, and so is the interval
+    again = worker.fetch(10)
+    assert len(looks) == 2 and sorted(m.key for m in again) == sorted(m.key for m in taken)
+
+
 def test_renewed_lease_is_kept(maildir: Path) -> None:
     _fill(maildir, 1)
     slow = MaildirSource("returns", maildir, worker_id="slow", lease_seconds=1)
@@ -202,3 +221,29 @@ def test_wait_returns_when_mail_arrives(maildir: Path) -> None:
     started = time.monotonic()
     assert wait_for_mail(source, 10) is True
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 70_000])
+def test_read_whole_gives_every_byte_of_a_file(tmp_path: Path, size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    path = tmp_path / "m"
+    path.write_bytes(data)
+    assert read_whole(str(path)) == data
+
+
+def test_read_whole_reads_past_the_size_it_was_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file longer than its fstat said (it grew meanwhile) is read to its end, not cut at the old size."""
+    import os
+
+    path = tmp_path / "m"
+    data = b"x" * 10_000 + b"y" * 3
+    path.write_bytes(data)
+    real = os.fstat
+
+    def smaller(fd: int) -> os.stat_result:
+        st = list(real(fd))
+        st[6] = 5_000  # st_size
+        return os.stat_result(st)
+
+    monkeypatch.setattr(os, "fstat", smaller)
+    assert read_whole(str(path)) == data

@@ -81,6 +81,8 @@ def test_claims_lease_attempts_and_expiry(store: Store) -> None:  # noqa: F811
         assert claims.claim(s, "returns", ["a", "b"], "w1", 60) == {"a": 1, "b": 1}
     with store.transaction() as s:
         assert claims.claim(s, "returns", ["a", "c"], "w2", 60) == {"c": 1}
+    with store.transaction() as s:  # a key named twice in one call is one claim, one attempt
+        assert claims.claim(s, "returns", ["d", "d"], "w2", 60) == {"d": 1}
     with store.transaction() as s:  # w1 renews its own lease
         assert claims.claim(s, "returns", ["a"], "w1", 60) == {"a": 2}
     with store.transaction() as s:  # w1 dies: its lease runs out

@@ -104,6 +104,32 @@ def test_bulk_inserts_keep_every_value_as_it_was_given(store: Store) -> None:  #
     assert [{k: v for k, v in row.items() if k != "id"} for row in stored] == rows + rows
 
 
+def test_bulk_inserts_with_on_conflict_update_only_where_the_clause_allows(store: Store) -> None:  # noqa: F811
+    """The claims' form: a conflicting row updates the existing one when the clause's condition holds
+    (compared with an ``extra`` timestamp), is left alone when it does not, and a new key is inserted."""
+    from datetime import UTC, datetime, timedelta
+
+    from responsemaster.store.base import UTCDateTime
+
+    table = Table("bulk_leases", MetaData(), Column("name", String(40), primary_key=True), Column("owner", String(40)),
+                  Column("until", UTCDateTime), Column("tries", Integer))
+    table.create(store.engine)
+    now = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    clause = ("ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, tries = bulk_leases.tries + 1 "
+              "WHERE bulk_leases.until < {}")
+    first = [{"name": "expired", "owner": "a", "until": now - timedelta(seconds=1), "tries": 1},
+             {"name": "live", "owner": "a", "until": now + timedelta(seconds=1), "tries": 1}]
+    second = [{"name": n, "owner": "b", "until": now + timedelta(minutes=5), "tries": 1} for n in ("expired", "live", "new")]
+    with store.transaction() as session:
+        insert_rows(session.connection(), table, first, on_conflict=clause, extra=(now,))
+        insert_rows(session.connection(), table, second, on_conflict=clause, extra=(now,))
+    with store.reader() as session:
+        stored = {row.name: (row.owner, row.tries) for row in session.execute(select(table))}
+    assert stored == {"expired": ("b", 2), "live": ("a", 1), "new": ("b", 1)}
+    with pytest.raises(ValueError), store.transaction() as session:
+        insert_rows(session.connection(), table, second, ("name",), on_conflict=clause, extra=(now,))
+
+
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_value_too_long_for_its_column_is_refused_on_postgresql(db_url: str, store: Store) -> None:  # noqa: F811
     """The PostgreSQL form casts each column's array to its type: without the length, so a value over

@@ -62,6 +62,29 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def read_whole(path: str) -> bytes:
+    """The file's bytes: four system calls (open, fstat, read, close) instead of ``open().read()``'s nine.
+
+    Why: the worker reads every message once, and in a VM each system call
+    is a microsecond or two (``io.open`` also asks whether the file is a
+    terminal and seeks twice). Reading exactly the size ``fstat`` gave
+    (of ``size + 1`` asked) has reached the end; otherwise (the file changed,
+    or a read of over 2 GiB, which Linux cuts short) it reads on to the end.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)
+        if len(data) == size:
+            return data
+        parts = [data]
+        while more := os.read(fd, 1 << 20):
+            parts.append(more)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
 def deliver(root: Path, data: bytes, name: str | None = None) -> Path:
     """Write ``data`` into ``root/new/`` durably, the way an MDA must.
 

@@ -38,6 +38,7 @@ from responsemaster.ingest.maildir_io import (
     ensure_maildir,
     key_of,
     move_into,
+    read_whole,
     write_quarantine_reason,
 )
 from responsemaster.ingest.source import RawMessage
@@ -90,12 +91,22 @@ class MaildirSource:
         self.window = window
         #: key -> (claim path, original file name) for messages this worker holds.
         self._held: dict[str, tuple[str, str]] = {}
+        #: When (monotonic) ``fetch`` next looks for expired claims.
+        self._next_reclaim = 0.0
 
     # -- the Source protocol -------------------------------------------------
 
     def fetch(self, limit: int) -> list[RawMessage]:
-        """Claim and read up to ``limit`` messages, older unique names first."""
-        self.reclaim_expired()
+        """Claim and read up to ``limit`` messages, older unique names first.
+
+        Expired claims are looked for at most every :meth:`_reclaim_interval`:
+        a worker gathers its batch in several fetches a moment apart, and
+        each listed every claim of the batch so far again (about 3% of the
+        worker's own CPU) for leases counted in whole seconds.
+        """
+        if time.monotonic() >= self._next_reclaim:
+            self.reclaim_expired()
+            self._next_reclaim = time.monotonic() + self._reclaim_interval()
         batch: list[RawMessage] = []
         for sub in ("new", "cur"):
             for filename in self._oldest_names(self.root / sub, limit):
@@ -211,6 +222,10 @@ class MaildirSource:
 
     # -- internals -----------------------------------------------------------
 
+    def _reclaim_interval(self) -> float:
+        """Seconds between two looks for expired claims: a tenth of the lease, at most one second."""
+        return min(1.0, self.lease_seconds / 10)
+
     def _oldest_names(self, folder: Path, limit: int) -> list[str]:
         """A bounded window of entry names, sorted: Maildir names start with the time."""
         wanted = max(self.window, limit)
@@ -234,8 +249,7 @@ class MaildirSource:
         key = key_of(filename)
         self._held[key] = (claim, filename)
         try:
-            with open(claim, "rb") as handle:
-                raw = handle.read()
+            raw = read_whole(claim)
         except OSError as exc:
             self.quarantine(key, f"unreadable: {exc}")
             return None

@@ -66,7 +66,8 @@ MAX_PARAMETERS = 30_000
 
 
 def insert_rows(
-    conn: Connection, table: Table, rows: list[dict[str, Any]], returning: tuple[str, ...] = ()
+    conn: Connection, table: Table, rows: list[dict[str, Any]], returning: tuple[str, ...] = (),
+    on_conflict: str = "", extra: tuple[Any, ...] = (),
 ) -> list[tuple]:
     """Insert ``rows`` (dicts with the same keys) into ``table``; the ``returning`` columns of each new row.
 
@@ -75,20 +76,33 @@ def insert_rows(
     statements ``... RETURNING`` (one for up to :data:`MAX_PARAMETERS`
     values). The result rows come back in no promised order: match them by
     a unique column you ask for.
+
+    ``on_conflict``: an ``ON CONFLICT ...`` clause (both backends take the
+    same one), with a ``{}`` where each of the ``extra`` values goes
+    (timestamps converted as the rows' are); not with ``returning``. On
+    PostgreSQL the rows are one statement, so two rows with the same
+    conflict key are refused ("cannot affect row a second time"): give each key once.
     """
     if not rows:
         return []
+    if on_conflict and returning:
+        raise ValueError("insert_rows: on_conflict is for inserts without returning")
     columns = list(rows[0])
     dialect = conn.dialect
     values = _values(table, columns, dialect.name, rows)
+    convert = _timestamp(dialect.name)
+    extra = tuple(convert(v) if isinstance(v, datetime) else v for v in extra)
     if dialect.name == "postgresql":
-        return _insert_unnest(conn, table, columns, values, returning)
+        return _insert_unnest(conn, table, columns, values, returning, on_conflict.format(*["%s"] * len(extra)), extra)
     quote = dialect.identifier_preparer.quote
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
     one = "(" + ", ".join([mark] * len(columns)) + ")"
     if not returning:
-        conn.exec_driver_sql(head + one, values)
+        if on_conflict:
+            conn.exec_driver_sql(f"{head}{one} {on_conflict.format(*[mark] * len(extra))}", [row + extra for row in values])
+        else:
+            conn.exec_driver_sql(head + one, values)
         return []
     tail = " RETURNING " + ", ".join(quote(c) for c in returning)
     found: list[tuple] = []
@@ -102,7 +116,8 @@ def insert_rows(
 
 
 def _insert_unnest(
-    conn: Connection, table: Table, columns: list[str], values: list[tuple], returning: tuple[str, ...]
+    conn: Connection, table: Table, columns: list[str], values: list[tuple], returning: tuple[str, ...],
+    on_conflict: str = "", extra: tuple[Any, ...] = (),
 ) -> list[tuple]:
     """PostgreSQL: every row in one statement, a parameter per column (the column's values as an array).
 
@@ -121,7 +136,7 @@ def _insert_unnest(
     casts = ", ".join(f"%b::{_LENGTH.sub('', table.c[c].type.compile(dialect=dialect))}[]" for c in columns)
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) SELECT * FROM unnest({casts})"
     if not returning:
-        conn.exec_driver_sql(sql, arrays)
+        conn.exec_driver_sql(f"{sql} {on_conflict}" if on_conflict else sql, arrays + extra)
         return []
     sql += " RETURNING " + ", ".join(quote(c) for c in returning)
     return [tuple(r) for r in conn.exec_driver_sql(sql, arrays).all()]

@@ -12,13 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, select
 from sqlmodel import Session
 
 from responsemaster.store.actions import MessageClaim, SourceState
 from responsemaster.store.base import utcnow
-from responsemaster.store.bulk import member_of
-from responsemaster.store.upsert import dialect_insert, insert_or_update
+from responsemaster.store.bulk import insert_rows, member_of
+from responsemaster.store.upsert import insert_or_update
 
 _claims = MessageClaim.__table__  # type: ignore[attr-defined]
 _state = SourceState.__table__  # type: ignore[attr-defined]
@@ -31,15 +31,16 @@ def claim(session: Session, source: str, keys: list[str], owner: str, lease_seco
     """
     now = utcnow()
     until = now + timedelta(seconds=lease_seconds)
+    keys = list(dict.fromkeys(keys))  # each key once: PostgreSQL takes the batch as one statement
     if not keys:
         return {}
-    # One executemany of a single-row upsert (compiled once; a multi-row VALUES of the whole
-    # batch was compiled again for every batch).
-    session.connection().execute(
-        _claim_statement(session),
-        [{"source": source, "key": key, "owner": owner, "lease_until": until, "attempts": 1, "last_error": "", "now": now}
-         for key in keys],
-    )
+    # One statement for the batch, values handed to the driver as they are (store.bulk): through
+    # SQLAlchemy's executemany, converting the two timestamps of every row was a twentieth of the
+    # worker's own CPU.
+    conn = session.connection()
+    insert_rows(conn, _claims, [{"source": source, "key": key, "owner": owner, "lease_until": until, "attempts": 1,
+                                 "last_error": ""} for key in keys],
+                on_conflict=_take_lease(conn.dialect.identifier_preparer.quote), extra=(now,))
     rows = session.execute(
         select(_claims.c.key, _claims.c.attempts).where(
             and_(_claims.c.source == source, _claims.c.owner == owner,
@@ -49,20 +50,12 @@ def claim(session: Session, source: str, keys: list[str], owner: str, lease_seco
     return {key: attempts for key, attempts in rows}
 
 
-def _claim_statement(session: Session) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE taking a free (or our own, or expired) lease, per dialect."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _CLAIM:
-        stmt = dialect_insert(session, _claims)  # the columns: the keys of the parameters
-        _CLAIM[dialect] = stmt.on_conflict_do_update(
-            index_elements=["source", "key"],
-            set_={"owner": stmt.excluded.owner, "lease_until": stmt.excluded.lease_until, "attempts": _claims.c.attempts + 1},
-            where=or_(_claims.c.owner == stmt.excluded.owner, _claims.c.lease_until < bindparam("now", type_=_claims.c.lease_until.type)),
-        )
-    return _CLAIM[dialect]
-
-
-_CLAIM: dict[str, Any] = {}
+def _take_lease(quote: Any) -> str:
+    """The ON CONFLICT clause that takes a lease that is ours already or has expired (before ``{}``: now)."""
+    table, key = quote(_claims.name), quote("key")
+    return (f"ON CONFLICT (source, {key}) DO UPDATE SET owner = excluded.owner, lease_until = excluded.lease_until, "
+            f"attempts = {table}.attempts + 1 "
+            f"WHERE {table}.owner = excluded.owner OR {table}.lease_until < {{}}")
 
 
 def release(session: Session, source: str, key: str, owner: str, error: str = "") -> None:
