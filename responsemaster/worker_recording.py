@@ -339,7 +339,10 @@ def _not_recorded_meanwhile(session: Session, todo: list[Prepared]) -> list[Prep
     an advisory lock per sha256 (:func:`_lock_for_recording`, taken first),
     so the second waits for the first's commit and then sees its row.
     """
-    found = find_recorded_many(session, todo[0].msg.source, [item.msg for item in todo]) if todo else {}
+    # By bytes only: a message recorded under its own key meanwhile (its lease ran out and another
+    # worker took it) has the same bytes, and UNIQUE (source, key) stops the rare other case (new
+    # bytes under a recorded key): the batch fails whole and is recorded message by message.
+    found = find_recorded_many(session, todo[0].msg.source, [item.msg for item in todo], by_key=False) if todo else {}
     for item in todo:
         if item.msg.key in found:
             item.recorded = found[item.msg.key]

@@ -239,6 +239,22 @@ def test_the_worker_look_ups_find_exactly_what_is_there(db_url: str, store: Stor
     assert all(one_parameter in text and len(parameters) <= 4 for text, parameters in selects)  # type: ignore[arg-type]
 
 
+def test_the_look_up_by_bytes_only_finds_the_same_bytes_under_any_key_and_nothing_by_key_alone(store: Store) -> None:  # noqa: F811
+    from responsemaster.ingest.source import RawMessage
+    from responsemaster.store.base import utcnow
+    from responsemaster.store.messages import RawMessageRow
+    from responsemaster.store.recording import find_recorded_many
+
+    same_key = RawMessage("probe", "k-1", b"new bytes under a recorded key")
+    same_bytes = RawMessage("probe", "k-2", b"bytes recorded under another key")
+    with store.transaction() as session:
+        session.add(RawMessageRow(uid="u1", source="probe", key="k-1", sha256="0" * 64, received_at=utcnow()))
+        session.add(RawMessageRow(uid="u2", source="probe", key="k-9", sha256=same_bytes.sha256, received_at=utcnow()))
+    with store.reader() as session:
+        assert set(find_recorded_many(session, "probe", [same_key, same_bytes])) == {"k-1", "k-2"}
+        assert set(find_recorded_many(session, "probe", [same_key, same_bytes], by_key=False)) == {"k-2"}
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the plans checked are SQLite's
 def test_the_already_recorded_look_ups_read_by_key_and_by_hash_not_the_whole_source(db_url: str, store: Store) -> None:  # noqa: F811
     """SQLite's plan for each look-up of raw_messages goes through (source, key) or (source, sha256).

@@ -137,6 +137,28 @@ def test_a_message_another_worker_committed_meanwhile_is_only_acked(store: Store
     assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 10}
 
 
+def test_other_bytes_recorded_meanwhile_under_the_same_key_make_a_replay_not_a_second_row(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    """The recording transaction looks for the batch's bytes only; a key recorded meanwhile with
+    other bytes is stopped by UNIQUE (source, key): the batch is recorded message by message and
+    that message only acknowledged."""
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 10)
+    other_key = sorted((box / "new").iterdir())[3].name
+
+    class OtherBytesWin:
+        def classify(self, raw: bytes) -> Verdict:
+            if b"rm-test-3@" in raw:
+                with store.transaction() as s:
+                    record_message(s, RawMessage("returns", other_key, raw + b"\n-- changed\n"),
+                                   Verdict("user_reply", 0.5, "other", "reply"), "p")
+            return classifier.classify(raw)  # type: ignore[attr-defined]
+
+    total = _drain(store, MaildirSource("returns", box), OtherBytesWin())
+    assert (total.processed, total.duplicates, total.failed) == (9, 1, 0)
+    assert _count(store, RawMessageRow) == 10 and _count(store, RawMessageRow, key=other_key) == 1
+    assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 10}
+
+
 def test_copies_of_the_same_bytes_recorded_by_another_worker_meanwhile_become_replays(store: Store, corpus_files: list[Path], tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     """A sender resending after a lost 250: two keys, the same bytes, two workers at once.
 
