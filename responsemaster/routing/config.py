@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from responsemaster.categories import CATEGORIES
@@ -99,9 +100,15 @@ class RoutingConfig:
     bounce_score: BounceScoreSettings = field(default_factory=BounceScoreSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
 
-    def actions_for(self, category: str) -> list[tuple[str, str]]:
+    def actions_for(self, category: str) -> tuple[tuple[str, str], ...]:
         """(disposition, argument) pairs configured for ``category``."""
-        return [_split(spec) for spec in self.actions.get(category, ["log"])]
+        return _split_all(tuple(self.actions.get(category, ("log",))))
+
+
+@lru_cache(maxsize=256)
+def _split_all(specs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Each ``name[:argument]`` split once: the router asks twice for every message it routes."""
+    return tuple(_split(spec) for spec in specs)
 
 
 def _split(spec: str) -> tuple[str, str]:

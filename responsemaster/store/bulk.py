@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import operator
+from itertools import chain
 import re
 import sqlite3
 from collections.abc import Sequence
@@ -110,7 +111,7 @@ def insert_rows(
     for size in statement_sizes(len(values), MAX_PARAMETERS // len(columns)):
         chunk = values[start:start + size]
         start += size
-        flat = tuple(v for row in chunk for v in row)
+        flat = tuple(chain.from_iterable(chunk))
         found += [tuple(r) for r in conn.exec_driver_sql(head + ", ".join([one] * size) + tail, flat).all()]
     return found
 
@@ -229,7 +230,8 @@ def _timestamp(dialect: str) -> Any:
             utc = value.astimezone(UTC) if value.tzinfo is not None else value
             # SQLite: SQLAlchemy's DATETIME text, naive UTC (what UTCDateTime reads back);
             # PostgreSQL: the aware datetime, as psycopg takes it.
-            cache[value] = utc.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else utc
+            # (isoformat: SQLAlchemy's zero-padded layout, about twice as fast as strftime)
+            cache[value] = utc.replace(tzinfo=None).isoformat(" ", "microseconds") if dialect == "sqlite" else utc
         return cache[value]
 
     return convert
