@@ -46,6 +46,22 @@ def test_forward_carries_reply_on_top_original_attached_and_a_stable_message_id(
         assert s.execute(select(ActionTaken.status).where(ActionTaken.disposition == "forward")).scalar_one() == "sent"
 
 
+def test_the_daily_forward_cap_counts_forwards_already_sent(store: Store, smtp_sink: SmtpSink) -> None:  # noqa: F811
+    """The cap is the loop guard against an autoresponder answering every forward: forwards the
+    outbox delivered between two batches count as much as those still queued."""
+    router = router_for(store, _smtp(smtp_sink, max_forwards_per_sender=2))
+    deliverer = OutboxDeliverer(store, router.config, "w1")
+    for _ in range(2):
+        route(store, router, _reply(), REPLY)
+        assert deliverer.deliver_due() == 1  # sent before the next message comes in
+    route(store, router, _reply(), REPLY)
+    assert deliverer.deliver_due() == 0
+    assert smtp_sink.received == 2
+    with store.reader() as s:
+        statuses = s.execute(select(ActionTaken.status).where(ActionTaken.disposition == "forward")).scalars().all()
+    assert sorted(statuses) == ["sent", "sent", "skipped"]
+
+
 def test_two_deliverers_never_send_the_same_effect(store: Store, smtp_sink: SmtpSink) -> None:  # noqa: F811
     router = router_for(store, _smtp(smtp_sink, max_forwards_per_sender=100))
     for _ in range(30):

@@ -161,18 +161,26 @@ def enqueue(ctx: RouteContext, action: ActionRef, kind: str, payload: dict[str, 
         ctx.flush()
 
 
+#: Statuses of an action whose effect was queued today, whatever became of it since: still queued,
+#: sent by the outbox, or given up after its attempts. Skipped and flagged ones never were effects.
+QUEUED_EFFECTS = ("queued", "sent", "failed")
+
+
 def queued_today(ctx: RouteContext, disposition: str, target: str) -> int:
     """Actions of ``disposition`` on ``target`` queued since midnight UTC (the daily caps).
 
-    Those of earlier messages of the same batch are not written yet
-    (routing.pending): they count too, so a cap holds inside a batch as it
-    does across batches. The message being routed does not count itself.
+    Delivered ones count (:data:`QUEUED_EFFECTS`): the outbox marks a forward
+    ``sent`` after each batch, and a cap that counted only those still waiting
+    let an autoresponder get a forward for every message of a day. Those of
+    earlier messages of the same batch are not written yet (routing.pending):
+    they count too, so a cap holds inside a batch as it does across batches.
+    The message being routed does not count itself.
     """
     start = datetime.combine(ctx.now.date(), time.min, tzinfo=UTC)
     stmt = select(func.count()).select_from(_actions).where(
         _actions.c.disposition == disposition,
         _actions.c.target == target,
-        _actions.c.status == "queued",
+        _actions.c.status.in_(QUEUED_EFFECTS),
         _actions.c.created_at >= start,
     )
     written = int(ctx.session.connection().execute(stmt).scalar_one())
