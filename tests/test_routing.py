@@ -18,7 +18,7 @@ from responsemaster.routing.context import RouteContext
 from responsemaster.store import Store
 from responsemaster.store.actions import ActionTaken, OutboxItem
 from responsemaster.store.base import address_key
-from responsemaster.store.messages import ReviewItem
+from responsemaster.store.messages import MessageVerdict, ReviewItem
 from responsemaster.store.recording import record_message
 from responsemaster.store.subscribers import ListMembership, MailingList, Subscriber, Suppression
 from responsemaster.verdict import Attribution, RecipientVerdict, Verdict
@@ -106,7 +106,7 @@ def test_forged_token_never_prunes_or_unsubscribes(store: Store) -> None:  # noq
     assert sub is None or sub.status == "active"
     assert count(store, Suppression) == 0
     assert count(store, ActionTaken, status="flagged") >= 3  # the flag + each refused disposition
-    assert count(store, ActionTaken, disposition="log") == 2
+    assert count(store, MessageVerdict) == 2  # both logged as usual: their verdict rows
 
 
 def test_moved_notice_records_the_suggested_address_only(store: Store) -> None:  # noqa: F811
@@ -165,7 +165,19 @@ def test_every_action_is_idempotent_per_message(store: Store) -> None:  # noqa: 
     with store.transaction() as session:
         again = router.route(session, ctx.message, ctx.verdict_row, reply, REPLY)
     assert again.outbox_ids == []
-    assert count(store, ActionTaken) == len({"log", "forward", "review"})
+    assert count(store, ActionTaken) == len({"forward", "review"})  # log writes no row: the verdict rows are the log
+
+
+def test_log_keeps_the_latest_verdict_when_an_older_message_is_routed_again(store: Store) -> None:  # noqa: F811
+    router = router_for(store)
+    with store.transaction() as session:
+        session.add(Subscriber(address="jane@example.org", address_key="jane@example.org", domain="example.org"))
+    older = route(store, router, bounce("soft_bounce", "mailbox_full"))
+    newer = route(store, router, bounce("delivery_status", "delayed"))
+    with store.transaction() as session:
+        router.route(session, older.message, older.verdict_row, older.verdict, b"x")
+    sub = subscriber(store, "jane@example.org")
+    assert sub is not None and (sub.last_verdict_id, sub.last_category) == (newer.verdict_row.id, "delivery_status")
 
 
 @pytest.mark.parametrize("routing,message", [

@@ -64,6 +64,8 @@ class RouteContext:
     #: batch, :func:`~responsemaster.routing.pending.finish_batch` returns them instead.
     outbox_ids: list[int] = field(default_factory=list)
     pending: PendingWrites = field(default_factory=PendingWrites)
+    #: Addresses ``log`` handled for this message (it writes no row to check).
+    logged: set[str] = field(default_factory=set)
     _keys: set[str] = field(default_factory=set)
 
     @property
