@@ -17,7 +17,7 @@ counts everything a command pays, in one run, side by side:
 - the parse floor: a Python process reading each file and parsing it with
   ``email.message_from_bytes`` (the least any Python classifier pays).
 
-Each contender runs ``--runs`` times, pinned to one CPU (CPU 0) like the
+Each contender runs ``--runs`` times, the contenders in turn (a round runs each once), pinned to one CPU (CPU 0) like the
 in-process table, except ``classify`` with its default jobs, which may use
 every CPU; the table gives the median wall-clock seconds, the median CPU
 seconds of the process and its children (user + system, from the kernel's
@@ -27,7 +27,8 @@ seconds (all processes together) show what they cost. Then the one-file start-up
 each command on a single bounce, ``--one-file-runs`` times (mean and
 fastest, hyperfine-style). The load average before and after is printed:
 on a shared machine the wall clock moves with everybody else's work, the
-CPU seconds much less.
+CPU seconds much less; the ratios of each round (runs seconds apart) are
+printed too, with their median.
 
 Python runs with bytecode caches (``PYTHONPYCACHEPREFIX`` in a temporary
 folder, written by an untimed first run), as an installed package has them.
@@ -143,16 +144,23 @@ def write_bounces(folder: Path, count: int) -> list[Path]:
     return files
 
 
-def _timed(contender: Contender, env: dict[str, str], runs: int, warm: bool = False) -> Timing:
-    name, cmd, stdin, cpus = contender
+def _timed(contenders: list[Contender], env: dict[str, str], runs: int, warm: bool = False) -> list[Timing]:
+    """Each contender ``runs`` times, in turn (A B C D, A B C D...), not one contender's runs back to back.
+
+    Why: on a shared machine the speed drifts by a third from one minute to the
+    next; in turn, every contender meets the same drift, and each round's
+    ratio (see :func:`report`) compares runs seconds apart.
+    """
     if warm:
-        _run(cmd, env, stdin, cpus)  # untimed: bytecode caches written, files in the page cache
-    timing = Timing(name)
+        for _name, cmd, stdin, cpus in contenders:
+            _run(cmd, env, stdin, cpus)  # untimed: bytecode caches written, files in the page cache
+    timings = [Timing(name) for name, *_ in contenders]
     for _ in range(runs):
-        wall, cpu = _run(cmd, env, stdin, cpus)
-        timing.walls.append(wall)
-        timing.cpus.append(cpu)
-    return timing
+        for timing, (_name, cmd, stdin, cpus) in zip(timings, contenders):
+            wall, cpu = _run(cmd, env, stdin, cpus)
+            timing.walls.append(wall)
+            timing.cpus.append(cpu)
+    return timings
 
 
 def measure(messages: int, runs: int, one_file_runs: int) -> str:
@@ -161,12 +169,12 @@ def measure(messages: int, runs: int, one_file_runs: int) -> str:
         files = write_bounces(work / "bounces", messages)
         env = _environment(work / "pycache")
         loads = [os.getloadavg()]
-        whole = [_timed(contender, env, runs, warm=True) for contender in contenders(work / "bounces", files)]
+        whole = _timed(contenders(work / "bounces", files), env, runs, warm=True)
         one = work / "one"
         one.mkdir()
         single = one / files[0].name
         shutil.copy(files[0], single)
-        starts = [_timed(contender, env, one_file_runs) for contender in contenders(one, [single])]
+        starts = _timed(contenders(one, [single]), env, one_file_runs)
         loads.append(os.getloadavg())
         return report(messages, runs, one_file_runs, whole, starts, loads)
     finally:
@@ -179,7 +187,7 @@ def report(messages: int, runs: int, one_file_runs: int, whole: list[Timing], st
     lines = [
         f"### Whole-process classify of {messages:,} bounces (start-up included)",
         "",
-        f"Median of {runs} runs each, pinned to CPU 0 (default jobs: all {len(EVERY_CPU)} CPUs). Load average (1, 5, 15 min) before: "
+        f"Median of {runs} runs each (in turn), pinned to CPU 0 (default jobs: all {len(EVERY_CPU)} CPUs). Load average (1, 5, 15 min) before: "
         f"{', '.join(f'{x:.1f}' for x in loads[0])}; after: {', '.join(f'{x:.1f}' for x in loads[1])}.",
         "",
         "| command | wall s | CPU s | msg/s (wall) | msg/CPU-s | x Sisimai (wall) | x Sisimai (CPU) |",
@@ -197,6 +205,10 @@ def report(messages: int, runs: int, one_file_runs: int, whole: list[Timing], st
         f"the default jobs ({sisimai.wall / jobs.wall:.2f}x; their CPU seconds together {sisimai.cpu / jobs.cpu:.2f}x); "
         f"{_met(sisimai.cpu / one.cpu)} with one process on CPU time ({sisimai.cpu / one.cpu:.2f}x).",
         "",
+        "Round by round (the contenders run in turn, so a round's runs are seconds apart): x Sisimai on the wall "
+        f"clock with the default jobs {_rounds(sisimai.walls, jobs.walls)}; with one process on CPU time "
+        f"{_rounds(sisimai.cpus, one.cpus)}.",
+        "",
         f"One file (one bounce), {one_file_runs} runs each, pinned to CPU 0 (default jobs: all CPUs):",
         "",
         "| command | wall s, mean | wall s, fastest | CPU s, mean | CPU s, fastest |",
@@ -207,6 +219,12 @@ def report(messages: int, runs: int, one_file_runs: int, whole: list[Timing], st
                      f"| {statistics.mean(t.cpus):.3f} | {min(t.cpus):.3f} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def _rounds(reference: list[float], ours: list[float]) -> str:
+    """Each round's ratio (reference over ours) and their median."""
+    ratios = [r / o for r, o in zip(reference, ours)]
+    return f"{', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})"
 
 
 def _met(ratio: float) -> str:
