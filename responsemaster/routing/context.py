@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm.attributes import set_attribute
 from sqlmodel import Session
 
 from responsemaster.routing.config import RoutingConfig
@@ -302,13 +303,18 @@ def _subscriber_insert(session: Session, columns: list[str]) -> Any:
 _SUBSCRIBER_INSERT: dict[str, Any] = {}
 
 
-def touch(ctx: RouteContext, sub: Subscriber) -> None:
-    """Mark ``sub`` changed now; added to the session only when it is not there yet.
+def update_subscriber(ctx: RouteContext, sub: Subscriber, **changes: Any) -> None:
+    """Set ``changes`` on ``sub`` and mark it updated now: the one way routing changes a subscriber.
 
-    The rows routing changes were read into this session, which tracks their
-    changes already: ``Session.add`` on each again walked its cascades (about
-    4% of the worker's own CPU, issue 13).
+    Through SQLAlchemy's attribute setter: the model's own ``__setattr__``
+    (SQLModel's) runs it and then pydantic's as well, which a row of the
+    session does not need (2-4% of the worker's own CPU, issue 13). The rows
+    routing changes were read into this session, which tracks their changes
+    already: added only when not there yet (``Session.add`` on each again
+    walked its cascades, about 4% more).
     """
-    sub.updated_at = ctx.now
+    for name, value in changes.items():
+        set_attribute(sub, name, value)
+    set_attribute(sub, "updated_at", ctx.now)
     if sub not in ctx.session:
         ctx.session.add(sub)

@@ -21,6 +21,7 @@ from responsemaster.categories import REPORTED_BY_A_SYSTEM
 from responsemaster.routing.config import RoutingConfig
 from responsemaster.routing.context import RouteContext, Target, record_action
 from responsemaster.routing.dispositions import DISPOSITIONS
+from responsemaster.store.base import utcnow
 from responsemaster.store.messages import MessageVerdict, RawMessageRow
 from responsemaster.store.recording import Recorded
 from responsemaster.verdict import Verdict
@@ -77,11 +78,15 @@ class Router:
         """Write every action (and outbox row) for this verdict; returns the context (outbox ids).
 
         ``fresh``: the caller inserted ``message`` in this same transaction (the
-        worker does), so its actions are written in one statement at the end.
+        worker does), so its actions are written in one statement at the end,
+        stamped with the verdict row's time.
         A failure verdict (no category) changes nothing and sends nothing: its
         message belongs in quarantine, and no category's dispositions fit it.
         """
-        ctx = RouteContext(session, self.config, message, verdict_row, verdict, raw, self.var, fresh=fresh)
+        # A fresh verdict was recorded in this transaction: its actions and changes carry its time (one
+        # timestamp for a whole batch, converted once for the database), not a clock read per message.
+        now = verdict_row.created_at if fresh else utcnow()
+        ctx = RouteContext(session, self.config, message, verdict_row, verdict, raw, self.var, now=now, fresh=fresh)
         if verdict.category is None:
             return ctx
         targets = targets_of(verdict)

@@ -17,7 +17,7 @@ from responsemaster.routing.context import (
     get_or_create_subscriber,
     record_action,
     set_action,
-    touch,
+    update_subscriber,
 )
 from responsemaster.routing.pending import SUPPRESSION
 from responsemaster.store.base import address_key, clip, domain_of
@@ -36,10 +36,7 @@ def change_status(ctx: RouteContext, sub: Subscriber, status: SubscriberStatus, 
     """Move ``sub`` to ``status`` unless it already is there or somewhere stronger."""
     if sub.status == status or _RANK.get(SubscriberStatus(sub.status), 0) > _RANK[status]:
         return False
-    sub.status = status
-    sub.status_reason = clip(reason, 255)
-    sub.status_changed_at = ctx.now
-    touch(ctx, sub)
+    update_subscriber(ctx, sub, status=status, status_reason=clip(reason, 255), status_changed_at=ctx.now)
     ending = status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.COMPLAINED, SubscriberStatus.PRUNED)
     if ending and not created_here(ctx, sub):  # a row created by this transaction is on no list
         ctx.session.execute(

@@ -20,7 +20,7 @@ from responsemaster.routing.context import (
     get_or_create_subscriber,
     record_action,
     set_action,
-    touch,
+    update_subscriber,
 )
 from responsemaster.routing.status import change_status, suppress
 from responsemaster.routing.token_required import lacks_token
@@ -67,11 +67,9 @@ class BounceScore:
 def add_bounce(ctx: RouteContext, sub: Subscriber, weight: float) -> None:
     """Add ``weight`` to the score (from zero when the last bounce is stale) and note when."""
     last = sub.last_bounce_at
-    if last is not None and ctx.now - last > timedelta(days=ctx.config.bounce_score.stale_days):
-        sub.bounce_score = 0.0  # stale: the old bounces no longer say anything
-    sub.bounce_score = round(sub.bounce_score + weight, 6)
-    sub.last_bounce_at = ctx.now
-    touch(ctx, sub)
+    stale = last is not None and ctx.now - last > timedelta(days=ctx.config.bounce_score.stale_days)
+    before = 0.0 if stale else sub.bounce_score  # stale: the old bounces no longer say anything
+    update_subscriber(ctx, sub, bounce_score=round(before + weight, 6), last_bounce_at=ctx.now)
 
 
 def clear_score(ctx: RouteContext, disposition: str, address: str, why: str) -> None:
@@ -87,14 +85,13 @@ def clear_score(ctx: RouteContext, disposition: str, address: str, why: str) -> 
     after = round(sub.bounce_score * ctx.config.bounce_score.reset_factor, 6)
     if record_action(ctx, disposition, address, detail=f"{sub.bounce_score:g} -> {after:g}: {why}") is None:
         return
-    sub.bounce_score = after
+    changes: dict[str, object] = {"bounce_score": after}
     if after == 0:
-        sub.last_bounce_at = None
+        changes["last_bounce_at"] = None
         if sub.status == SubscriberStatus.BOUNCING:
-            sub.status = SubscriberStatus.ACTIVE
-            sub.status_reason = clip(f"{disposition}: {why}", 255)
-            sub.status_changed_at = ctx.now
-    touch(ctx, sub)
+            changes.update(status=SubscriberStatus.ACTIVE, status_reason=clip(f"{disposition}: {why}", 255),
+                           status_changed_at=ctx.now)
+    update_subscriber(ctx, sub, **changes)
 
 
 DISPOSITION = BounceScore()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from responsemaster.routing.context import RouteContext, Target, find_subscriber, touch
+from responsemaster.routing.context import RouteContext, Target, find_subscriber, update_subscriber
 
 logger = logging.getLogger("responsemaster.routing")
 
@@ -34,10 +34,8 @@ class Log:
         sub = find_subscriber(ctx, target.address) if target.address else None
         # Never back to an older verdict (a message routed again after later ones were recorded).
         if sub is not None and (sub.last_verdict_id or 0) <= ctx.verdict_row.id:
-            sub.last_verdict_id = ctx.verdict_row.id
-            sub.last_category = target.category
-            sub.last_verdict_at = ctx.now
-            touch(ctx, sub)
+            update_subscriber(ctx, sub, last_verdict_id=ctx.verdict_row.id, last_category=target.category,
+                              last_verdict_at=ctx.now)
 
 
 DISPOSITION = Log()

@@ -18,7 +18,7 @@ answered from the subscriber alone.
 
 from __future__ import annotations
 
-from responsemaster.routing.context import RouteContext, Target
+from responsemaster.routing.context import RouteContext, Target, update_subscriber
 from responsemaster.routing.dispositions.bounce_score import add_bounce
 from responsemaster.routing.pending_prune import hold
 from responsemaster.routing.status import end_subscription
@@ -47,7 +47,7 @@ class Prune:
 def keep_evidence(ctx: RouteContext, sub: Subscriber, category: str) -> None:
     """The pruning bounce on the subscriber's row: its score, its time, the verdict as its last one."""
     add_bounce(ctx, sub, float(ctx.config.bounce_score.weights.get(category, 0.0)))
-    sub.last_verdict_id, sub.last_category, sub.last_verdict_at = ctx.verdict_row.id, category, ctx.now
+    update_subscriber(ctx, sub, last_verdict_id=ctx.verdict_row.id, last_category=category, last_verdict_at=ctx.now)
 
 
 DISPOSITION = Prune()

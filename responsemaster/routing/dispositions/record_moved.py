@@ -7,7 +7,7 @@ redirect a subscription; an operator (or the person) decides.
 from __future__ import annotations
 
 from responsemaster.addresses import is_real_address
-from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action, touch
+from responsemaster.routing.context import RouteContext, Target, get_or_create_subscriber, record_action, update_subscriber
 from responsemaster.store.base import clip
 
 
@@ -23,8 +23,7 @@ class RecordMoved:
         if record_action(ctx, self.name, target.address, detail=f"suggested {suggested}") is None:
             return
         sub = get_or_create_subscriber(ctx, target.address, target.category)
-        sub.suggested_address = clip(suggested, 320)
-        touch(ctx, sub)
+        update_subscriber(ctx, sub, suggested_address=clip(suggested, 320))
 
 
 DISPOSITION = RecordMoved()
