@@ -1,6 +1,6 @@
 """Issue 13's one-worker ratio in instructions: the same as a CPU ratio, without the machine's noise.
 
-    python benchmarks/instructions.py [--messages 1000] [--batch-size N] [--tree PATH ...]
+    python benchmarks/instructions.py [--messages 1000] [--batch-size N] [--tree PATH ...] [--profiles DIR]
 
 Why: on this shared machine the same loop's CPU time moves by half from one
 second to the next (0.21-0.35 s for one pure-Python loop, 2026-12-05), so CPU
@@ -24,8 +24,11 @@ drain_ab.py; default this one).
 What it leaves out: the kernel's work (valgrind counts user space only), so
 the drain's renames, links, fsyncs and SQLite's writes to its files are not
 in it; ``ratio_pairs.py`` and ``worker_overhead.py`` (system CPU column) see
-them. Python runs with PYTHONHASHSEED=0 so that sets and dicts iterate the
-same way in every run. About 10 minutes per tree with N = 1,000 here (valgrind
+them. ``--profiles DIR`` keeps each run's cachegrind file
+(``<tree>-<kind>-<messages>.out``): ``cg_diff`` of a kind's two files, then
+``cg_annotate`` of the difference, gives the instructions N messages cost
+per C function (SQLite's, the interpreter's, RE2's...). Python runs with
+PYTHONHASHSEED=0 so that sets and dicts iterate the same way in every run. About 10 minutes per tree with N = 1,000 here (valgrind
 runs Python about 30 times slower).
 """
 
@@ -67,7 +70,8 @@ class Count:
         return self.classify / self.drain
 
 
-def instructions(kind: str, tree: Path, work: Path, corpus: list[Path], n: int, batch_size: int | None) -> int:
+def instructions(kind: str, tree: Path, work: Path, corpus: list[Path], n: int, batch_size: int | None,
+                 profiles: Path | None = None) -> int:
     """Instructions of one drain_bench.py child (``classify`` or ``drain``) over ``n`` fresh messages."""
     from fixtures.worker_setup import fill_maildir
 
@@ -90,16 +94,20 @@ def instructions(kind: str, tree: Path, work: Path, corpus: list[Path], n: int, 
     found = _REFS.search(out.read_text())
     if found is None:
         raise RuntimeError(f"no instruction count in {out}")
+    if profiles is not None:
+        profiles.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out, profiles / f"{tree.name}-{kind}-{n}.out")
     shutil.rmtree(run, ignore_errors=True)
     return int(found.group(1))
 
 
-def per_message(tree: Path, work: Path, corpus: list[Path], n: int, batch_size: int | None) -> Count:
+def per_message(tree: Path, work: Path, corpus: list[Path], n: int, batch_size: int | None,
+                profiles: Path | None = None) -> Count:
     """Classify-only and drain instructions per message for ``tree``: the counts at 2N minus those at N, over N."""
     each = {}
     for kind, child in (("classify", "classify"), ("drain", "drain")):
-        small = instructions(child, tree, work, corpus, n, batch_size)
-        large = instructions(child, tree, work, corpus, 2 * n, batch_size)
+        small = instructions(child, tree, work, corpus, n, batch_size, profiles)
+        large = instructions(child, tree, work, corpus, 2 * n, batch_size, profiles)
         each[kind] = (large - small) / n
     return Count(str(tree), each["classify"], each["drain"])
 
@@ -110,6 +118,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="[worker] batch_size of the drains (default: N)")
     parser.add_argument("--tree", type=Path, action="append",
                         help="a checkout to measure (repeatable; default: this one)")
+    parser.add_argument("--profiles", type=Path, help="keep each run's cachegrind file here (see the docstring)")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed (Debian: apt-get install valgrind)")
@@ -118,7 +127,8 @@ def main() -> None:
     counts = []
     try:
         for tree in args.tree or [HERE.parent]:
-            counts.append(per_message(tree.resolve(), work, corpus, args.messages, args.batch_size or args.messages))
+            counts.append(per_message(tree.resolve(), work, corpus, args.messages, args.batch_size or args.messages,
+                                      args.profiles))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{args.messages:,} and {2 * args.messages:,} messages a run (drain_bench.py's mix), Maildir -> SQLite, "
