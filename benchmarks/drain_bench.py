@@ -235,6 +235,7 @@ def run_child(kind: str, config: Path, maildir: Path | None = None, workers: int
     if maildir is not None:
         cmd += ["--maildir", str(maildir)]
     env = {k: v for k, v in os.environ.items() if k != "RESPONSEMASTER_DATABASE_URL"}
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the command sets it (responsemaster/cli/__init__.py)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:

@@ -87,6 +87,7 @@ def instructions(kind: str, tree: Path, work: Path, corpus: list[Path], n: int, 
         cmd += ["--maildir", str(maildir)]
     env = {k: v for k, v in os.environ.items() if k != "RESPONSEMASTER_DATABASE_URL"}
     env["PYTHONHASHSEED"] = "0"
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the command sets it (responsemaster/cli/__init__.py)
     env["PYTHONPATH"] = str(tree)  # that tree's responsemaster, whatever is installed
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0 or f'"messages": {n},' not in proc.stdout:

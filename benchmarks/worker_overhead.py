@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import resource
 import shutil
 import sys
@@ -30,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy, as the command sets it (responsemaster/cli/__init__.py)
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
