@@ -100,6 +100,26 @@ def test_a_header_block_in_text_reads_as_the_standard_header_parser_reads_it(
     assert shape(parse_headers(text)) == shape(standard_headers(text))
 
 
+_HEADER_LINE_PIECES = st.sampled_from([
+    "From ", "From", "Subject", ":", " ", "\t", "x", "X-A", "a b", "\r\n", "\n", "\r", "\udcff", "\u00e9", "\x7f", "-",
+    "::", "\x00",
+])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(pieces=st.lists(_HEADER_LINE_PIECES, max_size=30))
+def test_the_possessive_header_block_pattern_ends_where_the_backtracking_one_does(pieces: list[str]) -> None:
+    """``mime._HEADER_BLOCK`` never gives characters back; the same pattern with ordinary quantifiers,
+    which may, must end every match at the same place (else the header block would change)."""
+    import re
+
+    from responsemaster.parse import mime
+
+    backtracking = re.compile(mime._HEADER_BLOCK.pattern.replace("*+", "*"))
+    text = "".join(pieces)
+    assert mime._HEADER_BLOCK.match(text).end() == backtracking.match(text).end()  # type: ignore[union-attr]
+
+
 _FIELD_PIECES = st.sampled_from([
     "multipart/mixed", "multipart/report", "; ", ";", " ", "\n\t", "boundary", "BOUNDARY", "=", '"', "b1", "a b",
     "report-type=delivery-status", "charset=utf-8", "*", "\\", "<", ">", "=_x", "boundary*0", "''",
