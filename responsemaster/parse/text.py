@@ -100,8 +100,15 @@ def decode_header_value(value: object) -> str:
         return _unfold(text)
 
 
+#: A folded header's line break with the next line's indentation.
+_FOLD = re.compile(r"\r?\n[ \t]*")
+
+
 def _unfold(text: str) -> str:
-    return re.sub(r"\r?\n[ \t]*", " ", text).replace("\x00", "").strip()
+    """One line: folds replaced by a space, NULs dropped; most values hold no line break to look for."""
+    if "\n" in text:
+        text = _FOLD.sub(" ", text)
+    return text.replace("\x00", "").strip()
 
 
 #: Hostile HTML may open thousands of <script> blocks and close none: RE2 keeps that linear.
