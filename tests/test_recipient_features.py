@@ -1,4 +1,4 @@
-"""The recipient model's text folding: the quick checks before each pattern never change its result.
+"""The recipient model's text: quick checks and plain splits that must give what the patterns give.
 
 ``recipient_features._fold`` runs each placeholder pattern (URL, address, IP,
 host) only where the text holds what any match of that pattern must hold. The
@@ -46,3 +46,19 @@ def test_folding_with_checks_equals_every_pattern_on_the_corpus(corpus_files: li
             assert rf._fold(window) == _every_pattern(window), f"{path.name} at {start}"
             windows += 1
     assert windows > 1000
+
+
+_SPACES = [chr(c) for c in range(0x3000 + 1) if chr(c).isspace()]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_SPACES), st.sampled_from(["smtp;", "X-Postfix;", "550", "5.1.1", "a", "é",
+                                                                      "\u200b", ";"])), max_size=30).map("".join))
+def test_white_space_is_split_where_the_pattern_splits_it(text: str) -> None:
+    """``clean_diagnostic`` and the scorer's words split with ``str.split``: at exactly what ``\\s+`` matches."""
+    import re
+
+    from responsemaster.classify.smtp_text import _DIAG_PREFIX, clean_diagnostic
+
+    assert clean_diagnostic(text) == re.sub(r"\s+", " ", _DIAG_PREFIX.sub("", text)).strip()[:2000]
+    assert text.split() == re.sub(r"\s\s+", " ", text).split()  # what the char n-gram scorer split before

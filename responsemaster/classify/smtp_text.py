@@ -11,7 +11,6 @@ import re
 _STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.]*\d)")
 _REPLY = re.compile(r"(?<![\w.#/=%-])([245][0-5]\d)(?![\w.]|:\d)")
 _DIAG_PREFIX = re.compile(r"^\s*(?:smtp|x-[\w.-]+|x-unix|mailbox|unknown|uucp|x400)\s*;\s*", re.I)
-_WS = re.compile(r"\s+")
 #: A server's reply as a relaying MTA quotes it: "550 ...", "550-...", "<addr>: 550 ...", "addr: 550 ...".
 _OPENS_WITH_REPLY = re.compile(r"^\s*(?:<?[^\s<>@]+@[^\s<>]+>?:?\s+)?[245]\d\d[\s-]")
 #: Where a relaying MTA's narration ends and the server's reply begins: "... said: 550 ...",
@@ -32,9 +31,14 @@ def find_reply_code(text: str) -> str:
 
 
 def clean_diagnostic(text: str, limit: int = 2000) -> str:
-    """A diagnostic on one line, without the ``smtp;`` type prefix."""
+    """A diagnostic on one line, without the ``smtp;`` type prefix.
+
+    ``str.split`` splits at the characters ``\\s`` matches (both are
+    ``str.isspace``), so joining the words is the substitution of every run of
+    white space by one space, stripped, without a match object per space.
+    """
     text = _DIAG_PREFIX.sub("", text or "")
-    return _WS.sub(" ", text).strip()[:limit]
+    return " ".join(text.split())[:limit]
 
 
 def status_class(status: str) -> str:

@@ -267,7 +267,7 @@ def _char_wb_hits(ngram_range: tuple[int, int], lowercase: bool, lookup: Callabl
 
     def hits(text: str) -> list[tuple[_Hit, int]]:
         known = []
-        for word in _WHITE_SPACES.sub(" ", text.lower() if lowercase else text).split():
+        for word in (text.lower() if lowercase else text).split():  # the analyzer's words: split drops every run
             word_hits = memo.get(word)
             if word_hits is None:
                 if len(memo) >= MEMO_WORDS:
