@@ -308,7 +308,8 @@ def update_subscriber(ctx: RouteContext, sub: Subscriber, **changes: Any) -> Non
 
     Through SQLAlchemy's attribute setter: the model's own ``__setattr__``
     (SQLModel's) runs it and then pydantic's as well, which a row of the
-    session does not need (2-4% of the worker's own CPU, issue 13). The rows
+    session does not need (under 1% of the worker's own instructions, issue
+    13: the reason is one way of doing it, not the speed). The rows
     routing changes were read into this session, which tracks their changes
     already: added only when not there yet (``Session.add`` on each again
     walked its cascades, about 4% more).
