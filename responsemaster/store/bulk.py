@@ -47,11 +47,11 @@ from __future__ import annotations
 
 import json
 import operator
-from itertools import chain
 import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, Connection, String, Table, any_, bindparam, func, literal_column, select

@@ -58,17 +58,17 @@ def find_recorded_many(
     shas = [m.sha256 for m in messages]
     dialect = session.get_bind().dialect.name
     columns = (RawMessageRow.key, RawMessageRow.sha256, RawMessageRow.state, RawMessageRow.error)
-    by_sha = select(*columns).where(RawMessageRow.source == source, member_of(RawMessageRow.sha256, shas, dialect))
+    query = select(*columns).where(RawMessageRow.source == source, member_of(RawMessageRow.sha256, shas, dialect))
     if by_key:
         keys = [m.key for m in messages]
-        by_sha = union_all(
-            select(*columns).where(RawMessageRow.source == source, member_of(RawMessageRow.key, keys, dialect)), by_sha)
-    rows = session.execute(by_sha).all()
-    by_key = {key: (state, error) for key, _sha, state, error in rows}
-    by_sha = {sha: (state, error) for _key, sha, state, error in rows}
+        query = union_all(
+            select(*columns).where(RawMessageRow.source == source, member_of(RawMessageRow.key, keys, dialect)), query)
+    rows = session.execute(query).all()
+    at_key = {key: (state, error) for key, _sha, state, error in rows}
+    at_sha = {sha: (state, error) for _key, sha, state, error in rows}
     found = {}
     for m in messages:
-        hit = by_key.get(m.key) or by_sha.get(m.sha256)
+        hit = at_key.get(m.key) or at_sha.get(m.sha256)
         if hit is not None:
             found[m.key] = hit
     return found
