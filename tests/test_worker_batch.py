@@ -115,22 +115,28 @@ def test_a_failed_commit_leaves_the_whole_batch_in_the_source(store: Store, clas
     assert _drain(store, MaildirSource("returns", box), classifier).processed == 12
 
 
-def test_a_message_another_worker_committed_meanwhile_is_only_acked(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
-    box = tmp_path / "box"
-    fill_maildir(box, corpus_files, 10)
+def _another_worker_records_message_3(store: Store, classifier: object, box: Path, changed: bytes = b"") -> str:  # noqa: F811
+    """Drain ten messages of ``box`` while another worker records message 3 (its bytes and ``changed``)
+    under its key and commits, as we classify it; that message's key."""
     other_key = sorted((box / "new").iterdir())[3].name
 
     class OtherWorkerWins:
-        """While we classify, another worker records message 3 and commits."""
-
         def classify(self, raw: bytes) -> Verdict:
             if b"rm-test-3@" in raw:
                 with store.transaction() as s:
-                    record_message(s, RawMessage("returns", other_key, raw), Verdict("user_reply", 0.5, "other", "reply"), "p")
+                    record_message(s, RawMessage("returns", other_key, raw + changed),
+                                   Verdict("user_reply", 0.5, "other", "reply"), "p")
             return classifier.classify(raw)  # type: ignore[attr-defined]
 
     total = _drain(store, MaildirSource("returns", box), OtherWorkerWins())
     assert (total.processed, total.duplicates, total.failed) == (9, 1, 0)
+    return other_key
+
+
+def test_a_message_another_worker_committed_meanwhile_is_only_acked(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    box = tmp_path / "box"
+    fill_maildir(box, corpus_files, 10)
+    other_key = _another_worker_records_message_3(store, classifier, box)
     assert _count(store, RawMessageRow) == 10 and _count(store, RawMessageRow, key=other_key) == 1
     with store.reader() as s:
         assert s.execute(select(RawMessageRow.path).where(RawMessageRow.key == other_key)).scalar_one() == "p"
@@ -143,18 +149,7 @@ def test_other_bytes_recorded_meanwhile_under_the_same_key_make_a_replay_not_a_s
     that message only acknowledged."""
     box = tmp_path / "box"
     fill_maildir(box, corpus_files, 10)
-    other_key = sorted((box / "new").iterdir())[3].name
-
-    class OtherBytesWin:
-        def classify(self, raw: bytes) -> Verdict:
-            if b"rm-test-3@" in raw:
-                with store.transaction() as s:
-                    record_message(s, RawMessage("returns", other_key, raw + b"\n-- changed\n"),
-                                   Verdict("user_reply", 0.5, "other", "reply"), "p")
-            return classifier.classify(raw)  # type: ignore[attr-defined]
-
-    total = _drain(store, MaildirSource("returns", box), OtherBytesWin())
-    assert (total.processed, total.duplicates, total.failed) == (9, 1, 0)
+    other_key = _another_worker_records_message_3(store, classifier, box, changed=b"\n-- changed\n")
     assert _count(store, RawMessageRow) == 10 and _count(store, RawMessageRow, key=other_key) == 1
     assert maildir_counts(box) == {"inbox": 0, "claimed": 0, "processed": 10}
 
