@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 from fixtures.processes import describe, tree, wait_gone
 from fixtures.worker_setup import unique_copy
 
-from responsemaster.cli.classify_jobs import CHUNK, DEFERRED, IN_FLIGHT, PROBE, SMALL, outcomes
+from responsemaster.cli.classify_jobs import CHUNK, DEFERRED, IN_FLIGHT, SMALL, outcomes
 from responsemaster.ingest.paths import RawItem
 
 
@@ -63,8 +64,7 @@ def test_small_input_stays_in_one_process_and_big_input_uses_children() -> None:
     many = [RawItem(f"m{i}", b"") for i in range(5 * SMALL)]
     got = [text.split() for _, text in outcomes(None, many, render, jobs=2)]
     assert [label for label, _ in got] == [f"m{i}" for i in range(5 * SMALL)]
-    assert {pid for _, pid in got[:PROBE]} == {str(os.getpid())}  # the probe (see classify_jobs.PROBE)
-    assert str(os.getpid()) not in {pid for _, pid in got[PROBE:]} and len({pid for _, pid in got[PROBE:]}) == 2
+    assert str(os.getpid()) not in {pid for _, pid in got} and len({pid for _, pid in got}) == 2
 
 
 class _Model:
@@ -86,8 +86,8 @@ def _render_noting_who(classifier: _Classifier, item: RawItem) -> tuple[str, str
 
 @pytest.mark.parametrize("defer", [True, False])
 def test_children_hand_their_first_messages_needing_the_model_back_to_the_parent(defer: bool) -> None:
-    """With ``defer`` (spaCy not imported by the probe), each child's first DEFERRED messages that use the
-    message model are classified by the parent, the rest by the children; the lines stay in input order.
+    """With ``defer`` (the message model not loaded before the fork), each child's first DEFERRED messages that
+    use the message model are classified by the parent, the rest by the children; the lines stay in input order.
 
     Nine messages in ten use the model, so each child's first IN_FLIGHT chunks alone hold more than
     DEFERRED of them: the count does not depend on how the chunks happen to be shared out.
@@ -97,11 +97,48 @@ def test_children_hand_their_first_messages_needing_the_model_back_to_the_parent
     got = [text.split() for _, text in outcomes(_Classifier(), items, _render_noting_who, jobs=2, defer=defer)]
     assert [label for label, _, _ in got] == [item.label for item in items]
     me = str(os.getpid())
-    assert {pid for _, _, pid in got[:PROBE]} == {me}  # the probe: the parent's own
-    model_by_parent = [label for label, kind, pid in got[PROBE:] if kind == "model" and pid == me]
+    model_by_parent = [label for label, kind, pid in got if kind == "model" and pid == me]
     assert len(model_by_parent) == (2 * DEFERRED if defer else 0)
-    assert all(pid != me for _, kind, pid in got[PROBE:] if kind == "rules")
-    assert any(kind == "model" and pid != me for _, kind, pid in got[PROBE:])  # past DEFERRED: the children's
+    assert all(pid != me for _, kind, pid in got if kind == "rules")
+    assert any(kind == "model" and pid != me for _, kind, pid in got)  # past DEFERRED: the children's
+
+
+class _LazyModel:
+    """Stands for ``LazyModel``: loaded on first use; notes the process and thread that loaded it."""
+
+    def __init__(self) -> None:
+        self.loaded = False
+        self.loaders: list[tuple[int, str]] = []
+
+    def model(self) -> "_LazyModel":
+        if not self.loaded:
+            self.loaders.append((os.getpid(), threading.current_thread().name))
+            self.loaded = True
+        return self
+
+    def predict(self) -> int:
+        return self.model() and os.getpid()
+
+
+def _render_saying_whether_loaded(classifier: _Classifier, item: RawItem) -> tuple[str, str]:
+    if item.raw == b"model":
+        return "line", f"{item.label} model {classifier.model.predict()} -"
+    return "line", f"{item.label} rules {os.getpid()} {classifier.model.loaded}"
+
+
+def test_the_message_model_is_loaded_by_the_parent_after_the_fork_and_reads_what_children_hand_back() -> None:
+    """A run of bounces needs the message model for a few messages: no child waits for it before its first
+    message (it is not loaded before the fork), none loads it, and the parent, which loads it in a thread
+    while the children work, classifies the messages that need it."""
+    classifier = _Classifier()
+    classifier.model = _LazyModel()  # type: ignore[assignment]
+    items = [RawItem(f"m{i}", b"model" if i % 100 == 7 else b"") for i in range(5 * SMALL)]
+    got = [text.split() for _, text in outcomes(classifier, items, _render_saying_whether_loaded, jobs=2)]
+    assert [label for label, *_ in got] == [item.label for item in items]
+    me = str(os.getpid())
+    assert {pid for _, kind, pid, _ in got if kind == "model"} == {me}
+    assert {(pid != me, loaded) for _, kind, pid, loaded in got if kind == "rules"} == {(True, "False")}
+    assert classifier.model.loaders == [(os.getpid(), "rm-classify-prepare")]
 
 
 def _start_big(tmp_path: Path, corpus_files: list[Path]) -> tuple[subprocess.Popen[bytes], set[tuple[int, int]]]:
@@ -110,8 +147,7 @@ def _start_big(tmp_path: Path, corpus_files: list[Path]) -> tuple[subprocess.Pop
     proc = subprocess.Popen([sys.executable, "-m", "responsemaster", "classify", "--jsonl", "--jobs", "2", str(folder)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
-    for _ in range(PROBE + 1):  # the line after the parent's probe is out: the children are classifying
-        proc.stdout.readline()
+    proc.stdout.readline()  # the first line is out: the children are classifying
     children = tree(proc.pid) - {p for p in tree(proc.pid) if p[0] == proc.pid}
     if len(children) != 2:
         proc.kill()

@@ -7,20 +7,19 @@ hands them out in chunks, and prints each chunk's lines when every chunk
 before it has been printed: the output is exactly what one process prints,
 in the same order (the contract in docs/categories.md).
 
-- The models are loaded once in the parent before it forks (Linux: the
-  fork start method), so the children share those pages.
-- A model whose folder ships its tokenizers (``tokenizer-<lang>.json``,
-  :mod:`responsemaster.classify.model.tokenizer`) never imports spaCy, and
-  the children use it as they meet it. For an older model, whose tokenizer
-  is spaCy's (half a second to import, on the critical path while the other
-  CPUs idle): spaCy is imported before the fork only when the first
-  :data:`PROBE` messages, classified by the parent, needed it. A run of
-  bounces needs the message model for a handful of messages: then each
-  child hands its first :data:`DEFERRED` such messages back to the parent,
-  which imports spaCy in a thread while the children work and classifies
-  them; a child that meets more imports spaCy itself. A folder of replies
-  needs the model from its first messages on: the probe imports spaCy then,
-  once, before the fork, for every child.
+- The recipient model (needed by almost every bounce) is loaded in the
+  parent before it forks (Linux: the fork start method), so the children
+  share its pages.
+- The message model is needed by a handful of bounces in a thousand (3 in
+  1,000 in the corpus) and by most replies. It is not loaded before the
+  fork, where every child would wait for it: the parent loads it in a
+  thread while the children work, and each child hands its first
+  :data:`DEFERRED` messages needing it back to the parent, which classifies
+  them once it is loaded. A child that meets more loads the model itself
+  (a folder of replies: every child then reads with its own copy). An older
+  model, whose tokenizer is spaCy's (``tokenizer-<lang>.json`` missing,
+  :mod:`responsemaster.classify.model.tokenizer`), has spaCy imported in
+  that thread as well.
 - Fewer than :data:`SMALL` messages are classified in the parent alone: a
   one-file ``classify`` starts no process and loads nothing it does not need.
 - The children die with the parent, however it dies (:mod:`responsemaster.lifeline`),
@@ -47,17 +46,14 @@ if TYPE_CHECKING:  # multiprocessing is imported when processes start: a one-fil
 
 #: Below this many messages the parent classifies them alone (forking and warming would cost more).
 SMALL = 200
-#: Messages the parent classifies before it forks: whether they needed the message model decides
-#: whether its dependencies are imported before the fork.
-PROBE = 40
 #: Messages per chunk: big enough that passing them costs little, small enough that the last
 #: chunks keep every core busy and the parent's buffer of finished chunks stays short.
 CHUNK = 25
 #: Chunks handed to one child before its first answer comes back (it never waits for work).
 IN_FLIGHT = 2
-#: Messages needing the message model that a child hands back to the parent before it loads the model's
-#: dependencies (spaCy) itself. Well above what a run of bounces has (3 in 1,000 in the corpus): with 8, one
-#: of two children often got a ninth and imported spaCy after all, half a second late.
+#: Messages needing the message model that a child hands back to the parent before it loads the model
+#: itself. Well above what a run of bounces has (3 in 1,000 in the corpus): with 8, one of two children
+#: often got a ninth and loaded the model (then spaCy, for an older model) after all.
 DEFERRED = 32
 #: The outcome a child gives for a message it hands back to the parent.
 DEFER: tuple[str, str] = ("defer", "")
@@ -76,7 +72,7 @@ def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, job
     """``render(classifier, item)`` for every item, in input order, by ``jobs`` processes when worth it.
 
     ``defer``: whether children hand their first messages needing the message
-    model back (default: when its dependencies are not imported after the probe).
+    model back (default: when there is a message model and it is not loaded yet).
     """
     items = iter(items)
     if jobs <= 1 or not hasattr(os, "fork"):
@@ -86,11 +82,16 @@ def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, job
     if len(head) < SMALL:
         yield from (render(classifier, item) for item in head)
         return
-    yield from (render(classifier, item) for item in head[:PROBE])
     warm(classifier)
     if defer is None:
-        defer = _model_imports_spacy(classifier) and "spacy" not in sys.modules
-    yield from _Pool(classifier, render, jobs, defer).run(itertools.chain(head[PROBE:], items))
+        defer = _message_model_pending(classifier)
+    yield from _Pool(classifier, render, jobs, defer).run(itertools.chain(head, items))
+
+
+def _message_model_pending(classifier: object) -> bool:
+    """Whether the classifier has a message model that is not loaded yet (see the module docstring)."""
+    model = getattr(classifier, "model", None)
+    return model is not None and getattr(model, "loaded", True) is False
 
 
 def _model_imports_spacy(classifier: object) -> bool:
@@ -105,27 +106,30 @@ def _model_imports_spacy(classifier: object) -> bool:
 
 
 def warm(classifier: object) -> None:
-    """Load what the children would each load on first use, so that they share it.
+    """Load the recipient model before the fork, so that the children share it.
 
-    The models are lazy (``LazyModel``): loaded here, before the fork, a
-    child's copy costs nothing. The heap is then frozen so that the garbage
-    collector in the children leaves those pages shared (``gc.freeze``).
-    spaCy is left out (see the module's docstring: :class:`_ModelInParent`).
+    It is lazy (``LazyModel``): loaded here, a child's copy costs nothing.
+    The heap is then frozen so that the garbage collector in the children
+    leaves those pages shared (``gc.freeze``). The message model is left out
+    (see the module's docstring: :class:`_ModelInParent`).
     """
     try:
-        for name in ("model", "recipient_model"):
-            load = getattr(getattr(classifier, name, None), "model", None)
-            if callable(load):
-                load()
+        load = getattr(getattr(classifier, "recipient_model", None), "model", None)
+        if callable(load):
+            load()
     except Exception:  # noqa: BLE001 - a model that does not load fails each message, as in one process
         pass
     gc.freeze()
 
 
-def prepare_message_model() -> None:
-    """Import what the message model's tokenizer needs (spaCy), in the parent's thread, after the fork."""
+def prepare_message_model(classifier: object) -> None:
+    """Load the message model (and spaCy, for an older model), in the parent's thread, after the fork."""
     try:
-        import spacy  # noqa: F401
+        load = getattr(getattr(classifier, "model", None), "model", None)
+        if callable(load):
+            load()
+        if _model_imports_spacy(classifier):
+            import spacy  # noqa: F401
     except Exception:  # noqa: BLE001 - the model then fails each message it reads, as in one process
         pass
 
@@ -194,10 +198,10 @@ class _Pool:
             self._stop()
 
     def _classify_deferred(self, done: dict[int, list[Outcome]], wait: bool) -> None:
-        """Classify here the messages children handed back, once the model's dependencies are imported.
+        """Classify here the messages children handed back, once the message model is loaded.
 
         Not before (unless ``wait``): the children would run out of work while
-        this process waited for the import.
+        this process waited for the load.
         """
         if not self.deferred:
             return
@@ -226,8 +230,9 @@ class _Pool:
             process.start()
             theirs.close()
             self.children.append(_Child(process, ours))
-        if self.defer:  # after the fork: no child inherits the import
-            self.preparing = threading.Thread(target=prepare_message_model, name="rm-classify-prepare", daemon=True)
+        if self.defer:  # after the fork: no child waits for it, none inherits it
+            self.preparing = threading.Thread(target=prepare_message_model, args=(self.classifier,),
+                                              name="rm-classify-prepare", daemon=True)
             self.preparing.start()
 
     def _feed(self, chunks: Iterator[tuple[int, list["RawItem"]]], sent: int) -> int:
