@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responsemaster.parse.mime import MAX_NESTING, boundary_of, parse_bytes, parse_headers
+from responsemaster.parse.mime import MAX_NESTING, CompatMessage, boundary_of, parse_bytes, parse_headers
 
 
 def shape(msg: Message, depth: int = 0) -> list[tuple]:
@@ -118,6 +118,42 @@ def test_the_possessive_header_block_pattern_ends_where_the_backtracking_one_doe
     backtracking = re.compile(mime._HEADER_BLOCK.pattern.replace("*+", "*"))
     text = "".join(pieces)
     assert mime._HEADER_BLOCK.match(text).end() == backtracking.match(text).end()  # type: ignore[union-attr]
+
+
+_VALUE_PIECES = st.sampled_from([
+    "text/plain", "multipart/report", "; charset=", "utf-8", '"iso-8859-1"', "; name=a.txt", " ", "\n\t", "x",
+    "\u00e9", "\udce9", "=?utf-8?q?caf=C3=A9?=", "",
+])
+_NAMES = st.sampled_from(["Content-Type", "content-type", "CONTENT-TYPE", "Subject", "X-A", "Received"])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(fields=st.lists(st.tuples(_NAMES, st.lists(_VALUE_PIECES, max_size=6), st.booleans()), max_size=8))
+def test_compat_message_reads_headers_as_the_standard_message_does(fields: list[tuple[str, list[str], bool]]) -> None:
+    """``CompatMessage`` skips the policy only for ASCII text: every read gives the standard answer, with
+    non-ASCII text, surrogate escapes (which the policy turns into a ``Header``) and ``Header`` values too."""
+    from email.header import Header
+
+    headers = [(name, Header("".join(pieces).replace("\udce9", ""), "utf-8") if as_header else "".join(pieces))
+               for name, pieces, as_header in fields]
+    ours, theirs = CompatMessage(policy=email.policy.compat32), Message(policy=email.policy.compat32)
+    ours._headers, theirs._headers = list(headers), list(headers)  # type: ignore[attr-defined]
+
+    def show(value: object) -> object:  # a Header of mixed text may not print: compare its parts
+        return value if value is None or isinstance(value, str) else (type(value), repr(getattr(value, "_chunks", value)))
+
+    def reads(msg: Message) -> list[object]:
+        answers: list[object] = [[(k, show(v)) for k, v in msg.items()]]
+        for name in ("content-type", "Subject", "x-a", "Missing"):
+            answers += [show(msg.get(name, "-")), show(msg[name]), [show(v) for v in msg.get_all(name, [])]]
+        for read in (msg.get_content_type, msg.get_content_charset, msg.get_filename, msg.get_params):
+            try:
+                answers.append(repr(read()))
+            except Exception as exc:  # noqa: BLE001 - the standard reader's failures must be ours too
+                answers.append(type(exc).__name__)
+        return answers
+
+    assert reads(ours) == reads(theirs)
 
 
 _FIELD_PIECES = st.sampled_from([

@@ -49,6 +49,44 @@ COPY_SLACK = 4_000_000
 _PARAM_FIELDS = frozenset({"content-type", "content-disposition"})
 
 
+class CompatMessage(Message):
+    """A compat32 ``Message`` whose header reads skip the policy for plain ASCII values: the same answers.
+
+    Why: ``get``, ``items`` and ``get_all`` pass every value through
+    ``compat32.header_fetch_parse``, which returns an ASCII ``str`` as it is
+    after three calls (and a full encode looking for surrogates). The
+    classifier reads about fifty values a message through them (``get_content_type``
+    and ``get_param`` read with ``get``), and nearly all are ASCII. Any other
+    value (non-ASCII text, surrogate escapes, a ``Header``), and any other
+    policy, goes through the policy as before.
+    """
+
+    def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
+        if self.policy is not compat32:
+            return super().get(name, failobj)
+        name = name.lower()
+        for key, value in self._headers:  # type: ignore[attr-defined]
+            if key.lower() == name:
+                return value if value.__class__ is str and value.isascii() else compat32.header_fetch_parse(key, value)
+        return failobj
+
+    def items(self):  # type: ignore[no-untyped-def]
+        if self.policy is not compat32:
+            return super().items()
+        fetch = compat32.header_fetch_parse
+        return [(key, value if value.__class__ is str and value.isascii() else fetch(key, value))
+                for key, value in self._headers]  # type: ignore[attr-defined]
+
+    def get_all(self, name, failobj=None):  # type: ignore[no-untyped-def]
+        if self.policy is not compat32:
+            return super().get_all(name, failobj)
+        name = name.lower()
+        fetch = compat32.header_fetch_parse
+        found = [value if value.__class__ is str and value.isascii() else fetch(key, value)
+                 for key, value in self._headers if key.lower() == name]  # type: ignore[attr-defined]
+        return found or failobj
+
+
 class ParametersIgnoredDefect(errors.HeaderDefect):
     """A Content-Type or Content-Disposition had more parameters (or characters) than are read."""
 
@@ -67,7 +105,7 @@ _HEADER_BLOCK = re.compile(r"(?:(?:From |[ \t]|[\x21-\x39\x3b-\x7e]*+:)[^\r\n]*+
 
 
 def parse_bytes(raw: bytes) -> Message:
-    """``email.message_from_bytes(raw, policy=compat32)``, by string search."""
+    """``email.message_from_bytes(raw, policy=compat32)``, by string search (as :class:`CompatMessage`)."""
     text = raw.decode("ascii", "surrogateescape")
     root = _parse(text, 0, digest_child=False, budget=[MAX_SPLIT_PARTS, COPY_FACTOR * len(text) + COPY_SLACK])
     if root.get_content_maintype() == "multipart" and not root.is_multipart():
@@ -82,7 +120,7 @@ def parse_headers(text: str) -> Message:
     a text/rfc822-headers part): the standard header parser runs the same
     line-by-line state machine as the full one.
     """
-    msg = Message(policy=compat32)
+    msg = CompatMessage(policy=compat32)
     msg._payload = text[_read_headers(msg, text):]  # type: ignore[attr-defined]
     return msg
 
@@ -97,7 +135,7 @@ def _parse(text: str, depth: int, digest_child: bool, boundary_follows: bool = F
     """
     budget[0] -= 1
     budget[1] -= len(text)
-    msg = Message(policy=compat32)
+    msg = CompatMessage(policy=compat32)
     if digest_child:
         msg.set_default_type("message/rfc822")
     body = text[_read_headers(msg, text):]
@@ -332,7 +370,7 @@ def _split_multipart(msg: Message, body: str, depth: int, digest: bool, budget: 
             continue
         elif budget[0] <= 0:
             msg.defects.append(TooManyPartsDefect(f"more than {MAX_SPLIT_PARTS} MIME parts; the rest kept as text"))
-            last = Message(policy=compat32)
+            last = CompatMessage(policy=compat32)
             last._payload = body[part_start:]  # type: ignore[attr-defined]
             parts.append(last)
             msg._payload = parts  # type: ignore[attr-defined]
