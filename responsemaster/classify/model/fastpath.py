@@ -199,20 +199,19 @@ class FastScorer:
         indices: list[int] = []
         values: list[float] = []
         log, sublinear_tf = math.log, _SUBLINEAR
-        for index, hits, has_idf, binary, sublinear, l2 in self._plan:
+        for index, hits, binary, sublinear, l2 in self._plan:
             found = hits(row[index])
             if not found:
                 continue
+            # Each term's idf is 1.0 in a column without idf: multiplying by it changes no bit.
             if binary:
-                weights = [1.0] * len(found)
+                weights = [idf for (_, idf), _ in found]
             elif sublinear:
-                weights = [sublinear_tf[n] if n < 256 else 1.0 + log(n) for _, n in found]
+                weights = [(sublinear_tf[n] if n < 256 else 1.0 + log(n)) * idf for (_, idf), n in found]
             else:
-                weights = [float(n) for _, n in found]
-            if has_idf:
-                weights = [w * idf for w, ((_, idf), _) in zip(weights, found)]
+                weights = [n * idf for (_, idf), n in found]
             if l2:
-                norm = math.sqrt(math.fsum(w * w for w in weights)) or 1.0
+                norm = math.sqrt(math.fsum([w * w for w in weights])) or 1.0
                 weights = [w / norm for w in weights]
             indices += [j for (j, _), _ in found]
             values += weights
@@ -227,8 +226,8 @@ _SUBLINEAR = [0.0] + [1.0 + math.log(n) for n in range(1, 256)]
 #: A term the vocabulary knows: (feature index, idf); and the terms of one text with their counts.
 _Hit = tuple[int, float]
 _Hits = Callable[[str], "list[tuple[_Hit, int]]"]
-#: A column ready to score: (row index, its text's known terms and counts, has idf, binary, sublinear, l2).
-_Planned = tuple[int, _Hits, bool, bool, bool, bool]
+#: A column ready to score: (row index, its text's known terms and counts, binary, sublinear, l2).
+_Planned = tuple[int, _Hits, bool, bool, bool]
 #: Words whose known character n-grams a ``char_wb`` column remembers (then it starts again).
 MEMO_WORDS = 50_000
 
@@ -241,7 +240,7 @@ def _plan(column: ColumnSpec) -> _Planned:
         hits = _char_wb_hits(tuple(column.ngram_range), column.lowercase, table.get)
     else:
         hits = _term_hits(ANALYZERS[column.analyzer](tuple(column.ngram_range), column.lowercase), table.get)
-    return column.index, hits, idf is not None, column.binary, column.sublinear, column.l2
+    return column.index, hits, column.binary, column.sublinear, column.l2
 
 
 def _term_hits(analyze: Callable[[str], list[str]], lookup: Callable[[str], "_Hit | None"]) -> _Hits:

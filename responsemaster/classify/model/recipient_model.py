@@ -84,7 +84,7 @@ class RecipientModel:
 
     def predict(self, evidence: Evidence, hand_reason: str = "") -> RecipientDecision:
         """The category head's category; the hand-written reason when it agrees, else the reason head's."""
-        remembered = self.memory.get(evidence.signature())
+        remembered = self.memory.get(evidence.signature()) if self.memory else None
         if remembered is not None:
             return RecipientDecision(remembered[0], remembered[1], 1.0, f"{self.name}:correction")
         columns = evidence.columns()
