@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from responsemaster.classify.rules import DEFAULT_RULES, RuleError, RuleSet, load_rules_file
 
@@ -190,23 +192,23 @@ def test_no_shipped_rule_repeats_a_pattern_a_counted_many_times() -> None:
     assert big == []
 
 
-class CountingSet:
-    """Counts the RE2 set scans of one field's rules (the real set answers)."""
+class CountingFilter:
+    """Counts the RE2 filter scans of one field's rules (the real filter answers)."""
 
     def __init__(self, real: object) -> None:
         self.real, self.scanned = real, []
 
-    def Match(self, data: bytes) -> list[int]:  # noqa: N802 - the re2.Set method it stands for
+    def Match(self, data: bytes) -> list[int]:  # noqa: N802 - the re2.Filter method it stands for
         self.scanned.append(data)
         return self.real.Match(data)  # type: ignore[attr-defined]
 
 
 def test_a_diagnostic_read_three_times_in_a_row_is_scanned_once() -> None:
     """The hand-written reasons, the final rules and the model's evidence each read a recipient's
-    diagnostic: one scan of the rules' set answers all three, and another text is scanned anew."""
+    diagnostic: one scan of the rules' filter answers all three, and another text is scanned anew."""
     rules, fresh = RuleSet.load(), RuleSet.load()
     group = rules._by_field["diagnostic"]
-    group._set = counting = CountingSet(group._set)
+    group._filter = counting = CountingFilter(group._filter)
     text = "550 5.1.1 <jo@example.org>: Recipient address rejected: User unknown in local recipient table"
     answers = [[hit.rule.id for hit in ruleset.matches("diagnostic", text, "5")] for ruleset in (rules, rules, fresh)]
     assert answers[0] == answers[1] == answers[2] and answers[0]
@@ -219,3 +221,41 @@ def test_a_diagnostic_read_three_times_in_a_row_is_scanned_once() -> None:
         assert [hit.rule.id for hit in rules.matches("diagnostic", relayed, "5")] == [
             hit.rule.id for hit in fresh.matches("diagnostic", relayed, "5")]
     assert len(counting.scanned) == 4
+
+
+def _rule_by_rule(group: object, text: str) -> tuple[str, ...]:
+    return tuple(rule.id for _, rule in group.entries if rule.search(text))  # type: ignore[attr-defined]
+
+
+def test_the_filter_finds_what_a_search_rule_by_rule_finds_on_every_corpus_line(corpus_files: list[Path]) -> None:
+    """RE2's filter runs only the patterns whose literal pieces occur in a text: it must find exactly the
+    rules a search of each pattern finds, on every line of real mail, in any case, for every field."""
+    rules = RuleSet.load()
+    lines = {line.strip() for path in corpus_files
+             for line in path.read_bytes().decode("utf-8", "surrogateescape").splitlines() if line.strip()}
+    texts = sorted(lines)
+    texts += [text.upper() for text in texts[::7]] + [" ".join(texts[n:n + 5]) for n in range(0, len(texts), 5)]
+    matched = 0
+    for group in rules._by_field.values():
+        for text in texts:
+            found = tuple(rule.id for _, rule in group.matching(text))
+            assert found == _rule_by_rule(group, text), text
+            matched += bool(found)
+    assert matched > 500  # the lines hold plenty of what the rules look for
+
+
+_RULE_WORDS = sorted({word for rule in load_rules_file(DEFAULT_RULES)
+                      for word in "".join(c if c.isalnum() else " " for c in rule.pattern).split() if len(word) > 2})
+
+
+@settings(max_examples=2000, deadline=None)
+@given(pieces=st.lists(st.one_of(st.sampled_from(_RULE_WORDS), st.sampled_from([" ", "  ", ".", "-", "550", "5.1.1", "<a@b.c>",
+                                                                               "É", "ü", "日本", "\udcff", "\n"])),
+                       max_size=12))
+def test_the_filter_finds_what_a_search_rule_by_rule_finds_on_made_up_texts(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    for group in _RULES._by_field.values():
+        assert tuple(rule.id for _, rule in group.matching(text)) == _rule_by_rule(group, text)
+
+
+_RULES = RuleSet.load()

@@ -56,12 +56,10 @@ _KEYS = {"id", "category", "reason", "field", "pattern", "description", "status_
 _OPTIONS = re2.Options()
 _OPTIONS.case_sensitive = False
 _OPTIONS.log_errors = False
-#: RE2's memory budget per compiled pattern or set; its lazy DFA gets about two thirds of it. With
-#: 8 MB the one automaton of every diagnostic rule outgrew its DFA cache on varied mail: the cache
-#: was flushed and rebuilt over and over, and a 100-character diagnostic took 0.1-4 ms instead of
-#: 2 us (15-25% of classification on the drain's mix; issue 13). The cache grows only as far as
-#: the texts read need it: peak RSS on 5,000 mixed messages was the same.
-_OPTIONS.max_mem = 32 << 20
+#: RE2's memory budget per compiled pattern; its lazy DFA gets about two thirds of it. With 1 MB
+#: some rules' automata outgrew their DFA cache on real diagnostics (matching twice as slow); 8 MB
+#: (RE2's default) and 32 MB measured the same. The cache grows only as far as the texts read need it.
+_OPTIONS.max_mem = 8 << 20
 
 
 class RuleError(ValueError):
@@ -212,22 +210,34 @@ class RuleSet:
 
 
 class _FieldRules:
-    """The rules reading one field, matched in one pass with an RE2 set.
+    """The rules reading one field, matched in one pass with RE2's filtered matcher.
 
     One scan of the text says which of the field's patterns occur, instead of
     one search per rule; the rules that matched are then taken in file order.
+
+    Why a filter (``re2.Filter``, RE2's FilteredRE2) rather than one automaton
+    of every pattern (``re2.Set``): the filter scans the text for the literal
+    pieces each pattern needs (its atoms, all in one small automaton), then
+    runs only the patterns whose pieces occur. One automaton of the 81
+    diagnostic rules answered a text it had seen in 2.5 us, but built its lazy
+    DFA states at about 80 us for each new text (250 us on the corpus's
+    diagnostics; 0.1-0.17 s before each process's first 300 messages ran at
+    full speed, paid again by every ``classify --jobs`` child): the states of
+    81 patterns started at every position combine. The filter costs 20 us a
+    new text and 6 us a known one (3,015 distinct diagnostics from the corpus
+    and training_data/, the same rules matched; see docs/benchmarks.md).
     """
 
     def __init__(self, entries: list[tuple[int, Rule]]) -> None:
         self.entries = entries
         self.categories = frozenset(rule.category for _, rule in entries)
-        self._set: re2.Set | None = re2.Set.SearchSet(_OPTIONS)
+        self._filter: re2.Filter | None = re2.Filter()
         try:
             for _, rule in entries:
-                self._set.Add(rule.pattern)
-            self._set.Compile()
+                self._filter.Add(rule.pattern, _OPTIONS)
+            self._filter.Compile()
         except re2.error:
-            self._set = None  # too big for one automaton: search rule by rule
+            self._filter = None  # search rule by rule
         #: The last two texts matched and their answers, newest first: a recipient's diagnostic
         #: (and the reply quoted in it) is read by the hand-written reasons, the final rules and
         #: the model's evidence in turn.
@@ -241,10 +251,10 @@ class _FieldRules:
         for seen, found in last:
             if seen == text:
                 return found
-        if self._set is None:
+        if self._filter is None:
             found = tuple(entry for entry in self.entries if entry[1].search(text))
         else:
-            hits = self._set.Match(text.encode("utf-8", "surrogatepass"))
+            hits = self._filter.Match(text.encode("utf-8", "surrogatepass"))
             found = tuple(self.entries[i] for i in sorted(hits)) if hits else ()
         self._last = ((text, found), last[0])
         return found
