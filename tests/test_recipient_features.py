@@ -62,3 +62,13 @@ def test_white_space_is_split_where_the_pattern_splits_it(text: str) -> None:
 
     assert clean_diagnostic(text) == re.sub(r"\s+", " ", _DIAG_PREFIX.sub("", text)).strip()[:2000]
     assert text.split() == re.sub(r"\s\s+", " ", text).split()  # what the char n-gram scorer split before
+    assert text.split() == re.findall(r"\S+", text)  # what the word n-gram scorer found before
+
+
+def test_the_patterns_white_space_is_str_isspace_at_every_code_point() -> None:
+    """Why ``str.split`` may stand for ``\s+`` and ``\S+`` (the scorer's analyzers, ``clean_diagnostic``)."""
+    import re
+    import sys
+
+    space = re.compile(r"\s")
+    assert [c for c in range(sys.maxunicode + 1) if chr(c).isspace() != bool(space.match(chr(c)))] == []
