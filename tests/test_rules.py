@@ -192,23 +192,23 @@ def test_no_shipped_rule_repeats_a_pattern_a_counted_many_times() -> None:
     assert big == []
 
 
-class CountingFilter:
-    """Counts the RE2 filter scans of one field's rules (the real filter answers)."""
+class CountingMatcher:
+    """Counts the scans of one field's rules (the real RE2 filter or set answers)."""
 
     def __init__(self, real: object) -> None:
         self.real, self.scanned = real, []
 
-    def Match(self, data: bytes) -> list[int]:  # noqa: N802 - the re2.Filter method it stands for
+    def Match(self, data: bytes) -> list[int]:  # noqa: N802 - the re2.Filter / re2.Set method it stands for
         self.scanned.append(data)
         return self.real.Match(data)  # type: ignore[attr-defined]
 
 
 def test_a_diagnostic_read_three_times_in_a_row_is_scanned_once() -> None:
     """The hand-written reasons, the final rules and the model's evidence each read a recipient's
-    diagnostic: one scan of the rules' filter answers all three, and another text is scanned anew."""
+    diagnostic: one scan of the rules answers all three, and another text is scanned anew."""
     rules, fresh = RuleSet.load(), RuleSet.load()
     group = rules._by_field["diagnostic"]
-    group._filter = counting = CountingFilter(group._filter)
+    group._matcher = counting = CountingMatcher(group._matcher)
     text = "550 5.1.1 <jo@example.org>: Recipient address rejected: User unknown in local recipient table"
     answers = [[hit.rule.id for hit in ruleset.matches("diagnostic", text, "5")] for ruleset in (rules, rules, fresh)]
     assert answers[0] == answers[1] == answers[2] and answers[0]
@@ -228,8 +228,9 @@ def _rule_by_rule(group: object, text: str) -> tuple[str, ...]:
 
 
 def test_the_filter_finds_what_a_search_rule_by_rule_finds_on_every_corpus_line(corpus_files: list[Path]) -> None:
-    """RE2's filter runs only the patterns whose literal pieces occur in a text: it must find exactly the
-    rules a search of each pattern finds, on every line of real mail, in any case, for every field."""
+    """RE2's filter (many rules) runs only the patterns whose literal pieces occur in a text, one automaton
+    (few rules) runs them all: either must find exactly the rules a search of each pattern finds, on every
+    line of real mail, in any case, for every field."""
     rules = RuleSet.load()
     lines = {line.strip() for path in corpus_files
              for line in path.read_bytes().decode("utf-8", "surrogateescape").splitlines() if line.strip()}
@@ -242,6 +243,8 @@ def test_the_filter_finds_what_a_search_rule_by_rule_finds_on_every_corpus_line(
             assert found == _rule_by_rule(group, text), text
             matched += bool(found)
     assert matched > 500  # the lines hold plenty of what the rules look for
+    kinds = {type(group._matcher).__name__ for group in rules._by_field.values()}
+    assert kinds == {"Filter", "Set"}  # both kinds of matcher were held to it
 
 
 _RULE_WORDS = sorted({word for rule in load_rules_file(DEFAULT_RULES)

@@ -209,35 +209,47 @@ class RuleSet:
             yield RuleHit(rule)
 
 
+#: A field with more rules than this is matched with RE2's filter, else with one automaton (see _FieldRules).
+FILTER_FROM = 16
+
+
 class _FieldRules:
-    """The rules reading one field, matched in one pass with RE2's filtered matcher.
+    """The rules reading one field, matched in one pass.
 
     One scan of the text says which of the field's patterns occur, instead of
     one search per rule; the rules that matched are then taken in file order.
 
-    Why a filter (``re2.Filter``, RE2's FilteredRE2) rather than one automaton
-    of every pattern (``re2.Set``): the filter scans the text for the literal
-    pieces each pattern needs (its atoms, all in one small automaton), then
-    runs only the patterns whose pieces occur. One automaton of the 81
-    diagnostic rules answered a text it had seen in 2.5 us, but built its lazy
-    DFA states at about 80 us for each new text (250 us on the corpus's
-    diagnostics; 0.1-0.17 s before each process's first 300 messages ran at
-    full speed, paid again by every ``classify --jobs`` child): the states of
-    81 patterns started at every position combine. The filter costs 20 us a
-    new text and 6 us a known one (3,015 distinct diagnostics from the corpus
-    and training_data/, the same rules matched; see docs/benchmarks.md).
+    Few rules share one automaton (``re2.Set``); many (more than
+    :data:`FILTER_FROM`: the diagnostic rules) are matched with RE2's filter
+    (``re2.Filter``, FilteredRE2), which scans the text for the literal pieces
+    each pattern needs (its atoms, all in one small automaton), then runs only
+    the patterns whose pieces occur. Why: the automaton of the 81 diagnostic
+    rules answered a text it had seen in 2.5 us, but built its lazy DFA states
+    at about 80 us for each new text (250 us on the corpus's diagnostics; 0.1-0.17 s
+    before each process's first 300 messages ran at full speed, paid again by
+    every ``classify --jobs`` child): the states of 81 patterns started at every
+    position combine. The filter costs 20 us a new text and 6 us a known one
+    (3,015 distinct diagnostics from the corpus and training_data/, the same
+    rules matched). A few patterns make no such combinations, and over long
+    texts (a body) the filter's candidates each scan the whole text: there one
+    automaton stays 2-3 times faster (docs/benchmarks.md).
     """
 
     def __init__(self, entries: list[tuple[int, Rule]]) -> None:
         self.entries = entries
         self.categories = frozenset(rule.category for _, rule in entries)
-        self._filter: re2.Filter | None = re2.Filter()
+        matcher: re2.Filter | re2.Set | None
+        if len(entries) > FILTER_FROM:
+            matcher, options = re2.Filter(), (_OPTIONS,)
+        else:
+            matcher, options = re2.Set.SearchSet(_OPTIONS), ()
         try:
             for _, rule in entries:
-                self._filter.Add(rule.pattern, _OPTIONS)
-            self._filter.Compile()
+                matcher.Add(rule.pattern, *options)
+            matcher.Compile()
         except re2.error:
-            self._filter = None  # search rule by rule
+            matcher = None  # search rule by rule
+        self._matcher = matcher
         #: The last two texts matched and their answers, newest first: a recipient's diagnostic
         #: (and the reply quoted in it) is read by the hand-written reasons, the final rules and
         #: the model's evidence in turn.
@@ -251,10 +263,10 @@ class _FieldRules:
         for seen, found in last:
             if seen == text:
                 return found
-        if self._filter is None:
+        if self._matcher is None:
             found = tuple(entry for entry in self.entries if entry[1].search(text))
         else:
-            hits = self._filter.Match(text.encode("utf-8", "surrogatepass"))
+            hits = self._matcher.Match(text.encode("utf-8", "surrogatepass"))
             found = tuple(self.entries[i] for i in sorted(hits)) if hits else ()
         self._last = ((text, found), last[0])
         return found
