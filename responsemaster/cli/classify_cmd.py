@@ -67,15 +67,14 @@ def _render(jsonl: bool, classifier, item) -> tuple[str, str]:  # type: ignore[n
 
     Runs in whichever process classifies the input (:mod:`responsemaster.cli.classify_jobs`).
     """
-    from responsemaster.classify.not_mail import not_mail_reason
-    from responsemaster.verdict import UNREADABLE, Verdict
+    from responsemaster.verdict import NOT_MAIL, UNREADABLE, Verdict
 
     if item.error:
         verdict = Verdict.failure(UNREADABLE, item.error)
-    elif item.in_folder and (why := not_mail_reason(item.raw)) is not None:
-        return "skip", f"skipped {item.label}: {why}"
     else:
-        verdict = classifier.classify(item.raw)
+        verdict = classifier.classify(item.raw)  # its first question: is this mail at all (not_mail_reason)
+        if item.in_folder and verdict.category is None and verdict.reason == NOT_MAIL:
+            return "skip", f"skipped {item.label}: {verdict.error}"
     if jsonl:
         return "line", json.dumps(verdict.to_json(item.label), ensure_ascii=False)
     return "line", _human_line(item.label, verdict)
