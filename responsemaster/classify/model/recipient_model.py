@@ -34,6 +34,7 @@ through the trusted list) and compiled for prediction (``scorer.json`` +
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ class RecipientModel:
     def probabilities(self, head: str, columns: tuple[str, ...]) -> dict[str, float]:
         scorer = self.heads[head]
         margins = scorer.margins(columns)
-        return dict(zip(scorer.classes, _softmax(margins, self.temperatures.get(head, 1.0)).tolist()))
+        return dict(zip(scorer.classes, _softmax(margins.tolist(), self.temperatures.get(head, 1.0))))
 
     def predict(self, evidence: Evidence, hand_reason: str = "") -> RecipientDecision:
         """The category head's category; the hand-written reason when it agrees, else the reason head's."""
@@ -146,8 +147,11 @@ class RecipientModel:
                    memory=memory, meta=meta)
 
 
-def _softmax(margins: np.ndarray, temperature: float) -> np.ndarray:
-    scaled = np.asarray(margins, dtype=np.float64) * temperature
-    scaled = scaled - scaled.max()
-    exp = np.exp(scaled)
-    return exp / exp.sum()
+def _softmax(margins: list[float], temperature: float) -> list[float]:
+    """Probabilities from a head's margins, in plain floats: five or twenty numbers, where numpy's
+    per-call cost was most of the work (8 us a recipient)."""
+    scaled = [m * temperature for m in margins]
+    top = max(scaled)
+    exp = [math.exp(s - top) for s in scaled]
+    total = sum(exp)
+    return [e / total for e in exp]
