@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -37,7 +36,6 @@ WEIGHTS_FILE = "scorer.npy"
 #: Bumped when the saved form changes; an older form is ignored (the skops file is used).
 FORMAT = 1
 
-_WHITE_SPACES = re.compile(r"\s\s+")
 
 
 @dataclass
@@ -83,13 +81,16 @@ def word_analyzer(ngram_range: tuple[int, int], lowercase: bool) -> Callable[[st
 
 
 def char_wb_analyzer(ngram_range: tuple[int, int], lowercase: bool) -> Callable[[str], list[str]]:
-    """scikit-learn's ``char_wb`` analyzer: character n-grams inside space-padded words."""
+    """scikit-learn's ``char_wb`` analyzer: character n-grams inside space-padded words.
+
+    scikit-learn collapses runs of white space before splitting into words;
+    ``str.split`` drops every run itself, so the words are the same (see :func:`word_analyzer`).
+    """
     low, high = ngram_range
 
     def analyze(text: str) -> list[str]:
-        text = _WHITE_SPACES.sub(" ", text.lower() if lowercase else text)
         grams: list[str] = []
-        for word in text.split():
+        for word in (text.lower() if lowercase else text).split():
             word = f" {word} "
             size = len(word)
             for n in range(low, high + 1):
