@@ -228,15 +228,20 @@ def write_config(path: Path, db_url: str, use_model: bool, source: dict, batch_s
     return path
 
 
+def child_env() -> dict[str, str]:
+    """A measuring child's environment: the config names the database; numpy as the command starts it."""
+    env = {k: v for k, v in os.environ.items() if k != "RESPONSEMASTER_DATABASE_URL"}
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the command sets it (responsemaster/cli/__init__.py)
+    return env
+
+
 def run_child(kind: str, config: Path, maildir: Path | None = None, workers: int = 1) -> dict:
     os.sync()  # the input is on disk before the clock starts (see the module docstring)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--config", str(config),
            "--workers", str(workers)]
     if maildir is not None:
         cmd += ["--maildir", str(maildir)]
-    env = {k: v for k, v in os.environ.items() if k != "RESPONSEMASTER_DATABASE_URL"}
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the command sets it (responsemaster/cli/__init__.py)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{kind} child failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

@@ -35,7 +35,6 @@ runs Python about 30 times slower).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
@@ -85,9 +84,8 @@ def instructions(kind: str, tree: Path, work: Path, corpus: list[Path], n: int, 
            sys.executable, str(HERE / "drain_bench.py"), "--child", kind, "--config", str(config)]
     if kind == "classify":
         cmd += ["--maildir", str(maildir)]
-    env = {k: v for k, v in os.environ.items() if k != "RESPONSEMASTER_DATABASE_URL"}
+    env = drain_bench.child_env()
     env["PYTHONHASHSEED"] = "0"
-    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the command sets it (responsemaster/cli/__init__.py)
     env["PYTHONPATH"] = str(tree)  # that tree's responsemaster, whatever is installed
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0 or f'"messages": {n},' not in proc.stdout:
