@@ -15,7 +15,10 @@ in the same order (the contract in docs/categories.md).
   fork, where every child would wait for it: the parent loads it in a
   thread while the children work, and each child hands its first
   :data:`DEFERRED` messages needing it back to the parent, which classifies
-  them once it is loaded. A child that meets more loads the model itself
+  them once it is loaded, one between two answers, each child holding more
+  chunks meanwhile (:data:`IN_FLIGHT_WHILE_DEFERRED`: the first such message
+  builds a tokenizer, 0.1 s, and the children ran dry for 30-80 ms while
+  the parent classified them all at once). A child that meets more loads the model itself
   (a folder of replies: every child then reads with its own copy). An older
   model, whose tokenizer is spaCy's (``tokenizer-<lang>.json`` missing,
   :mod:`responsemaster.classify.model.tokenizer`), has spaCy imported in
@@ -51,6 +54,10 @@ SMALL = 200
 CHUNK = 25
 #: Chunks handed to one child before its first answer comes back (it never waits for work).
 IN_FLIGHT = 2
+#: Chunks each child holds while the parent classifies a message handed back: one such message can
+#: take tens of milliseconds (its language's tokenizer built on first use), longer than IN_FLIGHT
+#: chunks last; with this many the children did not run dry (measured: 30-50 ms idle each before).
+IN_FLIGHT_WHILE_DEFERRED = 6
 #: Messages needing the message model that a child hands back to the parent before it loads the model
 #: itself. Well above what a run of bounces has (3 in 1,000 in the corpus): with 8, one of two children
 #: often got a ninth and loaded the model (then spaCy, for an older model) after all.
@@ -185,7 +192,8 @@ class _Pool:
         try:
             self._start()
             while True:
-                sent = self._feed(chunks, sent)
+                ready = self._deferred_ready()
+                sent = self._feed(chunks, sent, IN_FLIGHT_WHILE_DEFERRED if ready else IN_FLIGHT)
                 self._classify_deferred(done, wait=not any(child.held for child in self.children))
                 while printed in done and printed not in self.deferred:
                     yield from done.pop(printed)
@@ -193,15 +201,21 @@ class _Pool:
                 if printed == sent:
                     return
                 if any(child.held for child in self.children):
-                    self._collect(done)
+                    self._collect(done, block=not self._deferred_ready())
         finally:
             self._stop()
 
+    def _deferred_ready(self) -> bool:
+        """Whether messages handed back wait and the message model is loaded."""
+        return bool(self.deferred) and (self.preparing is None or not self.preparing.is_alive())
+
     def _classify_deferred(self, done: dict[int, list[Outcome]], wait: bool) -> None:
-        """Classify here the messages children handed back, once the message model is loaded.
+        """Classify here one message a child handed back, once the message model is loaded (all, with ``wait``).
 
         Not before (unless ``wait``): the children would run out of work while
-        this process waited for the load.
+        this process waited for the load. One at a time, between answers: the
+        children keep working (:data:`IN_FLIGHT_WHILE_DEFERRED`) while this
+        process is busy with it.
         """
         if not self.deferred:
             return
@@ -209,10 +223,14 @@ class _Pool:
             if self.preparing.is_alive() and not wait:
                 return
             self.preparing.join()
-        for number, handed_back in self.deferred.items():
-            for position, item in handed_back:
-                done[number][position] = self.render(self.classifier, item)
-        self.deferred.clear()
+        while self.deferred:
+            number = next(iter(self.deferred))
+            position, item = self.deferred[number].pop(0)
+            done[number][position] = self.render(self.classifier, item)
+            if not self.deferred[number]:
+                del self.deferred[number]
+            if not wait:
+                return
 
     def _start(self) -> None:
         import multiprocessing
@@ -235,10 +253,10 @@ class _Pool:
                                               name="rm-classify-prepare", daemon=True)
             self.preparing.start()
 
-    def _feed(self, chunks: Iterator[tuple[int, list["RawItem"]]], sent: int) -> int:
-        """Top every child up to IN_FLIGHT chunks; the number of chunks sent so far."""
+    def _feed(self, chunks: Iterator[tuple[int, list["RawItem"]]], sent: int, depth: int) -> int:
+        """Top every child up to ``depth`` chunks; the number of chunks sent so far."""
         for child in self.children:
-            while len(child.held) < IN_FLIGHT:
+            while len(child.held) < depth:
                 chunk = next(chunks, None)
                 if chunk is None:
                     return sent
@@ -252,13 +270,14 @@ class _Pool:
                 sent = number + 1
         return sent
 
-    def _collect(self, done: dict[int, list[Outcome]]) -> None:
-        """Wait for answers (or a death) and file them; WorkerDied when a child died holding messages."""
+    def _collect(self, done: dict[int, list[Outcome]], block: bool = True) -> None:
+        """Wait for answers (or a death; not at all unless ``block``) and file them; WorkerDied when a
+        child died holding messages."""
         from multiprocessing.connection import wait
 
         busy = [child for child in self.children if child.held]
         waited = {child.conn: child for child in busy} | {child.process.sentinel: child for child in busy}
-        for ready in wait(list(waited)):
+        for ready in wait(list(waited), timeout=None if block else 0):
             child = waited[ready]
             while child.held and child.conn.poll():
                 try:
