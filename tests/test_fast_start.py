@@ -10,11 +10,13 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from responsemaster.classify.model import LazyModel
 from responsemaster.cli import COMMANDS, main
 
+REPO = Path(__file__).resolve().parents[1]
 #: Packages a one-file classify must not import (the message model's, the worker's, the API's, the mailer's).
 HEAVY = ("spacy", "thinc", "sklearn", "sqlalchemy", "sqlmodel", "rich", "litestar", "aiosmtpd", "huey",
          "jinja2", "aiosmtplib", "api", "mailer", "flufl")
@@ -71,6 +73,35 @@ def test_the_model_is_read_on_first_use_and_once(tmp_path: Path) -> None:
     assert lazy.predict(None, {}) == ("user_reply", 0.9)
     assert lazy.meta == {"labels": ["user_reply"]}  # the rest of the model's interface, from the loaded model
     assert loads == [tmp_path / "m1"]
+
+
+def test_the_recipient_models_reason_head_is_read_when_a_recipient_first_needs_it(tmp_path: Path) -> None:
+    """The category head decides nearly every recipient; the reason head only where the hand-written
+    reason is of another category. A damaged reason head fails that recipient's message, not the load."""
+    import shutil
+
+    from responsemaster.classify.model.recipient_features import Evidence
+    from responsemaster.classify.model.recipient_model import RecipientModel
+    from responsemaster.classify.model.store import current_model_dir
+
+    folder = current_model_dir(REPO / "models")
+    assert folder is not None
+    model = RecipientModel.load(folder)
+    assert model is not None and set(model.heads) == {"category"}
+    full = Evidence(words="552 5.2.2 mailbox full quota exceeded", chars="552 5.2.2 mailbox full quota exceeded",
+                    facts="st:5.2.2 rc:552 cmd:RCPT")
+    decision = model.predict(full, hand_reason="mailboxfull")
+    assert decision.category == "mailbox_full" and set(model.heads) == {"category"}  # the hand reason agreed
+    decision = model.predict(full, hand_reason="")  # no hand reason: the reason head names one
+    assert decision.reason == "mailboxfull" and set(model.heads) == {"category", "reason"}
+
+    copy = tmp_path / folder.name
+    shutil.copytree(folder, copy)
+    (copy / "recipient" / "reason" / "scorer.json").write_text('{"format": 0}', "utf-8")
+    damaged = RecipientModel.load(copy)
+    assert damaged is not None and damaged.predict(full, hand_reason="mailboxfull").category == "mailbox_full"
+    with pytest.raises(KeyError, match="no reason head of this format"):
+        damaged.predict(full, hand_reason="")
 
 
 def test_build_classifier_leaves_the_shipped_models_unread_until_a_message_needs_them(corpus: Path) -> None:

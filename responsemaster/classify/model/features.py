@@ -24,7 +24,6 @@ model folder splits text with the pure-Python copy and never imports spaCy
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from responsemaster.categories import DEFAULT_REASON, Category, category_of
-from responsemaster.classify.model.fastpath import FastScorer
+from responsemaster.classify.model.fastpath import SCORER_FILE, WEIGHTS_FILE, FastScorer
 from responsemaster.classify.model.recipient_features import Evidence
 
 FOLDER = "recipient"
@@ -58,6 +58,30 @@ class RecipientDecision:
     confidence: float
     #: ``rmodel:<id>``, or ``rmodel:<id>:correction`` when a remembered correction decided.
     decided_by: str
+
+
+class SavedHeads(dict[str, FastScorer]):
+    """Head name -> scorer, each read from ``<folder>/<head>/`` the first time it is asked for.
+
+    Why: the reason head is read only for a recipient whose hand-written
+    reason is not of the category the category head chose (``RecipientModel.predict``:
+    165 of the 5,928 recipients of training_data/ and the corpus), and reading it (JSON and
+    weights) was 7% of a one-file ``classify`` (88 M of its 1.33 G instructions).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def saved(self, head: str) -> bool:
+        return all((self.folder / head / name).is_file() for name in (SCORER_FILE, WEIGHTS_FILE))
+
+    def __missing__(self, head: str) -> FastScorer:
+        scorer = FastScorer.load(self.folder / head) if head in HEADS else None
+        if scorer is None:
+            raise KeyError(f"{self.folder / head}: no {head} head of this format")
+        self[head] = scorer
+        return scorer
 
 
 @dataclass
@@ -133,12 +157,13 @@ class RecipientModel:
         folder = Path(model_dir) / FOLDER
         if not (folder / META_FILE).is_file():
             return None
-        heads = {}
-        for head in HEADS:
-            scorer = FastScorer.load(folder / head)
-            if scorer is None:
-                return None
-            heads[head] = scorer
+        heads = SavedHeads(folder)
+        if not all(heads.saved(head) for head in HEADS):
+            return None
+        try:
+            heads["category"]  # read now: nearly every failed recipient needs it (the reason head on demand)
+        except KeyError:
+            return None
         meta = json.loads((folder / META_FILE).read_text("utf-8"))
         memory_rows = json.loads((folder / MEMORY_FILE).read_text("utf-8")) if (folder / MEMORY_FILE).is_file() else []
         memory = {row["signature"]: (row["category"], row["reason"]) for row in memory_rows}
