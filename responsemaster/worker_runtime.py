@@ -88,8 +88,10 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         from responsemaster.classify import build_classifier
+        from responsemaster.classify.model.fastpath import use_numpy
 
         suit_batches()
+        use_numpy()  # a worker reads thousands of messages: numpy's sums pay for its import
         store = open_store(settings)
         router = build_router(settings)
         owner = worker_id()

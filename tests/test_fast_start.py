@@ -17,8 +17,9 @@ from responsemaster.classify.model import LazyModel
 from responsemaster.cli import COMMANDS, main
 
 REPO = Path(__file__).resolve().parents[1]
-#: Packages a one-file classify must not import (the message model's, the worker's, the API's, the mailer's).
-HEAVY = ("spacy", "thinc", "sklearn", "sqlalchemy", "sqlmodel", "rich", "litestar", "aiosmtpd", "huey",
+#: Packages a one-file classify must not import (training's, the worker's, the API's, the mailer's): the
+#: models' sums are done in plain Python below classify_jobs.SMALL messages (numpy's import was a fifth of it).
+HEAVY = ("spacy", "thinc", "sklearn", "numpy", "sqlalchemy", "sqlmodel", "rich", "litestar", "aiosmtpd", "huey",
          "jinja2", "aiosmtplib", "api", "mailer", "flufl")
 
 
@@ -35,14 +36,41 @@ def _imported_by_classify(path: Path) -> tuple[dict, list[str]]:
 
 def test_classifying_one_bounce_imports_neither_the_message_model_nor_the_worker_nor_the_api(corpus: Path) -> None:
     verdict, modules = _imported_by_classify(corpus / "bounces" / "000194ed06887898.eml")
-    assert verdict["category"] == "mailbox_full" and verdict["decided_by"] != "default"
-    assert [m for m in HEAVY if m in modules] == []  # the recipient model (numpy) decided its recipient
+    assert verdict["category"] == "mailbox_full" and verdict["recipients"][0]["decided_by"].startswith("rmodel:")
+    assert [m for m in HEAVY if m in modules] == []  # the recipient model decided its recipient, without numpy
+
+
+def test_classifying_one_reply_reads_the_message_model_without_numpy(corpus: Path) -> None:
+    verdict, modules = _imported_by_classify(corpus / "hand-labelled" / "00121900edd474d1.eml")
+    assert verdict["category"] == "user_reply" and verdict["decided_by"].startswith("model:")
+    assert [m for m in HEAVY if m in modules] == []
+
+
+def test_classifying_many_messages_sums_with_numpy_whatever_the_jobs(corpus: Path, tmp_path: Path) -> None:
+    """From classify_jobs.SMALL messages on, numpy's import pays for itself (fastpath.use_numpy)."""
+    from responsemaster.cli.classify_jobs import SMALL
+
+    bounce = (corpus / "bounces" / "000194ed06887898.eml").read_bytes()
+    for count in (SMALL - 1, SMALL):
+        folder = tmp_path / str(count)
+        folder.mkdir()
+        for n in range(count):
+            (folder / f"{n:04d}.eml").write_bytes(bounce)
+        code = (
+            "import sys\n"
+            "from responsemaster.cli import main\n"
+            f"main(['classify', '--jsonl', '--jobs', '1', {str(folder)!r}], standalone_mode=False)\n"
+            "sys.stderr.write(str('numpy' in sys.modules))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+        assert len(done.stdout.splitlines()) == count
+        assert done.stderr.strip().splitlines()[-1] == str(count >= SMALL)
 
 
 def test_classifying_one_complaint_loads_no_model_at_all(corpus: Path) -> None:
     verdict, modules = _imported_by_classify(corpus / "hand-labelled" / "00920c54593c0d96.eml")
     assert verdict["category"] == "feedback_loop"
-    assert [m for m in HEAVY + ("numpy",) if m in modules] == []
+    assert [m for m in HEAVY if m in modules] == []
 
 
 def test_the_model_is_read_on_first_use_and_once(tmp_path: Path) -> None:
@@ -142,15 +170,16 @@ def test_telling_whether_there_is_a_recipient_model_names_the_files_it_is_saved_
     assert set(RECIPIENT_MODEL_FILES) == saved
 
 
-def test_commands_start_numpy_with_one_blas_thread_unless_told_otherwise(corpus: Path) -> None:
+def test_commands_start_numpy_with_one_blas_thread_unless_told_otherwise() -> None:
     """OpenBLAS starts a thread per CPU at numpy's import (0.085 CPU s a command on two CPUs); the
     scorers' vectors never use them. The command sets one, unless the environment says otherwise."""
     import os
 
     code = (
         "import sys\n"
-        "from responsemaster.cli import main\n"
-        f"main(['classify', '--jsonl', {str(corpus / 'bounces' / '000194ed06887898.eml')!r}], standalone_mode=False)\n"
+        "import responsemaster.cli\n"
+        "from responsemaster.classify.model.fastpath import use_numpy\n"
+        "use_numpy()\n"
         "import threadpoolctl\n"
         "sys.stderr.write(str(sorted(i['num_threads'] for i in threadpoolctl.threadpool_info()"
         " if i['internal_api'] == 'openblas')))\n"

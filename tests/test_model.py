@@ -195,6 +195,51 @@ def test_fast_scorer_matches_scikit_learn(held_out: tuple[TrainedModel, Path], s
     assert np.allclose(got, expected, atol=1e-6)
 
 
+def test_plain_and_numpy_sums_give_the_same_bits(trained: Path, small_data: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-file classify sums in plain Python, a batch with numpy (fastpath.use_numpy): a message must
+    get the same margins, to the bit, either way, on real rows of the message model and both recipient heads."""
+    from responsemaster.classify.model.recipient_model import HEADS, RecipientModel
+    from responsemaster.classify.model.recipient_training import recipient_examples, rows_of
+    from responsemaster.classify.pipeline import Classifier
+
+    folder = trained / (trained / CURRENT).read_text().strip()
+    examples = load_examples(small_data)
+    message_model = load_model(folder)
+    recipient_model = RecipientModel.load(folder)
+    assert recipient_model is not None and message_model.scorer is not None
+    recipient_rows = [tuple(row) for row in rows_of(recipient_examples(examples, Classifier()))]
+    cases = [(message_model.scorer, [list(row) for row in rows_for([e.read() for e in examples],
+                                                                   message_model.normaliser)])]
+    cases += [(recipient_model.heads[head], recipient_rows) for head in HEADS]
+    monkeypatch.setattr(fastpath, "_numpy", None)
+    plain = [[scorer.margins(row) for row in rows] for scorer, rows in cases]
+    monkeypatch.setattr(fastpath, "_numpy", np)
+    summed = [[scorer.margins(row) for row in rows] for scorer, rows in cases]
+    assert all(scorer._dense is not None for scorer, _ in cases)  # numpy did sum
+    assert sum(len(rows) for _, rows in cases) >= 100 and summed == plain
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("version", [(1, 0), (2, 0)])
+def test_weights_are_read_without_numpy_as_numpy_wrote_them(tmp_path: Path, dtype: type, order: str,
+                                                             version: tuple[int, int]) -> None:
+    weights = np.asarray(np.random.default_rng(7).normal(size=(13, 5)), dtype=dtype, order=order)
+    path = tmp_path / "w.npy"
+    with path.open("wb") as handle:
+        np.lib.format.write_array(handle, weights, version=version)
+    values, shape = fastpath.read_npy(path)
+    assert shape == (13, 5) and values.tolist() == weights.ravel(order="C").astype(np.float64).tolist()
+
+
+@pytest.mark.parametrize("weights", [np.zeros(5), np.zeros((2, 3), dtype=np.int64), np.zeros((2, 2, 2))])
+def test_weights_of_another_type_or_shape_are_an_error(tmp_path: Path, weights: np.ndarray) -> None:
+    np.save(tmp_path / "w.npy", weights)
+    with pytest.raises(ValueError, match="not a 2-D float array"):
+        fastpath.read_npy(tmp_path / "w.npy")
+
+
 def test_fast_analyzers_give_scikit_learns_tokens(held_out: tuple[TrainedModel, Path], small_data: Path) -> None:
     """Token for token, on real message columns, for every fitted vectoriser."""
     model = held_out[0]

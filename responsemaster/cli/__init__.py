@@ -17,9 +17,10 @@ from responsemaster import lifeline
 from responsemaster.cli.common import OneLineErrors
 
 #: numpy's OpenBLAS starts a thread per CPU when numpy is imported: 0.085 CPU seconds of every
-#: command on two CPUs (more on bigger machines), for nothing: the scorers multiply vectors of a
-#: few hundred numbers, which BLAS never splits over threads. Set here, before any subcommand
-#: imports numpy (nothing above does); a value already in the environment is kept.
+#: command that imports it on two CPUs (more on bigger machines), for nothing: the scorers sum
+#: vectors of a few hundred numbers (a one-file classify imports no numpy at all), training's
+#: dense products are small. Set here, before any subcommand imports numpy (nothing above does);
+#: a value already in the environment is kept.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 #: name -> (module, attribute, one-line help shown by ``responsemaster --help``)

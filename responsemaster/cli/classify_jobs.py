@@ -24,7 +24,9 @@ in the same order (the contract in docs/categories.md).
   :mod:`responsemaster.classify.model.tokenizer`), has spaCy imported in
   that thread as well.
 - Fewer than :data:`SMALL` messages are classified in the parent alone: a
-  one-file ``classify`` starts no process and loads nothing it does not need.
+  one-file ``classify`` starts no process and loads nothing it does not need
+  (numpy neither: from SMALL messages on, with any ``--jobs``, the scorers sum
+  with numpy, see :mod:`~responsemaster.classify.model.fastpath`).
 - The children die with the parent, however it dies (:mod:`responsemaster.lifeline`),
   and ignore Ctrl-C: the parent stops them. A child that dies while it holds
   messages is an error naming the first of them (:class:`WorkerDied`), never a hang.
@@ -82,12 +84,15 @@ def outcomes(classifier: object, items: Iterable["RawItem"], render: Render, job
     model back (default: when there is a message model and it is not loaded yet).
     """
     items = iter(items)
-    if jobs <= 1 or not hasattr(os, "fork"):
-        yield from (render(classifier, item) for item in items)
-        return
     head = list(itertools.islice(items, SMALL))
     if len(head) < SMALL:
         yield from (render(classifier, item) for item in head)
+        return
+    from responsemaster.classify.model.fastpath import use_numpy
+
+    use_numpy()  # many messages: the scorers' sums are worth numpy's import (before a fork: shared)
+    if jobs <= 1 or not hasattr(os, "fork"):
+        yield from (render(classifier, item) for item in itertools.chain(head, items))
         return
     warm(classifier)
     if defer is None:

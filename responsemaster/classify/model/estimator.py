@@ -22,13 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-if TYPE_CHECKING:  # scikit-learn is imported where a pipeline is built: loading a model for prediction needs none
+if TYPE_CHECKING:  # scikit-learn and numpy are imported where a pipeline is built or trained: prediction needs neither
+    import numpy as np
     from sklearn.pipeline import Pipeline
 
 from responsemaster.classify.fields import message_fields
-from responsemaster.classify.model.fastpath import FastScorer
+from responsemaster.classify.model.fastpath import FastScorer, probabilities
 from responsemaster.classify.model.features import COLUMNS, Normaliser, message_columns
 from responsemaster.parse.message import ParsedMessage, parse_message
 
@@ -45,6 +44,7 @@ SETTINGS: dict[str, Any] = {
 
 def build_pipeline(settings: Mapping[str, Any] = SETTINGS) -> Pipeline:
     """An unfitted pipeline: per-column vectorisers, then a class-weighted linear SVM."""
+    import numpy as np
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
     from sklearn.pipeline import Pipeline
@@ -91,6 +91,8 @@ def rows_for(
 
 
 def as_matrix(rows: Sequence[Sequence[str]]) -> np.ndarray:
+    import numpy as np
+
     matrix = np.empty((len(rows), len(COLUMNS)), dtype=object)
     for i, row in enumerate(rows):
         matrix[i, :] = row
@@ -165,10 +167,9 @@ class TrainedModel:
     def predict(self, msg: ParsedMessage, fields: Mapping[str, str]) -> tuple[str, float]:
         """The most likely category and its probability."""
         scorer = self._scorer()
-        margins = scorer.margins(message_columns(msg, fields, self.normaliser))
-        probabilities = softmax(margins, self.temperature)[0]
-        best = int(np.argmax(probabilities))
-        return scorer.classes[best], float(probabilities[best])
+        chances = probabilities(scorer.margins(message_columns(msg, fields, self.normaliser)), self.temperature)
+        best = max(range(len(chances)), key=chances.__getitem__)  # the first of equals, as numpy's argmax
+        return scorer.classes[best], chances[best]
 
     def predict_raw(self, raws: Sequence[bytes]) -> list[str]:
         """Categories for raw messages (evaluation and benchmarks)."""
@@ -178,7 +179,9 @@ class TrainedModel:
 
 
 def softmax(margins: np.ndarray, temperature: float) -> np.ndarray:
-    """Probabilities from per-class margins (rows), sharpened by ``temperature``."""
+    """Probabilities from per-class margins (rows), sharpened by ``temperature`` (training's calibration)."""
+    import numpy as np
+
     scaled = np.atleast_2d(margins) * temperature
     scaled = scaled - scaled.max(axis=1, keepdims=True)
     exp = np.exp(scaled)

@@ -34,15 +34,12 @@ through the trusted list) and compiled for prediction (``scorer.json`` +
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from responsemaster.categories import DEFAULT_REASON, Category, category_of
-from responsemaster.classify.model.fastpath import SCORER_FILE, WEIGHTS_FILE, FastScorer
+from responsemaster.classify.model.fastpath import SCORER_FILE, WEIGHTS_FILE, FastScorer, probabilities
 from responsemaster.classify.model.recipient_features import Evidence
 
 FOLDER = "recipient"
@@ -104,8 +101,7 @@ class RecipientModel:
 
     def probabilities(self, head: str, columns: tuple[str, ...]) -> dict[str, float]:
         scorer = self.heads[head]
-        margins = scorer.margins(columns)
-        return dict(zip(scorer.classes, _softmax(margins.tolist(), self.temperatures.get(head, 1.0))))
+        return dict(zip(scorer.classes, probabilities(scorer.margins(columns), self.temperatures.get(head, 1.0))))
 
     def predict(self, evidence: Evidence, hand_reason: str = "") -> RecipientDecision:
         """The category head's category; the hand-written reason when it agrees, else the reason head's."""
@@ -144,7 +140,7 @@ class RecipientModel:
             untrusted = [t for t in sio.get_untrusted_types(file=folder / "model.skops") if t not in TRUSTED]
             if untrusted:
                 raise RuntimeError(f"recipient model contains types missing from store.TRUSTED: {untrusted}")
-            self.heads[head].save(folder, dtype=np.float32)  # half the size; margins equal to ~1e-6
+            self.heads[head].save(folder, dtype="float32")  # half the size; margins equal to ~1e-6
         memory = [{"signature": s, "category": c, "reason": r} for s, (c, r) in sorted(self.memory.items())]
         (target / MEMORY_FILE).write_text(json.dumps(memory, ensure_ascii=False, indent=0) + "\n", "utf-8")
         meta = {**self.meta, "model_id": self.model_id, "temperatures": self.temperatures}
@@ -170,13 +166,3 @@ class RecipientModel:
         return cls(model_id=Path(model_dir).name, heads=heads,
                    temperatures={k: float(v) for k, v in meta.get("temperatures", {}).items()},
                    memory=memory, meta=meta)
-
-
-def _softmax(margins: list[float], temperature: float) -> list[float]:
-    """Probabilities from a head's margins, in plain floats: five or twenty numbers, where numpy's
-    per-call cost was most of the work (8 us a recipient)."""
-    scaled = [m * temperature for m in margins]
-    top = max(scaled)
-    exp = [math.exp(s - top) for s in scaled]
-    total = sum(exp)
-    return [e / total for e in exp]
