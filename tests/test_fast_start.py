@@ -23,15 +23,21 @@ HEAVY = ("spacy", "thinc", "sklearn", "numpy", "sqlalchemy", "sqlmodel", "rich",
          "jinja2", "aiosmtplib", "api", "mailer", "flufl")
 
 
-def _imported_by_classify(path: Path) -> tuple[dict, list[str]]:
+def _classify_in_a_process(*args: str) -> tuple[list[dict], list[str]]:
+    """The verdicts ``responsemaster classify --jsonl ARGS`` prints, and the top-level modules it imported."""
     code = (
         "import json, sys\n"
         "from responsemaster.cli import main\n"
-        f"main(['classify', '--jsonl', {str(path)!r}], standalone_mode=False)\n"
+        f"main(['classify', '--jsonl', *{list(args)!r}], standalone_mode=False)\n"
         "sys.stderr.write(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    return json.loads(done.stdout), json.loads(done.stderr.strip().splitlines()[-1])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    return [json.loads(line) for line in done.stdout.splitlines()], json.loads(done.stderr.strip().splitlines()[-1])
+
+
+def _imported_by_classify(path: Path) -> tuple[dict, list[str]]:
+    verdicts, modules = _classify_in_a_process(str(path))
+    return verdicts[0], modules
 
 
 def test_classifying_one_bounce_imports_neither_the_message_model_nor_the_worker_nor_the_api(corpus: Path) -> None:
@@ -56,15 +62,8 @@ def test_classifying_many_messages_sums_with_numpy_whatever_the_jobs(corpus: Pat
         folder.mkdir()
         for n in range(count):
             (folder / f"{n:04d}.eml").write_bytes(bounce)
-        code = (
-            "import sys\n"
-            "from responsemaster.cli import main\n"
-            f"main(['classify', '--jsonl', '--jobs', '1', {str(folder)!r}], standalone_mode=False)\n"
-            "sys.stderr.write(str('numpy' in sys.modules))\n"
-        )
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
-        assert len(done.stdout.splitlines()) == count
-        assert done.stderr.strip().splitlines()[-1] == str(count >= SMALL)
+        verdicts, modules = _classify_in_a_process("--jobs", "1", str(folder))
+        assert len(verdicts) == count and ("numpy" in modules) == (count >= SMALL)
 
 
 def test_classifying_one_complaint_loads_no_model_at_all(corpus: Path) -> None:
