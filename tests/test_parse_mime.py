@@ -12,10 +12,12 @@ from __future__ import annotations
 import email
 import email.parser
 import email.policy
+from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from responsemaster.parse.mime import MAX_NESTING, CompatMessage, boundary_of, parse_bytes, parse_headers
@@ -164,10 +166,33 @@ _FIELD_PIECES = st.sampled_from([
 
 @settings(max_examples=1000, deadline=None)
 @given(pieces=st.lists(_FIELD_PIECES, max_size=12))
+@example(pieces=["a", ";", " ", "boundary*0", "=", "b1", ";", " ", "boundary", "*", "=", "b1"])
 def test_the_boundary_is_the_one_the_standard_parameter_reader_gives(pieces: list[str]) -> None:
+    """The same boundary, or the same failure: the standard reader raises TypeError on an RFC 2231 parameter
+    both numbered and not (``boundary*0=`` and ``boundary*=``); parse_message then keeps the headers and the
+    text, with a defect (the test below), where the standard parser fails the whole message."""
     msg = Message(policy=email.policy.compat32)
     msg["Content-Type"] = "".join(pieces)
-    assert boundary_of(msg) == msg.get_boundary()
+
+    def answer(read: Callable[[], object]) -> object:
+        try:
+            return read()
+        except Exception as exc:  # noqa: BLE001 - the standard reader's failures must be ours too
+            return type(exc)
+
+    assert answer(lambda: boundary_of(msg)) == answer(msg.get_boundary)
+
+
+def test_a_boundary_the_standard_reader_fails_on_keeps_the_headers_and_the_text() -> None:
+    from responsemaster.parse.message import parse_message
+
+    raw = (b"From: a@example.org\nSubject: hello\nContent-Type: multipart/mixed; boundary*0=b1; boundary*=b1\n\n"
+           b"--b1\nContent-Type: text/plain\n\nsee you\n--b1--\n")
+    with pytest.raises(TypeError):
+        standard(raw)
+    parsed = parse_message(raw)
+    assert parsed.error is None and parsed.subject == "hello" and "see you" in parsed.body_text
+    assert parsed.defects == ["MIME structure could not be parsed: TypeError"]
 
 
 def test_boundary_edge_cases_match_the_standard_parser() -> None:

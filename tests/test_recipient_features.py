@@ -66,7 +66,7 @@ def test_white_space_is_split_where_the_pattern_splits_it(text: str) -> None:
 
 
 def test_the_patterns_white_space_is_str_isspace_at_every_code_point() -> None:
-    """Why ``str.split`` may stand for ``\s+`` and ``\S+`` (the scorer's analyzers, ``clean_diagnostic``)."""
+    r"""Why ``str.split`` may stand for ``\s+`` and ``\S+`` (the scorer's analyzers, ``clean_diagnostic``)."""
     import re
     import sys
 
