@@ -171,8 +171,10 @@ def run_responsemaster(items: list[Labelled], modes: list[str], k: int, repeat: 
                        generated: set[str]) -> dict[str, dict[str, Result]]:
     """``results[mode][set]``. Sets the models train on (catalogue, lab) are scored only group-held-out or rules-only."""
     from responsemaster.classify import build_classifier
+    from responsemaster.classify.model.fastpath import use_numpy
     from responsemaster.config import Settings
 
+    use_numpy()  # as classify of many messages does
     sets = sorted({i.set_name for i in items}, key=lambda name: (name not in SETS, name))
     results: dict[str, dict[str, Result]] = {}
     data = prepare_training() if {"cv", "group"} & set(modes) else None

@@ -103,9 +103,15 @@ def _cpu() -> float:
 
 
 def _warm(classifier: object, corpus: list[Path]) -> None:
-    """A few classifications (the model loads, caches fill), then the heap frozen for the collector."""
+    """A few classifications (the model loads, caches fill), then the heap frozen for the collector.
+
+    The scorers sum with numpy, as ``classify`` of many messages and the worker do (fastpath.use_numpy).
+    """
     import gc
 
+    from responsemaster.classify.model.fastpath import use_numpy
+
+    use_numpy()
     for path in corpus[:: max(1, len(corpus) // WARMUP)][:WARMUP]:
         classifier.classify(path.read_bytes())  # type: ignore[attr-defined]
     gc.collect()
