@@ -152,7 +152,7 @@ class FastScorer:
         size = sum(len(c.idf) if c.idf is not None else len(c.vocabulary) for c in columns)
         if size * len(classes) != len(weights):
             raise ValueError(f"fast scorer: {size} features and {len(classes)} classes, but {len(weights)} weights")
-        self._dense: Any = None  # the weights as a numpy matrix, once numpy is used
+        self._dense: Any = None  # (weights as a numpy matrix, intercept as a numpy vector), once numpy is used
 
     @classmethod
     def from_pipeline(cls, pipeline: Any) -> "FastScorer":
@@ -264,12 +264,12 @@ class FastScorer:
         """:meth:`margins`' sums with numpy: a sum over the first axis adds the rows one after the other, as ``sum``."""
         np = _numpy
         if self._dense is None:
-            self._dense = np.frombuffer(self.weights, dtype=np.dtype(self.weights.typecode)).reshape(
-                -1, len(self.classes)).astype(np.float64)
-            self._intercept = np.array(self.intercept, dtype=np.float64)
-        rows = self._dense.take(np.fromiter(indices, dtype=np.intp, count=len(indices)), axis=0)
+            matrix = np.frombuffer(self.weights, dtype=np.dtype(self.weights.typecode)).reshape(-1, len(self.classes))
+            self._dense = matrix.astype(np.float64), np.array(self.intercept, dtype=np.float64)
+        matrix, intercept = self._dense
+        rows = matrix.take(np.fromiter(indices, dtype=np.intp, count=len(indices)), axis=0)
         products = np.fromiter(values, dtype=np.float64, count=len(values))[:, None] * rows
-        return (products.sum(axis=0) + self._intercept).tolist()
+        return (products.sum(axis=0) + intercept).tolist()
 
 
 def probabilities(margins: Sequence[float], temperature: float) -> list[float]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from responsemaster.categories import DEFAULT_REASON, Category, category_of
-from responsemaster.classify.model.fastpath import SCORER_FILE, WEIGHTS_FILE, FastScorer, probabilities
+from responsemaster.classify.model.fastpath import FastScorer, probabilities
 from responsemaster.classify.model.recipient_features import Evidence
 
 FOLDER = "recipient"
@@ -69,9 +69,6 @@ class SavedHeads(dict[str, FastScorer]):
     def __init__(self, folder: Path) -> None:
         super().__init__()
         self.folder = folder
-
-    def saved(self, head: str) -> bool:
-        return all((self.folder / head / name).is_file() for name in (SCORER_FILE, WEIGHTS_FILE))
 
     def __missing__(self, head: str) -> FastScorer:
         scorer = FastScorer.load(self.folder / head) if head in HEADS else None
@@ -150,12 +147,12 @@ class RecipientModel:
     @classmethod
     def load(cls, model_dir: Path) -> "RecipientModel | None":
         """The recipient model saved in ``model_dir`` (None when it has none)."""
+        from responsemaster.classify.model.store import RECIPIENT_MODEL_FILES
+
+        if not all((Path(model_dir) / name).is_file() for name in RECIPIENT_MODEL_FILES):
+            return None
         folder = Path(model_dir) / FOLDER
-        if not (folder / META_FILE).is_file():
-            return None
         heads = SavedHeads(folder)
-        if not all(heads.saved(head) for head in HEADS):
-            return None
         try:
             heads["category"]  # read now: nearly every failed recipient needs it (the reason head on demand)
         except KeyError:
