@@ -316,6 +316,37 @@ def test_the_recipient_model_is_saved_safely_and_its_scorer_matches_scikit_learn
         assert np.allclose(got, expected, atol=1e-4), head  # weights stored as float32
 
 
+def test_remembered_probabilities_are_the_scored_ones_and_the_memory_is_bounded(
+        trained: Path, small_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recipient model remembers probabilities per evidence: asked again, or asked after it forgot
+    (MEMO_EVIDENCE reached), it answers what scoring the evidence gives; a caller changing the answer
+    changes nothing the model remembers."""
+    from responsemaster.classify.model import recipient_model as module
+    from responsemaster.classify.model.fastpath import probabilities
+    from responsemaster.classify.model.recipient_training import recipient_examples, rows_of
+    from responsemaster.classify.pipeline import Classifier
+
+    folder = trained / (trained / CURRENT).read_text().strip()
+    model = module.RecipientModel.load(folder)
+    assert model is not None
+    rows = [tuple(row) for row in rows_of(recipient_examples(load_examples(small_data), Classifier()))]
+    assert len(set(rows)) >= 10
+    monkeypatch.setattr(module, "MEMO_EVIDENCE", 4)
+
+    def scored(head: str, row: tuple[str, ...]) -> dict[str, float]:
+        scorer = model.heads[head]
+        return dict(zip(scorer.classes, probabilities(scorer.margins(row), model.temperatures[head])))
+
+    for _ in range(2):  # the second pass meets forgotten and remembered evidence
+        for row in rows:
+            for head in module.HEADS:
+                answer = model.probabilities(head, row)
+                assert answer == scored(head, row)
+                answer.clear()
+            assert len(model._memo) <= 4
+    assert model.probabilities("category", rows[-1]) == scored("category", rows[-1])
+
+
 def test_a_toy_model_beats_the_majority_class_on_held_out_mail() -> None:
     """Trained on a slice of training_data/, tested on a disjoint slice: far better than always guessing one class."""
     from collections import Counter
