@@ -19,6 +19,20 @@ from fixtures.servers import missing
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_patterns_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The tests (and the processes they start) keep compiled patterns in their own folder, not the user's cache."""
+    from responsemaster.regex_cache import ENV
+
+    before = os.environ.get(ENV)
+    os.environ[ENV] = str(tmp_path_factory.mktemp("regex-cache"))
+    yield
+    if before is None:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = before
+
+
 def corpus_dir() -> Path:
     env = os.environ.get("RESPONSEMASTER_CORPUS")
     return Path(env) if env else REPO.parent / "shared" / "corpus"

@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from responsemaster.regex_cache import compile_cached
+
 #: Version of the exported file's layout; a file of another version is not read (spaCy is used instead).
 FORMAT = 1
 #: The languages whose tokenizers a model folder ships: features.OWN_TOKENIZER and the multi-language "xx".
@@ -267,9 +269,10 @@ class PureTokenizer:
 
 
 def _compile(spec: Mapping[str, Any] | None) -> re.Pattern[str] | None:
+    """A tokenizer pattern: big ones (spaCy's affixes) take 60 ms to compile, so their code is cached on disk."""
     if spec is None:
         return None
-    return re.compile(spec["pattern"], spec.get("flags", 0))
+    return compile_cached(spec["pattern"], spec.get("flags", 0))
 
 
 def _trie(patterns: Iterable[tuple[str, ...]]) -> dict[str, Any]:
