@@ -126,7 +126,9 @@ _VALUE_PIECES = st.sampled_from([
     "text/plain", "multipart/report", "; charset=", "utf-8", '"iso-8859-1"', "; name=a.txt", " ", "\n\t", "x",
     "\u00e9", "\udce9", "=?utf-8?q?caf=C3=A9?=", "",
 ])
-_NAMES = st.sampled_from(["Content-Type", "content-type", "CONTENT-TYPE", "Subject", "X-A", "Received"])
+#: With names whose lower case is ASCII (the Kelvin sign's is "k") or longer (U+0130's is "i" and a combining dot).
+_NAMES = st.sampled_from(["Content-Type", "content-type", "CONTENT-TYPE", "Subject", "X-A", "Received",
+                          "X-\u212a", "x-K", "X-\u0130", "x-i\u0307", "X-I"])
 
 
 @settings(max_examples=1000, deadline=None)
@@ -146,7 +148,7 @@ def test_compat_message_reads_headers_as_the_standard_message_does(fields: list[
 
     def reads(msg: Message) -> list[object]:
         answers: list[object] = [[(k, show(v)) for k, v in msg.items()]]
-        for name in ("content-type", "Subject", "x-a", "Missing"):
+        for name in ("content-type", "Subject", "x-a", "Missing", "x-k", "X-\u212a", "x-i\u0307", "X-\u0130", "x-i"):
             answers += [show(msg.get(name, "-")), show(msg[name]), [show(v) for v in msg.get_all(name, [])]]
         for read in (msg.get_content_type, msg.get_content_charset, msg.get_filename, msg.get_params):
             try:

@@ -59,14 +59,22 @@ class CompatMessage(Message):
     and ``get_param`` read with ``get``), and nearly all are ASCII. Any other
     value (non-ASCII text, surrogate escapes, a ``Header``), and any other
     policy, goes through the policy as before.
+
+    A field whose name is not as long as the one asked for is passed over
+    without lower-casing it (that was 200 ``str.lower`` calls a message): for
+    an ASCII name that is exact, since no character lower-cases to ASCII
+    of another length (the one character whose lower case is longer, U+0130,
+    gives a non-ASCII pair). A non-ASCII name is looked up as the standard
+    ``Message`` does.
     """
 
     def get(self, name, failobj=None):  # type: ignore[no-untyped-def]
-        if self.policy is not compat32:
+        if self.policy is not compat32 or not name.isascii():
             return super().get(name, failobj)
         name = name.lower()
+        size = len(name)
         for key, value in self._headers:  # type: ignore[attr-defined]
-            if key.lower() == name:
+            if len(key) == size and key.lower() == name:  # see the class docstring
                 return value if value.__class__ is str and value.isascii() else compat32.header_fetch_parse(key, value)
         return failobj
 
@@ -78,12 +86,14 @@ class CompatMessage(Message):
                 for key, value in self._headers]  # type: ignore[attr-defined]
 
     def get_all(self, name, failobj=None):  # type: ignore[no-untyped-def]
-        if self.policy is not compat32:
+        if self.policy is not compat32 or not name.isascii():
             return super().get_all(name, failobj)
         name = name.lower()
+        size = len(name)
         fetch = compat32.header_fetch_parse
         found = [value if value.__class__ is str and value.isascii() else fetch(key, value)
-                 for key, value in self._headers if key.lower() == name]  # type: ignore[attr-defined]
+                 for key, value in self._headers  # type: ignore[attr-defined]
+                 if len(key) == size and key.lower() == name]
         return found or failobj
 
 
