@@ -24,19 +24,23 @@ seconds of the process and its children (user + system, from the kernel's
 accounting of the child) and the ratio to Sisimai on each: with several
 processes the wall clock is the figure the jobs improve, while the CPU
 seconds (all processes together) show what they cost. Then the one-file start-up:
-each command on a single bounce, ``--one-file-runs`` times (mean and
-fastest, hyperfine-style). The load average before and after is printed:
+each command on a single bounce, then on a single human reply (the first of
+``hand-labelled/``: the message model reads it), ``--one-file-runs`` times
+(mean and fastest, hyperfine-style). The load average before and after is printed:
 on a shared machine the wall clock moves with everybody else's work, the
 CPU seconds much less; the ratios of each round (runs seconds apart) are
 printed too, with their median.
 
 Python runs with bytecode caches (``PYTHONPYCACHEPREFIX`` in a temporary
-folder, written by an untimed first run), as an installed package has them.
+folder, written by an untimed first run), as an installed package has them;
+so does :mod:`responsemaster.regex_cache` (``RESPONSEMASTER_CACHE_DIR`` in the
+same folder).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -83,6 +87,7 @@ class Timing:
 def _environment(cache: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(cache)
+    env["RESPONSEMASTER_CACHE_DIR"] = str(cache / "regex")  # responsemaster.regex_cache, written like the bytecode
     return env
 
 
@@ -163,6 +168,16 @@ def _timed(contenders: list[Contender], env: dict[str, str], runs: int, warm: bo
     return timings
 
 
+def first_reply() -> Path:
+    """The first human reply of the corpus's ``hand-labelled/`` (by its labels): what the message model reads."""
+    root = find_corpus() / "hand-labelled"
+    for line in (root / "labels.jsonl").read_text("utf-8").splitlines():
+        label = json.loads(line)
+        if label["category"] == "user_reply":
+            return root / label["file"]
+    raise SystemExit(f"no user_reply in {root}/labels.jsonl")
+
+
 def measure(messages: int, runs: int, one_file_runs: int) -> str:
     work = Path(tempfile.mkdtemp(prefix="rm-whole-"))
     try:
@@ -170,18 +185,20 @@ def measure(messages: int, runs: int, one_file_runs: int) -> str:
         env = _environment(work / "pycache")
         loads = [os.getloadavg()]
         whole = _timed(contenders(work / "bounces", files), env, runs, warm=True)
-        one = work / "one"
-        one.mkdir()
-        single = one / files[0].name
-        shutil.copy(files[0], single)
-        starts = _timed(contenders(one, [single]), env, one_file_runs)
+        starts = []
+        for kind, source in (("bounce", files[0]), ("reply", first_reply())):
+            one = work / f"one-{kind}"
+            one.mkdir()
+            single = one / source.name
+            shutil.copy(source, single)
+            starts.append((kind, _timed(contenders(one, [single]), env, one_file_runs, warm=True)))
         loads.append(os.getloadavg())
         return report(messages, runs, one_file_runs, whole, starts, loads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def report(messages: int, runs: int, one_file_runs: int, whole: list[Timing], starts: list[Timing],
+def report(messages: int, runs: int, one_file_runs: int, whole: list[Timing], starts: list[tuple[str, list[Timing]]],
            loads: list[tuple[float, float, float]]) -> str:
     sisimai = whole[1]
     lines = [
@@ -208,15 +225,18 @@ def report(messages: int, runs: int, one_file_runs: int, whole: list[Timing], st
         "Round by round (the contenders run in turn, so a round's runs are seconds apart): x Sisimai on the wall "
         f"clock with the default jobs {_rounds(sisimai.walls, jobs.walls)}; with one process on CPU time "
         f"{_rounds(sisimai.cpus, one.cpus)}.",
-        "",
-        f"One file (one bounce), {one_file_runs} runs each, pinned to CPU 0 (default jobs: all CPUs):",
-        "",
-        "| command | wall s, mean | wall s, fastest | CPU s, mean | CPU s, fastest |",
-        "|---|---:|---:|---:|---:|",
     ]
-    for t in starts:
-        lines.append(f"| {t.name} | {statistics.mean(t.walls):.3f} | {min(t.walls):.3f} "
-                     f"| {statistics.mean(t.cpus):.3f} | {min(t.cpus):.3f} |")
+    for kind, timings in starts:
+        lines += [
+            "",
+            f"One file (one {kind}), {one_file_runs} runs each, pinned to CPU 0 (default jobs: all CPUs):",
+            "",
+            "| command | wall s, mean | wall s, fastest | CPU s, mean | CPU s, fastest |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for t in timings:
+            lines.append(f"| {t.name} | {statistics.mean(t.walls):.3f} | {min(t.walls):.3f} "
+                         f"| {statistics.mean(t.cpus):.3f} | {min(t.cpus):.3f} |")
     lines.append("")
     return "\n".join(lines)
 
