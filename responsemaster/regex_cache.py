@@ -4,7 +4,7 @@ Why: ``re.compile`` parses a pattern and writes the regular-expression
 engine's code in Python (``re._parser``, ``re._compiler``). For the message
 model's tokenizer (spaCy's prefix, suffix, infix and URL expressions, 2,800
 to 15,500 characters each) that is about 60 ms at the first message the
-model reads: a sixth of a one-file ``classify`` of a reply, and CPU that the
+model reads: a quarter of a one-file ``classify`` of a reply, and CPU that the
 ``--jobs`` parent takes from its children. The code is a list of integers
 that ``_sre.compile`` takes as it is (0.13 ms for those four patterns), so it
 is kept in ``<cache>/re-<python>-<engine magic>/<sha256>.json`` and read back
@@ -73,10 +73,13 @@ def cache_folder() -> Path | None:
     configured = os.environ.get(ENV, "")
     if configured.lower() == "off":
         return None
-    if configured:
-        root = Path(configured).expanduser()
-    else:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "responsemaster"
+    try:
+        if configured:
+            root = Path(configured).expanduser()
+        else:
+            root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "responsemaster"
+    except RuntimeError:  # no home directory to expand or to default to
+        return None
     magic = getattr(_sre, "MAGIC", "none")
     return root / f"re-{sys.implementation.cache_tag}-{magic}"
 

@@ -109,3 +109,15 @@ def test_the_model_tokenizers_patterns_come_from_the_cache_the_second_time(
     _compiler_forbidden(monkeypatch)
     second = load_tokenizer(folder, "en")
     assert second is not None and second(text) == first(text)
+
+
+def test_without_a_home_directory_patterns_compile_as_usual(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(regex_cache.ENV, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert regex_cache.cache_folder() is None
+    _same(regex_cache.compile_cached(PATTERN), re.compile(PATTERN))
