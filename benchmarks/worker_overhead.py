@@ -1,7 +1,7 @@
 """What the worker costs besides classifying: the drain with every verdict computed beforehand.
 
     python benchmarks/worker_overhead.py [--messages 5000] [--source maildir|imap|both] [--rounds 2]
-                                         [--profile DIR] [--postgres] [--history N]
+                                         [--profile DIR] [--postgres] [--history N] [--batch-size N]
 
 Why: issue 13's CPU ratio is classify-only over the drain, so it is set by
 the worker's own work per message (fetch, claim, keep the bytes, record,
@@ -64,7 +64,8 @@ def record_history(store: object, verdicts: list, count: int) -> None:
 
 
 def drain_without_classifying(
-    work: Path, db_url: str, source: dict, messages: list[bytes], profile: Path | None, history: int = 0
+    work: Path, db_url: str, source: dict, messages: list[bytes], profile: Path | None, history: int = 0,
+    batch_size: int | None = None,
 ) -> tuple[float, float, float]:
     """(classify-only, user, system) CPU seconds: the messages classified (timed), then one drain of
     ``source`` whose classifier only looks those verdicts up (into a database already holding
@@ -74,7 +75,7 @@ def drain_without_classifying(
     from responsemaster.worker_runtime import Runtime
 
     config = drain_bench.write_config(work / "rm.toml", db_url or f"sqlite:///{work / 'var' / 'responsemaster.db'}",
-                                      True, source)
+                                      True, source, batch_size)
     settings = load_settings(config)
     runtime = Runtime.build(settings)
     classifier = runtime.classifier
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="record into a throwaway PostgreSQL instead of SQLite")
     parser.add_argument("--history", type=int, default=0,
                         help="messages recorded in the database before the drain (a long-running install's tables)")
+    parser.add_argument("--batch-size", type=int, help="[worker] batch_size of the drain (default: the worker's)")
     args = parser.parse_args()
     from fixtures import dovecot as fx
     from fixtures.worker_setup import fill_maildir
@@ -150,7 +152,8 @@ def main() -> None:
                     last = number == args.rounds and args.profile is not None
                     db_url = cluster.create_database() if cluster is not None else ""
                     classify, cpu_user, cpu_system = drain_without_classifying(
-                        work, db_url, source, messages, args.profile / f"{kind}.prof" if last else None, args.history)
+                        work, db_url, source, messages, args.profile / f"{kind}.prof" if last else None, args.history,
+                        args.batch_size)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 per = 1000 / args.messages
