@@ -40,7 +40,6 @@ same folder).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import resource
@@ -57,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # fixtures.worker_setup.unique_copy
 
-from corpus import find_corpus
+from corpus import find_corpus, load_folder
 
 DRIVER = HERE / "sisimai_driver.pl"
 TARGET = 2.0
@@ -170,12 +169,11 @@ def _timed(contenders: list[Contender], env: dict[str, str], runs: int, warm: bo
 
 def first_reply() -> Path:
     """The first human reply of the corpus's ``hand-labelled/`` (by its labels): what the message model reads."""
-    root = find_corpus() / "hand-labelled"
-    for line in (root / "labels.jsonl").read_text("utf-8").splitlines():
-        label = json.loads(line)
-        if label["category"] == "user_reply":
-            return root / label["file"]
-    raise SystemExit(f"no user_reply in {root}/labels.jsonl")
+    folder = find_corpus() / "hand-labelled"
+    reply = next((item.path for item in load_folder(folder) if item.category == "user_reply"), None)
+    if reply is None:
+        raise SystemExit(f"no user_reply in {folder}/labels.jsonl")
+    return reply
 
 
 def measure(messages: int, runs: int, one_file_runs: int) -> str:
