@@ -215,7 +215,8 @@ def test_connections_opening_a_new_sqlite_file_together_all_get_it(tmp_path) -> 
 
 
 def test_sqlite_connections_get_the_configured_page_cache(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """16 MiB by default (SQLite's own 2 MiB reread index pages on every insert once tables grew),
+    """32 MiB by default (SQLite's own 2 MiB reread index pages on every insert once tables grew, and a
+    worker batch's changed pages must fit),
     ``[database] sqlite_cache_mb`` otherwise; a value below 1 is a clear error. And the log is
     checkpointed every WAL_CHECKPOINT_PAGES pages, not SQLite's 1,000 (nearly every worker commit)."""
     from sqlalchemy import text
@@ -224,7 +225,7 @@ def test_sqlite_connections_get_the_configured_page_cache(tmp_path, monkeypatch)
     from responsemaster.store.engine import WAL_CHECKPOINT_PAGES, make_engine
 
     monkeypatch.delenv("RESPONSEMASTER_DATABASE_URL", raising=False)
-    for extra, expected in (("", -16 * 1024), ("sqlite_cache_mb = 64\n", -64 * 1024)):
+    for extra, expected in (("", -32 * 1024), ("sqlite_cache_mb = 64\n", -64 * 1024)):
         config = tmp_path / f"rm{len(extra)}.toml"
         config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/c{len(extra)}.db"\n{extra}', "utf-8")
         engine = make_engine(load_settings(config))

@@ -143,3 +143,22 @@ def test_0007_counts_a_batch_with_one_statement_and_counts_the_same(db_url: str,
     table, computed = _counts(engine)
     assert table == computed
     engine.dispose()
+
+
+def test_no_index_of_the_drain_tables_is_the_start_of_another() -> None:
+    """Every row a worker records goes into each index of these tables (migration 0011 dropped two).
+
+    An index whose columns begin another index or unique constraint serves
+    no look-up the longer one does not, and costs a B-tree insert per row.
+    """
+    from sqlalchemy import UniqueConstraint
+
+    for name in ("raw_messages", "message_verdicts", "recipient_verdicts", "actions", "message_claims"):
+        table = metadata.tables[name]
+        keys = [tuple(c.name for c in index.columns) for index in table.indexes]
+        keys += [tuple(c.name for c in u.columns) for u in table.constraints if isinstance(u, UniqueConstraint)]
+        keys += [(c.name,) for c in table.columns if c.unique]
+        plain = [tuple(c.name for c in index.columns) for index in table.indexes if not index.unique]
+        for short in plain:
+            longer = [key for key in keys if len(key) > len(short) and key[:len(short)] == short]
+            assert not longer, f"{name}: index on {short} begins {longer}"

@@ -33,7 +33,10 @@ BUSY_TIMEOUT_MS = 60_000
 #: message's uid and hash, an action's key) reads its page again from the operating system. With
 #: 300,000 messages recorded the worker's own CPU per message went from 0.33 ms (empty database) to
 #: 0.58 with 2 MiB and 0.46 with 16 (0.44 with 64); ``benchmarks/worker_overhead.py --history``.
-DEFAULT_CACHE_MB = 16
+#: 16 -> 32: the pages one worker batch changes must fit, or SQLite writes them to the log before the
+#: commit and again at it; a batch of 5,000 with 100,000 messages recorded changes about 8,500 pages
+#: (33 MiB). Read misses then fell from 4.2 to 1.4 a message and log writes from 12.9 to 9.4.
+DEFAULT_CACHE_MB = 32
 #: Pages the write-ahead log takes before a commit copies it back into the database (SQLite: 1,000,
 #: 4 MB). A worker's batch of 500 messages writes rows into a dozen indexes, many on random keys, so
 #: commits ran checkpoints often; with 10,000 (40 MB of log) a page changed by several batches is

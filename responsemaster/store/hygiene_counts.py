@@ -19,13 +19,15 @@ as ``YYYY-MM-DD`` text so the same comparison works on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Index, bindparam
+from sqlalchemy import Index
 from sqlalchemy import text as sa_text
 from sqlmodel import Field, SQLModel
 
-from responsemaster.store.bulk import in_list
+from responsemaster.store.bulk import insert_rows
 from responsemaster.store.messages import MessageVerdict, RawMessageRow, ReviewItem
 
 DIMENSIONS = ("all", "domain", "campaign")
@@ -163,11 +165,14 @@ def row_trigger_ddl(dialect: str) -> list[str]:
 
 
 class BulkCount:
-    """Counting a batch's verdicts with one statement (SQLite; PostgreSQL's trigger does it alone).
+    """Counting a batch's verdicts in one statement (SQLite; PostgreSQL's trigger does it alone).
 
-    ``pause()`` before the batch's verdict INSERT, ``count(ids)`` after it,
-    in the same transaction: the pause row is never committed (``count``
-    deletes it, a rollback drops it), so no other connection ever sees it.
+    ``pause()`` before the batch's verdict INSERT, ``count(rows)`` after it,
+    in the same transaction, with the values just inserted: the pause row is
+    never committed (``count`` deletes it, a rollback drops it), so no other
+    connection ever sees it. The groups are summed here from the values the
+    caller already holds; reading the batch's rows back by id, three times
+    (one per dimension), was about 4% of the worker's own CPU.
     """
 
     def __init__(self, conn: Any) -> None:
@@ -178,10 +183,39 @@ class BulkCount:
         if self.active:
             self.conn.execute(_PAUSE)
 
-    def count(self, verdict_ids: list[int]) -> None:
-        if self.active:
-            self.conn.execute(_COUNT_SQLITE, {"ids": in_list(verdict_ids)})
-            self.conn.execute(_RESUME)
+    def count(self, verdicts: list[dict[str, Any]]) -> None:
+        """``verdicts``: the inserted rows' values (category, reason, domain, campaign, error, created_at)."""
+        if not self.active:
+            return
+        groups = day_groups(verdicts)
+        if groups:
+            rows = [{"dimension": d, "value": v, "day": day, "category": c, "reason": r, "n": n}
+                    for (d, v, day, c, r), n in sorted(groups.items())]
+            insert_rows(self.conn, VerdictDayCount.__table__, rows, on_conflict=_ADD)  # type: ignore[attr-defined]
+        self.conn.execute(_RESUME)
+
+
+def day_groups(verdicts: list[dict[str, Any]]) -> Counter[tuple[str, str, str, str, str]]:
+    """(dimension, value, day, category, reason) -> verdicts, as the row trigger counts them.
+
+    Only verdicts without an error; the day is the UTC date of ``created_at``
+    (an aware or a naive-UTC datetime), as ``substr(created_at, 1, 10)``
+    reads it from SQLite's stored text.
+    """
+    groups: Counter[tuple[str, str, str, str, str]] = Counter()
+    days: dict[datetime, str] = {}
+    for row in verdicts:
+        if row["error"] is not None:
+            continue
+        at = row["created_at"]
+        day = days.get(at)
+        if day is None:
+            day = days[at] = (at.astimezone(UTC) if at.tzinfo is not None else at).date().isoformat()
+        category, reason = row["category"], row["reason"]
+        groups["all", "", day, category, reason] += 1
+        groups["domain", row["domain"], day, category, reason] += 1
+        groups["campaign", row["campaign"], day, category, reason] += 1
+    return groups
 
 
 _PAUSE = sa_text(
@@ -189,9 +223,7 @@ _PAUSE = sa_text(
     f"VALUES ('{PAUSE_DIMENSION}', '', '', '', '', 1)"
 )
 _RESUME = sa_text(f"DELETE FROM verdict_day_counts WHERE dimension = '{PAUSE_DIMENSION}'")
-_COUNT_SQLITE = sa_text(
-    "WITH batch AS (SELECT * FROM message_verdicts WHERE id IN :ids) " + _count_rows_sql("sqlite", "batch")
-).bindparams(bindparam("ids", expanding=True))
+_ADD = "ON CONFLICT (dimension, value, day, category, reason) DO UPDATE SET n = verdict_day_counts.n + excluded.n"
 
 
 def backfill_sql(dialect: str) -> list[str]:

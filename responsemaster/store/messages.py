@@ -48,7 +48,7 @@ class MessageVerdict(SQLModel, table=True):
         Index("ix_message_verdicts_category_created", "category", "created_at"),
         Index("ix_message_verdicts_domain_created", "domain", "created_at"),
         Index("ix_message_verdicts_campaign_category", "campaign", "category"),
-        Index("ix_message_verdicts_subscriber", "subscriber_key"),
+        # By subscriber: ix_message_verdicts_subscriber_created (store.hygiene_counts), which begins with it.
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -89,7 +89,8 @@ class RecipientVerdictRow(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    verdict_id: int = Field(sa_column=Column(Integer, ForeignKey("message_verdicts.id"), nullable=False, index=True))
+    #: Looked up through the unique (verdict_id, position), which begins with it (migration 0011).
+    verdict_id: int = Field(sa_column=Column(Integer, ForeignKey("message_verdicts.id"), nullable=False))
     position: int = Field(default=0)
     address: str = Field(default="", max_length=320)
     address_key: str = Field(default="", max_length=320)

@@ -149,7 +149,7 @@ def record_messages(session: Session, items: Sequence[ToRecord]) -> list[tuple[R
     for mv in verdicts:
         mv["id"] = ids[mv["message_id"]]
     if counting is not None:  # both row triggers were paused: the day counts and the campaign/domain counts
-        counting.count([mv["id"] for mv in verdicts])
+        counting.count(verdicts)
         if counting.active:
             count_batch(conn, [mv["id"] for mv in verdicts])
     recipients = [
