@@ -74,12 +74,14 @@ class Router:
         raw: bytes,
         *,
         fresh: bool = False,
+        targets: list[Target] | None = None,
     ) -> RouteContext:
         """Write every action (and outbox row) for this verdict; returns the context (outbox ids).
 
         ``fresh``: the caller inserted ``message`` in this same transaction (the
         worker does), so its actions are written in one statement at the end,
-        stamped with the verdict row's time.
+        stamped with the verdict row's time. ``targets``: :func:`targets_of` the verdict, when the
+        caller has them already.
         A failure verdict (no category) changes nothing and sends nothing: its
         message belongs in quarantine, and no category's dispositions fit it.
         """
@@ -89,7 +91,8 @@ class Router:
         ctx = RouteContext(session, self.config, message, verdict_row, verdict, raw, self.var, now=now, fresh=fresh)
         if verdict.category is None:
             return ctx
-        targets = targets_of(verdict)
+        if targets is None:
+            targets = targets_of(verdict)
         if ctx.forged:
             record_action(ctx, "flag_forged_token", verdict.attribution.subscriber or "-", "flagged",
                           "VERP/Message-ID token did not verify: no state change applied")
