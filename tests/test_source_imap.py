@@ -339,3 +339,27 @@ def test_an_ack_after_someone_else_moved_the_message_is_harmless(admin: IMAPClie
     source.flush()
     assert _folder_bodies(admin, "INBOX") == []
     assert _folder_bodies(admin, "Processed") == [_bounce(0), _bounce(2)]
+
+
+def test_other_workers_claims_are_read_once_per_tenth_of_the_lease(admin: IMAPClient, make_source: Maker) -> None:
+    """A worker gathers a batch in several fetches a moment apart: only the first reads the others' claims.
+
+    Each look read the MODSEQ and FLAGS of every message another worker held
+    (thousands of FETCH responses parsed per fetch once batches held thousands).
+    """
+    admin.multiappend("INBOX", [_bounce(n) for n in range(8)])
+    b = make_source("b", lease_seconds=600)
+    assert len(b.fetch(4)) == 4
+    a = make_source("a", lease_seconds=600)
+    looks: list[int] = []
+    real = a._release_expired
+
+    def counted(client: IMAPClient) -> None:
+        looks.append(len(looks))
+        real(client)
+
+    a._release_expired = counted  # type: ignore[method-assign]
+    taken = [m for _ in range(4) for m in a.fetch(1)]
+    assert len(taken) == 4 and len(looks) == 1  # four fetches in a row, one look (the lease is 600 s)
+    a._next_release = 0.0  # a tenth of the lease later
+    assert a.fetch(1) == [] and len(looks) == 2

@@ -89,6 +89,8 @@ class ImapSource:
         self._held: dict[int, list] = {}
         #: other workers' claims: uid -> (modseq, when first seen at that modseq)
         self._observed: dict[int, tuple[int, float]] = {}
+        #: When :meth:`_release_expired` may look at the other workers' claims again (monotonic seconds).
+        self._next_release = 0.0
         self._cursor = 1
         #: This worker's claim keyword (see the module docstring).
         self._owner = f"{OWNER_PREFIX}{secrets.token_hex(4)}"
@@ -277,7 +279,12 @@ class ImapSource:
             for uid in uids:
                 self._held.pop(uid, None)
         self._renew(client, self.config.lease_seconds / 3)
-        self._release_expired(client)
+        if time.monotonic() >= self._next_release:
+            # At most every tenth of the lease (a second at most), as the Maildir source does: a worker
+            # gathers its batch in several fetches a moment apart, and each read the MODSEQ and FLAGS
+            # of every claim the other workers held (thousands of FETCH responses parsed per fetch).
+            self._release_expired(client)
+            self._next_release = time.monotonic() + min(1.0, self.config.lease_seconds / 10)
         uidnext = int(client.folder_status(self.config.mailbox, [b"UIDNEXT"])[b"UIDNEXT"])
         start = min(self._cursor, uidnext)
         ranges = [(start, uidnext - 1), (1, start - 1)]
