@@ -1,6 +1,6 @@
 """The cyclic garbage collector set for a worker's batches.
 
-Why: a worker holds a whole batch (up to 2,000 messages, their verdicts and
+Why: a worker holds a whole batch (up to 5,000 messages, their verdicts and
 rows) until it commits, and CPython's collector, with its default young
 threshold of 700 new container objects, ran about 600 collections per 10,000
 messages, each older one walking every object the batch still held: about
