@@ -59,8 +59,6 @@ class Prepared:
     tries: int = 0
     #: An earlier message of the batch with the same bytes (this one is not recorded again).
     twin_of: Prepared | None = None
-    #: Its verdict's targets (``targets_of``), once the bulk path has found them.
-    targets: list[Target] | None = None
 
 
 class SyncInBackground:
@@ -201,21 +199,23 @@ def _write_in_bulk(session: Session, router: Router, todo: list[Prepared]) -> li
     _lock_for_recording(session, todo)
     todo = _not_recorded_meanwhile(session, todo)
     begin_batch(session)
-    routed = [item for item in todo if item.reason is None and item.verdict is not None]
-    for item in routed:  # found once, for the look-up of their subscribers and for routing
-        item.targets = targets_of(item.verdict)  # type: ignore[arg-type]
-    preload_subscribers(session, [address for item in routed for address in _addresses(item)])
+    # Each routed verdict's targets, found once: for the look-up of their subscribers and for routing.
+    targets = [targets_of(item.verdict) if item.reason is None and item.verdict else [] for item in todo]
+    preload_subscribers(session, [address for item, found in zip(todo, targets) if item.reason is None
+                                  for address in _addresses(item.verdict, found)])
     items = [ToRecord(item.msg, item.verdict, item.path, item.reason) for item in todo]  # type: ignore[arg-type]
     rows = record_messages(session, items)
-    for item, (row, verdict_row) in zip(todo, rows):
+    for item, found, (row, verdict_row) in zip(todo, targets, rows):
         if item.reason is None:
-            router.route(session, row, verdict_row, item.verdict, item.msg.raw, fresh=True, targets=item.targets)
+            router.route(session, row, verdict_row, item.verdict, item.msg.raw, fresh=True, targets=found)
     return finish_batch(session)
 
 
-def _addresses(item: Prepared) -> list[str]:
-    """The addresses routing may look up for this message: its verdict's targets and its sender."""
-    return [target.address for target in item.targets or ()] + [item.verdict.sender]  # type: ignore[union-attr]
+def _addresses(verdict: Verdict | None, targets: list[Target]) -> list[str]:
+    """The addresses routing may look up for this verdict: its targets and its sender."""
+    if verdict is None:
+        return []
+    return [target.address for target in targets] + [verdict.sender]
 
 
 _RETRY = "retry"

@@ -58,7 +58,7 @@ from responsemaster.ingest.imap_connection import (
     ImapConfig, close_quietly, connect, modseq_and_flags, parse_uid_set, reason_note, search_filter, uid_set,
 )
 from responsemaster.ingest.maildir_io import write_json_atomic
-from responsemaster.ingest.source import RawMessage
+from responsemaster.ingest.source import RawMessage, claims_check_interval
 
 __all__ = ["ImapConfig", "ImapSource", "search_filter"]
 
@@ -280,11 +280,10 @@ class ImapSource:
                 self._held.pop(uid, None)
         self._renew(client, self.config.lease_seconds / 3)
         if time.monotonic() >= self._next_release:
-            # At most every tenth of the lease (a second at most), as the Maildir source does: a worker
-            # gathers its batch in several fetches a moment apart, and each read the MODSEQ and FLAGS
-            # of every claim the other workers held (thousands of FETCH responses parsed per fetch).
+            # As the Maildir source does: each look reads the MODSEQ and FLAGS of every claim the other
+            # workers hold (thousands of FETCH responses parsed), and a batch takes several fetches.
             self._release_expired(client)
-            self._next_release = time.monotonic() + min(1.0, self.config.lease_seconds / 10)
+            self._next_release = time.monotonic() + claims_check_interval(self.config.lease_seconds)
         uidnext = int(client.folder_status(self.config.mailbox, [b"UIDNEXT"])[b"UIDNEXT"])
         start = min(self._cursor, uidnext)
         ranges = [(start, uidnext - 1), (1, start - 1)]

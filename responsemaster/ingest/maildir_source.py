@@ -41,7 +41,7 @@ from responsemaster.ingest.maildir_io import (
     read_whole,
     write_quarantine_reason,
 )
-from responsemaster.ingest.source import RawMessage
+from responsemaster.ingest.source import RawMessage, claims_check_interval
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,14 @@ class MaildirSource:
     def fetch(self, limit: int) -> list[RawMessage]:
         """Claim and read up to ``limit`` messages, older unique names first.
 
-        Expired claims are looked for at most every :meth:`_reclaim_interval`:
+        Expired claims are looked for at most every :func:`claims_check_interval`:
         a worker gathers its batch in several fetches a moment apart, and
         each listed every claim of the batch so far again (about 3% of the
         worker's own CPU) for leases counted in whole seconds.
         """
         if time.monotonic() >= self._next_reclaim:
             self.reclaim_expired()
-            self._next_reclaim = time.monotonic() + self._reclaim_interval()
+            self._next_reclaim = time.monotonic() + claims_check_interval(self.lease_seconds)
         batch: list[RawMessage] = []
         for sub in ("new", "cur"):
             for filename in self._oldest_names(self.root / sub, limit):
@@ -221,10 +221,6 @@ class MaildirSource:
         return returned
 
     # -- internals -----------------------------------------------------------
-
-    def _reclaim_interval(self) -> float:
-        """Seconds between two looks for expired claims: a tenth of the lease, at most one second."""
-        return min(1.0, self.lease_seconds / 10)
 
     def _oldest_names(self, folder: Path, limit: int) -> list[str]:
         """A bounded window of entry names, sorted: Maildir names start with the time."""

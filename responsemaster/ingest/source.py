@@ -25,6 +25,15 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+def claims_check_interval(lease_seconds: float) -> float:
+    """Seconds between two looks for other workers' expired claims: a tenth of the lease, a second at most.
+
+    A worker gathers its batch in several fetches a moment apart; looking on
+    each one read every claim again, for leases counted in whole minutes.
+    """
+    return min(1.0, lease_seconds / 10)
+
+
 @dataclass(frozen=True)
 class RawMessage:
     """One message as it sits in a source."""

@@ -211,10 +211,8 @@ def day_groups(verdicts: list[dict[str, Any]]) -> Counter[tuple[str, str, str, s
         day = days.get(at)
         if day is None:
             day = days[at] = (at.astimezone(UTC) if at.tzinfo is not None else at).date().isoformat()
-        category, reason = row["category"], row["reason"]
-        groups["all", "", day, category, reason] += 1
-        groups["domain", row["domain"], day, category, reason] += 1
-        groups["campaign", row["campaign"], day, category, reason] += 1
+        for dimension in DIMENSIONS:
+            groups[dimension, "" if dimension == "all" else row[dimension], day, row["category"], row["reason"]] += 1
     return groups
 
 
@@ -228,13 +226,9 @@ _ADD = "ON CONFLICT (dimension, value, day, category, reason) DO UPDATE SET n = 
 
 def backfill_sql(dialect: str) -> list[str]:
     """Rebuild the counts from existing verdicts (the migration runs it once)."""
-    day = (
-        "substr(created_at, 1, 10)"
-        if dialect == "sqlite"
-        else "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-    )
+    day = _DAY[dialect].format(t="")
     statements = []
-    for dim, value in (("all", "''"), ("domain", "domain"), ("campaign", "campaign")):
+    for dim, value in _DIMENSIONS_SQL:
         statements.append(
             "INSERT INTO verdict_day_counts (dimension, value, day, category, reason, n) "
             f"SELECT '{dim}', {value}, {day}, category, reason, count(*) FROM message_verdicts "
