@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from responsemaster.categories import REPORTED_BY_A_SYSTEM
+from responsemaster.collector import paused
 from responsemaster.ingest.source import RawMessage
 from responsemaster.routing.context import Target, forget_subscribers, preload_subscribers
 from responsemaster.routing.pending import begin_batch, finish_batch
@@ -181,7 +182,7 @@ def _record_in_bulk(
     commit itself (or of the kept files' sync) is raised.
     """
     try:
-        with store.transaction() as session:
+        with paused(), store.transaction() as session:  # the batch's rows live until the commit: nothing to collect
             try:
                 outbox = _write_in_bulk(session, router, todo)
             except Exception as exc:
