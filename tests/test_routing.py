@@ -127,6 +127,41 @@ def test_complaints_and_requests_unsubscribe_and_suppress(store: Store, category
     assert count(store, Suppression, reason=reason) == 1
 
 
+def test_one_batch_suppresses_each_address_once_and_a_complaint_wins(store: Store) -> None:  # noqa: F811
+    """Several messages of one batch about the same addresses: one suppression row each, as if they had
+    been written one by one (a complaint replaces a weaker reason, with its message; nothing replaces a
+    complaint). PostgreSQL writes the batch's rows in one statement, which may not change a row twice."""
+    from responsemaster.routing.pending import begin_batch, finish_batch
+
+    def complaint(address: str) -> Verdict:
+        return Verdict("feedback_loop", 0.95, "arf", "feedback", sender=address, feedback_type="abuse",
+                       attribution=Attribution(address, "c", "headers"))
+
+    def request(address: str) -> Verdict:
+        return Verdict("unsubscribe_request", 0.95, "rule:u", "unsubscribe", sender=address,
+                       attribution=Attribution(address, "c", "headers"))
+
+    router = router_for(store)
+    route(store, router, request("old@example.org"))  # a suppression from an earlier batch
+    batch = [request("ann@example.org"), complaint("ann@example.org"), request("ann@example.org"),
+             complaint("bob@example.org"), request("bob@example.org"),
+             request("old@example.org"), complaint("old@example.org")]
+    uids = []
+    with store.transaction() as session:
+        begin_batch(session)
+        for number, verdict in enumerate(batch):
+            msg = RawMessage("returns", f"batch-{next(_keys)}", b"x%d" % number)
+            row, vrow = record_message(session, msg, verdict, store.raw_files.keep(msg.raw))
+            router.route(session, row, vrow, verdict, msg.raw, fresh=True)
+            uids.append(row.uid)
+        finish_batch(session)
+    with store.reader() as session:
+        rows = {s.address_key: (s.reason, s.by) for s in session.execute(select(Suppression)).scalars()}
+    assert rows == {"ann@example.org": ("complaint", f"message:{uids[1]}"),
+                    "bob@example.org": ("complaint", f"message:{uids[3]}"),
+                    "old@example.org": ("complaint", f"message:{uids[6]}")}
+
+
 def test_mail_block_alerts_and_never_prunes(store: Store) -> None:  # noqa: F811
     router = router_for(store, {"alert_to": "deliverability@example.net", "max_alerts_per_domain": 2})
     for _ in range(3):

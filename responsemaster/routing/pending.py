@@ -4,8 +4,8 @@ Why buffer: a statement costs far more in the driver and SQLAlchemy than a
 row costs in the database, and the worker routes two hundred messages per
 transaction. So action rows, outbox rows, suppressions and review items are
 collected in a :class:`PendingWrites` and written by :meth:`PendingWrites.write`,
-one executemany per statement (in the order they were made, so ids and
-"first one wins" conflicts come out as if each had been written at once).
+one statement per table, in the order they were made (so ids and "first one
+wins" conflicts come out as if each had been written at once).
 
 Per message, :meth:`RouteContext.flush <responsemaster.routing.context.RouteContext.flush>`
 writes them when the router is done with it. Inside a batch opened with
@@ -28,7 +28,6 @@ from responsemaster.store.actions import ActionTaken, OutboxItem
 from responsemaster.store.bulk import insert_rows
 from responsemaster.store.messages import ReviewItem
 from responsemaster.store.subscribers import Suppression
-from responsemaster.store.upsert import dialect_insert
 
 _actions = ActionTaken.__table__  # type: ignore[attr-defined]
 _outbox = OutboxItem.__table__  # type: ignore[attr-defined]
@@ -107,33 +106,40 @@ class PendingWrites:
         for kind in _KINDS:
             rows = [values for row_kind, values in self.rows if row_kind == kind]
             if rows:
-                conn.execute(_statement(session, kind), rows)
+                insert_rows(conn, _TABLES[kind], _one_per_key(kind, rows), on_conflict=_CONFLICTS[kind])
         self.actions, self.outbox, self.rows = [], [], []
         return outbox_ids
 
 
-def _statement(session: Session, kind: str) -> Any:
-    """The INSERT ... ON CONFLICT for ``kind`` on this dialect, built once (so is its cache key)."""
-    dialect = session.get_bind().dialect.name
-    if (dialect, kind) not in _STATEMENTS:
-        if kind == SUPPRESSION:
-            # Once per address; a complaint, the strongest reason, replaces a weaker one (with its
-            # by and since), any other reason never replaces an existing row.
-            stmt = dialect_insert(session, _suppressions)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["address_key"],
-                set_={"reason": stmt.excluded.reason, "by": stmt.excluded.by, "since": stmt.excluded.since},
-                where=(stmt.excluded.reason == "complaint") & (_suppressions.c.reason != stmt.excluded.reason),
-            )
-        elif kind == REVIEW_ITEM:
-            stmt = dialect_insert(session, _reviews).on_conflict_do_nothing(index_elements=["message_id"])
-        else:
-            raise ValueError(f"no statement for {kind!r}")
-        _STATEMENTS[dialect, kind] = stmt
-    return _STATEMENTS[dialect, kind]
+_TABLES = {SUPPRESSION: _suppressions, REVIEW_ITEM: _reviews}
+#: What a row whose key exists already does (the same text on SQLite and PostgreSQL). A suppression
+#: is kept once per address; a complaint, the strongest reason, replaces a weaker one (with its by
+#: and since), any other reason never replaces an existing row. A review item is kept once per message.
+_CONFLICTS = {
+    SUPPRESSION: ('ON CONFLICT (address_key) DO UPDATE SET reason = excluded.reason, "by" = excluded."by", '
+                  "since = excluded.since WHERE excluded.reason = 'complaint' AND suppressions.reason <> excluded.reason"),
+    REVIEW_ITEM: "ON CONFLICT (message_id) DO NOTHING",
+}
 
 
-_STATEMENTS: dict[tuple[str, str], Any] = {}
+def _one_per_key(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with each conflict key once, as if they had been written one after the other.
+
+    Needed because PostgreSQL takes the lot as one statement, which may not
+    change a row twice. A later suppression of the same address changes the
+    first only when it is a complaint and the first is not: it then carries
+    that complaint's reason, by and since, as :data:`_CONFLICTS` would have
+    made it (and makes an existing row).
+    """
+    key = "address_key" if kind == SUPPRESSION else "message_id"
+    kept: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        first = kept.get(row[key])
+        if first is None:
+            kept[row[key]] = row
+        elif kind == SUPPRESSION and row["reason"] == "complaint" and first["reason"] != "complaint":
+            kept[row[key]] = {**first, "reason": row["reason"], "by": row["by"], "since": row["since"]}
+    return list(kept.values())
 
 
 def begin_batch(session: Session) -> None:
