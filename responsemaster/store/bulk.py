@@ -80,14 +80,13 @@ def insert_rows(
 
     ``on_conflict``: an ``ON CONFLICT ...`` clause (both backends take the
     same one), with a ``{}`` where each of the ``extra`` values goes
-    (timestamps converted as the rows' are); not with ``returning``. On
+    (timestamps converted as the rows' are). With ``returning`` too, the rows
+    returned are those inserted or updated, not those the clause left alone. On
     PostgreSQL the rows are one statement, so two rows with the same
     conflict key are refused ("cannot affect row a second time"): give each key once.
     """
     if not rows:
         return []
-    if on_conflict and returning:
-        raise ValueError("insert_rows: on_conflict is for inserts without returning")
     columns = list(rows[0])
     dialect = conn.dialect
     values = _values(table, columns, dialect.name, rows)
@@ -99,19 +98,20 @@ def insert_rows(
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
     one = "(" + ", ".join([mark] * len(columns)) + ")"
+    conflict = f" {on_conflict.format(*[mark] * len(extra))}" if on_conflict else ""
     if not returning:
         if on_conflict:
-            conn.exec_driver_sql(f"{head}{one} {on_conflict.format(*[mark] * len(extra))}", [row + extra for row in values])
+            conn.exec_driver_sql(head + one + conflict, [row + extra for row in values])
         else:
             conn.exec_driver_sql(head + one, values)
         return []
-    tail = " RETURNING " + ", ".join(quote(c) for c in returning)
+    tail = conflict + " RETURNING " + ", ".join(quote(c) for c in returning)
     found: list[tuple] = []
     start = 0
-    for size in statement_sizes(len(values), MAX_PARAMETERS // len(columns)):
+    for size in statement_sizes(len(values), (MAX_PARAMETERS - len(extra)) // len(columns)):
         chunk = values[start:start + size]
         start += size
-        flat = tuple(chain.from_iterable(chunk))
+        flat = tuple(chain.from_iterable(chunk)) + extra
         found += [tuple(r) for r in conn.exec_driver_sql(head + ", ".join([one] * size) + tail, flat).all()]
     return found
 
@@ -136,11 +136,13 @@ def _insert_unnest(
     # a regular expression in Python (five times the CPU for a batch's rows).
     casts = ", ".join(f"%b::{_LENGTH.sub('', table.c[c].type.compile(dialect=dialect))}[]" for c in columns)
     sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) SELECT * FROM unnest({casts})"
+    if on_conflict:
+        sql += f" {on_conflict}"
     if not returning:
-        conn.exec_driver_sql(f"{sql} {on_conflict}" if on_conflict else sql, arrays + extra)
+        conn.exec_driver_sql(sql, arrays + extra)
         return []
     sql += " RETURNING " + ", ".join(quote(c) for c in returning)
-    return [tuple(r) for r in conn.exec_driver_sql(sql, arrays).all()]
+    return [tuple(r) for r in conn.exec_driver_sql(sql, arrays + extra).all()]
 
 
 def member_of(column: Any, values: Sequence[Any], dialect: str) -> Any:

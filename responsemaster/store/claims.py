@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_
 from sqlmodel import Session
 
 from responsemaster.store.actions import MessageClaim, SourceState
 from responsemaster.store.base import utcnow
-from responsemaster.store.bulk import insert_rows, member_of
+from responsemaster.store.bulk import insert_rows
 from responsemaster.store.upsert import insert_or_update
 
 _claims = MessageClaim.__table__  # type: ignore[attr-defined]
@@ -36,17 +36,13 @@ def claim(session: Session, source: str, keys: list[str], owner: str, lease_seco
         return {}
     # One statement for the batch, values handed to the driver as they are (store.bulk): through
     # SQLAlchemy's executemany, converting the two timestamps of every row was a twentieth of the
-    # worker's own CPU.
+    # worker's own CPU. RETURNING gives the rows it inserted or took over (with their new attempt
+    # counts), not those another live worker holds: no second statement to read them back.
     conn = session.connection()
-    insert_rows(conn, _claims, [{"source": source, "key": key, "owner": owner, "lease_until": until, "attempts": 1,
-                                 "last_error": ""} for key in keys],
-                on_conflict=_take_lease(conn.dialect.identifier_preparer.quote), extra=(now,))
-    rows = session.execute(
-        select(_claims.c.key, _claims.c.attempts).where(
-            and_(_claims.c.source == source, _claims.c.owner == owner,
-                 member_of(_claims.c.key, keys, session.get_bind().dialect.name))
-        )
-    )
+    rows = insert_rows(conn, _claims, [{"source": source, "key": key, "owner": owner, "lease_until": until,
+                                        "attempts": 1, "last_error": ""} for key in keys],
+                       ("key", "attempts"), on_conflict=_take_lease(conn.dialect.identifier_preparer.quote),
+                       extra=(now,))
     return {key: attempts for key, attempts in rows}
 
 
