@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from responsemaster.store.actions import ActionTaken, OutboxItem
@@ -33,7 +33,6 @@ _actions = ActionTaken.__table__  # type: ignore[attr-defined]
 _outbox = OutboxItem.__table__  # type: ignore[attr-defined]
 _suppressions = Suppression.__table__  # type: ignore[attr-defined]
 _reviews = ReviewItem.__table__  # type: ignore[attr-defined]
-_OUTBOX_INSERT = insert(_outbox).returning(_outbox.c.id, _outbox.c.idempotency_key)
 _BATCH = "rm_batch_writes"
 
 #: Kinds of deferred row (:meth:`PendingWrites.add`), in the order :meth:`PendingWrites.write` writes them
@@ -98,11 +97,8 @@ class PendingWrites:
                 for action, _values in self.outbox:
                     action.id = ids.get(action.idempotency_key, action.id)
             rows = [{**values, "action_id": action.id} for action, values in self.outbox]
-            if len(rows) == 1:
-                outbox_ids.append(conn.execute(_OUTBOX_INSERT, rows[0]).scalar_one())
-            else:
-                new = dict((key, new_id) for new_id, key in conn.execute(_OUTBOX_INSERT, rows).all())
-                outbox_ids += [new[row["idempotency_key"]] for row in rows]
+            new = dict((key, new_id) for new_id, key in insert_rows(conn, _outbox, rows, ("id", "idempotency_key")))
+            outbox_ids += [new[row["idempotency_key"]] for row in rows]
         for kind in _KINDS:
             rows = [values for row_kind, values in self.rows if row_kind == kind]
             if rows:

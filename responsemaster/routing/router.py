@@ -12,6 +12,7 @@ what would have happened, and the message is logged as usual.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sqlmodel import Session
@@ -104,14 +105,16 @@ class Router:
         return ctx
 
     def _apply(self, ctx: RouteContext, target: Target, scope: str) -> None:
+        forged = ctx.forged
         for name, arg in self.config.actions_for(target.category):
             disposition = DISPOSITIONS[name]
             if disposition.scope != scope:
                 continue
-            if ctx.forged and disposition.changes_state:
+            if forged and disposition.changes_state:
                 record_action(ctx, name, target.address or "-", "flagged", "forged token: not applied")
                 continue
-            disposition.apply(ctx, Target(target.address, target.category, target.reason, arg, target.confidence))
+            # Dispositions only read their target: the same one serves every disposition without an argument.
+            disposition.apply(ctx, target if arg == target.arg else replace(target, arg=arg))
 
 
 def build_router(settings: object) -> Router:
