@@ -162,6 +162,34 @@ def test_one_batch_suppresses_each_address_once_and_a_complaint_wins(store: Stor
                     "old@example.org": ("complaint", f"message:{uids[6]}")}
 
 
+def test_a_known_subscribers_last_verdict_is_the_batchs_latest(store: Store) -> None:  # noqa: F811
+    """Three messages about one subscriber in one batch (a soft bounce, a hard bounce that prunes, another
+    soft bounce): the row ends with the latest verdict as its last, in the database and on the row the
+    transaction holds, and the prune's status and score are kept."""
+    from responsemaster.routing.context import find_subscriber
+    from responsemaster.routing.pending import begin_batch, finish_batch
+
+    with store.transaction() as session:
+        session.add(Subscriber(address="jane@example.org", address_key="jane@example.org"))
+    router = router_for(store)
+    verdict_ids, held = [], None
+    with store.transaction() as session:
+        begin_batch(session)
+        for number, verdict in enumerate([bounce("soft_bounce", "mailboxfull"), bounce("hard_bounce", "userunknown"),
+                                          bounce("soft_bounce", "expired")]):
+            msg = RawMessage("returns", f"batch-{next(_keys)}", b"y%d" % number)
+            row, vrow = record_message(session, msg, verdict, store.raw_files.keep(msg.raw))
+            ctx = router.route(session, row, vrow, verdict, msg.raw, fresh=True)
+            verdict_ids.append(vrow.id)
+            held = find_subscriber(ctx, "jane@example.org")
+            assert held is not None and held.last_verdict_id == vrow.id  # the row in memory, at once
+        finish_batch(session)
+    sub = subscriber(store, "jane@example.org")
+    assert sub is not None
+    assert (sub.last_verdict_id, sub.last_category, sub.status) == (verdict_ids[-1], "soft_bounce", "pruned")
+    assert sub.last_verdict_at is not None and sub.bounce_score > 0
+
+
 def test_mail_block_alerts_and_never_prunes(store: Store) -> None:  # noqa: F811
     router = router_for(store, {"alert_to": "deliverability@example.net", "max_alerts_per_domain": 2})
     for _ in range(3):
