@@ -235,3 +235,18 @@ def test_routing_targets_only_real_addresses_whatever_the_verdict_says() -> None
     assert [t.address for t in targets_of(dsn)] == ["", "a@b.example"]
     reply = Verdict("user_reply", 0.9, "model:x", "reply", sender="jo@reader.example")
     assert [t.address for t in targets_of(reply)] == ["jo@reader.example"]
+
+
+def test_the_address_check_remembers_a_whole_batch() -> None:
+    """The worker asks about each address in passes over its whole batch (targets, then rows): the check's
+    memory must hold a batch's recipients and senders, or every second pass pays the full check again."""
+    from responsemaster.worker import WorkerOptions
+
+    batch = WorkerOptions().batch_size
+    is_real_address.cache_clear()
+    addresses = [f"person{n}@example.org" for n in range(batch)] + [f"sender{n}@example.net" for n in range(batch)]
+    for _round in range(2):
+        for address in addresses:
+            assert is_real_address(address)
+    info = is_real_address.cache_info()
+    assert (info.misses, info.hits) == (len(addresses), len(addresses))
