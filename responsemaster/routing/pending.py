@@ -102,32 +102,32 @@ class PendingWrites:
         for kind in _KINDS:
             rows = [values for row_kind, values in self.rows if row_kind == kind]
             if rows:
-                insert_rows(conn, _TABLES[kind], _one_per_key(kind, rows), on_conflict=_CONFLICTS[kind])
+                table, key, action = _WRITES[kind]
+                insert_rows(conn, table, _one_per_key(kind, key, rows), on_conflict=f"ON CONFLICT ({key}) {action}")
         self.actions, self.outbox, self.rows = [], [], []
         return outbox_ids
 
 
-_TABLES = {SUPPRESSION: _suppressions, REVIEW_ITEM: _reviews}
-#: What a row whose key exists already does (the same text on SQLite and PostgreSQL). A suppression
-#: is kept once per address; a complaint, the strongest reason, replaces a weaker one (with its by
-#: and since), any other reason never replaces an existing row. A review item is kept once per message.
-_CONFLICTS = {
-    SUPPRESSION: ('ON CONFLICT (address_key) DO UPDATE SET reason = excluded.reason, "by" = excluded."by", '
+#: Per kind: its table, the column a row conflicts on, and what a row whose key exists already does
+#: (the same text on SQLite and PostgreSQL). A suppression is kept once per address; a complaint, the
+#: strongest reason, replaces a weaker one (with its by and since), any other reason never replaces an
+#: existing row. A review item is kept once per message.
+_WRITES = {
+    SUPPRESSION: (_suppressions, "address_key", 'DO UPDATE SET reason = excluded.reason, "by" = excluded."by", '
                   "since = excluded.since WHERE excluded.reason = 'complaint' AND suppressions.reason <> excluded.reason"),
-    REVIEW_ITEM: "ON CONFLICT (message_id) DO NOTHING",
+    REVIEW_ITEM: (_reviews, "message_id", "DO NOTHING"),
 }
 
 
-def _one_per_key(kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows with each conflict key once, as if they had been written one after the other.
+def _one_per_key(kind: str, key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with each ``key`` once, as if they had been written one after the other.
 
     Needed because PostgreSQL takes the lot as one statement, which may not
     change a row twice. A later suppression of the same address changes the
     first only when it is a complaint and the first is not: it then carries
-    that complaint's reason, by and since, as :data:`_CONFLICTS` would have
+    that complaint's reason, by and since, as :data:`_WRITES` would have
     made it (and makes an existing row).
     """
-    key = "address_key" if kind == SUPPRESSION else "message_id"
     kept: dict[Any, dict[str, Any]] = {}
     for row in rows:
         first = kept.get(row[key])

@@ -100,10 +100,7 @@ def insert_rows(
     one = "(" + ", ".join([mark] * len(columns)) + ")"
     conflict = f" {on_conflict.format(*[mark] * len(extra))}" if on_conflict else ""
     if not returning:
-        if on_conflict:
-            conn.exec_driver_sql(head + one + conflict, [row + extra for row in values])
-        else:
-            conn.exec_driver_sql(head + one, values)
+        conn.exec_driver_sql(head + one + conflict, [row + extra for row in values] if extra else values)
         return []
     tail = conflict + " RETURNING " + ", ".join(quote(c) for c in returning)
     found: list[tuple] = []
@@ -211,16 +208,17 @@ def _values(table: Table, columns: list[str], dialect: str, rows: list[dict[str,
     else:
         values = [(row[columns[0]],) for row in rows]
     convert = _timestamp(dialect)
-    for i, column in enumerate(columns):
-        if isinstance(table.c[column].type, UTCDateTime):
-            driver = {value: convert(value) for value in {row[i] for row in values}}
-            converted = []
-            for row in values:
-                row = list(row)
-                row[i] = driver[row[i]]
-                converted.append(tuple(row))
-            values = converted
-    return values
+    stamps = [(i, {value: convert(value) for value in {row[i] for row in values}})
+              for i, column in enumerate(columns) if isinstance(table.c[column].type, UTCDateTime)]
+    if not stamps:
+        return values
+    converted = []
+    for row in values:
+        row = list(row)
+        for i, driver in stamps:
+            row[i] = driver[row[i]]
+        converted.append(tuple(row))
+    return converted
 
 
 def _timestamp(dialect: str) -> Any:
