@@ -31,7 +31,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-from responsemaster.cpu_deadline import TooMuchCpu, cpu_deadline
+from responsemaster.cpu_deadline import CpuBudget, TooMuchCpu
 from responsemaster.heap_trim import trim_heap
 from responsemaster.ingest.source import RawMessage, Source
 from responsemaster.routing.outbox import OutboxDeliverer
@@ -142,24 +142,27 @@ def process_batch(
         return result
     attempts = _claim(store, source.name, messages, owner, options)
     recorded = _recorded_before(store, source.name, messages, attempts)
+    _hash_all([msg for msg in messages if msg.key in attempts])
     prepared: list[Prepared] = []
     #: The same bytes twice in one batch (an SMTP sender retrying after a 250 it never saw):
     #: recorded once, the copy told what became of the first.
     twins: list[Prepared] = []
     firsts: dict[str, Prepared] = {}
-    for msg in messages:
-        first = firsts.get(msg.sha256) if msg.key in attempts else None
-        if first is not None:
-            twins.append(Prepared(msg, twin_of=first))
-            continue
-        try:
-            item = _prepare(store, msg, classifier, attempts, recorded.get(msg.key), options, result)
-        except Exception as exc:  # noqa: BLE001 - one message must never block the next
-            _failed(store, source.name, msg.key, owner, exc, result)
-            continue
-        if item is not None:
-            prepared.append(item)
-            firsts.setdefault(msg.sha256, item)
+    with CpuBudget(options.message_cpu_seconds) as budget:
+        for msg in messages:
+            first = firsts.get(msg.sha256) if msg.key in attempts else None
+            if first is not None:
+                twins.append(Prepared(msg, twin_of=first))
+                continue
+            try:
+                item = _prepare(store, msg, classifier, attempts, recorded.get(msg.key), options, budget, result)
+            except Exception as exc:  # noqa: BLE001 - one message must never block the next
+                _failed(store, source.name, msg.key, owner, exc, result)
+                continue
+            if item is not None:
+                prepared.append(item)
+                firsts.setdefault(msg.sha256, item)
+    prepared = _keep_all(store, source.name, owner, prepared, result)
     # The kept copies are flushed to disk while the batch is recorded; the commit waits for it.
     syncing = SyncInBackground(store) if options.sync_kept_files else None
     if syncing is None:
@@ -240,9 +243,10 @@ def _prepare(
     attempts: dict[str, int],
     recorded: tuple[str, str | None] | None,
     options: WorkerOptions,
+    budget: CpuBudget,
     result: BatchResult,
 ) -> Prepared | None:
-    """Classify and keep the bytes (no transaction yet); None when another worker holds it."""
+    """Classify (no transaction yet; :func:`_keep_all` keeps the bytes after); None when another worker holds it."""
     if msg.key not in attempts:
         result.skipped += 1
         return None
@@ -253,19 +257,54 @@ def _prepare(
         item.reason = f"gave up after {attempts[msg.key] - 1} attempts: {_last_error(store, msg)}"
         item.verdict = Verdict.failure(GAVE_UP, item.reason)
     else:
-        item.verdict = _classify(classifier, msg, options.message_cpu_seconds)
+        item.verdict = _classify(classifier, msg, budget)
         if item.verdict.error:
             item.reason = item.verdict.error
-    item.path = store.raw_files.keep(msg.raw, msg.sha256, link_from=msg.file)
     return item
 
 
-def _classify(classifier: object, msg: RawMessage, cpu_seconds: float) -> Verdict:
+def _hash_all(messages: list[RawMessage]) -> None:
+    """Every message's SHA-256, in one pass before the batch is classified.
+
+    As with :func:`_keep_all`: the hashing code and the kernel's, run
+    between two classifications, found the caches full of the classifier's
+    data, and cost about twice what they cost in a row.
+    """
+    for msg in messages:
+        msg.sha256  # noqa: B018 - a cached property: computed here, once
+
+
+def _keep_all(store: Store, name: str, owner: str, prepared: list[Prepared], result: BatchResult) -> list[Prepared]:
+    """Keep the raw bytes of every classified message (not yet recorded) in one pass after classifying.
+
+    Why one pass: a hard link (or a file written) between two
+    classifications cost 15.7 µs a message, in a row 7.9 (Maildir, 10,000
+    messages): the kernel's code and data no longer in the CPU's caches
+    after a classification, and the classifier's evicted for the next one.
+    A message whose copy cannot be kept fails alone (its twins with it, see
+    :func:`process_batch`); the others go on to be recorded.
+    """
+    kept = []
+    for item in prepared:
+        if item.recorded is None:
+            msg = item.msg
+            try:
+                item.path = store.raw_files.keep(msg.raw, msg.sha256, link_from=msg.file)
+            except Exception as exc:  # noqa: BLE001 - one message must never block the next
+                item.failure = exc
+                _failed(store, name, msg.key, owner, exc, result)
+                continue
+        kept.append(item)
+    return kept
+
+
+def _classify(classifier: object, msg: RawMessage, budget: CpuBudget) -> Verdict:
     """The verdict, or an error verdict (quarantine) when classification runs past its CPU deadline."""
     try:
-        with cpu_deadline(cpu_seconds):
+        with budget.message():
             return classifier.classify(msg.raw)  # type: ignore[attr-defined,no-any-return]
     except TooMuchCpu:
+        cpu_seconds = budget.seconds
         logger.info("%s: %s used more than %g CPU seconds; quarantined", msg.source, msg.key, cpu_seconds)
         return Verdict.failure(OVER_DEADLINE, f"classification used more than {cpu_seconds:g} CPU seconds "
                                               "([worker] message_cpu_seconds)")

@@ -115,6 +115,34 @@ def test_a_failed_commit_leaves_the_whole_batch_in_the_source(store: Store, clas
     assert _drain(store, MaildirSource("returns", box), classifier).processed == 12
 
 
+def test_a_message_whose_copy_cannot_be_kept_fails_alone_with_its_twin(store: Store, classifier: object, corpus_files: list[Path], tmp_path: Path) -> None:  # noqa: F811
+    """Keeping the raw copies runs after the batch is classified (worker._keep_all): a copy that
+    cannot be written (here: its bytes, twice in the batch) fails that message and its twin; the
+    others are recorded and acked, the two wait in the inbox and go through once the disk is back."""
+    box = tmp_path / "box"
+    written = fill_maildir(box, corpus_files, 8)
+    (box / "new" / "1800000000.M9P2.retry").write_bytes(written[3])  # the same bytes again: a twin
+    refused = written[3]
+    keep = store.raw_files.keep
+
+    def full_disk(raw: bytes, *args: object, **kwargs: object) -> str:
+        if raw == refused:
+            raise OSError(28, "No space left on device")
+        return keep(raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    store.raw_files.keep = full_disk  # type: ignore[method-assign]
+    source = MaildirSource("returns", box)
+    total = _drain(store, source, classifier)
+    assert (total.processed, total.failed) == (7, 2)
+    assert _count(store, RawMessageRow) == 7
+    source.close()
+    assert maildir_counts(box) == {"inbox": 2, "claimed": 0, "processed": 7}
+    del store.raw_files.keep
+    again = _drain(store, MaildirSource("returns", box), classifier)
+    assert (again.processed, again.duplicates, again.failed) == (1, 1, 0)
+    assert _count(store, RawMessageRow) == 8
+
+
 def _another_worker_records_message_3(store: Store, classifier: object, box: Path, changed: bytes = b"") -> str:  # noqa: F811
     """Drain ten messages of ``box`` while another worker records message 3 (its bytes and ``changed``)
     under its key and commits, as we classify it; that message's key."""
