@@ -5,7 +5,7 @@
 Why: on this shared machine the same loop's CPU time moves by half from one
 second to the next (0.21-0.35 s for one pure-Python loop, 2026-12-05), so CPU
 ratios of runs minutes apart (drain_bench.py), and even back to back
-(ratio_pairs.py, drain_ab.py), move by more than most changes to the worker
+(drain_bench.py --rounds, drain_ab.py), move by more than most changes to the worker
 do. Counting the instructions a process executes is deterministic (valgrind's
 cachegrind without its cache model: the same run twice agrees to 0.03%).
 
@@ -23,7 +23,7 @@ drain_ab.py; default this one).
 
 What it leaves out: the kernel's work (valgrind counts user space only), so
 the drain's renames, links, fsyncs and SQLite's writes to its files are not
-in it; ``ratio_pairs.py`` and ``worker_overhead.py`` (system CPU column) see
+in it; ``drain_bench.py --rounds`` and ``worker_overhead.py`` (system CPU column) see
 them. ``--profiles DIR`` keeps each run's cachegrind file
 (``<tree>-<kind>-<messages>.out``): ``cg_diff`` of a kind's two files, then
 ``cg_annotate`` of the difference, gives the instructions N messages cost
