@@ -224,7 +224,7 @@ class Row:
     ratio: float | None = None
     cpu_ratio: float | None = None
     note: str = ""
-    #: Which pair of ``--rounds`` (1: the first pass over every contender).
+    #: Which of ``--rounds`` (1: the first pass over every contender).
     round: int = 1
 
     @property
@@ -439,13 +439,13 @@ def main() -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
     def measure(name: str, kind: str, config: Path, n: int, count: int = 1, maildir: Path | None = None,
-                server: int | None = None, round: int = 1) -> None:
-        log(f"{name}, {count} worker(s), {n} messages" + (f", round {round}" if round > 1 else ""))
+                server: int | None = None, turn: int = 1) -> None:
+        log(f"{name}, {count} worker(s), {n} messages" + (f", round {turn}" if turn > 1 else ""))
         before = tree_cpu(server) if server else None
         result = run_child(kind, config, maildir, count)
         row = Row(name, count, result["messages"], result["seconds"], result["cpu"], result["peak_rss_mb"],
                   server_cpu=tree_cpu(server) - before if server and before is not None else None,
-                  load=os.getloadavg()[0], round=round)
+                  load=os.getloadavg()[0], round=turn)
         row.rate = row.messages / row.seconds if row.seconds else 0.0
         if result.get("failed") or result.get("quarantined"):
             row.note = f"{result.get('quarantined', 0)} quarantined, {result.get('failed', 0)} failed"
@@ -465,20 +465,20 @@ def main() -> None:
         """Worker counts at size ``n``: one at every size (memory), N at the largest (throughput)."""
         return [1, workers] if n == sizes[-1] and workers > 1 else [1]
 
-    def classify_only(n: int, round: int = 1) -> None:
-        run, maildir = maildir_run(f"classify-{n}-{round}", n)
+    def classify_only(n: int, turn: int = 1) -> None:
+        run, maildir = maildir_run(f"classify-{n}-{turn}", n)
         config = write_config(run / "rm.toml", f"sqlite:///{run / 'unused.db'}", use_model,
                               {"name": "returns", "type": "maildir", "path": str(maildir)})
-        measure("classify-only (in-process)", "classify", config, n, maildir=maildir, round=round)
+        measure("classify-only (in-process)", "classify", config, n, maildir=maildir, turn=turn)
         shutil.rmtree(run, ignore_errors=True)
 
-    def maildir_drain(db_name: str, pg: object, n: int, count: int, round: int = 1) -> None:
-        run, maildir = maildir_run(f"{db_name}-{n}-{count}-{round}", n)
+    def maildir_drain(db_name: str, pg: object, n: int, count: int, turn: int = 1) -> None:
+        run, maildir = maildir_run(f"{db_name}-{n}-{count}-{turn}", n)
         url, server = database(pg, run)
         config = write_config(run / "rm.toml", url, use_model,
                               {"name": "returns", "type": "maildir", "path": str(maildir)}, args.batch_size)
         measure(f"Maildir -> {db_name}", "drain" if count == 1 else "drain-n", config, n, count, server=server,
-                round=round)
+                turn=turn)
         shutil.rmtree(run, ignore_errors=True)
 
     def database(pg: object, run: Path) -> tuple[str, int | None]:
@@ -542,11 +542,11 @@ def main() -> None:
                                     count, server=dovecot.process.pid)
                             shutil.rmtree(run, ignore_errors=True)
 
-        # 4. more pairs at N, in turn (--rounds)
-        for round in range(2, args.rounds + 1):
-            classify_only(sizes[-1], round)
-            for db_name, pg in [] if args.skip_maildir else targets:
-                maildir_drain(db_name, pg, sizes[-1], 1, round)
+        # 4. more rounds at N (--rounds): only with Maildir drains to pair classify-only with
+        for turn in range(2, 1 + (1 if args.skip_maildir else args.rounds)):
+            classify_only(sizes[-1], turn)
+            for db_name, pg in targets:
+                maildir_drain(db_name, pg, sizes[-1], 1, turn)
     finally:
         if dovecot is not None:
             dovecot.stop()

@@ -61,7 +61,12 @@ def timed_steps(totals: Counter[str]) -> Callable[[], None]:
 
     for name, function in originals.items():
         setattr(worker, name, wrap(name, function))
-    return lambda: [setattr(worker, name, function) for name, function in originals.items()]  # type: ignore[func-returns-value]
+
+    def undo() -> None:
+        for name, function in originals.items():
+            setattr(worker, name, function)
+
+    return undo
 
 
 def one_drain(work: Path, corpus: list[Path], count: int, look_up: bool) -> tuple[Counter[str], float]:
@@ -81,7 +86,8 @@ def one_drain(work: Path, corpus: list[Path], count: int, look_up: bool) -> tupl
     drain_bench._warm(runtime.classifier, corpus)
     if look_up:
         classify = runtime.classifier.classify  # type: ignore[attr-defined]
-        verdicts = {path.read_bytes(): classify(path.read_bytes()) for path in (work / "inbox" / "new").iterdir()}
+        raws = [path.read_bytes() for path in (work / "inbox" / "new").iterdir()]
+        verdicts = {raw: classify(raw) for raw in raws}
         runtime.classifier.classify = verdicts.__getitem__  # type: ignore[attr-defined]
     totals: Counter[str] = Counter()
     undo = timed_steps(totals)
